@@ -1,0 +1,65 @@
+"""`python -m lib_depth3d SUBCOMMAND …`: the command line of the engine.
+
+Each subcommand lives in ``lib_depth3d/commands/<name>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported lazily so that a
+light command (``calibrate``) never pays for torch. A :class:`~lib_depth3d.errors.Depth3DError`
+becomes exit code 2 with its message on one line of stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from lib_depth3d.errors import Depth3DError
+
+COMMANDS: dict[str, str] = {
+    "calibrate": "lib_depth3d.commands.calibrate",
+    "depth": "lib_depth3d.commands.depth",
+    "models": "lib_depth3d.commands.models",
+    "scene": "lib_depth3d.commands.scene",
+    "mask": "lib_depth3d.commands.mask",
+    "ui": "lib_depth3d.commands.ui",
+}
+
+EXIT_USER_ERROR = 2
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for name, module_name in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lib_depth3d",
+        description="Depth3D: depthmaps, camera calibration from vanishing lines, "
+        "camera-matched .glb scenes and depth masks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in _available_commands().items():
+        subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(subparser)
+        subparser.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except Depth3DError as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

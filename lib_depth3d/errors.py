@@ -1,0 +1,29 @@
+"""One exception type per domain, each carrying a message written for the user.
+
+Entry points (command line, HTTP API, WebUI tab) catch :class:`Depth3DError` and show its
+message: exit code 2 with one line on stderr, a 4xx response, or a message beside the canvas.
+"""
+
+
+class Depth3DError(Exception):
+    """Base of every error whose message is meant for the user (what is wrong, what to do)."""
+
+
+class InputError(Depth3DError):
+    """A file, image, array or request field that cannot be used as given."""
+
+
+class CalibrationError(Depth3DError):
+    """The vanishing lines or calibration settings do not determine a camera."""
+
+
+class FspyFormatError(InputError):
+    """A `.fspy` project or fSpy camera-parameters file that cannot be read."""
+
+
+class WeightsError(Depth3DError):
+    """A depth network's weight file is missing, corrupt, or does not match its architecture."""
+
+
+class SceneError(Depth3DError):
+    """The 3D scene cannot be built or written from the given depth, picture and camera."""
