@@ -1,0 +1,309 @@
+"""From picture + depth + camera to a :class:`Scene`: geometry, texture mapping and camera."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from lib_depth3d.camera import Camera
+from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.errors import SceneError
+from lib_depth3d.files import to_rgb
+from lib_depth3d.scene.animation import CameraAnimation, camera_animation
+from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
+from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth, unproject_grid
+from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
+from lib_depth3d.scene.zdepth import check_not_constant, sample_inverse_depth as depth_at_pixel
+from lib_depth3d.scene.zdepth import zdepth_from_disparity
+
+MAX_PICTURE_SIDE_PX = 8192
+DEFAULT_NEAR = 1.0
+DEFAULT_FAR = 10.0
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """How to turn depth into a surface and what the file contains.
+
+    Depth to scene units:
+        near, far: for ``disparity`` maps, the z-depth of the nearest and farthest point in
+            scene units (both or neither; default 1 and 10, then scaled to the calibrated
+            origin when there is a calibration).
+        depth_scale: multiplies a ``depth`` map (or the near/far of a ``disparity`` map);
+            None = match the calibrated world origin when there is one, else 1.
+        camera_in_metres: the calibration had a reference distance in metres, so the world's
+            unit is the metre (a ``metric`` map then keeps the calibrated camera as it is).
+        world_up: 'z' for a calibrated world (fSpy/Blender axes), 'y' for the camera frame;
+            'auto' takes 'y' for a camera with the identity pose, 'z' otherwise.
+    Surface:
+        resolution: samples on the picture's longer side (None: one vertex per pixel).
+        cut_discontinuities, max_view_angle_deg, decimate, max_depth_error,
+            max_texture_shift_px: see :mod:`lib_depth3d.scene.triangulate`.
+    File:
+        texture_format: 'png' or 'jpeg'; jpeg_quality 1–100.
+        animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
+            (see :mod:`lib_depth3d.scene.animation`).
+    """
+
+    near: float | None = None
+    far: float | None = None
+    depth_scale: float | None = None
+    camera_in_metres: bool = False
+    world_up: Literal["auto", "z", "y"] = "auto"
+    resolution: int | None = 512
+    cut_discontinuities: bool = True
+    max_view_angle_deg: float = 88.0
+    decimate: bool = True
+    max_depth_error: float = 0.002
+    max_texture_shift_px: float = 0.25
+    texture_format: Literal["png", "jpeg"] = "png"
+    jpeg_quality: int = 90
+    animation: Literal["walk", "dolly", "orbit"] | None = None
+    animation_seconds: float = 4.0
+    animation_speed: float | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A camera-matched textured surface, ready to be written as glTF.
+
+    Attributes:
+        positions: (N, 3) float32 vertices in glTF's Y-up world, scene units.
+        uvs: (N, 2) float32 texture coordinates, (x / width, y / height) of each vertex's pixel.
+        faces: (M, 3) uint32 triangles, counter-clockwise seen from the camera.
+        picture: the RGB texture.
+        camera: the camera in the scene's world frame (``world_up``), scaled to scene units.
+        world_up: 'z' (calibrated world, converted to Y-up in the file) or 'y' (camera frame).
+        gltf_camera: the camera as written to the file.
+        zdepth: the z-depth used, kind 'metric' when in metres, else 'depth'.
+        units: 'm' or 'scene units'.
+        grid_shape: (rows, columns) of the full vertex grid.
+        full_triangles, cut_triangles: triangle counts before decimation, and dropped at edges.
+        animation: the camera move, if any.
+        warnings: things the user should know (each one sentence).
+    """
+
+    positions: np.ndarray
+    uvs: np.ndarray
+    faces: np.ndarray
+    picture: Image.Image
+    camera: Camera
+    world_up: str
+    gltf_camera: GltfCamera
+    zdepth: DepthMap
+    units: str
+    grid_shape: tuple[int, int]
+    full_triangles: int
+    cut_triangles: int
+    options: SceneOptions
+    animation: CameraAnimation | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def depth_range(self) -> tuple[float, float]:
+        """(nearest, farthest) z-depth in scene units."""
+        return float(self.zdepth.values.min()), float(self.zdepth.values.max())
+
+
+def check_picture_size(width_px: int, height_px: int) -> None:
+    """Refuse pictures too small to triangulate or too large for a single glTF texture."""
+    if width_px < 2 or height_px < 2:
+        raise SceneError(
+            f"The picture is {width_px}×{height_px} pixels; a 3D scene needs at least 2×2."
+        )
+    if max(width_px, height_px) > MAX_PICTURE_SIDE_PX:
+        raise SceneError(
+            f"The picture is {width_px}×{height_px} pixels; a scene texture may be at most "
+            f"{MAX_PICTURE_SIDE_PX} pixels on its longer side (what glTF viewers load). "
+            "Downscale the picture and its depth map first."
+        )
+
+
+def _resolve_world_up(camera: Camera, world_up: str) -> str:
+    if world_up in ("z", "y"):
+        return world_up
+    if world_up != "auto":
+        raise SceneError(f"world_up must be 'auto', 'z' or 'y', not {world_up!r}.")
+    return "y" if np.allclose(camera.world_to_camera, np.eye(4)) else "z"
+
+
+def _origin_depths(camera: Camera, zdepth: np.ndarray) -> tuple[float, float] | None:
+    """(calibrated z-depth of the world origin, z-depth the map gives at its pixel), if visible."""
+    pixels, depth = camera.project(np.zeros((1, 3)))
+    if not depth[0] > 0:
+        return None
+    sampled = depth_at_pixel(zdepth, (float(pixels[0, 0]), float(pixels[0, 1])))
+    return None if sampled is None else (float(depth[0]), sampled)
+
+
+def _with_scaled_translation(camera: Camera, factor: float) -> Camera:
+    world_to_camera = np.array(camera.world_to_camera)
+    world_to_camera[:3, 3] *= factor
+    return Camera(
+        camera.image_width_px,
+        camera.image_height_px,
+        camera.focal_length_px,
+        camera.principal_point_px,
+        world_to_camera,
+    )
+
+
+def scene_zdepth(
+    depth: DepthMap, camera: Camera, world_up: str, options: SceneOptions
+) -> tuple[np.ndarray, Camera, str, list[str]]:
+    """(z-depth in scene units, camera in scene units, units, warnings) for a depth map.
+
+    Disparity is mapped by near/far (in inverse depth); depth is scaled; metric passes through.
+    With a calibration (``world_up == 'z'``) and no explicit scale, the depth is scaled so that
+    the surface passes through the calibrated world origin; a metric map instead rescales a
+    calibration whose unit is arbitrary, so that the world is in metres.
+    """
+    warnings: list[str] = []
+    check_not_constant(depth.values)
+    if options.depth_scale is not None and not (
+        math.isfinite(options.depth_scale) and options.depth_scale > 0
+    ):
+        raise SceneError(f"The depth scale must be a positive number, got {options.depth_scale:g}.")
+    if (options.near is None) != (options.far is None):
+        raise SceneError("Give both the nearest and the farthest distance (--near and --far), or neither.")
+    if depth.kind != "disparity" and options.near is not None:
+        raise SceneError(
+            f"--near/--far map relative disparity; a {depth.kind} map already has distances "
+            "(use a depth scale instead)."
+        )
+    calibrated = world_up == "z"
+    if depth.kind == "disparity":
+        near, far = (
+            (options.near, options.far) if options.near is not None else (DEFAULT_NEAR, DEFAULT_FAR)
+        )
+        zdepth = zdepth_from_disparity(depth.values, near, far)
+    else:
+        zdepth = depth.values.astype(np.float32, copy=True)
+
+    if depth.kind == "metric":
+        if calibrated and not options.camera_in_metres:
+            origin = _origin_depths(camera, zdepth)
+            if origin is None:
+                warnings.append(
+                    "The calibrated world origin is not in view, so the camera keeps the "
+                    "calibration's arbitrary unit; the surface is in metres."
+                )
+            else:
+                camera = _with_scaled_translation(camera, origin[1] / origin[0])
+        return zdepth, camera, "m", warnings
+
+    explicit_scale = options.depth_scale is not None or (
+        depth.kind == "disparity" and options.near is not None
+    )
+    scale = options.depth_scale or 1.0
+    matched = False
+    if calibrated and not explicit_scale:
+        origin = _origin_depths(camera, zdepth)
+        if origin is None:
+            warnings.append(
+                "The calibrated world origin is not in view: the depth keeps its own scale "
+                "and may not meet the calibrated floor."
+            )
+        else:
+            scale, matched = origin[0] / origin[1], True
+    if scale != 1.0:
+        zdepth = zdepth * np.float32(scale)
+    units = "m" if (matched or explicit_scale) and options.camera_in_metres else "scene units"
+    return zdepth, camera, units, warnings
+
+
+def build_scene(
+    picture: Image.Image, depth: DepthMap, camera: Camera, options: SceneOptions = SceneOptions()
+) -> Scene:
+    """Build the camera-matched textured surface of ``picture`` seen through ``camera``.
+
+    ``depth`` must have the picture's size; ``camera`` must be matched to the picture (its
+    image size equals the picture's). Raises :class:`SceneError` with a message for the user.
+    """
+    width, height = picture.size
+    check_picture_size(width, height)
+    if (depth.width, depth.height) != (width, height):
+        raise SceneError(
+            f"The depth map is {depth.width}×{depth.height} but the picture is {width}×{height}; "
+            "they must be the same size."
+        )
+    if camera.image_size_px != (width, height):
+        raise SceneError(
+            f"The camera was calibrated for a {camera.image_width_px}×{camera.image_height_px} "
+            f"picture, not {width}×{height}."
+        )
+    world_up = _resolve_world_up(camera, options.world_up)
+    zdepth, camera, units, warnings = scene_zdepth(depth, camera, world_up, options)
+
+    rows, columns = grid_shape(width, height, options.resolution)
+    grid = sample_grid(width, height, rows, columns)
+    inverse_depth = sample_inverse_depth(zdepth, grid)
+    points_camera = unproject_grid(grid, inverse_depth, camera.focal_length_px, camera.principal_point_px)
+    triangles = triangulate_grid(
+        points_camera,
+        inverse_depth,
+        grid.cell_size_px,
+        TriangulationOptions(
+            cut_discontinuities=options.cut_discontinuities,
+            max_view_angle_deg=options.max_view_angle_deg,
+            decimate=options.decimate,
+            max_depth_error=options.max_depth_error,
+            max_texture_shift_px=options.max_texture_shift_px,
+        ),
+    )
+    if len(triangles.faces) == 0:
+        raise SceneError(
+            "Every triangle was cut as a depth discontinuity; the depth map is too noisy. "
+            "Keep discontinuities or raise the maximum viewing angle."
+        )
+
+    used = np.zeros(rows * columns, dtype=bool)
+    used[triangles.faces.ravel()] = True
+    new_index = np.cumsum(used, dtype=np.int64) - 1
+    faces = new_index[triangles.faces].astype(np.uint32)
+    camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
+    points = points_camera.reshape(-1, 3)[used]
+    positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
+    uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
+    uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
+    uvs = np.stack([uv_x, uv_y], axis=-1).astype(np.float32)
+
+    nearest, farthest = float(zdepth.min()), float(zdepth.max())
+    median_depth = float(np.median(1.0 / inverse_depth[:: max(1, rows // 64), :: max(1, columns // 64)]))
+    animation = None
+    travel = 0.0
+    file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest)
+    if options.animation is not None:
+        animation = camera_animation(
+            options.animation,
+            file_camera.translation,
+            file_camera.rotation_xyzw,
+            median_depth,
+            options.animation_seconds,
+            options.animation_speed,
+        )
+        travel = animation.travel if options.animation != "orbit" else 2.0 * median_depth
+        file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest + travel)
+
+    depth_kind = "metric" if units == "m" else "depth"
+    return Scene(
+        positions=positions,
+        uvs=uvs,
+        faces=faces,
+        picture=to_rgb(picture),
+        camera=camera,
+        world_up=world_up,
+        gltf_camera=file_camera,
+        zdepth=DepthMap(zdepth, depth_kind),
+        units=units,
+        grid_shape=(rows, columns),
+        full_triangles=triangles.full_triangles,
+        cut_triangles=triangles.cut_triangles,
+        options=options,
+        animation=animation,
+        warnings=warnings,
+    )

@@ -1,0 +1,190 @@
+"""The binary glTF (.glb) writer: one textured unlit mesh, its camera, an optional camera move.
+
+File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node transform),
+node 1 the perspective camera (translation + rotation; animated when a move was asked for).
+The picture is embedded once, as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every
+viewer shows its own colours. See :mod:`lib_depth3d.scene.frames` for the camera's frustum and
+its ``extras``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pygltflib
+from PIL import Image
+
+from lib_depth3d.errors import SceneError
+
+GENERATOR = "Depth3D (lib_depth3d)"
+
+
+def encode_texture(picture: Image.Image, texture_format: str, jpeg_quality: int) -> tuple[bytes, str]:
+    """(bytes, MIME type) of the picture as ``png`` or ``jpeg``."""
+    buffer = io.BytesIO()
+    if texture_format == "png":
+        picture.save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue(), "image/png"
+    if texture_format == "jpeg":
+        if not 1 <= jpeg_quality <= 100:
+            raise SceneError(f"The JPEG quality must be between 1 and 100, got {jpeg_quality}.")
+        picture.save(buffer, format="JPEG", quality=int(jpeg_quality), subsampling=0)
+        return buffer.getvalue(), "image/jpeg"
+    raise SceneError(f"Unknown texture format {texture_format!r}; use 'png' or 'jpeg'.")
+
+
+class _BinaryChunk:
+    """Accumulates 4-byte aligned buffer views in one binary chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.length = 0
+        self.views: list[pygltflib.BufferView] = []
+
+    def add(self, data: bytes, target: int | None = None) -> int:
+        self.views.append(
+            pygltflib.BufferView(buffer=0, byteOffset=self.length, byteLength=len(data), target=target)
+        )
+        padding = -len(data) % 4
+        self.parts.append(data + b"\0" * padding)
+        self.length += len(data) + padding
+        return len(self.views) - 1
+
+    def blob(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _accessor(
+    chunk: _BinaryChunk,
+    array: np.ndarray,
+    accessor_type: str,
+    component_type: int,
+    target: int | None,
+    with_bounds: bool,
+) -> pygltflib.Accessor:
+    view = chunk.add(np.ascontiguousarray(array).tobytes(), target)
+    rows = array.reshape(len(array), -1)
+    return pygltflib.Accessor(
+        bufferView=view,
+        componentType=component_type,
+        count=len(array),
+        type=accessor_type,
+        min=rows.min(axis=0).tolist() if with_bounds else None,
+        max=rows.max(axis=0).tolist() if with_bounds else None,
+    )
+
+
+def glb_bytes(scene) -> bytes:
+    """The ``.glb`` file of a :class:`~lib_depth3d.scene.build.Scene`."""
+    chunk = _BinaryChunk()
+    accessors = [
+        _accessor(chunk, scene.positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
+        _accessor(chunk, scene.uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
+        _accessor(
+            chunk, scene.faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT,
+            pygltflib.ELEMENT_ARRAY_BUFFER, False,
+        ),
+    ]
+    texture_data, mime_type = encode_texture(
+        scene.picture, scene.options.texture_format, scene.options.jpeg_quality
+    )
+    image_view = chunk.add(texture_data)
+
+    camera = scene.gltf_camera
+    camera_node = pygltflib.Node(
+        name="Depth3D camera",
+        camera=0,
+        translation=[float(v) for v in camera.translation],
+        rotation=[float(v) for v in camera.rotation_xyzw],
+    )
+    animations = []
+    if scene.animation is not None:
+        move = scene.animation
+        first = len(accessors)
+        accessors.append(_accessor(chunk, move.times_s, "SCALAR", pygltflib.FLOAT, None, True))
+        accessors.append(_accessor(chunk, move.translations, "VEC3", pygltflib.FLOAT, None, False))
+        accessors.append(_accessor(chunk, move.rotations_xyzw, "VEC4", pygltflib.FLOAT, None, False))
+        animations.append(
+            pygltflib.Animation(
+                name=f"Depth3D {move.name}",
+                samplers=[
+                    pygltflib.AnimationSampler(input=first, output=first + 1, interpolation="LINEAR"),
+                    pygltflib.AnimationSampler(input=first, output=first + 2, interpolation="LINEAR"),
+                ],
+                channels=[
+                    pygltflib.AnimationChannel(
+                        sampler=0, target=pygltflib.AnimationChannelTarget(node=1, path="translation")
+                    ),
+                    pygltflib.AnimationChannel(
+                        sampler=1, target=pygltflib.AnimationChannelTarget(node=1, path="rotation")
+                    ),
+                ],
+            )
+        )
+
+    document = pygltflib.GLTF2(
+        asset=pygltflib.Asset(
+            version="2.0",
+            generator=GENERATOR,
+            extras={"depth3d": {"units": scene.units, "world_up_of_source": scene.world_up}},
+        ),
+        extensionsUsed=["KHR_materials_unlit"],
+        scene=0,
+        scenes=[pygltflib.Scene(name="Depth3D", nodes=[0, 1])],
+        nodes=[pygltflib.Node(name="Depth3D surface", mesh=0), camera_node],
+        meshes=[
+            pygltflib.Mesh(
+                name="Depth3D surface",
+                primitives=[
+                    pygltflib.Primitive(
+                        attributes=pygltflib.Attributes(POSITION=0, TEXCOORD_0=1),
+                        indices=2,
+                        material=0,
+                        mode=pygltflib.TRIANGLES,
+                    )
+                ],
+            )
+        ],
+        materials=[
+            pygltflib.Material(
+                name="Depth3D picture",
+                pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+                    baseColorTexture=pygltflib.TextureInfo(index=0),
+                    metallicFactor=0.0,
+                    roughnessFactor=1.0,
+                ),
+                doubleSided=True,
+                extensions={"KHR_materials_unlit": {}},
+            )
+        ],
+        textures=[pygltflib.Texture(sampler=0, source=0)],
+        samplers=[
+            pygltflib.Sampler(
+                magFilter=pygltflib.LINEAR,
+                minFilter=pygltflib.LINEAR_MIPMAP_LINEAR,
+                wrapS=pygltflib.CLAMP_TO_EDGE,
+                wrapT=pygltflib.CLAMP_TO_EDGE,
+            )
+        ],
+        images=[pygltflib.Image(name="picture", bufferView=image_view, mimeType=mime_type)],
+        cameras=[
+            pygltflib.Camera(
+                name="Depth3D camera",
+                type="perspective",
+                perspective=pygltflib.Perspective(
+                    yfov=float(camera.yfov_rad),
+                    aspectRatio=float(camera.aspect_ratio),
+                    znear=float(camera.znear),
+                    zfar=float(camera.zfar),
+                ),
+                extras=camera.extras,
+            )
+        ],
+        animations=animations,
+        accessors=accessors,
+        bufferViews=chunk.views,
+        buffers=[pygltflib.Buffer(byteLength=chunk.length)],
+    )
+    document.set_binary_blob(chunk.blob())
+    return b"".join(document.save_to_bytes())

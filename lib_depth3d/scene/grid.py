@@ -1,0 +1,115 @@
+"""The vertex grid: where the samples lie in the picture and their inverse depth.
+
+Samples sit at the pixel centres of a regular grid of ``columns × rows`` cells laid over the
+picture (pixel convention of :class:`~lib_depth3d.camera.Camera`: the centre of pixel (c, r)
+is (c + 0.5, r + 0.5)); at full resolution they are exactly the picture's pixel centres. The
+outermost samples are pushed out to the picture's border so that the mesh covers the whole
+picture. Inverse depth is interpolated bilinearly (a plane's inverse depth is affine in pixel
+coordinates, so planes stay exactly planar) and extrapolated linearly over the last half cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lib_depth3d.errors import SceneError
+
+MAX_GRID_VERTICES = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """Sample positions of the vertex grid.
+
+    Attributes:
+        x_px: (columns,) pixel x of each grid column, from 0 to the picture width.
+        y_px: (rows,) pixel y of each grid row, from 0 to the picture height.
+        cell_size_px: the larger spacing between neighbouring samples, in pixels.
+    """
+
+    x_px: np.ndarray
+    y_px: np.ndarray
+    cell_size_px: float
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        return len(self.y_px), len(self.x_px)
+
+
+def grid_shape(width_px: int, height_px: int, resolution: int | None) -> tuple[int, int]:
+    """(rows, columns) of a grid with ``resolution`` samples on the longer side (None: full)."""
+    long_side = max(width_px, height_px)
+    if resolution is None or resolution >= long_side:
+        rows, columns = height_px, width_px
+    else:
+        if resolution < 2:
+            raise SceneError(f"The grid resolution must be at least 2 samples, got {resolution}.")
+        scale = resolution / long_side
+        rows, columns = max(2, round(height_px * scale)), max(2, round(width_px * scale))
+    if rows * columns > MAX_GRID_VERTICES:
+        raise SceneError(
+            f"A {columns}×{rows} vertex grid is too large for one mesh (at most "
+            f"{MAX_GRID_VERTICES} vertices); choose a resolution of at most 4096 samples."
+        )
+    return rows, columns
+
+
+def sample_grid(width_px: int, height_px: int, rows: int, columns: int) -> SampleGrid:
+    """Cell-centre sample positions, with the outermost ones moved onto the picture border."""
+    x_px = (np.arange(columns) + 0.5) * (width_px / columns)
+    y_px = (np.arange(rows) + 0.5) * (height_px / rows)
+    x_px[0], x_px[-1] = 0.0, float(width_px)
+    y_px[0], y_px[-1] = 0.0, float(height_px)
+    return SampleGrid(x_px, y_px, max(width_px / columns, height_px / rows))
+
+
+def _interpolation_along(positions_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left sample index and fraction (may leave [0, 1] at the border) for pixel positions."""
+    coordinate = positions_px - 0.5
+    left = np.clip(np.floor(coordinate).astype(np.int64), 0, max(size - 2, 0))
+    return left, coordinate - left
+
+
+def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int) -> np.ndarray:
+    size = values.shape[axis]
+    if size == 1:
+        return np.repeat(values, len(positions_px), axis=axis)
+    left, fraction = _interpolation_along(positions_px, size)
+    shape = [1, 1]
+    shape[axis] = -1
+    fraction = fraction.reshape(shape)
+    first = np.take(values, left, axis=axis)
+    second = np.take(values, left + 1, axis=axis)
+    result = first + (second - first) * fraction
+    outside = (fraction < 0) | (fraction > 1)
+    if np.any(outside):
+        nearest = np.where(fraction < 0.5, first, second)
+        limited = np.clip(result, 0.5 * nearest, 1.5 * nearest)
+        result = np.where(outside, limited, result)
+    return result
+
+
+def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
+    """(rows, columns) inverse depth at the grid's samples, from an (H, W) z-depth map."""
+    inverse = (1.0 / zdepth).astype(np.float64, copy=False)
+    along_x = _resample_axis(inverse, grid.x_px, axis=1)
+    return _resample_axis(along_x, grid.y_px, axis=0)
+
+
+def unproject_grid(
+    grid: SampleGrid,
+    inverse_depth: np.ndarray,
+    focal_length_px: float,
+    principal_point_px: tuple[float, float],
+) -> np.ndarray:
+    """(rows, columns, 3) camera-frame points (x right, y up, looking down −z)."""
+    cx, cy = principal_point_px
+    zdepth = 1.0 / inverse_depth
+    points = np.empty(inverse_depth.shape + (3,), dtype=np.float64)
+    points[..., 0] = ((grid.x_px - cx) / focal_length_px)[None, :] * zdepth
+    points[..., 1] = ((cy - grid.y_px) / focal_length_px)[:, None] * zdepth
+    points[..., 2] = -zdepth
+    return points

@@ -1,0 +1,62 @@
+"""Turning a :class:`DepthMap` into z-depth in scene units.
+
+Relative disparity (what MiDaS and Depth Anything output) is an affine function of inverse
+depth with unknown scale and shift, so it is mapped onto inverse depth — never onto depth
+directly — by two distances the user understands: the nearest and the farthest point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lib_depth3d.errors import SceneError
+
+
+def check_not_constant(values: np.ndarray) -> None:
+    """Refuse a map whose values are all equal: it describes no shape."""
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-7 * max(abs(high), abs(low), 1e-30):
+        raise SceneError(
+            f"The depth map is constant (every value is {low:g}): it describes no shape. "
+            "Check that the depth file belongs to this picture."
+        )
+
+
+def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Relative disparity → z-depth, linear in inverse depth: max → ``near``, min → ``far``.
+
+    ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
+    """
+    if not (math.isfinite(near) and math.isfinite(far) and 0 < near < far):
+        raise SceneError(
+            f"The nearest and farthest distances must satisfy 0 < near < far, got near={near:g}, "
+            f"far={far:g}."
+        )
+    check_not_constant(disparity)
+    values = np.asarray(disparity, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    nearness = (values - low) / (high - low)
+    inverse_depth = 1.0 / far + nearness * (1.0 / near - 1.0 / far)
+    return (1.0 / inverse_depth).astype(np.float32)
+
+
+def sample_inverse_depth(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | None:
+    """The z-depth at a continuous pixel position, interpolated bilinearly in inverse depth.
+
+    Returns ``None`` when the position lies outside the picture's pixel centres.
+    """
+    height, width = zdepth.shape
+    u, v = pixel[0] - 0.5, pixel[1] - 0.5
+    if not (-0.5 <= u <= width - 0.5 and -0.5 <= v <= height - 0.5):
+        return None
+    u, v = min(max(u, 0.0), width - 1.0), min(max(v, 0.0), height - 1.0)
+    column, row = min(int(u), max(width - 2, 0)), min(int(v), max(height - 2, 0))
+    tu, tv = u - column, v - row
+    patch = 1.0 / zdepth[row : row + 2, column : column + 2].astype(np.float64)
+    if patch.shape != (2, 2):
+        patch = np.broadcast_to(patch[:1, :1], (2, 2))
+    top = patch[0, 0] * (1 - tu) + patch[0, -1] * tu
+    bottom = patch[-1, 0] * (1 - tu) + patch[-1, -1] * tu
+    return float(1.0 / (top * (1 - tv) + bottom * tv))
