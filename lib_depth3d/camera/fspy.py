@@ -256,10 +256,10 @@ class FspyProject:
             or not all(isinstance(o, (int, float)) and not isinstance(o, bool) and math.isfinite(o) for o in offsets)
         ):
             raise FspyFormatError("The fSpy project's referenceDistanceHandleOffsets must be two numbers.")
+        # Released fSpy disables its separate anchor ("hidden and placed at the origin control
+        # point"), so a stored referenceDistanceAnchor is stale: the origin is the anchor.
         anchor = _relative_point(
-            _field(state, "controlPointsStateBase.referenceDistanceAnchor"),
-            "controlPointsStateBase.referenceDistanceAnchor",
-            size,
+            _field(state, "controlPointsStateBase.origin"), "controlPointsStateBase.origin", size
         )
         return ReferenceDistance(
             AXES_BY_FSPY_NAME[axis_name], distance, UNITS_BY_FSPY_NAME[unit_name], anchor,
