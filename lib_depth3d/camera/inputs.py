@@ -257,7 +257,7 @@ def parse_lines_json(obj: dict | str | bytes) -> CalibrationInput:
             raise InputError(f"Lines JSON: {name} is the third vanishing point and takes no axis.")
         else:
             axis = None
-        derived = index == 1 and rectangle
+        derived = index == 1 and (rectangle or mode == "one_vp")
         if derived and "segments" not in entry:
             segments = np.zeros((0, 2, 2))
         else:
