@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.camera import Camera
+from lib_depth3d.camera.inputs import METERS_PER_UNIT
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
@@ -35,8 +36,8 @@ class SceneOptions:
             origin when there is a calibration).
         depth_scale: multiplies a ``depth`` map (or the near/far of a ``disparity`` map);
             None = match the calibrated world origin when there is one, else 1.
-        camera_in_metres: the calibration had a reference distance in metres, so the world's
-            unit is the metre (a ``metric`` map then keeps the calibrated camera as it is).
+        calibrated_unit: the unit of the calibrated world when a reference distance fixed it
+            ('m', 'cm', 'ft', …); None when the calibration's scale is arbitrary.
         world_up: 'z' for a calibrated world (fSpy/Blender axes), 'y' for the camera frame;
             'auto' takes 'y' for a camera with the identity pose, 'z' otherwise.
     Surface:
@@ -52,7 +53,7 @@ class SceneOptions:
     near: float | None = None
     far: float | None = None
     depth_scale: float | None = None
-    camera_in_metres: bool = False
+    calibrated_unit: str | None = None
     world_up: Literal["auto", "z", "y"] = "auto"
     resolution: int | None = 512
     cut_discontinuities: bool = True
@@ -80,7 +81,7 @@ class Scene:
         world_up: 'z' (calibrated world, converted to Y-up in the file) or 'y' (camera frame).
         gltf_camera: the camera as written to the file.
         zdepth: the z-depth used, kind 'metric' when in metres, else 'depth'.
-        units: 'm' or 'scene units'.
+        units: 'm', another calibrated unit ('cm', 'ft', …) or 'scene units'.
         grid_shape: (rows, columns) of the full vertex grid.
         full_triangles, cut_triangles: triangle counts before decimation, and dropped at edges.
         animation: the camera move, if any.
@@ -159,8 +160,9 @@ def scene_zdepth(
 
     Disparity is mapped by near/far (in inverse depth); depth is scaled; metric passes through.
     With a calibration (``world_up == 'z'``) and no explicit scale, the depth is scaled so that
-    the surface passes through the calibrated world origin; a metric map instead rescales a
-    calibration whose unit is arbitrary, so that the world is in metres.
+    the surface passes through the calibrated world origin; a metric map instead rescales the
+    calibration to metres: by its unit when a reference distance fixed one, else so that the
+    world origin lies on the surface.
     """
     warnings: list[str] = []
     check_not_constant(depth.values)
@@ -185,7 +187,11 @@ def scene_zdepth(
         zdepth = depth.values.astype(np.float32, copy=True)
 
     if depth.kind == "metric":
-        if calibrated and not options.camera_in_metres:
+        if calibrated and options.calibrated_unit is not None:
+            if options.calibrated_unit not in METERS_PER_UNIT:
+                raise SceneError(f"Unknown calibration unit {options.calibrated_unit!r}.")
+            camera = _with_scaled_translation(camera, METERS_PER_UNIT[options.calibrated_unit])
+        elif calibrated:
             origin = _origin_depths(camera, zdepth)
             if origin is None:
                 warnings.append(
@@ -212,7 +218,7 @@ def scene_zdepth(
             scale, matched = origin[0] / origin[1], True
     if scale != 1.0:
         zdepth = zdepth * np.float32(scale)
-    units = "m" if (matched or explicit_scale) and options.camera_in_metres else "scene units"
+    units = options.calibrated_unit if calibrated and options.calibrated_unit and matched else "scene units"
     return zdepth, camera, units, warnings
 
 

@@ -1,0 +1,85 @@
+"""Debian's Blender 3.4, headless, as a test client: import a .glb with its camera and render it.
+
+The render reproduces texture colours (Cycles on the CPU, Standard view transform, no
+denoiser, a tiny pixel filter so each pixel samples its centre) on a transparent film, so the
+alpha channel says which pixels the mesh covers.
+
+Framing modes:
+
+* ``picture``: the documented way to get the exact picture back — apply the Blender settings
+  the file's camera carries in ``extras.depth3d.blender`` (lens, sensor, shift, resolution).
+* ``frustum``: the glTF camera exactly as imported, rendered at ``extras.depth3d.frustum_size_px``
+  (what any glTF viewer sees); the picture is the crop at ``picture_offset_px``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+_SCRIPT = r'''
+import sys
+import numpy
+if not hasattr(numpy, "bool"):
+    numpy.bool = bool  # Blender 3.4's glTF importer still uses numpy.bool (removed in numpy 1.24)
+import bpy
+
+glb_path, output_path, mode = sys.argv[sys.argv.index("--") + 1:]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.import_scene.gltf(filepath=glb_path)
+scene = bpy.context.scene
+camera_object = next(obj for obj in scene.objects if obj.type == "CAMERA")
+scene.camera = camera_object
+settings = camera_object.data["depth3d"].to_dict()
+if mode == "picture":
+    blender = settings["blender"]
+    camera = camera_object.data
+    camera.lens_unit = "MILLIMETERS"
+    camera.sensor_fit = blender["sensor_fit"]
+    camera.sensor_width = blender["sensor_width"]
+    camera.lens = blender["lens"]
+    camera.shift_x = blender["shift_x"]
+    camera.shift_y = blender["shift_y"]
+    width, height = blender["resolution_x"], blender["resolution_y"]
+else:
+    width, height = (int(round(v)) for v in settings["frustum_size_px"])
+render = scene.render
+render.resolution_x, render.resolution_y = width, height
+render.resolution_percentage = 100
+render.film_transparent = True
+render.filter_size = 0.01
+render.engine = "CYCLES"
+scene.cycles.device = "CPU"
+scene.cycles.samples = 4
+scene.cycles.use_denoising = False
+scene.cycles.use_adaptive_sampling = False
+scene.view_settings.view_transform = "Standard"
+scene.view_settings.look = "None"
+scene.view_settings.exposure = 0.0
+scene.view_settings.gamma = 1.0
+render.image_settings.file_format = "PNG"
+render.image_settings.color_mode = "RGBA"
+render.image_settings.color_depth = "8"
+render.filepath = output_path
+bpy.ops.render.render(write_still=True)
+'''
+
+
+def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path) -> Path:
+    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with Blender; return the path."""
+    blender = shutil.which("blender")
+    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+    script = work_dir / "render_glb.py"
+    script.write_text(_SCRIPT)
+    result = subprocess.run(
+        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
+         "--", str(glb_path), str(output_png), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and output_png.exists(), (
+        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return output_png
