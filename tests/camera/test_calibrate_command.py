@@ -1,0 +1,110 @@
+"""`python -m lib_depth3d calibrate`: the report on stdout, exit 2 with one line for bad input."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from lib_depth3d.camera import read_fspy
+from lib_depth3d.cli import main
+from tests.support.paths import REPO_ROOT
+
+LINES = {
+    "image": {"width": 993, "height": 577},
+    "vanishing_points": [
+        {"axis": "+x", "segments": [[[478.5, 106.9], [314.5, 150.4]], [[524.3, 494.7], [645.3, 399.1]]]},
+        {"axis": "+y", "segments": [[[343.8, 380.6], [492.3, 507.3]], [[502.2, 98.5], [697.8, 155.2]]]},
+    ],
+    "origin": [598.3, 208.2],
+}
+
+
+def write_png(path, width, height):
+    Image.new("RGB", (width, height), (200, 180, 160)).save(path)
+
+
+def run_cli(capsys, *args):
+    code = main(["calibrate", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_fspy_project_prints_fspy_parameters_and_extras(capsys, fspy_fixtures):
+    code, out, err = run_cli(capsys, "--fspy", fspy_fixtures / "fspy_github_bug_5.fspy")
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert report["relativeFocalLength"] == pytest.approx(1.8251018650552107, abs=1e-12)
+    assert report["imageWidth"] == 4032
+    assert report["focalLengthPixels"] == pytest.approx(1.8251018650552107 * 2016)
+    assert report["warnings"] == ["Near parallel lines for VP 2"]
+    assert report["trueVerticalFieldOfView"] < report["trueHorizontalFieldOfView"]
+    assert report["vanishingPointResidualsPixels"] == [0.0, 0.0]
+
+
+def test_lines_with_image_write_a_project_that_reads_back(capsys, tmp_path):
+    lines, picture, project = tmp_path / "lines.json", tmp_path / "room.png", tmp_path / "room.fspy"
+    lines.write_text(json.dumps(LINES))
+    write_png(picture, 993, 577)
+    code, out, err = run_cli(capsys, "--lines", lines, "--image", picture, "--write-fspy", project)
+    assert code == 0, err
+    written = read_fspy(project)
+    assert written.image_bytes == picture.read_bytes()
+    assert written.state["cameraParameters"]["relativeFocalLength"] == json.loads(out)["relativeFocalLength"]
+    code, again, _ = run_cli(capsys, "--fspy", project)
+    assert code == 0 and json.loads(again)["viewTransform"] == json.loads(out)["viewTransform"]
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d, f: ["--fspy", f / "invalid_project_version.fspy"], "Unsupported fSpy project file version 153"),
+        (lambda d, f: ["--fspy", f / "box.jpg"], "not an fSpy project"),
+        (lambda d, f: ["--fspy", d / "missing.fspy"], "not found"),
+        (lambda d, f: ["--fspy", f / "pp_problem.fspy"], "Rotation determinant 0.91824"),
+        (lambda d, f: ["--lines", d / "parallel.json"], "Failed to compute vanishing point"),
+        (lambda d, f: ["--lines", d / "axes.json"], "Invalid axis assignment"),
+        (lambda d, f: ["--lines", d / "lines.json", "--image", d / "small.png"], "200×100"),
+        (lambda d, f: ["--lines", d / "lines.json", "--write-fspy", d / "out.fspy"], "needs --image"),
+        (lambda d, f: ["--lines", d / "truncated.json"], "not valid JSON"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, fspy_fixtures, make_args, message):
+    (tmp_path / "lines.json").write_text(json.dumps(LINES))
+    parallel = json.loads(json.dumps(LINES))
+    parallel["vanishing_points"][0]["segments"] = [[[0, 0], [10, 10]], [[0, 5], [10, 15]]]
+    (tmp_path / "parallel.json").write_text(json.dumps(parallel))
+    axes = json.loads(json.dumps(LINES))
+    axes["vanishing_points"][1]["axis"] = "+x"
+    (tmp_path / "axes.json").write_text(json.dumps(axes))
+    (tmp_path / "truncated.json").write_text(json.dumps(LINES)[:40])
+    write_png(tmp_path / "small.png", 200, 100)
+    code, out, err = run_cli(capsys, *make_args(tmp_path, fspy_fixtures))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert not (tmp_path / "out.fspy").exists()
+
+
+def test_module_entry_point_runs_in_a_fresh_process(fspy_fixtures):
+    result = subprocess.run(
+        [sys.executable, "-m", "lib_depth3d", "calibrate", "--fspy", str(fspy_fixtures / "defaults.fspy")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["relativeFocalLength"] == pytest.approx(1.3048894917164935, abs=1e-12)
+    assert result.stderr == ""
+
+
+def test_picture_bytes_are_checked_even_for_exif_rotated_jpegs(capsys, tmp_path):
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.new("RGB", (577, 993)).save(buffer, "JPEG", exif=exif.tobytes())
+    (tmp_path / "rotated.jpg").write_bytes(buffer.getvalue())
+    (tmp_path / "lines.json").write_text(json.dumps(LINES))
+    code, _, err = run_cli(capsys, "--lines", tmp_path / "lines.json", "--image", tmp_path / "rotated.jpg")
+    assert code == 0, err
