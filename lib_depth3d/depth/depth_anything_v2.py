@@ -1,0 +1,49 @@
+"""Depth Anything V2 (relative and metric): a DINOv2 encoder and a DPT head.
+
+State dict layout as released (``pretrained.…``, ``depth_head.…``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lib_depth3d.depth.dinov2 import VITB, VITL, VITS, DinoVisionTransformer, ViTConfig
+from lib_depth3d.depth.dpt import DPTHead
+from lib_depth3d.depth.layouts import DEPTH_ANYTHING_RULES
+
+
+@dataclass(frozen=True)
+class DepthAnythingConfig:
+    encoder: ViTConfig
+    features: int
+    out_channels: tuple[int, int, int, int]
+    max_depth: float | None = None
+
+
+SMALL = DepthAnythingConfig(VITS, 64, (48, 96, 192, 384))
+BASE = DepthAnythingConfig(VITB, 128, (96, 192, 384, 768))
+LARGE = DepthAnythingConfig(VITL, 256, (256, 512, 1024, 1024))
+
+
+class DepthAnythingV2(nn.Module):
+    HF_RULES = DEPTH_ANYTHING_RULES
+    UNUSED_KEYS: tuple[str, ...] = ()
+
+    def __init__(self, config: DepthAnythingConfig):
+        super().__init__()
+        self.config = config
+        self.pretrained = DinoVisionTransformer(config.encoder)
+        self.depth_head = DPTHead(config.encoder.embed_dim, config.features, config.out_channels, config.max_depth)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised RGB, H and W multiples of 14 → (B, H, W).
+
+        Relative models give disparity (≥ 0, larger = nearer); metric ones z-depth in metres.
+        """
+        patch = self.config.encoder.patch_size
+        rows, columns = image.shape[-2] // patch, image.shape[-1] // patch
+        taps = self.pretrained.intermediate_layers(image)
+        return self.depth_head([tokens for tokens, _ in taps], rows, columns, patch).squeeze(1)

@@ -1,0 +1,267 @@
+"""``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out.
+
+Networks stay loaded between calls (one cache per process, thread-safe: one lock per model, so
+two requests for the same model run one after the other). After a call on a GPU the network
+goes back to the CPU and the GPU cache is emptied, unless ``keep_loaded`` is set. Device and
+precision follow AUTOMATIC1111 (``modules.devices``, ``--no-half``) when running inside it,
+else the best available (CUDA in float16, MPS, CPU in float32).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, get_model
+from lib_depth3d.errors import InputError, WeightsError
+from lib_depth3d.files import to_rgb
+
+Progress = Callable[[str, "float | None"], None]
+"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MIDAS_MEAN = (0.5, 0.5, 0.5)
+MIDAS_STD = (0.5, 0.5, 0.5)
+MIN_METRIC_DEPTH_M = 1e-3
+MAX_INPUT_SIZE = 4096
+
+
+def network_size(width: int, height: int, spec: ModelSpec, input_size: int | None = None) -> tuple[int, int]:
+    """The (width, height) in pixels the picture is resized to before the network.
+
+    Depth Anything V2 (as its authors run it): the aspect ratio is kept and the shorter side
+    becomes at least ``input_size`` ("lower bound"), each side rounded to a multiple of 14.
+    MiDaS: the scale closest to 1 of the two that fit one side to ``input_size`` ("minimal"),
+    each side rounded to a multiple of 32 — the rule of transformers' DPT image processor.
+    """
+    size = spec.input_size if input_size is None else input_size
+    multiple = spec.multiple_of
+    if size % multiple or not multiple * 2 <= size <= MAX_INPUT_SIZE:
+        raise InputError(
+            f"The network size for {spec.name} must be a multiple of {multiple} between {multiple * 2} "
+            f"and {MAX_INPUT_SIZE}; got {size}."
+        )
+    scale_height, scale_width = size / height, size / width
+    if spec.architecture == "depth_anything_v2":
+        scale = max(scale_height, scale_width)
+        minimum = size
+    else:
+        scale = scale_width if abs(1 - scale_width) < abs(1 - scale_height) else scale_height
+        minimum = 0
+
+    def constrain(value: float) -> int:
+        rounded = round(value / multiple) * multiple
+        return math.ceil(value / multiple) * multiple if rounded < minimum else max(rounded, multiple)
+
+    return constrain(scale * width), constrain(scale * height)
+
+
+def network_input(picture: Image.Image, spec: ModelSpec, input_size: int | None = None):
+    """The normalised (1, 3, h, w) float32 tensor the network sees (bicubic resize of 8-bit RGB)."""
+    import torch
+
+    rgb = to_rgb(picture)
+    width, height = network_size(rgb.width, rgb.height, spec, input_size)
+    resized = rgb.resize((width, height), Image.BICUBIC)
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if spec.architecture == "depth_anything_v2" else (MIDAS_MEAN, MIDAS_STD)
+    array = (np.asarray(resized, dtype=np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+
+
+def build_network(spec: ModelSpec):
+    """An uninitialised network of ``spec``'s architecture, in evaluation mode."""
+    if spec.architecture == "depth_anything_v2":
+        from dataclasses import replace
+
+        from lib_depth3d.depth import depth_anything_v2 as da
+
+        config = {"small": da.SMALL, "base": da.BASE, "large": da.LARGE}[spec.variant]
+        return da.DepthAnythingV2(replace(config, max_depth=spec.max_depth)).eval()
+    from lib_depth3d.depth import midas
+
+    config = midas.DPT_LARGE if spec.architecture == "midas_dpt_large" else midas.DPT_HYBRID
+    return midas.MidasDPT(config).eval()
+
+
+def resolve_device(requested: str | None = None):
+    """(torch.device, dtype) to run on: ``requested``, else A1111's choice, else the best available."""
+    import torch
+
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError as error:
+            raise InputError(f"Unknown device {requested!r}; use cpu, cuda, cuda:N or mps.") from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise InputError("--device mps was asked for but MPS is not available; use --device cpu.")
+        return device, torch.float16 if device.type == "cuda" else torch.float32
+    try:
+        from modules import devices, shared  # AUTOMATIC1111, when running inside the WebUI
+    except ImportError:
+        devices = None
+    if devices is not None:
+        device = torch.device(devices.device)
+        no_half = bool(getattr(getattr(shared, "cmd_opts", None), "no_half", False))
+        dtype = torch.float32 if no_half or device.type == "cpu" else getattr(devices, "dtype", torch.float16)
+        return device, dtype
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.float16
+    if torch.backends.mps.is_available():
+        return torch.device("mps"), torch.float32
+    return torch.device("cpu"), torch.float32
+
+
+@dataclass
+class _Loaded:
+    network: object
+    lock: threading.Lock
+
+
+_cache: dict[tuple[str, str], _Loaded] = {}
+_cache_lock = threading.Lock()
+
+
+def weights_for(
+    spec: ModelSpec,
+    weights_path: str | os.PathLike | None = None,
+    *,
+    download_missing: bool = True,
+    allow_unverified: bool = False,
+    progress: Progress | None = None,
+) -> Path:
+    """The weight file to load: ``weights_path``, else one in the models folder (downloaded when
+    missing and ``download_missing``). Files from the models folder are checked against the
+    registry's size and SHA-256 once per process."""
+    from lib_depth3d.depth import weights
+
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise WeightsError(f"Weight file not found: {path}.")
+        return path
+    found = weights.local_file(spec)
+    if found is None:
+        if not download_missing:
+            raise WeightsError(weights.missing_weights_message(spec, "the file is not in the models folder"))
+        primary = spec.files[0]
+
+        def report(done: int, total: int | None) -> None:
+            if progress is not None:
+                progress(f"Downloading {primary.filename}", done / total if total else None)
+
+        try:
+            return weights.download(primary, progress=report, allow_unverified=allow_unverified)
+        except WeightsError as error:
+            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
+    path, weight_file = found
+    key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    if key not in _verified:
+        if progress is not None:
+            progress(f"Checking {path.name}", None)
+        weights.verify(path, weight_file)
+        _verified.add(key)
+    return path
+
+
+_verified: set[tuple[str, int, int]] = set()
+
+
+def load_network(spec: ModelSpec, path: Path):
+    """The network of ``spec`` with the weights of ``path``, cached for the process."""
+    from lib_depth3d.depth import weights
+
+    key = (spec.name, str(path.resolve()))
+    with _cache_lock:
+        loaded = _cache.get(key)
+        if loaded is None:
+            network = build_network(spec)
+            weights.load_into(network, weights.read_state_dict(path), str(path))
+            loaded = _cache[key] = _Loaded(network, threading.Lock())
+    return loaded
+
+
+def unload_all() -> None:
+    """Forget every cached network (frees their memory)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def estimate_depth(
+    picture: Image.Image,
+    model: str = DEFAULT_MODEL,
+    *,
+    weights_path: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: Progress | None = None,
+    input_size: int | None = None,
+    keep_loaded: bool = False,
+    download_missing: bool = True,
+    allow_unverified: bool = False,
+) -> DepthMap:
+    """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
+
+    Returns float32 values at the picture's size: ``disparity`` (relative, larger = nearer) for
+    the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
+    ``input_size`` is the network's processing size (default: the model's, 518 or 384).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    spec = get_model(model)
+    if picture.width < 1 or picture.height < 1:
+        raise InputError("The picture is empty (0 pixels).")
+    tensor = network_input(picture, spec, input_size)
+    path = weights_for(spec, weights_path, download_missing=download_missing,
+                       allow_unverified=allow_unverified, progress=progress)
+    if progress is not None:
+        progress(f"Loading {spec.name}", None)
+    loaded = load_network(spec, path)
+    target_device, dtype = resolve_device(device)
+    if progress is not None:
+        progress(f"Estimating depth with {spec.name}", None)
+    with loaded.lock, torch.inference_mode():
+        network = loaded.network.to(device=target_device, dtype=dtype)
+        try:
+            prediction = network(tensor.to(device=target_device, dtype=dtype)).float()
+            if spec.architecture == "depth_anything_v2":
+                resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
+                                        mode="bilinear", align_corners=True)
+            else:
+                resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
+                                        mode="bicubic", align_corners=False)
+            values = resized[0, 0].cpu().numpy()
+        finally:
+            if target_device.type != "cpu" and not keep_loaded:
+                network.to(device="cpu", dtype=torch.float32)
+                _free_gpu_memory()
+    if not np.all(np.isfinite(values)):
+        raise WeightsError(
+            f"{spec.name} produced NaN or infinite depth on {target_device} in {dtype}: the weights are "
+            "damaged, or the precision is too low (run with --no-half or --device cpu)."
+        )
+    if spec.output_kind == "metric":
+        return DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric")
+    return DepthMap(values, "disparity")
+
+
+def _free_gpu_memory() -> None:
+    try:
+        from modules import devices
+
+        devices.torch_gc()
+    except ImportError:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,218 @@
+"""The table of depth models: architecture, input size, output kind, licence and weight files.
+
+SHA-256 values are the Git LFS object ids published on the files' Hugging Face pages (for the
+MiDaS files, whose names carry the hash prefix, from LFS copies whose ids match that prefix).
+``sha256=None`` marks a file whose hash could not be verified from a published source: the
+downloader refuses such a file unless the user explicitly accepts unverified weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lib_depth3d.errors import InputError
+
+Architecture = Literal["depth_anything_v2", "midas_dpt_large", "midas_dpt_hybrid"]
+OutputKind = Literal["disparity", "metric"]
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One published weight file. ``layout``: ``original`` (the authors' state dict names) or
+    ``hf`` (the Hugging Face transformers names); ``size_bytes``/``sha256`` None when unknown."""
+
+    filename: str
+    url: str
+    layout: Literal["original", "hf"]
+    sha256: str | None
+    size_bytes: int | None
+    size_label: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A depth model users can choose.
+
+    ``variant``: the architecture's size (``small``/``base``/``large`` for Depth Anything V2).
+    ``input_size``: the default processing size in pixels (shorter side for Depth Anything V2,
+    a multiple of 14; the side of the ``minimal`` resize for MiDaS, a multiple of 32).
+    ``max_depth``: metres the metric head spans (None for relative models).
+    ``files``: the first is the one downloaded; the others are accepted when present.
+    """
+
+    name: str
+    title: str
+    architecture: Architecture
+    variant: str
+    input_size: int
+    multiple_of: int
+    output_kind: OutputKind
+    licence: str
+    licence_url: str
+    files: tuple[WeightFile, ...]
+    max_depth: float | None = None
+
+    @property
+    def non_commercial(self) -> bool:
+        return "NC" in self.licence
+
+
+_HF = "https://huggingface.co"
+_APACHE = ("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0")
+_CC_BY_NC = ("CC BY-NC 4.0 (non-commercial use only)", "https://creativecommons.org/licenses/by-nc/4.0/")
+_MIT = ("MIT", "https://github.com/isl-org/MiDaS/blob/master/LICENSE")
+
+
+def _da_file(repo: str, filename: str, sha256: str | None, size_bytes: int | None, size_label: str) -> WeightFile:
+    return WeightFile(filename, f"{_HF}/depth-anything/{repo}/resolve/main/{filename}", "original", sha256, size_bytes, size_label)
+
+
+def _depth_anything(
+    name: str,
+    title: str,
+    variant: str,
+    licence: tuple[str, str],
+    files: tuple[WeightFile, ...],
+    max_depth: float | None = None,
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        title=title,
+        architecture="depth_anything_v2",
+        variant=variant,
+        input_size=518,
+        multiple_of=14,
+        output_kind="disparity" if max_depth is None else "metric",
+        licence=licence[0],
+        licence_url=licence[1],
+        files=files,
+        max_depth=max_depth,
+    )
+
+
+_MODELS = (
+    _depth_anything(
+        "depth-anything-v2-small",
+        "Depth Anything V2 Small (relative, fast)",
+        "small",
+        _APACHE,
+        (
+            _da_file("Depth-Anything-V2-Small", "depth_anything_v2_vits.pth",
+                     "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434, "99.2 MB"),
+            WeightFile("model.safetensors", f"{_HF}/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/model.safetensors",
+                       "hf", "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70", None, "99.2 MB"),
+        ),
+    ),
+    _depth_anything(
+        "depth-anything-v2-base",
+        "Depth Anything V2 Base (relative)",
+        "base",
+        _CC_BY_NC,
+        (_da_file("Depth-Anything-V2-Base", "depth_anything_v2_vitb.pth",
+                  "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218, "390 MB"),),
+    ),
+    _depth_anything(
+        "depth-anything-v2-large",
+        "Depth Anything V2 Large (relative, best)",
+        "large",
+        _CC_BY_NC,
+        (_da_file("Depth-Anything-V2-Large", "depth_anything_v2_vitl.pth", None, None, "1.34 GB"),),
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-indoor-small",
+        "Depth Anything V2 Metric Indoor Small (Hypersim, metres, up to 20 m)",
+        "small",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-Hypersim-Small", "depth_anything_v2_metric_hypersim_vits.pth", None, None, "99.2 MB"),),
+        max_depth=20.0,
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-indoor-base",
+        "Depth Anything V2 Metric Indoor Base (Hypersim, metres, up to 20 m)",
+        "base",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-Hypersim-Base", "depth_anything_v2_metric_hypersim_vitb.pth",
+                  "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2", None, "390 MB"),),
+        max_depth=20.0,
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-indoor-large",
+        "Depth Anything V2 Metric Indoor Large (Hypersim, metres, up to 20 m)",
+        "large",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-Hypersim-Large", "depth_anything_v2_metric_hypersim_vitl.pth",
+                  "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d", None, "1.34 GB"),),
+        max_depth=20.0,
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-outdoor-small",
+        "Depth Anything V2 Metric Outdoor Small (Virtual KITTI 2, metres, up to 80 m)",
+        "small",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-VKITTI-Small", "depth_anything_v2_metric_vkitti_vits.pth",
+                  "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", None, "99.2 MB"),),
+        max_depth=80.0,
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-outdoor-base",
+        "Depth Anything V2 Metric Outdoor Base (Virtual KITTI 2, metres, up to 80 m)",
+        "base",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-VKITTI-Base", "depth_anything_v2_metric_vkitti_vitb.pth",
+                  "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e", 389964656, "390 MB"),),
+        max_depth=80.0,
+    ),
+    _depth_anything(
+        "depth-anything-v2-metric-outdoor-large",
+        "Depth Anything V2 Metric Outdoor Large (Virtual KITTI 2, metres, up to 80 m)",
+        "large",
+        _APACHE,
+        (_da_file("Depth-Anything-V2-Metric-VKITTI-Large", "depth_anything_v2_metric_vkitti_vitl.pth",
+                  "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38", 1341401064, "1.34 GB"),),
+        max_depth=80.0,
+    ),
+    ModelSpec(
+        name="midas-dpt-large",
+        title="MiDaS v3.0 DPT-Large (relative)",
+        architecture="midas_dpt_large",
+        variant="large",
+        input_size=384,
+        multiple_of=32,
+        output_kind="disparity",
+        licence=_MIT[0],
+        licence_url=_MIT[1],
+        files=(
+            WeightFile("dpt_large-midas-2f21e586.pt",
+                       "https://github.com/isl-org/DPT/releases/download/1_0/dpt_large-midas-2f21e586.pt", "original",
+                       "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", 1376378527, "1.38 GB"),
+        ),
+    ),
+    ModelSpec(
+        name="midas-dpt-hybrid",
+        title="MiDaS v3.0 DPT-Hybrid (relative; ControlNet depth_midas, SD 2 depth)",
+        architecture="midas_dpt_hybrid",
+        variant="hybrid",
+        input_size=384,
+        multiple_of=32,
+        output_kind="disparity",
+        licence=_MIT[0],
+        licence_url=_MIT[1],
+        files=(
+            WeightFile("dpt_hybrid-midas-501f0c75.pt",
+                       "https://github.com/isl-org/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt", "original",
+                       "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791, "493 MB"),
+        ),
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _MODELS}
+DEFAULT_MODEL = "depth-anything-v2-small"
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec named ``name``; :class:`~lib_depth3d.errors.InputError` listing the choices otherwise."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(f"Unknown depth model {name!r}. Choose one of: {', '.join(MODELS)}.") from None
