@@ -143,3 +143,14 @@ def test_rectangle_mode_needs_no_second_segments():
     np.testing.assert_array_equal(
         inp.second_vanishing_point_segments_px(), [[first[0][0], first[1][0]], [first[0][1], first[1][1]]]
     )
+
+
+def test_documented_example_solves():
+    from tests.support.paths import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "calibration.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    calibration = calibrate(parse_lines_json(example))
+    assert len(calibration.vanishing_point_residuals_px) == 2
+    assert calibration.vanishing_point_residuals_px[0] > 0
+    assert calibration.to_report()["referenceDistanceUnit"] == "m"
