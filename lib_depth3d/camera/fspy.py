@@ -37,6 +37,7 @@ from lib_depth3d.files import write_bytes_atomic
 MAGIC = b"fspy"
 VERSION = 1
 HEADER = struct.Struct("<4sIII")
+MAX_RELATIVE_COORDINATE = 1e6
 STATE_KEYS = (
     "globalSettings",
     "calibrationSettingsBase",
@@ -89,6 +90,11 @@ def image_size_px(image_bytes: bytes) -> tuple[int, int]:
 
 
 # --- state access with errors naming the field -------------------------------------------------
+def _known(value: Any, names) -> bool:
+    """``value`` is one of ``names`` (a damaged file may hold a list or object where a name belongs)."""
+    return isinstance(value, str) and value in names
+
+
 def _field(state: dict, path: str) -> Any:
     value: Any = state
     walked = []
@@ -114,6 +120,8 @@ def _relative_point(value: Any, path: str, size: np.ndarray) -> tuple[float, flo
     for coordinate in (x, y):
         if isinstance(coordinate, bool) or not isinstance(coordinate, (int, float)) or not math.isfinite(coordinate):
             raise FspyFormatError(f"The fSpy project's {path} has a coordinate that is not a number.")
+        if abs(coordinate) > MAX_RELATIVE_COORDINATE:
+            raise FspyFormatError(f"The fSpy project's {path} lies absurdly far outside the picture ({coordinate}).")
     return float(x) * size[0], float(y) * size[1]
 
 
@@ -131,7 +139,7 @@ def _segments(state: dict, path: str, size: np.ndarray) -> np.ndarray:
 
 def _axis(state: dict, path: str) -> str:
     value = _field(state, path)
-    if value not in AXES_BY_FSPY_NAME:
+    if not _known(value, AXES_BY_FSPY_NAME):
         raise FspyFormatError(f"The fSpy project's {path} must be an axis like 'xPositive', got {json.dumps(value)}.")
     return AXES_BY_FSPY_NAME[value]
 
@@ -177,7 +185,7 @@ class FspyProject:
         mode = "one_vp" if mode_name == "OneVanishingPoint" else "two_vp"
         settings = "calibrationSettings1VP" if mode == "one_vp" else "calibrationSettings2VP"
         pp_name = _field(state, f"{settings}.principalPointMode")
-        if pp_name not in PRINCIPAL_POINT_MODES or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
+        if not _known(pp_name, PRINCIPAL_POINT_MODES) or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
             raise FspyFormatError(f"Unknown fSpy principalPointMode {json.dumps(pp_name)}.")
         rectangle = mode == "two_vp" and bool(_field(state, "calibrationSettings2VP.quadModeEnabled"))
 
@@ -201,7 +209,7 @@ class FspyProject:
 
         camera_data = _field(state, "calibrationSettingsBase.cameraData")
         preset = camera_data.get("presetId") if isinstance(camera_data, dict) else None
-        if preset in CAMERA_PRESETS:
+        if _known(preset, CAMERA_PRESETS):
             sensor = CAMERA_PRESETS[preset]
         else:
             sensor = (
@@ -245,7 +253,7 @@ class FspyProject:
         unit_name = _field(state, "calibrationSettingsBase.referenceDistanceUnit")
         if unit_name == "Yards":
             unit_name, distance = "Feet", distance * 3.0
-        if unit_name not in UNITS_BY_FSPY_NAME:
+        if not _known(unit_name, UNITS_BY_FSPY_NAME):
             raise FspyFormatError(f"Unknown fSpy referenceDistanceUnit {json.dumps(unit_name)}.")
         if not distance > 0:
             raise FspyFormatError("The fSpy project's referenceDistance must be greater than 0.")
@@ -281,10 +289,10 @@ def _upgrade_legacy_state(state: dict) -> dict:
         camera_data = base.get("cameraData")
         if isinstance(camera_data, dict):
             camera_data = base["cameraData"] = dict(camera_data)
-            if camera_data.get("presetId") is not None and camera_data["presetId"] not in CAMERA_PRESETS:
+            if camera_data.get("presetId") is not None and not _known(camera_data["presetId"], CAMERA_PRESETS):
                 camera_data["presetId"] = None
             if "presetData" not in camera_data:
-                preset = CAMERA_PRESETS.get(camera_data.get("presetId"))
+                preset = CAMERA_PRESETS[camera_data["presetId"]] if camera_data.get("presetId") else None
                 camera_data["presetData"] = (
                     None if preset is None else {"sensorWidth": preset[0], "sensorHeight": preset[1]}
                 )
@@ -522,7 +530,7 @@ def read_camera_parameters(source: dict | str | bytes | os.PathLike) -> dict:
             raise FspyFormatError(f"Camera parameters: vanishingPoints[{index}] must be {{\"x\": …, \"y\": …}}.")
         result["vanishingPoints"].append(None if point is None else {"x": float(point["x"]), "y": float(point["y"])})
     axes = data["vanishingPointAxes"]
-    if not isinstance(axes, list) or len(axes) != 3 or not all(a in AXES_BY_FSPY_NAME for a in axes):
+    if not isinstance(axes, list) or len(axes) != 3 or not all(_known(a, AXES_BY_FSPY_NAME) for a in axes):
         raise FspyFormatError("Camera parameters: vanishingPointAxes must be three axes like 'xPositive'.")
     result["vanishingPointAxes"] = list(axes)
     for key in ("imageWidth", "imageHeight"):

@@ -389,6 +389,12 @@ def calibrate(inp: CalibrationInput) -> Calibration:
         raise InputError(f"Unknown calibration mode {inp.mode!r}; use 'two_vp' or 'one_vp'.")
     if inp.mode == "one_vp" and inp.principal_point_mode == "third_vp":
         raise InputError("The principal point from a third vanishing point needs two-VP mode.")
+    # Overflow on absurd coordinates is caught by the finiteness checks, not reported as warnings.
+    with np.errstate(all="ignore"):
+        return _calibrate(inp)
+
+
+def _calibrate(inp: CalibrationInput) -> Calibration:
     warnings: list[str] = []
     fu, fv, principal, f, residuals = _solve_vanishing_points(inp, warnings)
     width, height = inp.image_width_px, inp.image_height_px
@@ -422,8 +428,11 @@ def calibrate(inp: CalibrationInput) -> Calibration:
             ((float(p[0]) * long_side + width) / 2.0, (height - float(p[1]) * long_side) / 2.0)
             for p in handles_plane
         )
-    if not np.all(np.isfinite(view)):
-        raise CalibrationError("The calibration produced a non-finite transform; check the lines and the origin.")
+    if not (np.all(np.isfinite(view)) and np.all(np.isfinite(principal)) and math.isfinite(f)):
+        raise CalibrationError(
+            "The calibration produced a non-finite camera: a coordinate or distance is far out of range. "
+            "Check the lines, the origin and the reference distance."
+        )
 
     camera = Camera.from_image_plane(width, height, f, (float(principal[0]), float(principal[1])), view)
     return Calibration(

@@ -20,7 +20,7 @@ from lib_depth3d.camera import (
     write_fspy,
 )
 from lib_depth3d.camera.fspy import fspy_project_bytes
-from lib_depth3d.errors import FspyFormatError, InputError
+from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
 
 LINES = {
     "image": {"width": 64, "height": 48},
@@ -266,3 +266,39 @@ def test_camera_parameters_text_must_be_an_object():
         read_camera_parameters(b"[1]")
     with pytest.raises(FspyFormatError, match="not valid JSON"):
         read_camera_parameters(b"{")
+
+
+def leaf_paths(value, path=()):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaf_paths(child, path + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from leaf_paths(child, path + (index,))
+    yield path
+
+
+def test_any_damaged_state_field_gives_a_clear_error_or_a_finite_camera(fspy_fixtures):
+    project = read_fspy(fspy_fixtures / "fspy_github_bug_5.fspy")
+    image = png_bytes(403, 302)
+    original = json.loads(json.dumps(project.state))
+    outcomes = {"solved": 0, "refused": 0}
+    paths = [path for path in leaf_paths(original) if path and path[0] not in ("cameraParameters", "resultDisplaySettings")]
+    for path in paths:
+        for replacement in (None, "x", [], {}, -1, 1e308, True):
+            state = json.loads(json.dumps(original))
+            target = state
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = replacement
+            encoded = json.dumps(state).encode()
+            try:
+                damaged = read_fspy(header(1, len(encoded), len(image)) + encoded + image)
+                calibration = calibrate(damaged.calibration_input())
+            except (FspyFormatError, InputError, CalibrationError):
+                outcomes["refused"] += 1
+                continue
+            assert np.isfinite(calibration.view_transform).all(), path
+            assert np.isfinite(calibration.relative_focal_length)
+            outcomes["solved"] += 1
+    assert outcomes["solved"] > 0 and outcomes["refused"] > 0
