@@ -154,3 +154,30 @@ def test_documented_example_solves():
     assert len(calibration.vanishing_point_residuals_px) == 2
     assert calibration.vanishing_point_residuals_px[0] > 0
     assert calibration.to_report()["referenceDistanceUnit"] == "m"
+
+
+def leaf_paths(value, path=()):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaf_paths(child, path + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from leaf_paths(child, path + (index,))
+    yield path
+
+
+def test_any_damaged_field_gives_a_clear_error_or_a_finite_camera():
+    from lib_depth3d.errors import CalibrationError
+
+    solved = refused = 0
+    for path in list(leaf_paths(VALID))[:-1]:
+        for replacement in (None, "x", [], {}, -1, 0, 1e308, True, [1e308, 1e308]):
+            try:
+                calibration = calibrate(parse_lines_json(edited(path, replacement)))
+            except (InputError, CalibrationError):
+                refused += 1
+                continue
+            assert np.isfinite(calibration.view_transform).all(), path
+            assert np.isfinite(calibration.camera.focal_length_px)
+            solved += 1
+    assert solved > 0 and refused > 0
