@@ -219,6 +219,8 @@ class FspyProject:
         if not (sensor[0] > 0 and sensor[1] > 0):
             raise FspyFormatError("The fSpy project's sensor size must be positive.")
         focal_mm = _number(state, "calibrationSettings1VP.absoluteFocalLength")
+        if mode == "one_vp" and not focal_mm > 0:
+            raise FspyFormatError("The fSpy project's calibrationSettings1VP.absoluteFocalLength must be positive.")
 
         origin = _relative_point(_field(state, "controlPointsStateBase.origin"), "controlPointsStateBase.origin", size)
         principal = _relative_point(

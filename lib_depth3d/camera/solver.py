@@ -232,7 +232,7 @@ def axis_assignment(first_axis: str, second_axis: str) -> tuple[np.ndarray, str]
 
 
 # --- the solver ------------------------------------------------------------------------------
-def _principal_point_image_plane(inp: CalibrationInput, point_px) -> np.ndarray:
+def _to_image_plane(inp: CalibrationInput, point_px) -> np.ndarray:
     return pixels_to_image_plane(np.array(point_px, dtype=np.float64), inp.image_width_px, inp.image_height_px)
 
 
@@ -254,7 +254,7 @@ def _solve_vanishing_points(inp: CalibrationInput, warnings: list[str]):
         if lines_nearly_parallel(first_segments, width, height):
             warnings.append("Near parallel lines for VP 1")
         principal = (
-            _principal_point_image_plane(inp, inp.principal_point_px)
+            _to_image_plane(inp, inp.principal_point_px)
             if inp.principal_point_mode == "manual"
             else np.zeros(2)
         )
@@ -276,7 +276,7 @@ def _solve_vanishing_points(inp: CalibrationInput, warnings: list[str]):
     fu, fv = np.array(first.image_plane), np.array(second.image_plane)
     principal = np.zeros(2)
     if inp.principal_point_mode == "manual":
-        principal = _principal_point_image_plane(inp, inp.principal_point_px)
+        principal = _to_image_plane(inp, inp.principal_point_px)
     elif inp.principal_point_mode == "third_vp":
         third = _vanishing_point_or_fail(inp.vanishing_points[2].segments_px, width, height, 3)
         residuals.append(third.residual_px)
@@ -349,7 +349,7 @@ def _reference_scale(
         return rotation.T @ np.array([point_plane[0] - principal[0], point_plane[1] - principal[1], -f])
 
     axis = np.array(AXIS_VECTORS[reference.axis])
-    anchor = _principal_point_image_plane(inp, reference.anchor_px)
+    anchor = _to_image_plane(inp, reference.anchor_px)
     anchor_ray = ray(anchor)
     across = float(np.dot(axis, anchor_ray))
     if abs(across) < 1e-12 * float(np.linalg.norm(anchor_ray)):
@@ -389,6 +389,8 @@ def calibrate(inp: CalibrationInput) -> Calibration:
         raise InputError(f"Unknown calibration mode {inp.mode!r}; use 'two_vp' or 'one_vp'.")
     if inp.mode == "one_vp" and inp.principal_point_mode == "third_vp":
         raise InputError("The principal point from a third vanishing point needs two-VP mode.")
+    if not min(inp.sensor_mm) > 0 or (inp.mode == "one_vp" and not inp.focal_length_mm > 0):
+        raise InputError("The focal length and the sensor size (mm) must be greater than 0.")
     # Overflow on absurd coordinates is caught by the finiteness checks, not reported as warnings.
     with np.errstate(all="ignore"):
         return _calibrate(inp)
@@ -412,7 +414,7 @@ def _calibrate(inp: CalibrationInput) -> Calibration:
         )
     view = np.eye(4)
     view[:3, :3] = rotation @ assignment
-    origin = _principal_point_image_plane(inp, inp.origin_or_centre_px)
+    origin = _to_image_plane(inp, inp.origin_or_centre_px)
     k = math.tan(0.5 * horizontal_fov)
     translation = DEFAULT_CAMERA_DISTANCE * np.array(
         [k * (origin[0] - principal[0]), k * (origin[1] - principal[1]), -1.0]
