@@ -302,3 +302,17 @@ def test_any_damaged_state_field_gives_a_clear_error_or_a_finite_camera(fspy_fix
             assert np.isfinite(calibration.relative_focal_length)
             outcomes["solved"] += 1
     assert outcomes["solved"] > 0 and outcomes["refused"] > 0
+
+
+def test_calibrate_file_tells_projects_and_lines_apart(tmp_path):
+    lines_path, project_path = tmp_path / "lines.json", tmp_path / "project.fspy"
+    lines_path.write_text(json.dumps(LINES))
+    project_path.write_bytes(fspy_project_bytes(parse_lines_json(LINES), png_bytes(64, 48)))
+    np.testing.assert_array_equal(
+        calibrate_file(lines_path).view_transform, calibrate_file(project_path).view_transform
+    )
+    with pytest.raises(InputError, match="not found"):
+        calibrate_file(tmp_path / "missing.json")
+    (tmp_path / "fake.fspy").write_text("{}")
+    with pytest.raises(FspyFormatError, match="not an fSpy project"):
+        calibrate_file(tmp_path / "fake.fspy")
