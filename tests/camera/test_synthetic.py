@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib_depth3d.camera import Camera, ReferenceDistance, calibrate, parse_lines_json
+from lib_depth3d.camera import Camera, calibrate, parse_lines_json
 from lib_depth3d.errors import CalibrationError
 
 WIDTH, HEIGHT = 1200, 800
