@@ -130,6 +130,7 @@ class _Loaded:
 
 _cache: dict[tuple[str, str], _Loaded] = {}
 _cache_lock = threading.Lock()
+_verified: set[tuple[str, int, int]] = set()
 
 
 def weights_for(
@@ -174,18 +175,18 @@ def weights_for(
     return path
 
 
-_verified: set[tuple[str, int, int]] = set()
-
-
 def load_network(spec: ModelSpec, path: Path):
     """The network of ``spec`` with the weights of ``path``, cached for the process."""
+    import torch
+
     from lib_depth3d.depth import weights
 
     key = (spec.name, str(path.resolve()))
     with _cache_lock:
         loaded = _cache.get(key)
         if loaded is None:
-            network = build_network(spec)
+            with torch.device("meta"):  # no time spent initialising weights about to be replaced
+                network = build_network(spec)
             weights.load_into(network, weights.read_state_dict(path), str(path))
             loaded = _cache[key] = _Loaded(network, threading.Lock())
     return loaded

@@ -193,6 +193,9 @@ HF_PREFIXES = ("backbone.", "neck.", "head.", "dpt.")
 def load_into(model, state: dict, source: str) -> None:
     """Load ``state`` (original or Hugging Face layout) into ``model`` with ``strict=True``.
 
+    ``model`` may live on the meta device (built without initialising its parameters): the
+    checkpoint's tensors are then assigned to it rather than copied.
+
     ``model`` declares ``HF_RULES`` (renaming from the transformers layout) and ``UNUSED_KEYS``
     (prefixes of checkpoint parts the depth network never runs, such as an ImageNet classifier).
     A missing or unexpected key, or a tensor of the wrong shape, raises :class:`WeightsError`.
@@ -217,7 +220,7 @@ def load_into(model, state: dict, source: str) -> None:
             "Check that the file belongs to the chosen model."
         )
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[-1].strip()
         raise WeightsError(f"{source} does not fit the {name} network: {first}") from error

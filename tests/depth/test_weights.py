@@ -1,0 +1,187 @@
+"""The weights folder, the downloader (against a local HTTP server) and the checkpoint checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from lib_depth3d.depth import weights
+from lib_depth3d.depth.estimate import weights_for
+from lib_depth3d.depth.registry import MODELS, WeightFile
+from lib_depth3d.depth.weights import download, load_into, models_dir, read_state_dict
+from lib_depth3d.errors import WeightsError
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD at /weights.bin with Range support; /short.bin announces it all but stops
+    half way; anything else is a 404. Records the Range headers it was sent."""
+
+    ranges: list = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path not in ("/weights.bin", "/short.bin"):
+            self.send_error(404, "Not Found")
+            return
+        requested = self.headers.get("Range")
+        type(self).ranges.append(requested)
+        start = int(requested.split("=")[1].rstrip("-")) if requested else 0
+        body = PAYLOAD[start:]
+        self.send_response(206 if requested else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if self.path == "/short.bin" else body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights.MODELS_DIR_ENV, str(tmp_path / "models"))
+    Handler.ranges = []
+    return tmp_path / "models"
+
+
+def weight_file(url: str, sha256: str | None = PAYLOAD_SHA256) -> WeightFile:
+    return WeightFile("weights.bin", url, "original", sha256, len(PAYLOAD), "1 MiB")
+
+
+def test_models_dir_from_environment_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv(weights.MODELS_DIR_ENV, str(tmp_path / "elsewhere"))
+    assert models_dir() == tmp_path / "elsewhere"
+    weights.set_models_dir(tmp_path / "a1111" / "models" / "depth3d")
+    assert models_dir() == tmp_path / "a1111" / "models" / "depth3d"
+    monkeypatch.delenv(weights.MODELS_DIR_ENV)
+    assert models_dir() == Path.home() / ".cache" / "depth3d" / "models"
+
+
+def test_download_verifies_and_reports_progress(server, isolated_models_dir):
+    seen = []
+    path = download(weight_file(f"{server}/weights.bin"), progress=lambda done, total: seen.append((done, total)))
+    assert path == isolated_models_dir / "weights.bin"
+    assert path.read_bytes() == PAYLOAD
+    assert not (isolated_models_dir / "weights.bin.part").exists()
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+
+
+def test_download_resumes_a_partial_file(server, isolated_models_dir):
+    isolated_models_dir.mkdir(parents=True)
+    (isolated_models_dir / "weights.bin.part").write_bytes(PAYLOAD[:1000])
+    path = download(weight_file(f"{server}/weights.bin"))
+    assert Handler.ranges == ["bytes=1000-"]
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_wrong_hash_leaves_nothing_behind(server, isolated_models_dir):
+    with pytest.raises(WeightsError, match="SHA-256"):
+        download(weight_file(f"{server}/weights.bin", sha256="0" * 64))
+    assert list(isolated_models_dir.iterdir()) == []
+
+
+def test_truncated_download_keeps_part_and_resumes(server, isolated_models_dir):
+    with pytest.raises(WeightsError, match="resume"):
+        download(weight_file(f"{server}/short.bin"))
+    assert not (isolated_models_dir / "weights.bin").exists()
+    partial = (isolated_models_dir / "weights.bin.part").read_bytes()
+    assert 0 < len(partial) < len(PAYLOAD) and PAYLOAD.startswith(partial)
+    assert download(weight_file(f"{server}/weights.bin")).read_bytes() == PAYLOAD
+
+
+def test_not_found_names_the_file_and_the_folder(server, isolated_models_dir, monkeypatch):
+    spec = MODELS["depth-anything-v2-small"]
+    broken = dataclasses.replace(spec.files[0], url=f"{server}/missing.pth")
+    monkeypatch.setitem(MODELS, spec.name, dataclasses.replace(spec, files=(broken,)))
+    with pytest.raises(WeightsError) as caught:
+        weights_for(MODELS[spec.name])
+    message = str(caught.value)
+    assert "404" in message and str(isolated_models_dir / "depth_anything_v2_vits.pth") in message
+    assert broken.url in message
+
+
+def test_no_network_message_says_what_to_put_where(isolated_models_dir, monkeypatch):
+    spec = MODELS["depth-anything-v2-small"]
+    unreachable = dataclasses.replace(spec.files[0], url="http://127.0.0.1:9/depth_anything_v2_vits.pth")
+    monkeypatch.setitem(MODELS, spec.name, dataclasses.replace(spec, files=(unreachable,)))
+    with pytest.raises(WeightsError) as caught:
+        weights_for(MODELS[spec.name])
+    assert str(isolated_models_dir / "depth_anything_v2_vits.pth") in str(caught.value)
+    assert spec.files[0].sha256 in str(caught.value)
+
+
+def test_no_download_option_only_gives_instructions(isolated_models_dir):
+    with pytest.raises(WeightsError, match="save it as"):
+        weights_for(MODELS["midas-dpt-hybrid"], download_missing=False)
+
+
+def test_unverified_download_needs_explicit_consent(server, isolated_models_dir):
+    with pytest.raises(WeightsError, match="allow"):
+        download(weight_file(f"{server}/weights.bin", sha256=None))
+    assert not isolated_models_dir.exists() or list(isolated_models_dir.iterdir()) == []
+    assert download(weight_file(f"{server}/weights.bin", sha256=None), allow_unverified=True).is_file()
+
+
+def test_placed_file_with_wrong_content_is_refused(isolated_models_dir):
+    isolated_models_dir.mkdir(parents=True)
+    (isolated_models_dir / "dpt_hybrid-midas-501f0c75.pt").write_bytes(b"not the weights")
+    with pytest.raises(WeightsError, match="truncated or a different file"):
+        weights_for(MODELS["midas-dpt-hybrid"])
+
+
+def test_truncated_checkpoint_is_a_weights_error(tmp_path):
+    state = {"layer.weight": torch.ones(64, 64)}
+    for name, save in (("w.pth", lambda p: torch.save(state, p)),
+                       ("w.safetensors", lambda p: save_file(state, str(p)))):
+        path = tmp_path / name
+        save(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        with pytest.raises(WeightsError, match="cannot be read"):
+            read_state_dict(path)
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": torch.ones(1), "hook": print}, path)
+    with pytest.raises(WeightsError):
+        read_state_dict(path)
+
+
+class Tiny(torch.nn.Module):
+    HF_RULES = ()
+    UNUSED_KEYS = ("head.",)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+
+def test_missing_extra_and_misshapen_keys_are_named():
+    good = {"conv.weight": torch.ones(4, 3, 1, 1), "conv.bias": torch.zeros(4)}
+    with pytest.raises(WeightsError, match=r"1 missing key\(s\), e.g. conv.bias"):
+        load_into(Tiny(), {"conv.weight": good["conv.weight"]}, "file.pth")
+    with pytest.raises(WeightsError, match=r"1 unexpected key\(s\), e.g. conv.extra"):
+        load_into(Tiny(), {**good, "conv.extra": torch.ones(1)}, "file.pth")
+    with pytest.raises(WeightsError, match="size mismatch"):
+        load_into(Tiny(), {**good, "conv.bias": torch.zeros(5)}, "file.pth")
+    model = Tiny()
+    load_into(model, {**good, "head.weight": torch.ones(2)}, "file.pth")  # declared unused parts are skipped
+    assert torch.equal(model.conv.bias, torch.zeros(4))
