@@ -252,7 +252,8 @@ def build_scene(
     triangles = triangulate_grid(
         points_camera,
         inverse_depth,
-        grid.cell_size_px,
+        grid.x_px,
+        grid.y_px,
         TriangulationOptions(
             cut_discontinuities=options.cut_discontinuities,
             max_view_angle_deg=options.max_view_angle_deg,

@@ -26,12 +26,10 @@ class SampleGrid:
     Attributes:
         x_px: (columns,) pixel x of each grid column, from 0 to the picture width.
         y_px: (rows,) pixel y of each grid row, from 0 to the picture height.
-        cell_size_px: the larger spacing between neighbouring samples, in pixels.
     """
 
     x_px: np.ndarray
     y_px: np.ndarray
-    cell_size_px: float
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,7 +61,7 @@ def sample_grid(width_px: int, height_px: int, rows: int, columns: int) -> Sampl
     y_px = (np.arange(rows) + 0.5) * (height_px / rows)
     x_px[0], x_px[-1] = 0.0, float(width_px)
     y_px[0], y_px[-1] = 0.0, float(height_px)
-    return SampleGrid(x_px, y_px, max(width_px / columns, height_px / rows))
+    return SampleGrid(x_px, y_px)
 
 
 def _interpolation_along(positions_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

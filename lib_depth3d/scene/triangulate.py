@@ -9,7 +9,7 @@ uses only directions, so it is independent of the depth's scale; a depth jump of
 Decimation (adaptive quadtree, vectorised level by level). A square block of 2^k × 2^k cells
 whose four children were merged and whose cells are all uncut is merged when every sample in
 it lies within half the tolerance of the block's simplified surface: the fan of four triangles
-from the block's centre sample to its corners. Two tolerances apply, both scale-free:
+from the block's centre sample to its corners, interpolated in pixel coordinates. Two tolerances apply, both scale-free:
 
 * depth: |w − ŵ| ≤ ½·max_depth_error·w, with w the sample's inverse depth and ŵ the fan's
   (inverse depth is affine in pixels over a 3D plane, so this is the relative z error along
@@ -98,55 +98,69 @@ def _facing_enough(points: np.ndarray, triangles: np.ndarray, max_view_angle_deg
     return dot >= math.cos(math.radians(max_view_angle_deg)) * scale
 
 
-def _fan_weights(size: int) -> np.ndarray:
-    """((size+1)², 5) weights of corners (tl, tr, bl, br) and centre for a block's fan of 4 triangles."""
-    u, v = np.meshgrid(np.arange(size + 1) / size, np.arange(size + 1) / size)
-    u, v = u.ravel(), v.ravel()
-    weights = np.zeros((u.size, 5))
-    top = (v <= u) & (v <= 1 - u)
-    bottom = ~top & (v >= u) & (v >= 1 - u)
-    left = ~top & ~bottom & (u <= v) & (u <= 1 - v)
-    right = ~top & ~bottom & ~left
-    # Barycentric weights of the triangle (corner A, corner B, centre), solved per region.
-    weights[top, 4] = 2 * v[top]
-    weights[top, 1] = u[top] - v[top]
-    weights[top, 0] = 1 - u[top] - v[top]
-    weights[bottom, 4] = 2 * (1 - v[bottom])
-    weights[bottom, 3] = u[bottom] + v[bottom] - 1
-    weights[bottom, 2] = v[bottom] - u[bottom]
-    weights[left, 4] = 2 * u[left]
-    weights[left, 2] = v[left] - u[left]
-    weights[left, 0] = 1 - u[left] - v[left]
-    weights[right, 4] = 2 * (1 - u[right])
-    weights[right, 3] = u[right] + v[right] - 1
-    weights[right, 1] = u[right] - v[right]
-    return weights
+def _fan_surface(
+    x_px: np.ndarray, y_px: np.ndarray, values: np.ndarray, size: int
+) -> np.ndarray:
+    """Values of each block's fan of four triangles (centre sample to corners) at its samples.
+
+    ``x_px``: (n, size+1) and ``y_px``: (n, size+1) sample positions of each block;
+    ``values``: (n, size+1, size+1). Interpolation is barycentric in pixels, where inverse depth
+    is affine over a 3D triangle. Border blocks have uneven spacing, so nothing assumes a
+    regular grid.
+    """
+    half = size // 2
+    px = np.broadcast_to(x_px[:, None, :], values.shape)
+    py = np.broadcast_to(y_px[:, :, None], values.shape)
+    corners = [(0, 0), (0, size), (size, size), (size, 0)]  # (row, column), around the block
+    cx, cy, cv = x_px[:, half, None, None], y_px[:, half, None, None], values[:, half, half, None, None]
+    best_weight = np.full(values.shape, -np.inf)
+    surface = np.zeros(values.shape)
+    for index, (row_a, column_a) in enumerate(corners):
+        row_b, column_b = corners[(index + 1) % 4]
+        ax, ay = x_px[:, column_a, None, None], y_px[:, row_a, None, None]
+        bx, by = x_px[:, column_b, None, None], y_px[:, row_b, None, None]
+        av, bv = values[:, row_a, column_a, None, None], values[:, row_b, column_b, None, None]
+        determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
+        weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
+        weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
+        weight_a = 1.0 - weight_b - weight_c
+        smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
+        inside = smallest > best_weight
+        surface = np.where(inside, weight_a * av + weight_b * bv + weight_c * cv, surface)
+        best_weight = np.maximum(best_weight, smallest)
+    return surface
 
 
 def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
     block_rows: np.ndarray,
     block_columns: np.ndarray,
     size: int,
-    cell_size_px: float,
     options: TriangulationOptions,
 ) -> np.ndarray:
     offsets = np.arange(size + 1)
     rows = block_rows[:, None] * size + offsets
     columns = block_columns[:, None] * size + offsets
-    block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(block_rows), -1)
-    half = size // 2
-    anchors = block[:, [0, size, size * (size + 1), (size + 1) ** 2 - 1, half * (size + 1) + half]]
-    simplified = anchors @ _fan_weights(size).T
-    depth_ok = np.all(np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=1)
-    root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
-    width_px = (size + 1) * cell_size_px
+    block = inverse_depth[rows[:, :, None], columns[:, None, :]]
+    x_px, y_px = grid_x_px[columns], grid_y_px[rows]
+    simplified = _fan_surface(x_px, y_px, block, size)
+    depth_ok = np.all(
+        np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=(1, 2)
+    )
+    root_far, root_near = np.sqrt(block.min(axis=(1, 2))), np.sqrt(block.max(axis=(1, 2)))
+    width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
     shift_px = width_px * (root_near - root_far) / (root_near + root_far)
     return depth_ok & (shift_px <= options.max_texture_shift_px)
 
 
 def _merge_levels(
-    inverse_depth: np.ndarray, cell_whole: np.ndarray, cell_size_px: float, options: TriangulationOptions
+    inverse_depth: np.ndarray,
+    cell_whole: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    options: TriangulationOptions,
 ) -> list[np.ndarray]:
     """merged[k]: (rows//2^k, columns//2^k) blocks of 2^k cells that form one simplified block."""
     merged = [cell_whole]
@@ -167,7 +181,7 @@ def _merge_levels(
             break
         level = np.zeros_like(candidates)
         level[candidate_rows, candidate_columns] = _blocks_within_tolerance(
-            inverse_depth, candidate_rows, candidate_columns, size, cell_size_px, options
+            inverse_depth, grid_x_px, grid_y_px, candidate_rows, candidate_columns, size, options
         )
         if not level.any():
             break
@@ -225,10 +239,14 @@ def _fan_triangles(
 def triangulate_grid(
     points_camera: np.ndarray,
     inverse_depth: np.ndarray,
-    cell_size_px: float,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
     options: TriangulationOptions,
 ) -> GridTriangles:
-    """Triangles over a (rows, columns) grid of camera-frame points (see the module docstring)."""
+    """Triangles over a (rows, columns) grid of camera-frame points (see the module docstring).
+
+    ``grid_x_px`` (columns,) and ``grid_y_px`` (rows,) are the samples' pixel positions.
+    """
     rows, columns = inverse_depth.shape
     triangles = _cell_triangles(inverse_depth)
     full_triangles = triangles.shape[0] * triangles.shape[1] * 2
@@ -241,7 +259,7 @@ def triangulate_grid(
     if not options.decimate:
         return GridTriangles(triangles[kept], cut, full_triangles)
 
-    merged = _merge_levels(inverse_depth, cell_whole, cell_size_px, options)
+    merged = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
     leaves = _leaf_masks(merged)
     single_cells = ~np.zeros_like(cell_whole)
     if len(merged) > 1:

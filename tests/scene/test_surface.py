@@ -1,0 +1,218 @@
+"""The surface: disparity→depth, the vertex grid, edge cutting and bounded-error decimation."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from lib_depth3d.camera import Camera
+from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.errors import SceneError
+from lib_depth3d.scene import SceneOptions, build_scene
+from lib_depth3d.scene.grid import sample_grid, sample_inverse_depth, unproject_grid
+from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
+from lib_depth3d.scene.zdepth import zdepth_from_disparity
+from tests.support.scene_inputs import plane_zdepth, smooth_picture, wavy_zdepth
+
+Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
+
+
+@given(
+    st.lists(st.floats(-5, 5), min_size=4, max_size=40).filter(lambda v: max(v) - min(v) > 1e-3),
+    st.floats(0.1, 5),
+    st.floats(1.5, 50),
+)
+def test_disparity_maps_to_inverse_depth_between_near_and_far(values, near, ratio):
+    disparity = np.array(values, dtype=np.float32).reshape(1, -1)
+    far = near * ratio
+    zdepth = zdepth_from_disparity(disparity, near, far).astype(np.float64)
+    assert zdepth.min() == pytest.approx(near, rel=1e-5)
+    assert zdepth.max() == pytest.approx(far, rel=1e-5)
+    # Affine in inverse depth, not in depth: 1/z is a linear function of the disparity.
+    design = np.stack([disparity.ravel().astype(np.float64), np.ones(disparity.size)], axis=1)
+    fit, residual, *_ = np.linalg.lstsq(design, 1.0 / zdepth.ravel(), rcond=None)
+    assert np.allclose(design @ fit, 1.0 / zdepth.ravel(), rtol=1e-4)
+    assert fit[0] > 0
+
+
+@pytest.mark.parametrize("kind", ["disparity", "depth", "metric"])
+def test_constant_depth_is_refused_with_a_message(kind):
+    picture = smooth_picture(8, 6)
+    with pytest.raises(SceneError, match="constant"):
+        build_scene(picture, DepthMap(np.full((6, 8), 2.0), kind), Camera.from_fov(8, 6, 60))
+
+
+def test_full_resolution_vertices_sit_at_pixel_centres_and_cover_the_picture():
+    grid = sample_grid(7, 5, 5, 7)
+    assert grid.x_px.tolist() == [0.0, 1.5, 2.5, 3.5, 4.5, 5.5, 7.0]
+    assert grid.y_px.tolist() == [0.0, 1.5, 2.5, 3.5, 5.0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.floats(-0.6, 0.6),
+    st.floats(-0.6, 0.6),
+    st.floats(0.5, 20),
+    st.floats(-15, 15),
+    st.floats(-15, 15),
+    st.sampled_from([None, 16, 24]),
+)
+def test_planes_stay_planar_through_grid_border_and_decimation(nx, ny, distance, shift_x, shift_y, resolution):
+    assume(abs(nx) + abs(ny) > 0.05)  # a plane facing the camera squarely has constant depth, refused
+    camera = Camera(40, 30, 35.0, (20 + shift_x, 15 + shift_y))
+    normal = np.array([nx, ny, 1.0]) / np.linalg.norm([nx, ny, 1.0])
+    zdepth = plane_zdepth(camera, normal, distance)
+    scene = build_scene(
+        smooth_picture(40, 30),
+        DepthMap(zdepth, "depth"),
+        camera,
+        SceneOptions(resolution=resolution, max_texture_shift_px=1e9),
+    )
+    assert scene.world_up == "y"
+    residual = scene.positions.astype(np.float64) @ normal + distance
+    assert np.abs(residual).max() <= 2e-5 * distance * (1 + np.abs(scene.positions).max() / distance)
+
+
+def test_a_plane_on_a_power_of_two_grid_collapses_to_a_few_triangles():
+    camera = Camera(65, 33, 40.0, (30.0, 18.0))
+    zdepth = plane_zdepth(camera, np.array([0.3, -0.4, 0.866]), 2.0)
+    scene = build_scene(
+        smooth_picture(65, 33), DepthMap(zdepth, "depth"), camera,
+        SceneOptions(resolution=None, max_texture_shift_px=1e9),
+    )
+    assert scene.full_triangles == 2 * 64 * 32
+    assert len(scene.faces) <= 16
+
+
+def _decimated_inverse_depth_at_samples(faces, grid, values):
+    """Inverse depth of the triangulated surface at every grid sample, and how many triangles cover it.
+
+    Over a 3D triangle inverse depth is affine in pixel coordinates, so barycentric
+    interpolation in pixels gives the surface exactly.
+    """
+    rows, columns = grid.shape
+    grid_rows, grid_columns = np.divmod(np.arange(rows * columns), columns)
+    sample_x, sample_y = grid.x_px[grid_columns], grid.y_px[grid_rows]
+    flat = values.ravel()
+    surface = np.full(rows * columns, np.nan)
+    coverage = np.zeros(rows * columns, dtype=int)
+    total_area = 0.0
+    for a, b, c in faces:
+        corners = np.array([[grid_columns[i], grid_rows[i]] for i in (a, b, c)])
+        (x0, y0), (x1, y1), (x2, y2) = ((sample_x[i], sample_y[i]) for i in (a, b, c))
+        determinant = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+        total_area += abs(determinant) / 2
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        ys, xs = np.mgrid[low[1] : high[1] + 1, low[0] : high[0] + 1]
+        ids = (ys * columns + xs).ravel()
+        px, py = sample_x[ids], sample_y[ids]
+        l1 = ((px - x0) * (y2 - y0) - (x2 - x0) * (py - y0)) / determinant
+        l2 = ((x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)) / determinant
+        l0 = 1 - l1 - l2
+        inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
+        l1, l2, l0, ids = l1[inside], l2[inside], l0[inside], ids[inside]
+        surface[ids] = l0 * flat[a] + l1 * flat[b] + l2 * flat[c]
+        coverage[ids] += 1
+    return surface, coverage, total_area
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.002, 0.01, 0.05]))
+def test_decimation_stays_within_its_depth_tolerance_and_leaves_no_cracks(seed, tolerance):
+    rows, columns = 25, 33
+    zdepth = wavy_zdepth(columns, rows, seed)
+    grid = sample_grid(columns, rows, rows, columns)
+    inverse = sample_inverse_depth(zdepth, grid)
+    points = unproject_grid(grid, inverse, 30.0, (columns / 2, rows / 2))
+    options = TriangulationOptions(max_depth_error=tolerance, max_texture_shift_px=1e9)
+    result = triangulate_grid(points, inverse, grid.x_px, grid.y_px, options)
+    surface, coverage, area = _decimated_inverse_depth_at_samples(result.faces, grid, inverse)
+    assert area == pytest.approx(columns * rows)  # the whole picture, no holes, no overlaps
+    assert np.all(coverage >= 1)
+    relative_error = np.abs(surface - inverse.ravel()) / inverse.ravel()
+    assert relative_error.max() <= tolerance * (1 + 1e-9)
+    assert len(result.faces) < result.full_triangles
+
+
+def test_texture_shift_bound_limits_merging_on_slanted_surfaces():
+    camera = Camera(64, 64, 50.0, (32, 32))
+    zdepth = plane_zdepth(camera, np.array([0.0, 0.8, 0.6]), 1.0)
+    loose = build_scene(smooth_picture(64, 64), DepthMap(zdepth, "depth"), camera, SceneOptions(max_texture_shift_px=1e9))
+    strict = build_scene(smooth_picture(64, 64), DepthMap(zdepth, "depth"), camera, SceneOptions(max_texture_shift_px=0.05))
+    assert len(strict.faces) > 2 * len(loose.faces)
+
+
+def _step_scene(cut: bool):
+    zdepth = np.full((30, 40), 2.0, dtype=np.float32)
+    zdepth[:, 20:] = 4.0
+    return build_scene(
+        smooth_picture(40, 30), DepthMap(zdepth, "depth"), Camera.from_fov(40, 30, 20),
+        SceneOptions(cut_discontinuities=cut, decimate=False),
+    )
+
+
+def test_triangles_across_a_depth_step_are_cut_unless_kept():
+    cut, kept = _step_scene(True), _step_scene(False)
+    for scene, expect_bridge in ((cut, False), (kept, True)):
+        depth = -scene.positions[:, 2].astype(np.float64)
+        per_triangle = depth[scene.faces.astype(np.int64)]
+        bridges = per_triangle.max(axis=1) / per_triangle.min(axis=1) > 1.5
+        assert bridges.any() == expect_bridge
+    assert cut.cut_triangles == 2 * 29
+    assert kept.cut_triangles == 0
+
+
+def test_cutting_is_scale_free():
+    zdepth = np.full((30, 40), 2.0, dtype=np.float32)
+    zdepth[:, 20:] = 3.0
+    counts = []
+    for scale in (0.01, 1.0, 1000.0):
+        scene = build_scene(
+            smooth_picture(40, 30), DepthMap(zdepth * scale, "depth"), Camera.from_fov(40, 30, 60),
+            SceneOptions(decimate=False),
+        )
+        counts.append((scene.cut_triangles, len(scene.faces)))
+    assert counts[0] == counts[1] == counts[2]
+
+
+def test_vertices_project_to_their_uv_pixels_through_a_calibrated_off_centre_camera():
+    angle = math.radians(30)
+    rotation = np.array([[1, 0, 0], [0, math.cos(angle), -math.sin(angle)], [0, math.sin(angle), math.cos(angle)]])
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, :3] = rotation
+    world_to_camera[:3, 3] = [0.3, -0.2, -5.0]
+    camera = Camera(48, 36, 40.0, (27.0, 14.0), world_to_camera)
+    scene = build_scene(
+        smooth_picture(48, 36), DepthMap(wavy_zdepth(48, 36, 3), "depth"), camera,
+        SceneOptions(world_up="z", depth_scale=1.0),
+    )
+    points_world = scene.positions.astype(np.float64) @ Z_UP_TO_Y_UP  # back to the Z-up world
+    pixels, depth = camera.project(points_world)
+    assert np.all(depth > 0)
+    np.testing.assert_allclose(pixels, scene.uvs * [48, 36], atol=2e-3)
+
+
+def test_triangles_face_the_camera():
+    scene = build_scene(
+        smooth_picture(40, 30), DepthMap(wavy_zdepth(40, 30, 5), "depth"), Camera(40, 30, 30.0, (15.0, 18.0)),
+    )
+    positions = scene.positions.astype(np.float64)
+    a, b, c = (positions[scene.faces[:, i].astype(np.int64)] for i in range(3))
+    normals = np.cross(b - a, c - a)
+    # The camera sits at the origin: a front face's normal points back toward it.
+    assert np.all(np.einsum("ij,ij->i", normals, a) < 0)
+
+
+def test_calibrated_depth_is_scaled_to_meet_the_world_origin():
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, 3] = [0.0, 0.0, -4.0]  # the world origin lies 4 units ahead, on the axis
+    camera = Camera(40, 30, 30.0, (20.0, 15.0), world_to_camera)
+    zdepth = np.full((30, 40), 2.0, dtype=np.float32)
+    zdepth[:, :5] = 2.5
+    scene = build_scene(smooth_picture(40, 30), DepthMap(zdepth, "depth"), camera, SceneOptions(world_up="z"))
+    assert scene.depth_range == pytest.approx((4.0, 5.0))
+    metric = build_scene(smooth_picture(40, 30), DepthMap(zdepth, "metric"), camera, SceneOptions(world_up="z"))
+    assert metric.depth_range == pytest.approx((2.0, 2.5))
+    assert metric.camera.world_to_camera[2, 3] == pytest.approx(-2.0)
