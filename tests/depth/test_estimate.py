@@ -1,0 +1,116 @@
+"""estimate_depth on real full-size architectures with random weights: picture modes, sizes,
+kinds, the model cache and concurrent calls."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib_depth3d.depth import estimate as estimate_module
+from lib_depth3d.depth.estimate import estimate_depth, network_size
+from lib_depth3d.depth.registry import MODELS
+from lib_depth3d.errors import InputError, WeightsError
+from tests.support.depth_weights import write_random_checkpoint
+
+NET = 70
+
+
+@pytest.fixture(scope="module")
+def small_weights(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("w") / "small.pth", "depth-anything-v2-small", seed=31)
+
+
+def rgb_picture(width=96, height=72, seed=32) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray((rng.random((height, width, 3)) * 255).astype(np.uint8), "RGB")
+
+
+def estimate(picture, weights, model="depth-anything-v2-small"):
+    return estimate_depth(picture, model, weights_path=weights, device="cpu", input_size=NET)
+
+
+def test_output_at_picture_size_float32_disparity(small_weights):
+    depth = estimate(rgb_picture(97, 61), small_weights)
+    assert depth.values.shape == (61, 97)
+    assert depth.values.dtype == np.float32
+    assert depth.kind == "disparity"
+    assert np.all(np.isfinite(depth.values)) and depth.values.min() >= 0 and np.ptp(depth.values) > 0
+
+
+def test_rgba_uses_the_colour_channels(small_weights):
+    rgb = rgb_picture()
+    rgba = rgb.copy()
+    rgba.putalpha(Image.fromarray(np.full((rgb.height, rgb.width), 7, np.uint8)))
+    assert np.array_equal(estimate(rgba, small_weights).values, estimate(rgb, small_weights).values)
+
+
+def test_greyscale_8_and_16_bit_agree(small_weights):
+    grey8 = rgb_picture().convert("L")
+    grey16 = Image.fromarray(np.asarray(grey8, dtype=np.uint16) * 257)
+    assert grey16.mode in ("I;16", "I")
+    depth8 = estimate(grey8, small_weights)
+    depth16 = estimate(grey16, small_weights)
+    assert depth8.values.shape == (72, 96)
+    assert np.array_equal(depth8.values, depth16.values)
+    assert np.array_equal(depth8.values, estimate(grey8.convert("RGB"), small_weights).values)
+
+
+def test_metric_model_gives_positive_metres(tmp_path):
+    checkpoint = write_random_checkpoint(tmp_path / "metric.pth", "depth-anything-v2-metric-indoor-small", seed=33)
+    depth = estimate(rgb_picture(), checkpoint, "depth-anything-v2-metric-indoor-small")
+    assert depth.kind == "metric"
+    assert depth.values.min() > 0 and depth.values.max() <= MODELS["depth-anything-v2-metric-indoor-small"].max_depth
+
+
+def test_model_stays_loaded_between_calls(small_weights, monkeypatch):
+    estimate(rgb_picture(), small_weights)
+
+    def no_second_read(path):
+        raise AssertionError(f"{path} was read again")
+
+    monkeypatch.setattr("lib_depth3d.depth.weights.read_state_dict", no_second_read)
+    assert estimate(rgb_picture(seed=34), small_weights).values.shape == (72, 96)
+    estimate_module.unload_all()
+    with pytest.raises(AssertionError, match="read again"):
+        estimate(rgb_picture(seed=34), small_weights)
+
+
+def test_concurrent_calls_give_the_same_results(small_weights):
+    pictures = [rgb_picture(seed=seed) for seed in range(4)]
+    expected = [estimate(picture, small_weights).values for picture in pictures]
+    results: dict[int, np.ndarray] = {}
+
+    def work(index):
+        results[index] = estimate(pictures[index], small_weights).values
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(np.array_equal(results[index], expected[index]) for index in range(4))
+
+
+def test_bad_requests_are_input_errors(small_weights, tmp_path):
+    with pytest.raises(InputError, match="Unknown depth model"):
+        estimate_depth(rgb_picture(), "depth-anything-v9", weights_path=small_weights)
+    with pytest.raises(InputError, match="multiple of 14"):
+        estimate_depth(rgb_picture(), weights_path=small_weights, input_size=100)
+    with pytest.raises(WeightsError, match="not found"):
+        estimate_depth(rgb_picture(), weights_path=tmp_path / "nothing.pth")
+
+
+def test_weights_of_another_model_are_refused(small_weights):
+    with pytest.raises(WeightsError, match="does not fit"):
+        estimate_depth(rgb_picture(), "midas-dpt-hybrid", weights_path=small_weights, input_size=64)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5000, 3), (640, 480)])
+def test_network_size_is_a_valid_multiple(size):
+    for spec in (MODELS["depth-anything-v2-small"], MODELS["midas-dpt-large"]):
+        width, height = network_size(*size, spec)
+        assert width % spec.multiple_of == 0 and height % spec.multiple_of == 0
+        assert width >= spec.multiple_of and height >= spec.multiple_of
