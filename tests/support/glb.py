@@ -35,7 +35,7 @@ def accessor_array(document: pygltflib.GLTF2, index: int) -> np.ndarray:
     return values.reshape(accessor.count, -1) if _COMPONENTS[accessor.type] > 1 else values
 
 
-def _rotation(quaternion) -> np.ndarray:
+def rotation_from_quaternion(quaternion) -> np.ndarray:
     x, y, z, w = quaternion
     return np.array(
         [
@@ -51,7 +51,7 @@ def read_glb(path: Path) -> GlbContents:
     primitive = document.meshes[0].primitives[0]
     camera_node = next(node for node in document.nodes if node.camera is not None)
     camera_to_world = np.eye(4)
-    camera_to_world[:3, :3] = _rotation(camera_node.rotation)
+    camera_to_world[:3, :3] = rotation_from_quaternion(camera_node.rotation)
     camera_to_world[:3, 3] = camera_node.translation
     camera = document.cameras[camera_node.camera]
     image = document.images[0]
