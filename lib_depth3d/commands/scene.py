@@ -88,6 +88,8 @@ def _picture_size(path: str) -> tuple[int, int]:
     """The picture's size from its header alone, so that oversized pictures are refused undecoded."""
     from PIL import Image, UnidentifiedImageError
 
+    bomb_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # only the header is read here; the size is judged by the caller
     try:
         with Image.open(path) as picture:
             return picture.size
@@ -95,6 +97,8 @@ def _picture_size(path: str) -> tuple[int, int]:
         raise InputError(f"Picture not found: {path}.") from error
     except (UnidentifiedImageError, OSError) as error:
         raise InputError(f"{path} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
 
 
 def _camera(args, picture_size: tuple[int, int], picture_bytes: bytes):
