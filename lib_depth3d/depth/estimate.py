@@ -111,7 +111,9 @@ def resolve_device(requested: str | None = None):
     except ImportError:
         devices = None
     if devices is not None:
-        device = torch.device(devices.device)
+        # get_device_for honours --use-cpu (all, or a task name); older WebUIs only have .device
+        chosen = devices.get_device_for("depth3d") if hasattr(devices, "get_device_for") else devices.device
+        device = torch.device(chosen)
         no_half = bool(getattr(getattr(shared, "cmd_opts", None), "no_half", False))
         dtype = torch.float32 if no_half or device.type == "cpu" else getattr(devices, "dtype", torch.float16)
         return device, dtype

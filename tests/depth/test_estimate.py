@@ -114,3 +114,40 @@ def test_network_size_is_a_valid_multiple(size):
         width, height = network_size(*size, spec)
         assert width % spec.multiple_of == 0 and height % spec.multiple_of == 0
         assert width >= spec.multiple_of and height >= spec.multiple_of
+
+
+def fake_a1111(monkeypatch, device: str, use_cpu: list, no_half: bool):
+    import sys
+    import types
+
+    import torch
+
+    modules = types.ModuleType("modules")
+    devices = types.ModuleType("modules.devices")
+    shared = types.ModuleType("modules.shared")
+    devices.device = torch.device(device)
+    devices.dtype = torch.float16
+    devices.get_device_for = lambda task: torch.device("cpu") if {"all", task} & set(use_cpu) else devices.device
+    shared.cmd_opts = types.SimpleNamespace(no_half=no_half, use_cpu=use_cpu)
+    modules.devices, modules.shared = devices, shared
+    for name, module in (("modules", modules), ("modules.devices", devices), ("modules.shared", shared)):
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+@pytest.mark.parametrize(
+    "use_cpu, no_half, expected",
+    [([], False, ("meta", "float16")), (["all"], False, ("cpu", "float32")),
+     (["depth3d"], False, ("cpu", "float32")), ([], True, ("meta", "float32"))],
+)
+def test_device_and_precision_follow_a1111(monkeypatch, use_cpu, no_half, expected):
+    fake_a1111(monkeypatch, "meta", use_cpu, no_half)  # "meta" stands in for the WebUI's GPU
+    device, dtype = estimate_module.resolve_device()
+    assert (device.type, str(dtype).removeprefix("torch.")) == expected
+
+
+def test_explicit_device_wins_and_missing_cuda_is_explained(monkeypatch):
+    fake_a1111(monkeypatch, "meta", [], False)
+    assert estimate_module.resolve_device("cpu")[0].type == "cpu"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        estimate_module.resolve_device("cuda")

@@ -16,7 +16,7 @@ from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
 
 from lib_depth3d.depth.estimate import IMAGENET_MEAN, IMAGENET_STD, estimate_depth, network_input
 from lib_depth3d.depth.registry import MODELS
-from tests.depth.test_networks_oracle import dinov2_position_embedding
+from tests.support.depth_oracle import dinov2_position_embedding
 from tests.support.depth_weights import write_random_checkpoint
 
 SMALL = MODELS["depth-anything-v2-small"]

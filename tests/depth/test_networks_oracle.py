@@ -8,8 +8,6 @@ as is; the HF layout is a random transformers model's state dict, which our load
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from transformers import BitConfig, Dinov2Config, DPTConfig, DPTForDepthEstimation
@@ -25,26 +23,10 @@ from lib_depth3d.depth.dinov2 import ViTConfig
 from lib_depth3d.depth.midas import MidasConfig, MidasDPT
 from lib_depth3d.depth.vit_hybrid import ResNetConfig
 from lib_depth3d.depth.weights import load_into
+from tests.support.depth_oracle import dinov2_position_embedding
 from tests.support.depth_weights import randomise
 
 TOLERANCE = 1e-4
-
-
-def dinov2_position_embedding(self, embeddings, height, width):
-    """DINOv2's own rule (as in the Depth Anything V2 repository): bicubic resampling with the
-    scale factor (n + 0.1) / grid. transformers 4.46 resamples to a target size instead, which
-    shifts the samples slightly, so for non-square grids the oracle is given the original rule."""
-    grid = int(math.sqrt(self.position_embeddings.shape[1] - 1))
-    rows, columns = height // self.patch_size, width // self.patch_size
-    if rows == grid and columns == grid:
-        return self.position_embeddings
-    dim = embeddings.shape[-1]
-    patch = self.position_embeddings[:, 1:].reshape(1, grid, grid, dim).permute(0, 3, 1, 2)
-    patch = torch.nn.functional.interpolate(
-        patch, scale_factor=((rows + 0.1) / grid, (columns + 0.1) / grid), mode="bicubic", align_corners=False
-    )
-    patch = patch.permute(0, 2, 3, 1).reshape(1, -1, dim)
-    return torch.cat((self.position_embeddings[:, :1], patch), dim=1)
 
 
 @pytest.fixture

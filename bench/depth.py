@@ -1,0 +1,136 @@
+"""Milliseconds per image of our depth networks against transformers' implementation of the same
+configuration, with the same (random) weights, in the same run.
+
+    .venv/bin/python bench/depth.py [--models NAME ...] [--sizes PX ...] [--repeat N] [--device cpu|cuda]
+
+Needs transformers (a development dependency). On CUDA both run in float16; on the CPU in float32.
+The figures include the network only (preprocessing is the same PIL resize for both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lib_depth3d.depth.estimate import build_network  # noqa: E402
+from lib_depth3d.depth.registry import MODELS  # noqa: E402
+from tests.support.depth_oracle import dinov2_position_embedding  # noqa: E402
+from tests.support.depth_weights import randomise  # noqa: E402
+
+DEFAULT_MODELS = ("depth-anything-v2-small", "midas-dpt-hybrid")
+
+
+def transformers_twin(name: str, ours: torch.nn.Module) -> torch.nn.Module:
+    """transformers' model of the same architecture holding our network's weights."""
+    from transformers import BitConfig, DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    spec = MODELS[name]
+    state = {key: value.clone() for key, value in ours.state_dict().items()}
+    if spec.architecture == "depth_anything_v2":
+        from transformers.models.depth_anything import convert_depth_anything_to_hf as convert
+
+        encoder = ours.config.encoder
+        backbone = Dinov2Config(
+            hidden_size=encoder.embed_dim, num_hidden_layers=encoder.depth, num_attention_heads=encoder.num_heads,
+            intermediate_size=encoder.embed_dim * 4, image_size=518, patch_size=14,
+            out_indices=[index + 1 for index in encoder.tap_layers], apply_layernorm=True,
+            reshape_hidden_states=False,
+        )
+        config = DepthAnythingConfig(
+            backbone_config=backbone, reassemble_hidden_size=encoder.embed_dim, patch_size=14,
+            fusion_hidden_size=ours.config.features, neck_hidden_sizes=list(ours.config.out_channels),
+            depth_estimation_type="relative" if spec.max_depth is None else "metric", max_depth=spec.max_depth or 1,
+        )
+        for source, destination in convert.create_rename_keys(config):
+            state[destination] = state.pop(source)
+        convert.read_in_q_k_v(state, config)
+        twin = DepthAnythingForDepthEstimation(config)
+    else:
+        from transformers.models.dpt import convert_dpt_hybrid_to_pytorch, convert_dpt_to_pytorch
+
+        hybrid = spec.architecture == "midas_dpt_hybrid"
+        convert = convert_dpt_hybrid_to_pytorch if hybrid else convert_dpt_to_pytorch
+        midas = ours.config
+        extra = {}
+        if hybrid:
+            extra = dict(
+                embedding_type="hybrid", is_hybrid=True, reassemble_factors=[1, 1, 1, 0.5],
+                backbone_featmap_shape=[1, 1024, 24, 24],
+                backbone_config=BitConfig(global_padding="same", layer_type="bottleneck", depths=[3, 4, 9],
+                                          out_features=["stage1", "stage2", "stage3"],
+                                          embedding_dynamic_padding=True),
+            )
+        config = DPTConfig(
+            hidden_size=midas.embed_dim, num_hidden_layers=midas.depth, num_attention_heads=midas.num_heads,
+            intermediate_size=midas.embed_dim * 4, image_size=384, patch_size=16,
+            backbone_out_indices=list(midas.hooks), neck_hidden_sizes=list(midas.out_channels),
+            fusion_hidden_size=midas.features, readout_type="project", layer_norm_eps=1e-6, **extra,
+        )
+        state["pretrained.model.norm.weight"] = torch.ones(midas.embed_dim)
+        state["pretrained.model.norm.bias"] = torch.zeros(midas.embed_dim)
+        state = {convert.rename_key(key): value for key, value in state.items()}
+        convert.read_in_q_k_v(state, config)
+        twin = DPTForDepthEstimation(config)
+    twin.load_state_dict(state, strict=True)
+    return twin.eval()
+
+
+def milliseconds(run, repeat: int, device: torch.device) -> float:
+    def once() -> float:
+        start = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) * 1000
+
+    once()  # warm-up: allocations, kernel selection
+    return statistics.median(once() for _ in range(repeat))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=sorted(MODELS))
+    parser.add_argument("--sizes", nargs="+", type=int, help="square input sizes (default: the model's, and half)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
+
+    Dinov2Embeddings.interpolate_pos_encoding = dinov2_position_embedding  # the original DINOv2 rule
+    device = torch.device(args.device)
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+          f"{dtype}, {torch.get_num_threads()} CPU threads, median of {args.repeat}")
+    print(f"{'model':40s} {'input':>9s} {'ours ms':>9s} {'transformers ms':>16s} {'speed-up':>9s} {'max |diff|':>11s} {'max |out|':>10s}")
+    for name in args.models:
+        spec = MODELS[name]
+        ours = randomise(build_network(spec), seed=0).eval()
+        twin = transformers_twin(name, ours)
+        ours, twin = ours.to(device, dtype), twin.to(device, dtype)
+        multiple = spec.multiple_of
+        if spec.architecture == "midas_dpt_hybrid":
+            sizes = [spec.input_size]  # transformers' hybrid DPT accepts its configured size only
+        else:
+            sizes = args.sizes or [spec.input_size, (spec.input_size // 2) // multiple * multiple]
+        for size in sizes:
+            image = torch.randn(1, 3, size, size, device=device, dtype=dtype)
+            with torch.inference_mode():
+                ours_ms = milliseconds(lambda: ours(image), args.repeat, device)
+                twin_ms = milliseconds(lambda: twin(pixel_values=image), args.repeat, device)
+                output = ours(image).float()
+                difference = (output - twin(pixel_values=image).predicted_depth.float()).abs().max()
+            print(f"{name:40s} {size:>4d}×{size:<4d} {ours_ms:9.1f} {twin_ms:16.1f} "
+                  f"{twin_ms / ours_ms:8.2f}× {difference.item():11.2e} {output.abs().max().item():10.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
