@@ -4,5 +4,19 @@ Nothing here imports torch at import time; the networks are imported when a mode
 """
 
 from lib_depth3d.depth.depthmap import DEPTH_KINDS, DepthKind, DepthMap, load_depth, save_depth
+from lib_depth3d.depth.estimate import estimate_depth
+from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
+from lib_depth3d.depth.weights import models_dir, set_models_dir
 
-__all__ = ["DEPTH_KINDS", "DepthKind", "DepthMap", "load_depth", "save_depth"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEPTH_KINDS",
+    "MODELS",
+    "DepthKind",
+    "DepthMap",
+    "estimate_depth",
+    "load_depth",
+    "models_dir",
+    "save_depth",
+    "set_models_dir",
+]

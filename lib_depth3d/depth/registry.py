@@ -19,8 +19,9 @@ OutputKind = Literal["disparity", "metric"]
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One published weight file. ``layout``: ``original`` (the authors' state dict names) or
-    ``hf`` (the Hugging Face transformers names); ``size_bytes``/``sha256`` None when unknown."""
+    """One published weight file, saved locally as ``filename``. ``layout``: ``original`` (the
+    authors' state dict names) or ``hf`` (the Hugging Face transformers names);
+    ``size_bytes``/``sha256`` None when unknown."""
 
     filename: str
     url: str
@@ -100,7 +101,9 @@ _MODELS = (
         (
             _da_file("Depth-Anything-V2-Small", "depth_anything_v2_vits.pth",
                      "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434, "99.2 MB"),
-            WeightFile("model.safetensors", f"{_HF}/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/model.safetensors",
+            # Saved under its own name: every -hf repository calls its file model.safetensors.
+            WeightFile("depth-anything-v2-small-hf.safetensors",
+                       f"{_HF}/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/model.safetensors",
                        "hf", "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70", None, "99.2 MB"),
         ),
     ),
