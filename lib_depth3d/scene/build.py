@@ -16,9 +16,9 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
-from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth, unproject_grid
+from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth, unproject_samples
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
-from lib_depth3d.scene.zdepth import check_not_constant, sample_inverse_depth as depth_at_pixel
+from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
 from lib_depth3d.scene.zdepth import zdepth_from_disparity
 
 MAX_PICTURE_SIDE_PX = 8192
@@ -137,7 +137,7 @@ def _origin_depths(camera: Camera, zdepth: np.ndarray) -> tuple[float, float] | 
     pixels, depth = camera.project(np.zeros((1, 3)))
     if not depth[0] > 0:
         return None
-    sampled = depth_at_pixel(zdepth, (float(pixels[0, 0]), float(pixels[0, 1])))
+    sampled = zdepth_at_pixel(zdepth, (float(pixels[0, 0]), float(pixels[0, 1])))
     return None if sampled is None else (float(depth[0]), sampled)
 
 
@@ -248,12 +248,12 @@ def build_scene(
     rows, columns = grid_shape(width, height, options.resolution)
     grid = sample_grid(width, height, rows, columns)
     inverse_depth = sample_inverse_depth(zdepth, grid)
-    points_camera = unproject_grid(grid, inverse_depth, camera.focal_length_px, camera.principal_point_px)
     triangles = triangulate_grid(
-        points_camera,
         inverse_depth,
         grid.x_px,
         grid.y_px,
+        camera.focal_length_px,
+        camera.principal_point_px,
         TriangulationOptions(
             cut_discontinuities=options.cut_discontinuities,
             max_view_angle_deg=options.max_view_angle_deg,
@@ -273,7 +273,9 @@ def build_scene(
     new_index = np.cumsum(used, dtype=np.int64) - 1
     faces = new_index[triangles.faces].astype(np.uint32)
     camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
-    points = points_camera.reshape(-1, 3)[used]
+    points = unproject_samples(
+        grid, inverse_depth, camera.focal_length_px, camera.principal_point_px, np.flatnonzero(used)
+    )
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]

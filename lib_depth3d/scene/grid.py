@@ -97,17 +97,28 @@ def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
     return _resample_axis(along_x, grid.y_px, axis=0)
 
 
-def unproject_grid(
+def unproject_samples(
     grid: SampleGrid,
     inverse_depth: np.ndarray,
     focal_length_px: float,
     principal_point_px: tuple[float, float],
+    sample_ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(rows, columns, 3) camera-frame points (x right, y up, looking down −z)."""
+    """(n, 3) camera-frame points (x right, y up, looking down −z) of grid samples.
+
+    ``sample_ids``: row-major indices of the samples to lift (default: all of them).
+    """
+    rows, columns = inverse_depth.shape
+    if sample_ids is None:
+        sample_ids = np.arange(rows * columns)
+    row, column = np.divmod(sample_ids, columns)
     cx, cy = principal_point_px
-    zdepth = 1.0 / inverse_depth
-    points = np.empty(inverse_depth.shape + (3,), dtype=np.float64)
-    points[..., 0] = ((grid.x_px - cx) / focal_length_px)[None, :] * zdepth
-    points[..., 1] = ((cy - grid.y_px) / focal_length_px)[:, None] * zdepth
-    points[..., 2] = -zdepth
-    return points
+    zdepth = 1.0 / inverse_depth.reshape(-1)[sample_ids]
+    return np.stack(
+        [
+            (grid.x_px[column] - cx) / focal_length_px * zdepth,
+            (cy - grid.y_px[row]) / focal_length_px * zdepth,
+            -zdepth,
+        ],
+        axis=-1,
+    )

@@ -60,75 +60,115 @@ class GridTriangles:
     full_triangles: int
 
 
-def _cell_corner_ids(rows: int, columns: int) -> tuple[np.ndarray, ...]:
-    ids = np.arange(rows * columns, dtype=np.int64).reshape(rows, columns)
-    return ids[:-1, :-1], ids[:-1, 1:], ids[1:, :-1], ids[1:, 1:]
-
-
-def _cell_triangles(inverse_depth: np.ndarray) -> np.ndarray:
-    """(rows−1, columns−1, 2, 3) vertex ids of each cell's two triangles, counter-clockwise on screen."""
-    rows, columns = inverse_depth.shape
-    top_left, top_right, bottom_left, bottom_right = _cell_corner_ids(rows, columns)
+def _main_diagonals(inverse_depth: np.ndarray) -> np.ndarray:
+    """(rows−1, columns−1) whether each cell splits along top-left–bottom-right (the closer ends)."""
     w = inverse_depth
     main_jump = np.abs(w[:-1, :-1] - w[1:, 1:]) / np.minimum(w[:-1, :-1], w[1:, 1:])
     anti_jump = np.abs(w[:-1, 1:] - w[1:, :-1]) / np.minimum(w[:-1, 1:], w[1:, :-1])
-    use_main = (main_jump <= anti_jump)[..., None]
+    return main_jump <= anti_jump
+
+
+def _cell_triangles(cell_rows: np.ndarray, cell_columns: np.ndarray, main: np.ndarray, columns: int) -> np.ndarray:
+    """(n, 2, 3) vertex ids of the given cells' two triangles, counter-clockwise on screen."""
+    top_left = cell_rows * columns + cell_columns
+    top_right, bottom_left = top_left + 1, top_left + columns
+    bottom_right = bottom_left + 1
     # Screen y points down, so "down then right" is counter-clockwise as the viewer sees it.
+    main = main[:, None]
     first = np.where(
-        use_main,
+        main,
         np.stack([top_left, bottom_left, bottom_right], axis=-1),
         np.stack([top_left, bottom_left, top_right], axis=-1),
     )
     second = np.where(
-        use_main,
+        main,
         np.stack([top_left, bottom_right, top_right], axis=-1),
         np.stack([top_right, bottom_left, bottom_right], axis=-1),
     )
-    return np.stack([first, second], axis=2)
+    return np.stack([first, second], axis=1)
 
 
-def _facing_enough(points: np.ndarray, triangles: np.ndarray, max_view_angle_deg: float) -> np.ndarray:
-    """Whether each triangle is seen at most ``max_view_angle_deg`` from facing the camera."""
-    flat = points.reshape(-1, 3)
-    a, b, c = flat[triangles[..., 0]], flat[triangles[..., 1]], flat[triangles[..., 2]]
-    normal = np.cross(b - a, c - a)
-    ray = a + b + c
-    dot = np.abs(np.einsum("...i,...i->...", normal, ray))
-    scale = np.linalg.norm(normal, axis=-1) * np.linalg.norm(ray, axis=-1)
-    return dot >= math.cos(math.radians(max_view_angle_deg)) * scale
-
-
-def _fan_surface(
-    x_px: np.ndarray, y_px: np.ndarray, values: np.ndarray, size: int
+def _facing_enough(
+    inverse_depth: np.ndarray,
+    x_image: np.ndarray,
+    y_image: np.ndarray,
+    main: np.ndarray,
+    max_view_angle_deg: float,
 ) -> np.ndarray:
-    """Values of each block's fan of four triangles (centre sample to corners) at its samples.
+    """(rows−1, columns−1, 2): whether each cell triangle is seen at most that far from facing it.
 
-    ``x_px``: (n, size+1) and ``y_px``: (n, size+1) sample positions of each block;
-    ``values``: (n, size+1, size+1). Interpolation is barycentric in pixels, where inverse depth
-    is affine over a 3D triangle. Border blocks have uneven spacing, so nothing assumes a
-    regular grid.
+    ``x_image`` (columns,), ``y_image`` (rows,): the samples on the normalised image plane,
+    ((x − cx)/f, (cy − y)/f). A 3D plane has inverse depth w = a·x + b·y + c there, and its
+    normal is (a, b, −c); the ray through a point is (x, y, −1). So the cosine of the viewing
+    angle is |w| / (|(a, b, c)|·|(x, y, 1)|), computed from the cell's edge slopes alone.
+    Every cell triangle is a right triangle with one horizontal and one vertical edge.
     """
-    half = size // 2
-    px = np.broadcast_to(x_px[:, None, :], values.shape)
-    py = np.broadcast_to(y_px[:, :, None], values.shape)
-    corners = [(0, 0), (0, size), (size, size), (size, 0)]  # (row, column), around the block
-    cx, cy, cv = x_px[:, half, None, None], y_px[:, half, None, None], values[:, half, half, None, None]
-    best_weight = np.full(values.shape, -np.inf)
-    surface = np.zeros(values.shape)
-    for index, (row_a, column_a) in enumerate(corners):
-        row_b, column_b = corners[(index + 1) % 4]
-        ax, ay = x_px[:, column_a, None, None], y_px[:, row_a, None, None]
-        bx, by = x_px[:, column_b, None, None], y_px[:, row_b, None, None]
-        av, bv = values[:, row_a, column_a, None, None], values[:, row_b, column_b, None, None]
+    w = inverse_depth
+    dx = np.diff(x_image)[None, :]
+    dy = np.diff(y_image)[:, None]
+    slope_top = (w[:-1, 1:] - w[:-1, :-1]) / dx
+    slope_bottom = (w[1:, 1:] - w[1:, :-1]) / dx
+    slope_left = (w[1:, :-1] - w[:-1, :-1]) / dy
+    slope_right = (w[1:, 1:] - w[:-1, 1:]) / dy
+    cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
+    x_left, x_right = x_image[None, :-1], x_image[None, 1:]
+    y_top, y_bottom = y_image[:-1, None], y_image[1:, None]
+    w_tl, w_tr, w_bl, w_br = w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:]
+
+    def facing(a, b, w1, w2, w3, x_sum, y_sum):
+        x, y, w_mean = x_sum / 3.0, y_sum / 3.0, (w1 + w2 + w3) / 3.0
+        c = w_mean - a * x - b * y
+        return w_mean**2 >= cos_squared * (a * a + b * b + c * c) * (x * x + y * y + 1.0)
+
+    # main diagonal: (tl, bl, br) and (tl, br, tr); other: (tl, bl, tr) and (tr, bl, br).
+    first = np.where(
+        main,
+        facing(slope_bottom, slope_left, w_tl, w_bl, w_br, 2 * x_left + x_right, y_top + 2 * y_bottom),
+        facing(slope_top, slope_left, w_tl, w_bl, w_tr, 2 * x_left + x_right, 2 * y_top + y_bottom),
+    )
+    second = np.where(
+        main,
+        facing(slope_top, slope_right, w_tl, w_br, w_tr, x_left + 2 * x_right, 2 * y_top + y_bottom),
+        facing(slope_bottom, slope_right, w_tr, w_bl, w_br, x_left + 2 * x_right, y_top + 2 * y_bottom),
+    )
+    return np.stack([first, second], axis=-1)
+
+
+FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a block: tl, tr, br, bl
+
+
+def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
+    """Barycentric weights of each block's samples in the fan of four triangles from its centre.
+
+    ``x_px``, ``y_px``: (n, size+1) sample positions of n blocks. Returns (n, (size+1)², 5)
+    weights of the corners (tl, tr, br, bl) and the centre sample. Interpolation is in pixels,
+    where inverse depth is affine over a 3D triangle; blocks on the picture border have uneven
+    spacing, so nothing assumes a regular grid.
+    """
+    count, samples = x_px.shape
+    half = (samples - 1) // 2
+    px = np.broadcast_to(x_px[:, None, :], (count, samples, samples)).reshape(count, -1)
+    py = np.broadcast_to(y_px[:, :, None], (count, samples, samples)).reshape(count, -1)
+    cx, cy = x_px[:, half, None], y_px[:, half, None]
+    weights = np.zeros((count, samples * samples, 5))
+    best = np.full(px.shape, -np.inf)
+    for index, (row_a, column_a) in enumerate(FAN_CORNERS):
+        row_b, column_b = FAN_CORNERS[(index + 1) % 4]
+        ax, ay = x_px[:, column_a, None], y_px[:, row_a, None]
+        bx, by = x_px[:, column_b, None], y_px[:, row_b, None]
         determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
         weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
         weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
         weight_a = 1.0 - weight_b - weight_c
         smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
-        inside = smallest > best_weight
-        surface = np.where(inside, weight_a * av + weight_b * bv + weight_c * cv, surface)
-        best_weight = np.maximum(best_weight, smallest)
-    return surface
+        inside = (smallest > best)[..., None]
+        triangle = np.zeros_like(weights)
+        triangle[..., index] = weight_a
+        triangle[..., (index + 1) % 4] = weight_b
+        triangle[..., 4] = weight_c
+        weights = np.where(inside, triangle, weights)
+        best = np.maximum(best, smallest)
+    return weights
 
 
 def _blocks_within_tolerance(
@@ -143,13 +183,23 @@ def _blocks_within_tolerance(
     offsets = np.arange(size + 1)
     rows = block_rows[:, None] * size + offsets
     columns = block_columns[:, None] * size + offsets
-    block = inverse_depth[rows[:, :, None], columns[:, None, :]]
+    block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
     x_px, y_px = grid_x_px[columns], grid_y_px[rows]
-    simplified = _fan_surface(x_px, y_px, block, size)
-    depth_ok = np.all(
-        np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=(1, 2)
+    half = size // 2
+    anchors = block[:, [0, size, (size + 1) ** 2 - 1, size * (size + 1), half * (size + 1) + half]]
+    # Blocks away from the picture border share one regular layout, hence one weight table.
+    on_border = (
+        (block_rows == 0) | (rows[:, -1] == len(grid_y_px) - 1)
+        | (block_columns == 0) | (columns[:, -1] == len(grid_x_px) - 1)
     )
-    root_far, root_near = np.sqrt(block.min(axis=(1, 2))), np.sqrt(block.max(axis=(1, 2)))
+    simplified = np.empty_like(block)
+    regular_table = _fan_weights(offsets[None, :].astype(np.float64), offsets[None, :].astype(np.float64))[0]
+    simplified[~on_border] = anchors[~on_border] @ regular_table.T
+    if on_border.any():
+        border_weights = _fan_weights(x_px[on_border], y_px[on_border])
+        simplified[on_border] = np.einsum("nmk,nk->nm", border_weights, anchors[on_border])
+    depth_ok = np.all(np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=1)
+    root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
     width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
     shift_px = width_px * (root_near - root_far) / (root_near + root_far)
     return depth_ok & (shift_px <= options.max_texture_shift_px)
@@ -237,27 +287,32 @@ def _fan_triangles(
 
 
 def triangulate_grid(
-    points_camera: np.ndarray,
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
+    focal_length_px: float,
+    principal_point_px: tuple[float, float],
     options: TriangulationOptions,
 ) -> GridTriangles:
-    """Triangles over a (rows, columns) grid of camera-frame points (see the module docstring).
+    """Triangles over a (rows, columns) grid of inverse depths (see the module docstring).
 
     ``grid_x_px`` (columns,) and ``grid_y_px`` (rows,) are the samples' pixel positions.
     """
+    x_image = (grid_x_px - principal_point_px[0]) / focal_length_px
+    y_image = (principal_point_px[1] - grid_y_px) / focal_length_px
     rows, columns = inverse_depth.shape
-    triangles = _cell_triangles(inverse_depth)
-    full_triangles = triangles.shape[0] * triangles.shape[1] * 2
+    main = _main_diagonals(inverse_depth)
+    full_triangles = main.size * 2
     if options.cut_discontinuities:
-        kept = _facing_enough(points_camera, triangles, options.max_view_angle_deg)
+        kept = _facing_enough(inverse_depth, x_image, y_image, main, options.max_view_angle_deg)
     else:
-        kept = np.ones(triangles.shape[:3], dtype=bool)
+        kept = np.ones(main.shape + (2,), dtype=bool)
     cut = int(kept.size - np.count_nonzero(kept))
     cell_whole = kept.all(axis=2)
     if not options.decimate:
-        return GridTriangles(triangles[kept], cut, full_triangles)
+        cell_rows, cell_columns = np.nonzero(np.ones_like(cell_whole))
+        triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)
+        return GridTriangles(triangles[kept.reshape(-1, 2)], cut, full_triangles)
 
     merged = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
     leaves = _leaf_masks(merged)
@@ -277,7 +332,8 @@ def triangulate_grid(
         for column_offset in (0, 1):
             corner_used[single_rows + row_offset, single_columns + column_offset] = True
 
-    pieces = [triangles[single_cells][kept[single_cells]]]
+    single_triangles = _cell_triangles(single_rows, single_columns, main[single_cells], columns)
+    pieces = [single_triangles[kept[single_cells]]]
     for size_exponent, leaf in enumerate(leaves[1:], start=1):
         leaf_rows, leaf_columns = np.nonzero(leaf)
         if leaf_rows.size:

@@ -42,7 +42,7 @@ def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.
     return (1.0 / inverse_depth).astype(np.float32)
 
 
-def sample_inverse_depth(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | None:
+def zdepth_at_pixel(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | None:
     """The z-depth at a continuous pixel position, interpolated bilinearly in inverse depth.
 
     Returns ``None`` when the position lies outside the picture's pixel centres.

@@ -1,0 +1,98 @@
+"""Benchmark: a 1024×1024 picture + depth → .glb, on the 512 grid and at full resolution.
+
+Prints wall time (best of a few runs) and peak traced memory (numpy + Python allocations,
+tracemalloc) of ``build_scene`` + ``glb_bytes`` + writing the file, and the same grid built
+with plain trimesh (``trimesh.Trimesh`` + ``mesh.export('.glb')``) for comparison.
+Targets on a 2-core machine: ≤ 0.5 s (512 grid), ≤ 2 s (full), faster than trimesh.
+Run: ``.venv/bin/python bench/scene.py``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lib_depth3d.camera import Camera
+from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.scene import SceneOptions, build_scene, glb_bytes
+from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth, unproject_samples
+
+SIZE = 1024
+REPEATS = 3
+
+
+def inputs() -> tuple[Image.Image, DepthMap, Camera]:
+    rng = np.random.default_rng(0)
+    rows, columns = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    rgb = np.stack(
+        [120 + 100 * np.sin(9 * rows), 120 + 100 * np.sin(7 * columns), 128 + 90 * np.sin(5 * (rows + columns))], -1
+    )
+    rgb += rng.normal(0, 6, rgb.shape)
+    picture = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    zdepth = 3.0 + 0.8 * np.sin(4 * rows) * np.cos(3 * columns) + 1.5 * columns
+    zdepth[300:700, 350:650] = 1.8  # a box in front: real depth edges
+    return picture, DepthMap(zdepth.astype(np.float32), "depth"), Camera.from_fov(SIZE, SIZE, 60.0)
+
+
+def ours(picture, depth, camera, resolution, path: Path) -> int:
+    scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution))
+    path.write_bytes(glb_bytes(scene))
+    return len(scene.faces)
+
+
+def plain_trimesh(picture, depth, camera, resolution, path: Path) -> int:
+    import trimesh
+
+    rows, columns = grid_shape(SIZE, SIZE, resolution)
+    grid = sample_grid(SIZE, SIZE, rows, columns)
+    inverse = sample_inverse_depth(depth.values, grid)
+    vertices = unproject_samples(grid, inverse, camera.focal_length_px, camera.principal_point_px)
+    ids = np.arange(rows * columns).reshape(rows, columns)
+    a, b, c, d = ids[:-1, :-1].ravel(), ids[:-1, 1:].ravel(), ids[1:, :-1].ravel(), ids[1:, 1:].ravel()
+    faces = np.concatenate([np.stack([a, c, d], 1), np.stack([a, d, b], 1)])
+    uv = np.stack(np.meshgrid(grid.x_px / SIZE, 1.0 - grid.y_px / SIZE), -1).reshape(-1, 2)
+    mesh = trimesh.Trimesh(
+        vertices, faces, visual=trimesh.visual.TextureVisuals(uv=uv, image=picture), process=False
+    )
+    mesh.export(path, file_type="glb")
+    return len(faces)
+
+
+def measure(function, *arguments) -> tuple[float, float, int]:
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        triangles = function(*arguments)
+        best = min(best, time.perf_counter() - start)
+    tracemalloc.start()
+    function(*arguments)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return best, peak / 2**20, triangles
+
+
+def main() -> None:
+    picture, depth, camera = inputs()
+    print(f"{SIZE}×{SIZE} picture + depth → .glb (best of {REPEATS}; peak = tracemalloc)")
+    print(f"{'grid':>6} {'path':>8} {'seconds':>8} {'peak MiB':>9} {'triangles':>10} {'MiB file':>9}")
+    with tempfile.TemporaryDirectory() as folder:
+        for label, resolution, target in (("512", 512, 0.5), ("full", None, 2.0)):
+            timings = {}
+            for name, function in (("depth3d", ours), ("trimesh", plain_trimesh)):
+                path = Path(folder) / f"{name}_{label}.glb"
+                seconds, peak, triangles = measure(function, picture, depth, camera, resolution, path)
+                timings[name] = seconds
+                size = path.stat().st_size / 2**20
+                print(f"{label:>6} {name:>8} {seconds:8.3f} {peak:9.1f} {triangles:10d} {size:9.1f}")
+            ratio = timings["trimesh"] / timings["depth3d"]
+            verdict = "meets" if timings["depth3d"] <= target else "misses"
+            print(f"{'':>6} depth3d is {ratio:.1f}× faster than trimesh; {verdict} the {target:g} s target")
+
+
+if __name__ == "__main__":
+    main()
