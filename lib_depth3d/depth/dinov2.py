@@ -7,7 +7,6 @@ mlp.fc1,mlp.fc2,ls2.gamma}``, ``norm``), so an official state dict loads with ``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
