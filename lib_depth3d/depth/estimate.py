@@ -1,7 +1,7 @@
 """``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out.
 
-Networks stay loaded between calls (one cache per process, thread-safe: one lock per model, so
-two requests for the same model run one after the other). After a call on a GPU the network
+Networks stay loaded between calls (the last ``MAX_LOADED_MODELS`` used; thread-safe: one lock
+per model, so two requests for the same model run one after the other). After a call on a GPU the network
 goes back to the CPU and the GPU cache is emptied, unless ``keep_loaded`` is set. Device and
 precision follow AUTOMATIC1111 (``modules.devices``, ``--no-half``) when running inside it,
 else the best available (CUDA in float16, MPS, CPU in float32).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -130,7 +131,10 @@ class _Loaded:
     lock: threading.Lock
 
 
-_cache: dict[tuple[str, str], _Loaded] = {}
+MAX_LOADED_MODELS = 2
+"""Networks kept in memory at once; the least recently used one is dropped beyond this."""
+
+_cache: OrderedDict[tuple, _Loaded] = OrderedDict()
 _cache_lock = threading.Lock()
 _verified: set[tuple[str, int, int]] = set()
 
@@ -183,7 +187,8 @@ def load_network(spec: ModelSpec, path: Path):
 
     from lib_depth3d.depth import weights
 
-    key = (spec.name, str(path.resolve()))
+    status = path.stat()
+    key = (spec.name, str(path.resolve()), status.st_size, status.st_mtime_ns)  # a replaced file reloads
     with _cache_lock:
         loaded = _cache.get(key)
         if loaded is None:
@@ -191,6 +196,9 @@ def load_network(spec: ModelSpec, path: Path):
                 network = build_network(spec)
             weights.load_into(network, weights.read_state_dict(path), str(path))
             loaded = _cache[key] = _Loaded(network, threading.Lock())
+            while len(_cache) > MAX_LOADED_MODELS:
+                _cache.popitem(last=False)
+        _cache.move_to_end(key)
     return loaded
 
 

@@ -151,3 +151,17 @@ def test_explicit_device_wins_and_missing_cuda_is_explained(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     with pytest.raises(InputError, match="no CUDA GPU"):
         estimate_module.resolve_device("cuda")
+
+
+def test_least_recently_used_model_is_dropped_and_replaced_files_reload(small_weights, tmp_path):
+    estimate_module.unload_all()
+    copies = [tmp_path / f"copy{index}.pth" for index in range(3)]
+    for copy in copies:
+        copy.write_bytes(small_weights.read_bytes())
+    for copy in copies:
+        estimate(rgb_picture(), copy)
+    cached_paths = {key[1] for key in estimate_module._cache}
+    assert cached_paths == {str(copies[1].resolve()), str(copies[2].resolve())}
+    first = estimate(rgb_picture(), copies[2]).values
+    write_random_checkpoint(copies[2], "depth-anything-v2-small", seed=99)
+    assert not np.array_equal(estimate(rgb_picture(), copies[2]).values, first)
