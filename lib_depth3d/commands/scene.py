@@ -70,8 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scene units per second (walk, dolly) or degrees per second (orbit); default: "
         "proportionate to the scene",
     )
-    parser.add_argument("--weights", metavar="PATH", help="--model: weight file to use")
-    parser.add_argument("--device", help="--model: torch device (default: best available)")
+    parser.add_argument("--weights", metavar="PATH", help="--model: use this weight file")
+    parser.add_argument("--device", metavar="cpu|cuda|mps", help="--model: where to run (default: the best available)")
+    parser.add_argument("--net-size", type=int, metavar="PIXELS", help="--model: the network's processing size")
+    parser.add_argument(
+        "--no-download", action="store_true", help="--model: fail with instructions instead of downloading weights"
+    )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.glb", help="the scene file to write")
 
 
@@ -130,20 +134,23 @@ def _camera(args, picture_size: tuple[int, int], picture_bytes: bytes):
 
 
 def _depth(args, picture):
-    from lib_depth3d.depth.depthmap import load_depth
-
-    kind = args.depth_kind or "disparity"
     if args.depth:
-        return load_depth(args.depth, kind)
-    if args.depth_kind not in (None, "disparity", "metric"):
-        raise InputError("--model gives disparity (or metric depth for metric models); drop --depth-kind depth.")
-    try:
-        from lib_depth3d.depth.estimate import estimate_depth
-    except ModuleNotFoundError as error:
-        raise InputError(
-            "Depth estimation is not available in this installation; give --depth DEPTH instead."
-        ) from error
-    return estimate_depth(picture, args.model, weights_path=args.weights, device=args.device)
+        from lib_depth3d.depth.depthmap import load_depth
+
+        return load_depth(args.depth, args.depth_kind or "disparity")
+    from lib_depth3d.depth.estimate import estimate_depth
+
+    depth = estimate_depth(
+        picture,
+        args.model,
+        weights_path=args.weights,
+        device=args.device,
+        input_size=args.net_size,
+        download_missing=not args.no_download,
+    )
+    if args.depth_kind is not None and args.depth_kind != depth.kind:
+        raise InputError(f"{args.model} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
+    return depth
 
 
 def run(args: argparse.Namespace) -> int:

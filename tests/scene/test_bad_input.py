@@ -127,3 +127,4 @@ def test_greyscale_rgba_and_16_bit_pictures_are_accepted(inputs, mode):
     result = _scene(path, "--depth", depth, "--depth-kind", "depth", "--fov", "50", "-o", output / "s.glb")
     assert result.returncode == 0, result.stderr
     assert (output / "s.glb").stat().st_size > 1000
+
