@@ -52,3 +52,6 @@ def test_blender_renders_the_picture_from_the_file_camera(tmp_path, artifacts_di
     psnr, coverage = _psnr_over_covered_pixels(render, np.asarray(picture))
     assert coverage > 0.97
     assert psnr >= 35.0
+    # The measure is sharp enough to see a one-pixel misalignment.
+    shifted, _ = _psnr_over_covered_pixels(render[:, 1:], np.asarray(picture)[:, :-1])
+    assert shifted < 35.0

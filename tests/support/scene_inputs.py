@@ -9,14 +9,16 @@ from lib_depth3d.camera import Camera
 
 
 def smooth_picture(width: int, height: int) -> Image.Image:
-    """An RGB picture of low-frequency gradients and waves (so resampling costs no PSNR)."""
+    """An RGB picture of gradients and waves, with a fine ripple (periods of 7 and 9 pixels)
+    so that a one-pixel misalignment costs many decibels of PSNR."""
     rows, columns = np.mgrid[0:height, 0:width] + 0.5
     x, y = columns / width, rows / height
+    ripple = 35 * np.sin(2 * np.pi * columns / 7) * np.sin(2 * np.pi * rows / 9)
     rgb = np.stack(
         [
-            40 + 150 * x + 30 * np.sin(9 * y),
-            40 + 150 * y + 30 * np.sin(11 * x),
-            128 + 80 * np.sin(6 * (x + y)),
+            40 + 140 * x + 25 * np.sin(9 * y) + ripple,
+            40 + 140 * y + 25 * np.sin(11 * x) - ripple,
+            128 + 70 * np.sin(6 * (x + y)) + ripple,
         ],
         axis=-1,
     )
