@@ -41,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fov", metavar="DEGREES", type=float,
         help=f"horizontal field of view, principal point at the centre (default {DEFAULT_FOV_DEG:g})",
     )
-    parser.add_argument("--near", type=float, help="disparity: z-depth of the nearest point (scene units)")
-    parser.add_argument("--far", type=float, help="disparity: z-depth of the farthest point (scene units)")
+    parser.add_argument("--near", type=float, metavar="N", help="disparity: z-depth of the nearest point (scene units)")
+    parser.add_argument("--far", type=float, metavar="F", help="disparity: z-depth of the farthest point (scene units)")
     parser.add_argument(
-        "--depth-scale", type=float,
+        "--depth-scale", type=float, metavar="S",
         help="multiply the depth (default: meet the calibrated world origin, else 1)",
     )
     parser.add_argument(
@@ -58,15 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-decimate", action="store_true", help="keep every grid triangle")
     parser.add_argument(
-        "--max-error", type=float, default=0.002,
+        "--max-error", type=float, default=0.002, metavar="E",
         help="decimation: largest relative depth error (default 0.002 = 0.2%%)",
     )
     parser.add_argument("--texture", choices=("png", "jpeg"), default="png", help="embedded picture format")
-    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality 1-100 (default 90)")
+    parser.add_argument("--jpeg-quality", type=int, default=90, metavar="Q", help="JPEG quality 1-100 (default 90)")
     parser.add_argument("--animation", choices=("walk", "dolly", "orbit"), help="add a camera move")
-    parser.add_argument("--animation-seconds", type=float, default=4.0, help="length of the move (default 4)")
+    parser.add_argument("--animation-seconds", type=float, default=4.0, metavar="S", help="length of the move (default 4)")
     parser.add_argument(
-        "--animation-speed", type=float,
+        "--animation-speed", type=float, metavar="V",
         help="scene units per second (walk, dolly) or degrees per second (orbit); default: "
         "proportionate to the scene",
     )
