@@ -98,7 +98,8 @@ def milliseconds(run, repeat: int, device: torch.device) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=sorted(MODELS))
-    parser.add_argument("--sizes", nargs="+", type=int, help="square input sizes (default: the model's, and half)")
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help="square input sizes, rounded down to the model's multiple (default: its size and half)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
@@ -119,7 +120,8 @@ def main() -> int:
         if spec.architecture == "midas_dpt_hybrid":
             sizes = [spec.input_size]  # transformers' hybrid DPT accepts its configured size only
         else:
-            sizes = args.sizes or [spec.input_size, (spec.input_size // 2) // multiple * multiple]
+            requested = args.sizes or [spec.input_size, spec.input_size // 2]
+            sizes = sorted({max(size // multiple, 2) * multiple for size in requested}, reverse=True)
         for size in sizes:
             image = torch.randn(1, 3, size, size, device=device, dtype=dtype)
             with torch.inference_mode():

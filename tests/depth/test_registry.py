@@ -1,0 +1,68 @@
+"""The registry describes the published files and the full-size networks match them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from lib_depth3d.depth.estimate import build_network
+from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, get_model
+from lib_depth3d.errors import InputError
+
+PICKLE_OVERHEAD_MAX_BYTES = 200_000  # torch.save's archive headers and tensor records
+
+
+def test_default_model_is_registered_and_commercially_usable():
+    assert DEFAULT_MODEL in MODELS
+    assert not MODELS[DEFAULT_MODEL].non_commercial
+
+
+def test_entries_are_complete():
+    for name, spec in MODELS.items():
+        assert spec.name == name
+        assert spec.output_kind == ("metric" if spec.max_depth else "disparity")
+        assert spec.input_size % spec.multiple_of == 0
+        assert spec.licence and spec.licence_url.startswith("https://")
+        for weight_file in spec.files:
+            assert weight_file.url.startswith(("https://huggingface.co/", "https://github.com/isl-org/"))
+            assert weight_file.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", weight_file.sha256)
+        names = [weight_file.filename for weight_file in spec.files]
+        assert len(set(names)) == len(names)
+
+
+def test_local_file_names_are_unique_across_models():
+    names = [weight_file.filename for spec in MODELS.values() for weight_file in spec.files]
+    assert len(set(names)) == len(names)
+
+
+def test_base_and_large_depth_anything_are_marked_non_commercial():
+    assert MODELS["depth-anything-v2-base"].non_commercial and MODELS["depth-anything-v2-large"].non_commercial
+    assert not MODELS["midas-dpt-hybrid"].non_commercial
+
+
+def test_midas_hashes_agree_with_the_prefix_in_their_file_names():
+    for name in ("midas-dpt-large", "midas-dpt-hybrid"):
+        weight_file = MODELS[name].files[0]
+        prefix = re.search(r"-([0-9a-f]{8})\.pt$", weight_file.filename).group(1)
+        assert weight_file.sha256.startswith(prefix)
+
+
+@pytest.mark.parametrize("name", [name for name, spec in MODELS.items() if spec.files[0].size_bytes])
+def test_full_size_network_has_the_published_file_size(name):
+    """float32 parameters × 4 bytes + the pickle's small overhead = the published byte count."""
+    spec = MODELS[name]
+    with torch.device("meta"):
+        network = build_network(spec)
+    values = sum(tensor.numel() for tensor in network.state_dict().values())
+    if spec.architecture.startswith("midas"):  # the checkpoints also hold timm's norm and classifier
+        dim = network.config.embed_dim
+        values += 2 * dim + 1000 * dim + 1000
+    overhead = spec.files[0].size_bytes - 4 * values
+    assert 0 < overhead < PICKLE_OVERHEAD_MAX_BYTES
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(InputError, match="depth-anything-v2-small"):
+        get_model("midas-v2")
