@@ -185,3 +185,16 @@ def test_missing_extra_and_misshapen_keys_are_named():
     model = Tiny()
     load_into(model, {**good, "head.weight": torch.ones(2)}, "file.pth")  # declared unused parts are skipped
     assert torch.equal(model.conv.bias, torch.zeros(4))
+
+
+def test_models_command_downloads_into_the_models_folder(server, isolated_models_dir, monkeypatch, capsys):
+    from lib_depth3d.cli import main
+
+    spec = MODELS["midas-dpt-hybrid"]
+    served = dataclasses.replace(spec.files[0], url=f"{server}/weights.bin", sha256=PAYLOAD_SHA256,
+                                 size_bytes=len(PAYLOAD))
+    monkeypatch.setitem(MODELS, spec.name, dataclasses.replace(spec, files=(served,)))
+    assert main(["models", "--download", spec.name]) == 0
+    assert (isolated_models_dir / served.filename).read_bytes() == PAYLOAD
+    assert main(["models"]) == 0
+    assert f"present ({served.filename})" in capsys.readouterr().out
