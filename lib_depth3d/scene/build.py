@@ -110,6 +110,26 @@ class Scene:
         return float(self.zdepth.values.min()), float(self.zdepth.values.max())
 
 
+def check_options(options: SceneOptions) -> None:
+    """Refuse settings outside their meaningful range, naming the setting."""
+    if not 0 < options.max_view_angle_deg < 90:
+        raise SceneError(
+            f"The edge angle must be between 0 and 90 degrees, got {options.max_view_angle_deg:g}."
+        )
+    if not 0 < options.max_depth_error < 1:
+        raise SceneError(
+            f"The decimation error is a fraction of the depth between 0 and 1, got {options.max_depth_error:g}."
+        )
+    if not options.max_texture_shift_px > 0:
+        raise SceneError(
+            f"The texture shift bound must be positive, got {options.max_texture_shift_px:g} px."
+        )
+    if options.texture_format not in ("png", "jpeg"):
+        raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'png' or 'jpeg'.")
+    if not 1 <= options.jpeg_quality <= 100:
+        raise SceneError(f"The JPEG quality must be between 1 and 100, got {options.jpeg_quality}.")
+
+
 def check_picture_size(width_px: int, height_px: int) -> None:
     """Refuse pictures too small to triangulate or too large for a single glTF texture."""
     if width_px < 2 or height_px < 2:
@@ -232,6 +252,7 @@ def build_scene(
     """
     width, height = picture.size
     check_picture_size(width, height)
+    check_options(options)
     if (depth.width, depth.height) != (width, height):
         raise SceneError(
             f"The depth map is {depth.width}×{depth.height} but the picture is {width}×{height}; "
@@ -284,7 +305,6 @@ def build_scene(
     nearest, farthest = float(zdepth.min()), float(zdepth.max())
     median_depth = float(np.median(1.0 / inverse_depth[:: max(1, rows // 64), :: max(1, columns // 64)]))
     animation = None
-    travel = 0.0
     file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest)
     if options.animation is not None:
         animation = camera_animation(
@@ -295,8 +315,10 @@ def build_scene(
             options.animation_seconds,
             options.animation_speed,
         )
-        travel = animation.travel if options.animation != "orbit" else 2.0 * median_depth
-        file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest + travel)
+        if animation.name != "orbit":  # an orbit keeps its distance; the other moves travel back
+            file_camera = gltf_camera(
+                camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest + animation.travel
+            )
 
     depth_kind = "metric" if units == "m" else "depth"
     return Scene(

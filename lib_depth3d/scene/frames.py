@@ -79,6 +79,8 @@ class GltfCamera:
         frustum_size_px: (width, height) of a render of the whole symmetric frustum at the
             picture's pixel scale.
         picture_offset_px: where the picture's top-left corner lies in that render.
+        extras: the camera's glTF ``extras`` (``depth3d``: the numbers above, the focal length
+            and principal point in pixels, and Blender settings that frame exactly the picture).
     """
 
     yfov_rad: float

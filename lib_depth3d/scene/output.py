@@ -7,7 +7,6 @@ good one stood.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -145,7 +144,3 @@ def scene_summary(scene: Scene, files: SceneFiles | None = None) -> dict:
         summary["files"] = [str(p) for p in (files.glb, files.depth_png, files.camera_json, files.fspy) if p]
     return summary
 
-
-def summary_json(summary: dict) -> str:
-    """The summary as indented JSON text."""
-    return json.dumps(summary, indent=2, ensure_ascii=False)

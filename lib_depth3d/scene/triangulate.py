@@ -240,17 +240,16 @@ def _merge_levels(
 
 
 def _leaf_masks(merged: list[np.ndarray]) -> list[np.ndarray]:
-    """leaf[k]: blocks merged at level k whose parent block was not merged."""
+    """leaf[k]: blocks of 2^k cells drawn as one piece — for k ≥ 1 merged blocks whose parent is
+    not merged; for k = 0 every cell (whole or partly cut) that no merged block covers."""
     leaves = []
     for level, blocks in enumerate(merged):
+        covered = np.zeros_like(blocks)
         if level + 1 < len(merged):
-            parent = np.zeros_like(blocks)
-            above = merged[level + 1]
-            expanded = np.repeat(np.repeat(above, 2, axis=0), 2, axis=1)
-            parent[: expanded.shape[0], : expanded.shape[1]] = expanded
-            leaves.append(blocks & ~parent)
-        else:
-            leaves.append(blocks.copy())
+            expanded = np.repeat(np.repeat(merged[level + 1], 2, axis=0), 2, axis=1)
+            covered[: expanded.shape[0], : expanded.shape[1]] = expanded
+        drawn = blocks if level > 0 else np.ones_like(blocks)
+        leaves.append(drawn & ~covered)
     return leaves
 
 
@@ -316,10 +315,7 @@ def triangulate_grid(
 
     merged = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
     leaves = _leaf_masks(merged)
-    single_cells = ~np.zeros_like(cell_whole)
-    if len(merged) > 1:
-        covered = np.repeat(np.repeat(merged[1], 2, axis=0), 2, axis=1)
-        single_cells[: covered.shape[0], : covered.shape[1]] &= ~covered
+    single_cells = leaves[0]
     corner_used = np.zeros((rows, columns), dtype=bool)
     for size_exponent, leaf in enumerate(leaves[1:], start=1):
         size = 2**size_exponent

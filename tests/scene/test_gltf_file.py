@@ -12,7 +12,7 @@ from PIL import Image
 from lib_depth3d.camera import Camera, camera_from_parameters, read_camera_parameters
 from lib_depth3d.depth.depthmap import DepthMap, load_depth
 from lib_depth3d.errors import InputError
-from lib_depth3d.scene import SceneOptions, build_scene, write_scene
+from lib_depth3d.scene import SceneOptions, build_scene, scene_summary, write_scene
 from tests.support.glb import rotation_from_quaternion, project_with_file_camera, read_glb
 from tests.support.gltf_validator import problems, validate_files
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
@@ -202,3 +202,12 @@ def test_an_output_folder_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_scene(scene, tmp_path / "missing" / "scene.glb")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_summary_names_the_figures_a_caller_reports(written):
+    scene, files = written[0]["walk"]
+    summary = scene_summary(scene, files)
+    assert summary["triangles"] == len(scene.faces) and summary["vertices"] == len(scene.positions)
+    assert summary["animation"] == "walk" and summary["units"] == "scene units"
+    assert summary["files"] == [str(files.glb), str(files.depth_png), str(files.camera_json)]
+    json.dumps(summary)

@@ -215,3 +215,23 @@ def test_calibrated_depth_is_scaled_to_meet_the_world_origin():
     metric = build_scene(smooth_picture(40, 30), DepthMap(zdepth, "metric"), camera, SceneOptions(world_up="z"))
     assert metric.depth_range == pytest.approx((2.0, 2.5))
     assert metric.camera.world_to_camera[2, 3] == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (SceneOptions(max_view_angle_deg=120), "edge angle"),
+        (SceneOptions(max_depth_error=0), "decimation error"),
+        (SceneOptions(max_texture_shift_px=-1), "texture shift"),
+        (SceneOptions(near=2.0), "both"),
+        (SceneOptions(near=5.0, far=2.0), "0 < near < far"),
+        (SceneOptions(resolution=1), "at least 2"),
+        (SceneOptions(animation="spin"), "Unknown animation"),
+        (SceneOptions(texture_format="gif"), "texture format"),
+        (SceneOptions(texture_format="jpeg", jpeg_quality=0), "JPEG quality"),
+    ],
+)
+def test_settings_out_of_range_are_refused_by_name(options, words):
+    picture, depth = smooth_picture(40, 30), DepthMap(wavy_zdepth(40, 30, 1), "disparity")
+    with pytest.raises(SceneError, match=words):
+        build_scene(picture, depth, Camera.from_fov(40, 30, 60), options)
