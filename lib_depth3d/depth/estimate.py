@@ -1,10 +1,11 @@
 """``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out.
 
 Networks stay loaded between calls (the last ``MAX_LOADED_MODELS`` used; thread-safe: one lock
-per model, so two requests for the same model run one after the other). After a call on a GPU the network
-goes back to the CPU and the GPU cache is emptied, unless ``keep_loaded`` is set. Device and
-precision follow AUTOMATIC1111 (``modules.devices``, ``--no-half``) when running inside it,
-else the best available (CUDA in float16, MPS, CPU in float32).
+per model, so two requests for the same model run one after the other). They are kept on the
+CPU in float32; a GPU or half-precision call works on a copy, dropped afterwards (and the GPU
+cache emptied) unless ``keep_loaded`` is set. Device and precision follow AUTOMATIC1111
+(``modules.devices``, ``--use-cpu``, ``--no-half``) when running inside it, else the best
+available (CUDA in float16, MPS, CPU in float32).
 """
 
 from __future__ import annotations
@@ -127,8 +128,33 @@ def resolve_device(requested: str | None = None):
 
 @dataclass
 class _Loaded:
+    """A network as loaded (CPU, the checkpoint's values in float32) and, when the user keeps it
+    loaded, its copy on another device or in another precision."""
+
     network: object
     lock: threading.Lock
+    placed: object = None
+
+
+def _placed(loaded: _Loaded, spec: ModelSpec, device, dtype):
+    """The network on ``device`` in ``dtype``. A copy is made rather than moving the loaded one,
+    so that a float16 run never rounds the float32 values later CPU runs use."""
+    import torch
+
+    master = loaded.network
+    if device.type == "cpu" and dtype == torch.float32:
+        return master
+    placed = loaded.placed
+    if placed is not None:
+        parameter = next(placed.parameters())
+        if parameter.device == torch.device(device) and parameter.dtype == dtype:
+            return placed
+    loaded.placed = None
+    with torch.device("meta"):
+        copy = build_network(spec)
+    copy.load_state_dict({key: value.to(device=device, dtype=dtype) for key, value in master.state_dict().items()},
+                         strict=True, assign=True)
+    return copy.eval()
 
 
 MAX_LOADED_MODELS = 2
@@ -225,6 +251,11 @@ def estimate_depth(
     Returns float32 values at the picture's size: ``disparity`` (relative, larger = nearer) for
     the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
     ``input_size`` is the network's processing size (default: the model's, 518 or 384).
+    ``weights_path``: a weight file to use instead of the models folder (not hash-checked).
+    ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (default: see :func:`resolve_device`).
+    ``keep_loaded``: keep the network's GPU / half-precision copy for the next call.
+    ``download_missing``/``allow_unverified``: see :func:`weights_for` and the registry.
+    ``progress(message, fraction)`` hears about downloads, loading and the estimate.
     """
     import torch
     import torch.nn.functional as F
@@ -242,7 +273,7 @@ def estimate_depth(
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
     with loaded.lock, torch.inference_mode():
-        network = loaded.network.to(device=target_device, dtype=dtype)
+        network = _placed(loaded, spec, target_device, dtype)
         try:
             prediction = network(tensor.to(device=target_device, dtype=dtype)).float()
             if spec.architecture == "depth_anything_v2":
@@ -253,8 +284,9 @@ def estimate_depth(
                                         mode="bicubic", align_corners=False)
             values = resized[0, 0].cpu().numpy()
         finally:
-            if target_device.type != "cpu" and not keep_loaded:
-                network.to(device="cpu", dtype=torch.float32)
+            loaded.placed = network if keep_loaded and network is not loaded.network else None
+            del network
+            if target_device.type != "cpu" and loaded.placed is None:
                 _free_gpu_memory()
     if not np.all(np.isfinite(values)):
         raise WeightsError(

@@ -165,3 +165,22 @@ def test_least_recently_used_model_is_dropped_and_replaced_files_reload(small_we
     first = estimate(rgb_picture(), copies[2]).values
     write_random_checkpoint(copies[2], "depth-anything-v2-small", seed=99)
     assert not np.array_equal(estimate(rgb_picture(), copies[2]).values, first)
+
+
+def test_low_precision_runs_use_a_copy_and_keep_loaded_keeps_it(small_weights, monkeypatch):
+    import torch
+
+    reference = estimate(rgb_picture(), small_weights).values
+    monkeypatch.setattr(estimate_module, "resolve_device", lambda requested=None: (torch.device("cpu"), torch.bfloat16))
+    low = estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=True).values
+    assert np.abs(low - reference).max() > 0  # it did run in bfloat16
+    loaded = next(entry for key, entry in estimate_module._cache.items() if key[1] == str(small_weights.resolve()))
+    kept = loaded.placed
+    assert next(kept.parameters()).dtype == torch.bfloat16
+    estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=True)
+    assert loaded.placed is kept
+    estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=False)
+    assert loaded.placed is None
+    monkeypatch.undo()
+    assert next(loaded.network.parameters()).dtype == torch.float32
+    assert np.array_equal(estimate(rgb_picture(), small_weights).values, reference)
