@@ -162,3 +162,31 @@ def test_midas_hf_layout(hybrid):
     ours = MidasDPT(config).eval()
     load_into(ours, dict(hf.state_dict()), "HF layout")
     assert_same_output(ours, hf, torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(11)))
+
+
+@pytest.mark.parametrize("name", ["depth-anything-v2-large", "midas-dpt-large", "midas-dpt-hybrid"])
+def test_full_size_hf_names_map_back_to_every_original_name(name):
+    """transformers' conversion of a full-size original state dict, renamed back by our rules,
+    gives exactly the original names and shapes (24 layers, BiT stages, every fusion level)."""
+    from lib_depth3d.depth.estimate import build_network
+    from lib_depth3d.depth.layouts import rename
+    from lib_depth3d.depth.registry import MODELS
+
+    spec = MODELS[name]
+    with torch.device("meta"):
+        network = build_network(spec)
+    original = dict(network.state_dict())
+    if spec.architecture == "depth_anything_v2":
+        encoder = network.config.encoder
+        config = HFDepthAnythingConfig(backbone_config=Dinov2Config(
+            hidden_size=encoder.embed_dim, num_hidden_layers=encoder.depth, num_attention_heads=encoder.num_heads))
+        converted = depth_anything_to_hf(original, config)
+        expected = original
+    else:
+        converter = convert_hybrid if spec.architecture == "midas_dpt_hybrid" else convert_large
+        config = DPTConfig(hidden_size=network.config.embed_dim, num_hidden_layers=network.config.depth)
+        with_extras, converted = midas_to_hf(original, config, converter)
+        expected = {key: value for key, value in with_extras.items() if not key.startswith("pretrained.model.head.")}
+    renamed = rename(converted, network.HF_RULES)
+    assert set(renamed) == set(expected)
+    assert all(renamed[key].shape == expected[key].shape for key in expected)
