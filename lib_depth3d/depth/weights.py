@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -98,7 +100,8 @@ def download(
 
     A partial ``.part`` file left by an interrupted run is resumed. The file is renamed into
     place only after its SHA-256 matches; a mismatch deletes the partial file. A file whose hash
-    the registry does not know is refused unless ``allow_unverified`` is true.
+    the registry does not know is refused unless ``allow_unverified`` is true. A file already in
+    place is returned as it is (:func:`verify` checks it before use).
     """
     if weight_file.sha256 is None and not allow_unverified:
         raise WeightsError(
@@ -112,14 +115,26 @@ def download(
         raise WeightsError(f"Cannot create the models folder {folder}: {error.strerror or error}.") from error
     destination = folder / weight_file.filename
     partial = folder / (weight_file.filename + ".part")
-    _fetch(weight_file.url, partial, progress, timeout_s)
-    try:
-        verify(partial, weight_file)
-    except WeightsError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, destination)
+    with _lock_for(destination):  # two requests for the same model must not append to one .part
+        if destination.is_file():
+            return destination  # the other request finished it
+        _fetch(weight_file.url, partial, progress, timeout_s)
+        try:
+            verify(partial, weight_file)
+        except WeightsError:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, destination)
     return destination
+
+
+_download_locks: dict[Path, threading.Lock] = {}
+_download_locks_guard = threading.Lock()
+
+
+def _lock_for(destination: Path) -> threading.Lock:
+    with _download_locks_guard:
+        return _download_locks.setdefault(destination.resolve(), threading.Lock())
 
 
 def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s: float) -> None:
@@ -141,6 +156,12 @@ def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s
         ) from error
     with response:
         resumed = response.status == 206
+        content_range = response.headers.get("Content-Range")
+        if resumed and content_range is not None and not content_range.startswith(f"bytes {have}-"):
+            raise WeightsError(
+                f"The server answered {content_range} when asked for the rest of {url} from byte {have}; "
+                f"delete {partial} and download again."
+            )
         length = response.headers.get("Content-Length")
         total = (int(length) + (have if resumed else 0)) if length is not None else None
         done = have if resumed else 0
@@ -151,7 +172,7 @@ def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s
                     done += len(chunk)
                     if progress is not None:
                         progress(done, total)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             raise WeightsError(
                 f"The download of {url} was interrupted after {done} bytes ({error}); run it again to resume."
             ) from error

@@ -24,19 +24,25 @@ PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves PAYLOAD at /weights.bin with Range support; /short.bin announces it all but stops
-    half way; anything else is a 404. Records the Range headers it was sent."""
+    half way; /restart.bin answers a range request with the wrong range; anything else is a 404.
+    Records the Range headers it was sent."""
 
     ranges: list = []
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        if self.path not in ("/weights.bin", "/short.bin"):
+        if self.path not in ("/weights.bin", "/short.bin", "/restart.bin"):
             self.send_error(404, "Not Found")
             return
         requested = self.headers.get("Range")
         type(self).ranges.append(requested)
         start = int(requested.split("=")[1].rstrip("-")) if requested else 0
         body = PAYLOAD[start:]
-        self.send_response(206 if requested else 200)
+        if self.path == "/restart.bin" and requested:  # a server that answers a range from byte 0
+            body = PAYLOAD
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 0-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        else:
+            self.send_response(206 if requested else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[: len(body) // 2] if self.path == "/short.bin" else body)
@@ -198,3 +204,23 @@ def test_models_command_downloads_into_the_models_folder(server, isolated_models
     assert (isolated_models_dir / served.filename).read_bytes() == PAYLOAD
     assert main(["models"]) == 0
     assert f"present ({served.filename})" in capsys.readouterr().out
+
+
+def test_a_wrong_range_answer_is_not_appended(server, isolated_models_dir):
+    isolated_models_dir.mkdir(parents=True)
+    (isolated_models_dir / "weights.bin.part").write_bytes(PAYLOAD[:1000])
+    with pytest.raises(WeightsError, match="bytes 0-"):
+        download(weight_file(f"{server}/restart.bin"))
+    assert (isolated_models_dir / "weights.bin.part").read_bytes() == PAYLOAD[:1000]
+
+
+def test_concurrent_downloads_of_one_file_fetch_it_once(server, isolated_models_dir):
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(download(weight_file(f"{server}/weights.bin"))))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 3 and all(path.read_bytes() == PAYLOAD for path in results)
+    assert Handler.ranges == [None]
