@@ -89,20 +89,28 @@ def _read_bytes(path: str, what: str) -> bytes:
 
 
 def _picture_size(path: str) -> tuple[int, int]:
-    """The picture's size from its header alone, so that oversized pictures are refused undecoded."""
+    """The picture's upright size from its header alone, so that oversized pictures are refused undecoded."""
     from PIL import Image, UnidentifiedImageError
 
     bomb_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # only the header is read here; the size is judged by the caller
     try:
         with Image.open(path) as picture:
-            return picture.size
+            width, height = picture.size
+            header_exif = picture.info.get("exif")  # what the header holds; getexif() may decode
     except FileNotFoundError as error:
         raise InputError(f"Picture not found: {path}.") from error
     except (UnidentifiedImageError, OSError) as error:
         raise InputError(f"{path} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
     finally:
         Image.MAX_IMAGE_PIXELS = bomb_limit
+    orientation = 1
+    if header_exif:
+        exif = Image.Exif()
+        exif.load(header_exif)
+        orientation = exif.get(0x0112, 1)
+    # EXIF orientations 5–8 turn the picture a quarter: open_image will swap its sides.
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _camera(args, picture_size: tuple[int, int], picture_bytes: bytes):

@@ -128,3 +128,14 @@ def test_greyscale_rgba_and_16_bit_pictures_are_accepted(inputs, mode):
     assert result.returncode == 0, result.stderr
     assert (output / "s.glb").stat().st_size > 1000
 
+
+
+def test_an_exif_rotated_photo_is_used_upright(inputs):
+    folder, _, _, output = inputs
+    stored = smooth_picture(36, 48)  # stored portrait, shown landscape after a quarter turn
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(folder / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    np.save(folder / "upright.npy", wavy_zdepth(48, 36, 3))
+    result = _scene(folder / "rotated.jpg", "--depth", folder / "upright.npy", "--depth-kind", "depth", "-o", output / "s.glb")
+    assert result.returncode == 0, result.stderr
