@@ -35,6 +35,7 @@ MIDAS_MEAN = (0.5, 0.5, 0.5)
 MIDAS_STD = (0.5, 0.5, 0.5)
 MIN_METRIC_DEPTH_M = 1e-3
 MAX_INPUT_SIZE = 4096
+MAX_NETWORK_SIDE = 8192
 
 
 def network_size(width: int, height: int, spec: ModelSpec, input_size: int | None = None) -> tuple[int, int]:
@@ -64,7 +65,13 @@ def network_size(width: int, height: int, spec: ModelSpec, input_size: int | Non
         rounded = round(value / multiple) * multiple
         return math.ceil(value / multiple) * multiple if rounded < minimum else max(rounded, multiple)
 
-    return constrain(scale * width), constrain(scale * height)
+    network_width, network_height = constrain(scale * width), constrain(scale * height)
+    if max(network_width, network_height) > MAX_NETWORK_SIDE:
+        raise InputError(
+            f"A {width}×{height} picture would be processed at {network_width}×{network_height} by {spec.name}; "
+            f"the limit is {MAX_NETWORK_SIDE} pixels per side. Crop the picture or lower the network size."
+        )
+    return network_width, network_height
 
 
 def network_input(picture: Image.Image, spec: ModelSpec, input_size: int | None = None):

@@ -108,7 +108,12 @@ def test_weights_of_another_model_are_refused(small_weights):
         estimate_depth(rgb_picture(), "midas-dpt-hybrid", weights_path=small_weights, input_size=64)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (5000, 3), (640, 480)])
+def test_very_elongated_picture_is_refused_before_any_work():
+    with pytest.raises(InputError, match="Crop the picture or lower the network size"):
+        network_size(20000, 100, MODELS["depth-anything-v2-small"])
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5000, 3000), (640, 480), (3, 4)])
 def test_network_size_is_a_valid_multiple(size):
     for spec in (MODELS["depth-anything-v2-small"], MODELS["midas-dpt-large"]):
         width, height = network_size(*size, spec)
