@@ -2,12 +2,15 @@
 
 import subprocess
 
+import pytest
+
 from tests.support.depth_weights import write_random_checkpoint
 from tests.support.gltf_validator import problems, validate_files
 from tests.support.paths import REPO_ROOT, VENV_PYTHON
 from tests.support.scene_inputs import smooth_picture
 
 
+@pytest.mark.validator
 def test_depth_from_a_network_instead_of_a_file(tmp_path):
     picture = tmp_path / "picture.png"
     smooth_picture(48, 36).save(picture)

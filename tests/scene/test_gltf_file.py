@@ -66,6 +66,7 @@ def written(tmp_path_factory):
     return results, dict(zip(results, reports))
 
 
+@pytest.mark.validator
 def test_every_file_passes_the_khronos_validator_without_errors_or_warnings(written):
     _, reports = written
     assert len(reports) == len(VARIANTS) + 4

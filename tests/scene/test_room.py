@@ -52,6 +52,7 @@ def test_the_readme_command_writes_the_scene_and_a_short_summary(room_scenes):
     assert (folder / "room.fspy").read_bytes() == (ROOM / "room.fspy").read_bytes()
 
 
+@pytest.mark.validator
 def test_room_files_pass_the_validator(room_scenes):
     folder, main, lines = room_scenes
     assert lines.returncode == 0, lines.stderr
