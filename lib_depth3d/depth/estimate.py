@@ -268,6 +268,8 @@ def estimate_depth(
     import torch.nn.functional as F
 
     spec = get_model(model)
+    if not isinstance(picture, Image.Image):
+        raise InputError(f"estimate_depth needs a PIL image, not {type(picture).__name__}.")
     if picture.width < 1 or picture.height < 1:
         raise InputError("The picture is empty (0 pixels).")
     tensor = network_input(picture, spec, input_size)

@@ -101,6 +101,8 @@ def test_bad_requests_are_input_errors(small_weights, tmp_path):
         estimate_depth(rgb_picture(), weights_path=small_weights, input_size=100)
     with pytest.raises(WeightsError, match="not found"):
         estimate_depth(rgb_picture(), weights_path=tmp_path / "nothing.pth")
+    with pytest.raises(InputError, match="needs a PIL image"):
+        estimate_depth(np.zeros((8, 8, 3), np.uint8), weights_path=small_weights)
 
 
 def test_weights_of_another_model_are_refused(small_weights):
