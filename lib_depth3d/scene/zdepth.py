@@ -42,15 +42,11 @@ def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.
     return (1.0 / inverse_depth).astype(np.float32)
 
 
-def zdepth_at_pixel(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | None:
-    """The z-depth at a continuous pixel position, interpolated bilinearly in inverse depth.
+QUADRANT_PATCH_PX = 3
 
-    Returns ``None`` when the position lies outside the picture's pixel centres.
-    """
+
+def _bilinear_inverse_depth(zdepth: np.ndarray, u: float, v: float) -> float:
     height, width = zdepth.shape
-    u, v = pixel[0] - 0.5, pixel[1] - 0.5
-    if not (-0.5 <= u <= width - 0.5 and -0.5 <= v <= height - 0.5):
-        return None
     u, v = min(max(u, 0.0), width - 1.0), min(max(v, 0.0), height - 1.0)
     column, row = min(int(u), max(width - 2, 0)), min(int(v), max(height - 2, 0))
     tu, tv = u - column, v - row
@@ -59,4 +55,36 @@ def zdepth_at_pixel(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | N
         patch = np.broadcast_to(patch[:1, :1], (2, 2))
     top = patch[0, 0] * (1 - tu) + patch[0, -1] * tu
     bottom = patch[-1, 0] * (1 - tu) + patch[-1, -1] * tu
-    return float(1.0 / (top * (1 - tv) + bottom * tv))
+    return float(top * (1 - tv) + bottom * tv)
+
+
+def zdepth_at_pixel(zdepth: np.ndarray, pixel: tuple[float, float]) -> float | None:
+    """The z-depth at a continuous pixel position (None outside the picture).
+
+    Inverse depth is affine in pixels over a 3D plane, so each of four small patches around
+    the position — one per quadrant — is fitted with a plane and evaluated at the position, and
+    the median of the four is kept. A position on a crease or a corner between surfaces (where
+    a world origin is usually placed) is so measured on the surfaces themselves rather than
+    interpolated across them. Near the picture's border it falls back to bilinear interpolation.
+    """
+    height, width = zdepth.shape
+    x, y = pixel
+    if not (0.0 <= x <= width and 0.0 <= y <= height):
+        return None
+    u, v = x - 0.5, y - 0.5
+    left, top = int(math.floor(u)), int(math.floor(v))
+    n = QUADRANT_PATCH_PX
+    if left - n + 1 < 0 or top - n + 1 < 0 or left + n >= width or top + n >= height:
+        return 1.0 / _bilinear_inverse_depth(zdepth, u, v)
+    estimates = []
+    for first_column in (left - n + 1, left + 1):
+        for first_row in (top - n + 1, top + 1):
+            rows, columns = np.mgrid[first_row : first_row + n, first_column : first_column + n]
+            inverse = 1.0 / zdepth[first_row : first_row + n, first_column : first_column + n].astype(np.float64)
+            design = np.stack([columns.ravel() - u, rows.ravel() - v, np.ones(n * n)], axis=1)
+            plane = np.linalg.lstsq(design, inverse.ravel(), rcond=None)[0]
+            estimates.append(plane[2])  # the plane's value at the position itself
+    inverse_depth = float(np.median(estimates))
+    if not inverse_depth > 0:
+        return 1.0 / _bilinear_inverse_depth(zdepth, u, v)
+    return 1.0 / inverse_depth

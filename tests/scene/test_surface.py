@@ -13,7 +13,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.scene import SceneOptions, build_scene
 from lib_depth3d.scene.grid import sample_grid, sample_inverse_depth
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
-from lib_depth3d.scene.zdepth import zdepth_from_disparity
+from lib_depth3d.scene.zdepth import zdepth_at_pixel, zdepth_from_disparity
 from tests.support.scene_inputs import plane_zdepth, smooth_picture, wavy_zdepth
 
 Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
@@ -235,3 +235,13 @@ def test_settings_out_of_range_are_refused_by_name(options, words):
     picture, depth = smooth_picture(40, 30), DepthMap(wavy_zdepth(40, 30, 1), "disparity")
     with pytest.raises(SceneError, match=words):
         build_scene(picture, depth, Camera.from_fov(40, 30, 60), options)
+
+
+def test_depth_at_a_crease_is_measured_on_the_surfaces_not_across_them():
+    camera = Camera(40, 30, 30.0, (20.0, 15.0))
+    left = plane_zdepth(camera, np.array([0.6, 0.0, 0.8]), 3.0)
+    right = plane_zdepth(camera, np.array([-0.6, 0.0, 0.8]), 3.0)
+    crease = np.where(np.arange(40)[None, :] < 20, left, right)  # the planes meet at x = 20 px
+    # Both planes reach 3 / 0.8 on the optical axis, where they meet.
+    assert zdepth_at_pixel(crease, (20.0, 15.0)) == pytest.approx(3.0 / 0.8, rel=1e-6)
+    assert zdepth_at_pixel(crease, (41.0, 15.0)) is None
