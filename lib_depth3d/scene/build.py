@@ -238,7 +238,9 @@ def scene_zdepth(
             scale, matched = origin[0] / origin[1], True
     if scale != 1.0:
         zdepth = zdepth * np.float32(scale)
-    units = options.calibrated_unit if calibrated and options.calibrated_unit and matched else "scene units"
+    # Matched to the origin, or scaled by the user into the world: the calibration's unit holds.
+    in_world_unit = calibrated and options.calibrated_unit is not None and (matched or explicit_scale)
+    units = options.calibrated_unit if in_world_unit else "scene units"
     return zdepth, camera, units, warnings
 
 

@@ -215,6 +215,23 @@ def test_calibrated_depth_is_scaled_to_meet_the_world_origin():
     metric = build_scene(smooth_picture(40, 30), DepthMap(zdepth, "metric"), camera, SceneOptions(world_up="z"))
     assert metric.depth_range == pytest.approx((2.0, 2.5))
     assert metric.camera.world_to_camera[2, 3] == pytest.approx(-2.0)
+    assert (scene.units, metric.units) == ("scene units", "m")
+
+
+def test_units_follow_a_calibration_with_a_reference_distance():
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, 3] = [0.0, 0.0, -400.0]  # 400 cm ahead
+    camera = Camera(40, 30, 30.0, (20.0, 15.0), world_to_camera)
+    disparity = DepthMap(wavy_zdepth(40, 30, 4), "disparity")
+    in_cm = SceneOptions(world_up="z", calibrated_unit="cm")
+    assert build_scene(smooth_picture(40, 30), disparity, camera, in_cm).units == "cm"
+    chosen = SceneOptions(world_up="z", calibrated_unit="cm", near=100.0, far=900.0)
+    assert build_scene(smooth_picture(40, 30), disparity, camera, chosen).depth_range == pytest.approx((100, 900))
+    metric = build_scene(
+        smooth_picture(40, 30), DepthMap(np.full((30, 40), 3.0) + wavy_zdepth(40, 30, 4), "metric"), camera, in_cm
+    )
+    assert metric.units == "m"
+    assert metric.camera.world_to_camera[2, 3] == pytest.approx(-4.0)  # the calibration, in metres
 
 
 @pytest.mark.parametrize(
