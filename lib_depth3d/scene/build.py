@@ -197,6 +197,8 @@ def scene_zdepth(
             f"--near/--far map relative disparity; a {depth.kind} map already has distances "
             "(use a depth scale instead)."
         )
+    if depth.kind == "metric" and options.depth_scale is not None:
+        raise SceneError("Metric depth is in metres already; use --depth-kind depth to rescale it.")
     calibrated = world_up == "z"
     if depth.kind == "disparity":
         near, far = (

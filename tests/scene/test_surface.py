@@ -242,6 +242,7 @@ def test_units_follow_a_calibration_with_a_reference_distance():
         (SceneOptions(max_texture_shift_px=-1), "texture shift"),
         (SceneOptions(near=2.0), "both"),
         (SceneOptions(near=5.0, far=2.0), "0 < near < far"),
+        (SceneOptions(depth_scale=-1.0), "depth scale"),
         (SceneOptions(resolution=1), "at least 2"),
         (SceneOptions(animation="spin"), "Unknown animation"),
         (SceneOptions(texture_format="gif"), "texture format"),
@@ -252,6 +253,15 @@ def test_settings_out_of_range_are_refused_by_name(options, words):
     picture, depth = smooth_picture(40, 30), DepthMap(wavy_zdepth(40, 30, 1), "disparity")
     with pytest.raises(SceneError, match=words):
         build_scene(picture, depth, Camera.from_fov(40, 30, 60), options)
+
+
+@pytest.mark.parametrize(
+    "kind, options, words",
+    [("metric", SceneOptions(depth_scale=2.0), "metres already"), ("depth", SceneOptions(near=1.0, far=3.0), "already has distances")],
+)
+def test_scaling_options_that_do_not_fit_the_depth_kind_are_refused(kind, options, words):
+    with pytest.raises(SceneError, match=words):
+        build_scene(smooth_picture(40, 30), DepthMap(wavy_zdepth(40, 30, 1), kind), Camera.from_fov(40, 30, 60), options)
 
 
 def test_depth_at_a_crease_is_measured_on_the_surfaces_not_across_them():
