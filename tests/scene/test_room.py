@@ -113,3 +113,13 @@ def test_walls_and_floor_stay_planar_and_in_place(room_scenes, truth, name):
         assert np.sqrt(np.mean(residual**2)) < 1e-4  # metres: flat
         assert abs(abs(normal[axis]) - 1) < 1e-6  # facing the right way
         assert np.abs(on_plane[:, axis]).max() < 0.001  # where the calibration puts it (metres)
+
+
+def test_the_shipped_fspy_is_what_calibrating_the_shipped_lines_gives(truth):
+    from lib_depth3d.camera import calibrate_file
+
+    from_project = calibrate_file(ROOM / "room.fspy").camera
+    from_lines = calibrate_file(ROOM / "room_lines.json").camera
+    np.testing.assert_allclose(from_project.world_to_camera, from_lines.world_to_camera, atol=1e-6)
+    assert from_project.focal_length_px == pytest.approx(truth["camera"]["focal_length_px"], rel=1e-4)
+    np.testing.assert_allclose(from_project.position_world, truth["camera"]["position"], atol=1e-3)
