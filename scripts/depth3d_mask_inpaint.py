@@ -1,0 +1,60 @@
+"""img2img script "Depth mask inpaint": each init image's depth decides what is repainted.
+
+Adapts A1111's ``p``/``processed`` to ``lib_depth3d.mask.inpaint``; the work happens there.
+A1111 calls ``run`` once per picture in the img2img batch tab, so each picture gets its own mask.
+"""
+
+import sys
+from pathlib import Path
+
+EXTENSION_ROOT = Path(__file__).resolve().parent.parent
+if str(EXTENSION_ROOT) not in sys.path:
+    sys.path.insert(0, str(EXTENSION_ROOT))
+
+from modules import images, processing, scripts, shared  # noqa: E402
+
+from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402
+
+INFOTEXT_KEY = "Depth3D mask"
+
+
+class Script(scripts.Script):
+    def title(self):
+        return "Depth mask inpaint"
+
+    def show(self, is_img2img):
+        return bool(is_img2img)
+
+    def ui(self, is_img2img):
+        from lib_depth3d.ui_mask import mask_inpaint_components
+
+        return mask_inpaint_components()
+
+    def run(self, p, *args):
+        settings = InpaintMaskSettings.from_script_args(args)
+        shared.state.textinfo = f"Depth3D: depth of the init image ({settings.source})"
+        result = picture_mask(p.init_images[0], settings)
+        for warning in result.warnings:
+            p.comment(f"Depth3D mask: {warning}")
+        p.image_mask = result.mask
+        if settings.mask_blur is not None:
+            p.mask_blur = settings.mask_blur
+        if settings.inpainting_fill is not None:
+            p.inpainting_fill = settings.inpainting_fill
+        p.extra_generation_params[INFOTEXT_KEY] = settings.describe()
+        processed = processing.process_images(p)
+
+        extras = [("mask", result.mask)]
+        if settings.gallery_depth:
+            extras.append(("depth", result.depth))
+        if result.cutout is not None:
+            extras.append(("cutout", result.cutout))
+        infotext = processed.infotexts[0] if processed.infotexts else processed.info
+        for name, picture in extras:
+            processed.images.append(picture)
+            processed.infotexts.append(infotext)
+            if settings.save_images:
+                # PNG whatever the samples format: a JPEG would blur the mask and drop the cut-out's alpha.
+                images.save_image(picture, p.outpath_samples, "", p.seed, p.prompt, "png",
+                                  info=infotext, p=p, suffix=f"-depth3d-{name}")
+        return processed
