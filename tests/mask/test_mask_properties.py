@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lib_depth3d.mask import MaskOptions, depth_mask
+from lib_depth3d.mask.filters import dilate, erode, gaussian_blur
 
 LEVELS = 64
 
@@ -73,3 +74,32 @@ def test_feathered_masks_stay_complementary_under_invert(nearness, a, b, sigma):
     plain = mask_of(nearness, near_min=low, near_max=high, hard=True, feather_px=sigma)
     inverted = mask_of(nearness, near_min=low, near_max=high, hard=True, invert=True, feather_px=sigma)
     assert np.abs(inverted - (255 - plain)).max() <= 1
+
+
+small_fields = arrays(np.float32, st.tuples(st.integers(1, 9), st.integers(1, 9)),
+                      elements=st.floats(0, 1, width=32))
+
+
+def edge_padded_windows(values: np.ndarray, radius: int) -> np.ndarray:
+    """Every pixel's (2r+1)² neighbourhood, edges replicated: shape (H, W, 2r+1, 2r+1)."""
+    padded = np.pad(values, radius, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, (2 * radius + 1, 2 * radius + 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_fields, st.integers(1, 4))
+def test_dilate_and_erode_equal_the_max_and_min_over_the_square(values, radius):
+    windows = edge_padded_windows(values, radius)
+    np.testing.assert_array_equal(dilate(values, radius), windows.max(axis=(2, 3)))
+    np.testing.assert_array_equal(erode(values, radius), windows.min(axis=(2, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_fields, st.floats(0.3, 2.0))
+def test_gaussian_blur_equals_the_direct_2d_convolution(values, sigma):
+    radius = int(np.ceil(3 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    direct = np.einsum("hwij,ij->hw", edge_padded_windows(values.astype(np.float64), radius), np.outer(kernel, kernel))
+    np.testing.assert_allclose(gaussian_blur(values, sigma), direct, atol=1e-5)
