@@ -32,8 +32,11 @@ class Script(scripts.Script):
 
     def run(self, p, *args):
         settings = InpaintMaskSettings.from_script_args(args)
-        shared.state.textinfo = f"Depth3D: depth of the init image ({settings.source})"
-        result = picture_mask(p.init_images[0], settings)
+
+        def report(message, fraction):
+            shared.state.textinfo = f"Depth3D: {message}" + ("" if fraction is None else f" {fraction:.0%}")
+
+        result = picture_mask(p.init_images[0], settings, progress=report)
         for warning in result.warnings:
             p.comment(f"Depth3D mask: {warning}")
         p.image_mask = result.mask

@@ -143,5 +143,6 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
         np.testing.assert_array_equal(np.asarray(p.image_mask), np.asarray(expected))
         assert (np.asarray(processed.images[-1]) == np.asarray(expected)).all()
         masks.append(np.asarray(p.image_mask))
+    assert f"Depth3D: Estimating depth with {UNHASHED_MODEL}" in a1111.shared.state.textinfo_history
     assert all(0 < (mask == 255).mean() < 1 for mask in masks)
     assert (masks[0] != masks[1]).any() and (masks[1] != masks[2]).any() and (masks[0] != masks[2]).any()
