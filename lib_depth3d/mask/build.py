@@ -73,6 +73,8 @@ class MaskOptions:
                 f"max {self.near_max}."
             )
         if self.percentiles is not None:
+            if len(self.percentiles) != 2:
+                raise InputError(f"Percentiles are two numbers (low, high); got {self.percentiles!r}.")
             low, high = self.percentiles
             if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low <= high <= 100.0):
                 raise InputError(

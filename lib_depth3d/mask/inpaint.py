@@ -64,6 +64,20 @@ def _picture_argument(value: object) -> Image.Image | None:
     raise InputError(f"The depth image must be a picture, not {type(value).__name__}.")
 
 
+def _number(values: dict, name: str, kind: type = float) -> float | int:
+    """``values[name]`` as a number; a whole number when ``kind`` is int."""
+    value = values[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{name} must be a number, got {value!r}.") from error
+    if kind is int:
+        if not number.is_integer():
+            raise InputError(f"{name} must be a whole number, got {value!r}.")
+        return int(number)
+    return number
+
+
 @dataclass(frozen=True)
 class InpaintMaskSettings:
     """The script's settings, checked.
@@ -104,7 +118,7 @@ class InpaintMaskSettings:
         band_mode = str(values["band_mode"])
         if band_mode not in BAND_MODES:
             raise InputError(f"band_mode must be one of {', '.join(BAND_MODES)}; got {band_mode!r}.")
-        low, high = float(values["band_low"]), float(values["band_high"])
+        low, high = _number(values, "band_low"), _number(values, "band_high")
         if band_mode == "percentiles":
             band = {"percentiles": (low, high)}
         else:
@@ -114,8 +128,8 @@ class InpaintMaskSettings:
         fill = str(values["inpainting_fill"])
         if fill not in INPAINTING_FILL_CHOICES:
             raise InputError(f"inpainting_fill must be one of {', '.join(INPAINTING_FILL_CHOICES)}; got {fill!r}.")
-        net_size = int(values["net_size"] or 0)
-        mask_blur = int(values["mask_blur"])
+        net_size = _number(values, "net_size", int) if values["net_size"] else 0
+        mask_blur = _number(values, "mask_blur", int)
         if mask_blur < 0:
             raise InputError(f"The mask blur must be 0 or more pixels; got {mask_blur}.")
         return cls(
@@ -124,8 +138,8 @@ class InpaintMaskSettings:
             mask=MaskOptions(
                 invert=bool(values["invert"]),
                 hard=bool(values["hard"]),
-                feather_px=float(values["feather_px"]),
-                grow_px=int(values["grow_px"]),
+                feather_px=_number(values, "feather_px"),
+                grow_px=_number(values, "grow_px", int),
                 **band,
             ),
             net_size=net_size if net_size > 0 else None,

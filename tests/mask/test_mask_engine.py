@@ -173,6 +173,7 @@ def test_an_empty_mask_is_reported():
         ({"near_max": 1.5}, "min ≤ max"),
         ({"near_min": float("nan")}, "finite"),
         ({"percentiles": (90, 10)}, "Percentiles"),
+        ({"percentiles": (10, 50, 90)}, "two numbers"),
         ({"feather_px": -1}, "Feather"),
         ({"grow_px": 2.5}, "whole number"),
         ({"ramp": 0}, "ramp"),

@@ -67,6 +67,9 @@ def test_api_callers_may_send_the_depth_image_as_base64():
         ({"inpainting_fill": "paint"}, "inpainting_fill"),
         ({"mask_blur": -1}, "mask blur"),
         ({"grow_px": 1000}, "Grow/shrink"),
+        ({"grow_px": 1.5}, "grow_px must be a whole number"),
+        ({"feather_px": "soft"}, "feather_px must be a number"),
+        ({"net_size": None, "band_high": None}, "band_high must be a number"),
     ],
 )
 def test_bad_script_args_are_refused_by_name(changes, words):
