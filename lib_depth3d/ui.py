@@ -1,0 +1,432 @@
+"""The Depth 3D tab (gradio 3.41): every gradio call of the extension's tab lives here.
+
+A1111 shows it through ``scripts/`` (``on_ui_tabs`` calls :func:`build_tab`); ``python -m
+lib_depth3d ui`` serves the same tab standalone. The canvas editor is ``javascript/depth3d_canvas.js``;
+it exchanges the lines JSON with Python through hidden textboxes (see :mod:`lib_depth3d.canvas`).
+The work goes through :mod:`lib_depth3d.pipeline`; every :class:`~lib_depth3d.errors.Depth3DError`
+is shown in words beside the canvas, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image, ImageOps
+
+from lib_depth3d import canvas
+from lib_depth3d.errors import Depth3DError, InputError
+
+TAB_TITLE = "Depth 3D"
+TAB_ID = "depth3d"
+ANIMATIONS = ("none", "walk", "dolly", "orbit")
+HIDDEN = ["depth3d-hidden"]
+
+
+def _message(kind: str, text: str) -> str:
+    return f'<div class="depth3d-message depth3d-{kind}">{_escape(text)}</div>'
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+
+
+def _parse_lines(lines_text: str) -> dict | None:
+    return json.loads(lines_text) if lines_text and lines_text.strip() else None
+
+
+def _upright(picture: Image.Image) -> Image.Image:
+    return ImageOps.exif_transpose(picture)
+
+
+def _canvas_message(picture: Image.Image | None, lines: dict | None) -> str:
+    return json.dumps({
+        "serial": time.time_ns(),
+        "image_url": canvas.picture_data_url(picture) if picture is not None else None,
+        "lines": lines,
+    })
+
+
+def _degrees(value: float) -> str:
+    return f"{value:.2f}°"
+
+
+def solve_lines(lines_text: str) -> tuple[str, str]:
+    """(report JSON for the canvas, message HTML) for the canvas's current lines."""
+    from lib_depth3d import pipeline
+
+    lines = _parse_lines(lines_text)
+    if lines is None:
+        return "", ""
+    try:
+        report = pipeline.calibrate_lines(lines)
+        overlay = canvas.calibration_overlay(report, lines)
+    except Depth3DError as error:
+        return json.dumps({"error": str(error)}), _message("error", f"Cannot solve the camera: {error}")
+    text = (
+        f"Solved: horizontal field of view {_degrees(report['trueHorizontalFieldOfViewDegrees'])}, "
+        f"vertical {_degrees(report['trueVerticalFieldOfViewDegrees'])}, "
+        f"focal length {report['focalLengthMillimeters']:.1f} mm ({report['focalLengthPixels']:.1f} px)."
+    )
+    residuals = [r for r in report.get("vanishingPointResidualsPixels") or [] if r]
+    if residuals:
+        text += " Line misfit: " + ", ".join(f"{r:.2f} px" for r in residuals) + "."
+    for warning in report.get("warnings") or []:
+        text += f"\nWarning: {warning}"
+    kind = "warning" if report.get("warnings") else "ok"
+    return json.dumps({"report": report, "overlay": overlay}), _message(kind, text)
+
+
+@dataclass
+class _Settings:
+    """The calibration settings beside the canvas, in the order the events pass them."""
+
+    mode: str
+    first_axis: str
+    second_axis: str
+    principal_point_mode: str
+    focal_length_mm: float
+    reference_axis: str
+    reference_distance: float
+    reference_unit: str
+
+    def apply(self, lines: dict) -> dict:
+        return canvas.lines_with_settings(
+            lines,
+            mode=self.mode,
+            first_axis=self.first_axis,
+            second_axis=self.second_axis,
+            principal_point_mode=self.principal_point_mode,
+            focal_length_mm=float(self.focal_length_mm or 24),
+            reference_axis=None if self.reference_axis == "none" else self.reference_axis,
+            reference_distance=float(self.reference_distance or 0) or None,
+            reference_unit=self.reference_unit,
+        )
+
+
+def on_picture(picture, *settings):
+    """A new picture: a first drawing with the current settings, sent to the canvas."""
+    if picture is None:
+        return None, "", _canvas_message(None, None), ""
+    picture = _upright(picture)
+    lines = _Settings(*settings).apply(canvas.default_lines(picture.width, picture.height))
+    return picture, json.dumps(lines), _canvas_message(picture, lines), ""
+
+
+def on_settings(picture, lines_text, *settings):
+    """A changed setting: merged into the lines; the canvas shows the handles it needs."""
+    lines = _parse_lines(lines_text)
+    if lines is None:
+        return gr.update(), gr.update()
+    lines = _Settings(*settings).apply(lines)
+    return json.dumps(lines), _canvas_message(picture, lines)
+
+
+def on_fspy_upload(fspy_file):
+    """A `.fspy` project: its picture and lines replace the current ones, its settings are shown."""
+    from lib_depth3d.camera import lines_json, read_fspy
+
+    if fspy_file is None:
+        return (gr.update(),) * 4 + (gr.update(),) * 8 + ("",)
+    try:
+        project = read_fspy(Path(fspy_file.name).read_bytes())
+        picture = _upright(Image.open(io.BytesIO(project.image_bytes)))
+        picture.load()
+        lines = lines_json(project.calibration_input())
+    except (Depth3DError, OSError) as error:
+        return (gr.update(),) * 4 + (gr.update(),) * 8 + (_message("error", f"Cannot load the .fspy: {error}"),)
+    settings = canvas.settings_of_lines(lines)
+    setting_updates = tuple(gr.update(value=settings[name]) for name in _Settings.__dataclass_fields__)
+    return (picture, picture, json.dumps(lines), _canvas_message(picture, lines)) + setting_updates + ("",)
+
+
+def _png_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def on_save_fspy(picture, lines_text, outputs_dir):
+    """The picture and the current lines as an fSpy project to download."""
+    from lib_depth3d.camera import calibrate, fspy_project_bytes, parse_lines_json
+    from lib_depth3d.files import atomic_output
+
+    lines = _parse_lines(lines_text)
+    if picture is None or lines is None:
+        return None, _message("error", "Upload a picture and draw its lines before saving an .fspy project.")
+    try:
+        calibration_input = parse_lines_json(lines)
+        try:
+            calibration = calibrate(calibration_input)
+        except Depth3DError:
+            calibration = None
+        data = fspy_project_bytes(calibration_input, _png_bytes(picture), calibration)
+    except Depth3DError as error:
+        return None, _message("error", f"Cannot save the .fspy: {error}")
+    path = _new_output_dir(outputs_dir) / "depth3d.fspy"
+    with atomic_output(path) as temporary:
+        Path(temporary).write_bytes(data)
+    note = "" if calibration is not None else " (the lines do not solve yet; the project holds no camera)"
+    return str(path), _message("ok", f"Saved the .fspy project{note}.")
+
+
+def _new_output_dir(outputs_dir: str | None) -> Path:
+    if outputs_dir:
+        base = Path(outputs_dir)
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base))
+    return Path(tempfile.mkdtemp(prefix="depth3d-"))
+
+
+def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut_edges, decimate, animation,
+             outputs_dir, progress=gr.Progress()):
+    """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words."""
+    from lib_depth3d import pipeline
+    from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
+    from lib_depth3d.scene import SceneOptions
+
+    nothing = (None, None, "", None)
+    lines = _parse_lines(lines_text)
+    if picture is None or lines is None:
+        return nothing + (_message("error", "Upload a picture first, then draw its vanishing lines."),)
+    def report_progress(text: str, fraction: float | None) -> None:
+        progress(fraction, desc=text)
+
+    try:
+        calibration, _ = pipeline.load_calibration(lines)
+        if source == USER_DEPTH_IMAGE:
+            if depth_file is None:
+                raise InputError("Upload a depth image (near = bright) or a .npy, or choose a depth model.")
+            depth = pipeline.estimate(picture, depth_upload=depth_file.name)
+        else:
+            depth = pipeline.estimate(picture, model=source, progress=report_progress)
+        options = SceneOptions(
+            near=float(near) if near else None,
+            far=float(far) if far else None,
+            resolution=int(resolution),
+            cut_discontinuities=bool(cut_edges),
+            decimate=bool(decimate),
+            animation=None if animation == "none" else animation,
+        )
+        files = pipeline.build_scene_files(
+            picture, depth=depth, calibration=calibration, options=options,
+            output_dir=_new_output_dir(outputs_dir), base_name="depth3d", progress=report_progress,
+        )
+    except Depth3DError as error:
+        return nothing + (_message("error", f"Cannot build the scene: {error}"),)
+    report = files.calibration_report or {}
+    summary = _scene_summary(report)
+    downloads = [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path]
+    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
+    kind = "warning" if files.warnings else "ok"
+    return str(files.glb), downloads, summary, depth, _message(kind, text)
+
+
+def _scene_summary(report: dict) -> str:
+    if not report:
+        return ""
+    rows = [
+        ("Horizontal field of view", _degrees(report["trueHorizontalFieldOfViewDegrees"])),
+        ("Vertical field of view", _degrees(report["trueVerticalFieldOfViewDegrees"])),
+        ("Focal length", f"{report['focalLengthMillimeters']:.2f} mm ({report['focalLengthPixels']:.1f} px)"),
+        ("Camera position", ", ".join(f"{v:.3f}" for v in report["cameraPosition"])
+         + (f" {report['referenceDistanceUnit']}" if report.get("referenceDistanceUnit") else " units")),
+    ]
+    return "\n".join(f"- **{name}:** {value}" for name, value in rows)
+
+
+def on_mask(picture, depth, near_min, near_max, invert, hard, feather_px, grow_px):
+    """Live mask preview from the last build's depth (white = repaint)."""
+    from lib_depth3d import pipeline
+    from lib_depth3d.mask import MaskOptions
+
+    if picture is None or depth is None:
+        return None, _message("info", "Build a scene first: the mask comes from its depth.")
+    try:
+        result = pipeline.make_mask(picture, depth, MaskOptions(
+            near_min=float(near_min), near_max=float(near_max), invert=bool(invert), hard=bool(hard),
+            feather_px=float(feather_px), grow_px=int(grow_px),
+        ))
+    except Depth3DError as error:
+        return None, _message("error", f"Cannot make the mask: {error}")
+    text = "".join(f"Warning: {warning}\n" for warning in result.warnings)
+    return result.mask, _message("warning", text) if text else ""
+
+
+def _depth_sources() -> list[str]:
+    from lib_depth3d.depth.sources import available_sources
+
+    return available_sources()
+
+
+def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Blocks:
+    """The Depth 3D tab as a :class:`gr.Blocks` (A1111's ``on_ui_tabs`` or the standalone server).
+
+    ``in_webui`` adds "send to img2img inpaint" (it needs A1111's img2img tab); ``outputs_dir``
+    is where builds are written (a temporary folder when None).
+    """
+    from lib_depth3d.depth.registry import DEFAULT_MODEL
+    from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
+
+    with gr.Blocks(analytics_enabled=False, elem_id="depth3d_tab") as tab:
+        picture_state = gr.State(None)
+        depth_state = gr.State(None)
+        outputs_state = gr.State(outputs_dir)
+        with gr.Row(elem_id="depth3d_main_row"):
+            with gr.Column(scale=3, elem_id="depth3d_canvas_column"):
+                gr.HTML('<div id="depth3d_canvas_host" class="depth3d-canvas-host"></div>')
+                message = gr.HTML(elem_id="depth3d_message")
+                lines_box = gr.Textbox(elem_id="depth3d_lines", elem_classes=HIDDEN, show_label=False)
+                to_canvas_box = gr.Textbox(elem_id="depth3d_to_canvas", elem_classes=HIDDEN, show_label=False)
+                report_box = gr.Textbox(elem_id="depth3d_report", elem_classes=HIDDEN, show_label=False)
+            with gr.Column(scale=2, elem_id="depth3d_settings_column"):
+                picture = gr.Image(type="pil", source="upload", label="Picture", elem_id="depth3d_input")
+                with gr.Accordion("Calibration", open=True):
+                    mode = gr.Radio(list(canvas.CALIBRATION_MODES), value="two_vp", label="Mode",
+                                    elem_id="depth3d_mode")
+                    first_axis = gr.Radio(list(canvas.AXES), value="+x", label="Vanishing point 1 axis",
+                                          elem_id="depth3d_axis1")
+                    second_axis = gr.Radio(list(canvas.AXES), value="+y", label="Vanishing point 2 axis",
+                                           elem_id="depth3d_axis2")
+                    principal_point_mode = gr.Radio(list(canvas.PRINCIPAL_POINT_MODES), value="center",
+                                                    label="Principal point", elem_id="depth3d_pp_mode")
+                    focal_length_mm = gr.Number(value=24, label="Focal length (mm, one-VP mode)",
+                                                elem_id="depth3d_focal_mm")
+                    with gr.Row():
+                        reference_axis = gr.Radio(["none", "+x", "+y", "+z"], value="none",
+                                                  label="Reference distance along", elem_id="depth3d_ref_axis")
+                        reference_distance = gr.Number(value=0, label="Reference distance",
+                                                       elem_id="depth3d_ref_distance")
+                        reference_unit = gr.Dropdown(list(canvas.REFERENCE_UNITS), value="m", label="Unit",
+                                                     elem_id="depth3d_ref_unit")
+                with gr.Accordion("fSpy project", open=False):
+                    fspy_upload = gr.File(file_types=[".fspy"], label="Load .fspy", elem_id="depth3d_fspy_in")
+                    save_fspy = gr.Button("Save .fspy", elem_id="depth3d_save_fspy")
+                    fspy_download = gr.File(label=".fspy", interactive=False, elem_id="depth3d_fspy_out")
+                with gr.Accordion("Depth and scene", open=True):
+                    sources = _depth_sources()
+                    source = gr.Dropdown(sources, value=DEFAULT_MODEL if DEFAULT_MODEL in sources else sources[0],
+                                         label="Depth from", elem_id="depth3d_source")
+                    depth_file = gr.File(file_types=["image", ".npy"],
+                                         label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
+                                         elem_id="depth3d_depth_file")
+                    with gr.Row():
+                        near = gr.Number(value=0, label="Near (0 = from depth)", elem_id="depth3d_near")
+                        far = gr.Number(value=0, label="Far (0 = from depth)", elem_id="depth3d_far")
+                    resolution = gr.Slider(16, 2048, value=512, step=16, label="Grid resolution (long side)",
+                                           elem_id="depth3d_resolution")
+                    with gr.Row():
+                        cut_edges = gr.Checkbox(True, label="Cut depth edges", elem_id="depth3d_cut")
+                        decimate = gr.Checkbox(True, label="Decimate flat areas", elem_id="depth3d_decimate")
+                    animation = gr.Dropdown(list(ANIMATIONS), value="none", label="Camera animation",
+                                            elem_id="depth3d_animation")
+                build = gr.Button("Build", variant="primary", elem_id="depth3d_build")
+        with gr.Row(elem_id="depth3d_result_row"):
+            with gr.Column(scale=3):
+                model = gr.Model3D(label="Scene", elem_id="depth3d_model")
+            with gr.Column(scale=2):
+                summary = gr.Markdown(elem_id="depth3d_summary")
+                downloads = gr.File(file_count="multiple", label="Downloads", interactive=False,
+                                    elem_id="depth3d_downloads")
+        with gr.Accordion("Depth mask for inpainting", open=False, elem_id="depth3d_mask_panel"):
+            with gr.Row():
+                with gr.Column():
+                    mask_near_min = gr.Slider(0, 1, value=0.5, step=0.01, label="Keep from nearness",
+                                              elem_id="depth3d_mask_near_min")
+                    mask_near_max = gr.Slider(0, 1, value=1.0, step=0.01, label="Keep to nearness",
+                                              elem_id="depth3d_mask_near_max")
+                    with gr.Row():
+                        mask_invert = gr.Checkbox(False, label="Repaint the band instead", elem_id="depth3d_mask_invert")
+                        mask_hard = gr.Checkbox(False, label="Hard edges", elem_id="depth3d_mask_hard")
+                    mask_feather = gr.Slider(0, 64, value=0, step=0.5, label="Feather (px)",
+                                             elem_id="depth3d_mask_feather")
+                    mask_grow = gr.Slider(-64, 64, value=0, step=1, label="Grow / shrink (px)",
+                                          elem_id="depth3d_mask_grow")
+                    mask_message = gr.HTML(elem_id="depth3d_mask_message")
+                with gr.Column():
+                    mask_preview = gr.Image(type="pil", label="Mask (white = repaint)", interactive=False,
+                                            elem_id="depth3d_mask_preview")
+                    send_inpaint = gr.Button("Send to img2img inpaint", visible=in_webui,
+                                             elem_id="depth3d_send_inpaint")
+
+        settings = [mode, first_axis, second_axis, principal_point_mode, focal_length_mm,
+                    reference_axis, reference_distance, reference_unit]
+        picture.upload(on_picture, inputs=[picture, *settings],
+                       outputs=[picture_state, lines_box, to_canvas_box, message])
+        picture.clear(on_picture, inputs=[picture, *settings],
+                      outputs=[picture_state, lines_box, to_canvas_box, message])
+        for setting in settings:
+            setting.input(on_settings, inputs=[picture_state, lines_box, *settings],
+                          outputs=[lines_box, to_canvas_box])
+        lines_box.change(solve_lines, inputs=[lines_box], outputs=[report_box, message])
+        fspy_upload.upload(on_fspy_upload, inputs=[fspy_upload],
+                           outputs=[picture_state, picture, lines_box, to_canvas_box, *settings, message])
+        save_fspy.click(on_save_fspy, inputs=[picture_state, lines_box, outputs_state],
+                        outputs=[fspy_download, message])
+        built = build.click(on_build,
+                    inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
+                            decimate, animation, outputs_state],
+                    outputs=[model, downloads, summary, depth_state, message])
+        mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
+                       mask_feather, mask_grow]
+        built.then(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
+        for control in (mask_near_min, mask_near_max, mask_invert, mask_hard, mask_feather, mask_grow):
+            control.change(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
+        send_inpaint.click(None, inputs=[mask_preview], outputs=[], _js="depth3dSendToInpaint")
+    return tab
+
+
+EXTENSION_ROOT = Path(__file__).resolve().parent.parent
+STANDALONE_HOST_JS = Path(__file__).resolve().parent / "ui_assets" / "standalone_host.js"
+
+
+def standalone_head_html() -> str:
+    """What A1111 puts into its page for an extension, for the standalone server: the page
+    functions A1111 defines (our shim), every ``javascript/*.js`` in name order, and ``style.css``."""
+    scripts = [STANDALONE_HOST_JS, *sorted((EXTENSION_ROOT / "javascript").glob("*.js"))]
+    parts = [f"<script>\n{path.read_text(encoding='utf-8')}\n</script>" for path in scripts]
+    parts.append(f"<style>\n{(EXTENSION_ROOT / 'style.css').read_text(encoding='utf-8')}\n</style>")
+    return "\n".join(parts)
+
+
+def _inject_into_pages(head_html: str) -> None:
+    """Patch gradio's page template the way A1111 does (``modules/ui_gradio_extensions.py``)."""
+    import gradio.routes
+
+    original = getattr(gradio.routes.templates, "depth3d_original_response", gradio.routes.templates.TemplateResponse)
+
+    def template_response(*args, **kwargs):
+        response = original(*args, **kwargs)
+        response.body = response.body.replace(b"</head>", f"{head_html}</head>".encode("utf-8"))
+        response.init_headers()
+        return response
+
+    gradio.routes.templates.depth3d_original_response = original
+    gradio.routes.templates.TemplateResponse = template_response
+
+
+def standalone_app(*, outputs_dir: str | None = None) -> gr.Blocks:
+    """The tab alone on a page, with the extension's JavaScript and CSS injected as A1111 would."""
+    _inject_into_pages(standalone_head_html())
+    tab = build_tab(in_webui=False, outputs_dir=outputs_dir)
+    with gr.Blocks(title=TAB_TITLE, analytics_enabled=False) as app:
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab(TAB_TITLE, elem_id=f"tab_{TAB_ID}"):
+                tab.render()
+    return app
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 7870, outputs_dir: str | None = None) -> None:
+    """Serve :func:`standalone_app` until interrupted."""
+    app = standalone_app(outputs_dir=outputs_dir)
+    app.queue(concurrency_count=1)
+    try:
+        app.launch(server_name=host, server_port=port, show_api=False, inbrowser=False, quiet=True,
+                   prevent_thread_lock=False)
+    except OSError as error:
+        raise InputError(f"Cannot listen on {host}:{port} ({error}); choose another --port.") from error

@@ -1,0 +1,205 @@
+"""The Depth 3D tab in Chromium: draw the room's edges, solve, build, download; zoom, pan, keys, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
+from tests.support.glb import read_glb
+from tests.support.gltf_validator import problems, validate_files
+from tests.support.paths import EXAMPLES_DIR
+
+pytestmark = pytest.mark.browser
+
+ROOM = EXAMPLES_DIR / "room"
+WAIT_MS = 30_000
+
+
+def room_lines() -> dict:
+    return json.loads((ROOM / "room_lines.json").read_text())
+
+
+def room_truth() -> dict:
+    return json.loads((ROOM / "truth.json").read_text())
+
+
+def canvas_lines(page) -> dict:
+    return page.evaluate("() => JSON.parse(JSON.stringify(window.depth3dCanvas.lines))")
+
+
+def client_point(page, picture_point) -> tuple[float, float]:
+    """Where a picture pixel is on the page, through the canvas's current view."""
+    return tuple(page.evaluate(
+        """([x, y]) => {
+            const canvas = window.depth3dCanvas.canvas, rect = canvas.getBoundingClientRect();
+            const view = window.depth3dCanvas.view;
+            return [rect.left + x * view.scale + view.offsetX, rect.top + y * view.scale + view.offsetY];
+        }""",
+        list(picture_point),
+    ))
+
+
+def drag(page, start_px, end_px) -> None:
+    start, end = client_point(page, start_px), client_point(page, end_px)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=4)
+    page.mouse.up()
+
+
+def upload_picture(page) -> None:
+    page.set_input_files("#depth3d_input input[type=file]", str(ROOM / "room.png"))
+    page.wait_for_function("() => window.depth3dCanvas.lines && window.depth3dCanvas.image", timeout=WAIT_MS)
+
+
+def wait_for_message(page, text: str) -> str:
+    page.wait_for_function(
+        "(text) => (document.querySelector('#depth3d_message') || {}).innerText.includes(text)", arg=text,
+        timeout=WAIT_MS,
+    )
+    return page.inner_text("#depth3d_message")
+
+
+def draw_room_edges(page) -> None:
+    """Drag every endpoint onto the room's known edges; a third segment per VP is added first."""
+    target = room_lines()
+    page.click("text=+ segment VP 1")
+    page.click("text=+ segment VP 2")
+    for v in range(2):
+        for s, segment in enumerate(target["vanishing_points"][v]["segments"]):
+            for e in range(2):
+                drag(page, canvas_lines(page)["vanishing_points"][v]["segments"][s][e], segment[e])
+    drag(page, canvas_lines(page)["origin"], target["origin"])
+
+
+def test_draw_solve_build_download(page, tmp_path, artifacts_dir):
+    upload_picture(page)
+    page.click("#depth3d_axis1 label:has-text('-x')")
+    page.click("#depth3d_axis2 label:has-text('-y')")
+    page.wait_for_function(
+        "() => window.depth3dCanvas.lines.vanishing_points[1].axis === '-y'", timeout=WAIT_MS)
+
+    draw_room_edges(page)
+    drawn = canvas_lines(page)
+    target = room_lines()
+    for v in range(2):
+        np.testing.assert_allclose(drawn["vanishing_points"][v]["segments"],
+                                   target["vanishing_points"][v]["segments"], atol=1.0)
+    assert [vp["axis"] for vp in drawn["vanishing_points"][:2]] == ["-x", "-y"]
+    solved = wait_for_message(page, "Solved")
+    fov_live = float(re.search(r"horizontal field of view ([\d.]+)°", solved).group(1))
+    assert abs(fov_live - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
+    page.wait_for_function("() => window.depth3dCanvas.overlay && window.depth3dCanvas.overlay.grid.length > 10")
+
+    depth_png = tmp_path / "room_depth.png"
+    depth_png.write_bytes(depth_png_bytes(DepthMap(np.load(ROOM / "room_depth.npy"), "depth")))
+    page.click("#depth3d_source input")
+    page.click("#depth3d_source li:has-text('depth-image')")
+    page.set_input_files("#depth3d_depth_file input[type=file]", str(depth_png))
+    page.fill("#depth3d_resolution input[type=number]", "128")
+    page.press("#depth3d_resolution input[type=number]", "Enter")
+    page.click("#depth3d_build")
+    page.wait_for_function(
+        "() => document.querySelector('#depth3d_summary').innerText.includes('Horizontal field of view')",
+        timeout=60_000)
+    summary = page.inner_text("#depth3d_summary")
+    fov_built = float(re.search(r"Horizontal field of view:\s*([\d.]+)°", summary).group(1))
+    assert abs(fov_built - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
+
+    links = page.eval_on_selector_all("#depth3d_downloads a", "links => links.map(a => a.href)")
+    names = sorted(re.sub(r".*/", "", link) for link in links)
+    assert names == ["depth3d.fspy", "depth3d.glb", "depth3d_camera.json", "depth3d_depth.png"], names
+    glb_url = next(link for link in links if link.endswith(".glb"))
+    glb_path = tmp_path / "downloaded.glb"
+    glb_path.write_bytes(page.request.get(glb_url).body())
+    contents = read_glb(glb_path)
+    assert contents.document.cameras, "the .glb holds no camera"
+    assert abs(np.degrees(contents.yfov_rad) - np.degrees(room_truth_vertical_fov())) < 1.0
+    assert not problems(validate_files([glb_path])[0])
+
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#depth3d_mask_preview img'); return img && img.src; }",
+        timeout=WAIT_MS)
+    page.screenshot(path=str(artifacts_dir / "depth3d_tab.png"), full_page=True)
+
+
+def room_truth_vertical_fov() -> float:
+    camera = room_truth()["camera"]
+    height = room_truth()["image"]["height"]
+    return 2 * np.arctan(height / 2 / camera["focal_length_px"])
+
+
+def test_zoom_pan_and_keyboard(page):
+    upload_picture(page)
+    canvas = page.locator("#depth3d_canvas_host canvas")
+    box = canvas.bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    scale_before = float(canvas.get_attribute("data-scale"))
+    page.mouse.move(*centre)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"() => parseFloat(window.depth3dCanvas.canvas.dataset.scale) > {scale_before * 1.5}")
+    picture_under_cursor = page.evaluate(
+        """([x, y]) => { const r = window.depth3dCanvas.canvas.getBoundingClientRect(), v = window.depth3dCanvas.view;
+                         return [(x - r.left - v.offsetX) / v.scale, (y - r.top - v.offsetY) / v.scale]; }""",
+        list(centre))
+    assert client_point(page, picture_under_cursor) == pytest.approx(centre, abs=0.01)
+
+    offset_before = float(canvas.get_attribute("data-offset-x"))
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 83, box["y"] + 23, steps=3)
+    page.mouse.up()
+    assert float(canvas.get_attribute("data-offset-x")) == pytest.approx(offset_before + 80, abs=0.5)
+
+    canvas.focus()
+    first = canvas_lines(page)["vanishing_points"][0]["segments"][0][0]
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowDown")
+    page.wait_for_function(
+        "(x) => JSON.parse(document.querySelector('#depth3d_lines textarea').value)"
+        ".vanishing_points[0].segments[0][0][0] > x + 0.5", arg=first[0])
+    moved = canvas_lines(page)["vanishing_points"][0]["segments"][0][0]
+    assert moved == pytest.approx([first[0] + 1, first[1] + 10], abs=1e-3)
+    assert "vanishing point 1, segment 1, end 1" in page.inner_text(".depth3d-canvas-status")
+
+    scale = float(canvas.get_attribute("data-scale"))
+    page.keyboard.press("-")
+    assert float(canvas.get_attribute("data-scale")) == pytest.approx(scale * 0.8, rel=1e-4)
+    page.click("text=+ segment VP 2")
+    assert len(canvas_lines(page)["vanishing_points"][1]["segments"]) == 3
+    page.keyboard.press("Delete")
+    assert len(canvas_lines(page)["vanishing_points"][1]["segments"]) == 2
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")
+    assert len(canvas_lines(page)["vanishing_points"][0]["segments"]) == 2
+    assert "at least 2 segments" in page.inner_text(".depth3d-canvas-status")
+
+
+def test_degenerate_drawing_is_explained_in_words(page):
+    upload_picture(page)
+    wait_for_message(page, "Solved")
+    segments = canvas_lines(page)["vanishing_points"][0]["segments"]
+    parallel = [[[100, 100], [300, 100]], [[100, 200], [300, 200]]]
+    for s in range(2):
+        for e in range(2):
+            drag(page, canvas_lines(page)["vanishing_points"][0]["segments"][s][e], parallel[s][e])
+    assert segments != canvas_lines(page)["vanishing_points"][0]["segments"]
+    message = wait_for_message(page, "Cannot solve the camera")
+    assert "vanishing point" in message and "Traceback" not in message
+    assert "Traceback" not in page.content()
+    page.wait_for_function("() => window.depth3dCanvas.error && !window.depth3dCanvas.report")
+
+
+def test_fspy_project_loads_into_the_canvas(page):
+    page.click("text=fSpy project")
+    page.set_input_files("#depth3d_fspy_in input[type=file]", str(ROOM / "room.fspy"))
+    page.wait_for_function("() => window.depth3dCanvas.lines && window.depth3dCanvas.image", timeout=WAIT_MS)
+    message = wait_for_message(page, "Solved")
+    fov = float(re.search(r"horizontal field of view ([\d.]+)°", message).group(1))
+    assert abs(fov - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
+    assert page.is_checked("#depth3d_axis1 input[value='-x']")
