@@ -58,6 +58,6 @@ class Script(scripts.Script):
             processed.infotexts.append(infotext)
             if settings.save_images:
                 # PNG whatever the samples format: a JPEG would blur the mask and drop the cut-out's alpha.
-                images.save_image(picture, p.outpath_samples, "", p.seed, p.prompt, "png",
+                images.save_image(picture, p.outpath_samples, "", processed.seed, p.prompt, "png",
                                   info=infotext, p=p, suffix=f"-depth3d-{name}")
         return processed

@@ -129,8 +129,8 @@ class InpaintMaskSettings:
         if fill not in INPAINTING_FILL_CHOICES:
             raise InputError(f"inpainting_fill must be one of {', '.join(INPAINTING_FILL_CHOICES)}; got {fill!r}.")
         net_size = _number(values, "net_size", int) if values["net_size"] else 0
-        mask_blur = _number(values, "mask_blur", int)
-        if mask_blur < 0:
+        mask_blur = _number(values, "mask_blur", int) if values["override_mask_blur"] else None
+        if mask_blur is not None and mask_blur < 0:
             raise InputError(f"The mask blur must be 0 or more pixels; got {mask_blur}.")
         return cls(
             source=str(values["depth_source"]),
@@ -143,7 +143,7 @@ class InpaintMaskSettings:
                 **band,
             ),
             net_size=net_size if net_size > 0 else None,
-            mask_blur=mask_blur if values["override_mask_blur"] else None,
+            mask_blur=mask_blur,
             inpainting_fill=INPAINTING_FILL_CHOICES.index(fill) - 1 if fill != INPAINTING_FILL_CHOICES[0] else None,
             gallery_depth=bool(values["gallery_depth"]),
             gallery_cutout=bool(values["gallery_cutout"]),

@@ -44,6 +44,8 @@ def test_script_args_become_checked_settings():
     assert settings.describe() == "depth-image nearness 0.20-0.60 repainted hard feather 2.5 grow -3"
     default_fill = InpaintMaskSettings.from_script_args(script_args(inpainting_fill="img2img setting", mask_blur=4))
     assert default_fill.inpainting_fill is None and default_fill.mask_blur == 4 and default_fill.net_size is None
+    no_blur = InpaintMaskSettings.from_script_args(script_args(override_mask_blur=False, mask_blur=None))
+    assert no_blur.mask_blur is None
     percentiles = InpaintMaskSettings.from_script_args(script_args(band_mode="percentiles", band_low=70))
     assert percentiles.mask.percentiles == (70.0, 100.0)
 

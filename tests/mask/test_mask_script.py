@@ -78,6 +78,7 @@ def test_run_sets_the_mask_and_overrides_then_extends_the_gallery_in_step(a1111)
     saved = sorted(path.name for path in (a1111.root / "outputs" / "img2img-images").iterdir())
     extras = [name for name in saved if "-depth3d-" in name]
     assert [name.rsplit("-", 1)[-1] for name in extras] == ["mask.png", "depth.png", "cutout.png"]
+    assert all(name.split("-")[1] == "7" for name in extras)  # A1111's NNNNN-seed-… naming
     assert len(saved) == 2 + 3
     with Image.open(a1111.root / "outputs" / "img2img-images" / extras[2]) as cutout:
         assert cutout.mode == "RGBA" and expected_info in cutout.info["parameters"]
