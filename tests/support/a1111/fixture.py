@@ -36,24 +36,25 @@ def _load(name: str, path: Path, package_path: Path | None = None) -> ModuleType
 
 
 def paste_values(infotext: str, fields: list) -> list:
-    """The values A1111's paste button gives ``fields`` (``(component, key)`` pairs) from an
-    infotext: as ``connect_paste`` does, a value is converted to the type of the component's
-    current value ("False" → False for checkboxes), and a missing key leaves the value as is."""
+    """The values A1111's paste button gives ``fields`` (``(component, key)`` pairs, ``key`` a
+    name or a function of the parsed parameters) from an infotext, as ``connect_paste`` does: a
+    missing value (None) leaves the component as it is; otherwise the value is converted to the
+    type of the component's current value ("False" → False for checkboxes), and a value that
+    cannot be converted leaves the component as it is."""
     from modules.generation_parameters_copypaste import parse_generation_parameters
 
     params = parse_generation_parameters(infotext)
     values = []
     for component, key in fields:
         current = component.value
-        text = params.get(key) if isinstance(key, str) else key(params)
-        if text is None:
+        value = key(params) if callable(key) else params.get(key)
+        if value is None:
             values.append(current)
-        elif isinstance(current, bool):
-            values.append(text != "False")
-        elif current is None:
-            values.append(text)
-        else:
-            values.append(type(current)(text))
+            continue
+        try:
+            values.append(False if isinstance(current, bool) and value == "False" else type(current)(value))
+        except (TypeError, ValueError):
+            values.append(current)
     return values
 
 

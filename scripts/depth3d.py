@@ -1,0 +1,288 @@
+"""AUTOMATIC1111 adapter: the always-on "Depth 3D" accordion, the Depth 3D tab, settings and API.
+
+Only adapts A1111's objects (``p``, ``processed``, ``opts``, ``state``) to
+:mod:`lib_depth3d.pipeline`; every step of the work is done there. For each generated picture
+the depth is estimated once (``postprocess_image``); when A1111 saves the picture, the depth
+PNG, ``.glb`` (and mask) are written beside it under the same base name (``on_image_saved``);
+at the end the depth images (and masks) are appended to the gallery (``postprocess``).
+
+No ``from __future__ import annotations`` here: A1111 loads script files without entering
+them in ``sys.modules``, and dataclasses with string annotations then fail to build.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from modules import paths, script_callbacks, scripts, shared
+
+from lib_depth3d import pipeline
+from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
+from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
+from lib_depth3d.depth.weights import set_models_dir
+from lib_depth3d.errors import InputError
+from lib_depth3d.files import atomic_output, write_bytes_atomic
+
+SECTION = ("depth3d", "Depth 3D")
+OUTPUT_DEPTH = "Depth image in the gallery"
+OUTPUT_SCENE = "3D scene (.glb)"
+OUTPUT_MASK = "Mask"
+OUTPUT_CHOICES = (OUTPUT_DEPTH, OUTPUT_SCENE, OUTPUT_MASK)
+OUTPUT_TAGS = {OUTPUT_DEPTH: "depth", OUTPUT_SCENE: "glb", OUTPUT_MASK: "mask"}
+NO_CALIBRATION = "None (use the field of view)"
+INFOTEXT_MODEL = "Depth3D model"
+INFOTEXT_OUTPUTS = "Depth3D outputs"
+INFOTEXT_FOV = "Depth3D FOV"
+INFOTEXT_CALIBRATION = "Depth3D calibration"
+INFOTEXT_NET_SIZE = "Depth3D net size"
+
+
+def models_folder() -> Path:
+    """The depth weights folder: the setting, else ``<A1111 models>/depth3d``."""
+    return Path(shared.opts.data.get("depth3d_models_dir") or os.path.join(paths.models_path, "depth3d"))
+
+
+def outputs_folder() -> Path:
+    """Where the Depth 3D tab writes its builds: the setting, else ``<A1111 outputs>/depth3d``."""
+    return Path(shared.opts.data.get("depth3d_outputs_dir") or os.path.join(paths.data_path, "outputs", "depth3d"))
+
+
+def saved_calibrations() -> list[str]:
+    """``.fspy`` projects saved from the tab, relative to :func:`outputs_folder`."""
+    folder = outputs_folder()
+    found = sorted(folder.glob("**/*.fspy")) if folder.is_dir() else []
+    return [NO_CALIBRATION, *(path.relative_to(folder).as_posix() for path in found)]
+
+
+def _use_models_folder() -> None:
+    set_models_dir(models_folder())
+
+
+@dataclass
+class Settings:
+    """The accordion's values, checked."""
+
+    model: str
+    outputs: tuple[str, ...]
+    fov_deg: float
+    calibration_name: str
+    net_size: int | None
+
+    @classmethod
+    def from_ui(cls, model, outputs, fov_deg, calibration_name, net_size) -> "Settings":
+        if model not in MODELS:
+            raise InputError(f"Depth 3D: unknown depth model {model!r}; choose one of {', '.join(MODELS)}.")
+        unknown = [choice for choice in outputs or () if choice not in OUTPUT_CHOICES]
+        if unknown:
+            raise InputError(f"Depth 3D: unknown output {unknown[0]!r}; choose from {', '.join(OUTPUT_CHOICES)}.")
+        fov = float(fov_deg)
+        if not 1.0 <= fov <= 179.0:
+            raise InputError(f"Depth 3D: the field of view must be between 1 and 179 degrees, got {fov:g}.")
+        size = int(net_size or 0)
+        return cls(model, tuple(outputs or ()), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
+
+    def infotext(self) -> dict:
+        return {
+            INFOTEXT_MODEL: self.model,
+            INFOTEXT_OUTPUTS: "+".join(OUTPUT_TAGS[choice] for choice in self.outputs) or "none",
+            INFOTEXT_FOV: f"{self.fov_deg:g}",
+            INFOTEXT_CALIBRATION: None if self.calibration_name == NO_CALIBRATION else self.calibration_name,
+            INFOTEXT_NET_SIZE: self.net_size,
+        }
+
+
+def _outputs_from_infotext(params: dict):
+    tags = params.get(INFOTEXT_OUTPUTS)
+    if tags is None:
+        return None
+    by_tag = {tag: choice for choice, tag in OUTPUT_TAGS.items()}
+    return [by_tag[tag] for tag in tags.split("+") if tag in by_tag]
+
+
+@dataclass
+class Job:
+    """One generation's Depth 3D work: the settings and, per picture, its depth."""
+
+    settings: Settings
+    calibration: object = None
+    fspy_bytes: bytes | None = None
+    depths: dict = field(default_factory=dict)
+    """Position of the picture in the run (``iteration * batch_size + batch_index``) → its DepthMap.
+    The position, not the image object, identifies a picture: for inpainting A1111 saves and
+    shows a new image, the picture pasted back into the original."""
+    written: set = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _load_calibration(name: str):
+    folder = outputs_folder().resolve()
+    path = (folder / name).resolve()
+    if folder not in path.parents or not path.is_file():
+        raise InputError(f"Depth 3D: the saved calibration {name!r} is not in {folder}; pick another one.")
+    return pipeline.load_calibration(path.read_bytes())
+
+
+def _gallery_depth(depth: DepthMap) -> Image.Image:
+    """An 8-bit view of the depth for the gallery (the saved file is the 16-bit PNG)."""
+    return Image.fromarray((depth.nearness() * 255.0 + 0.5).astype("uint8"), "L")
+
+
+def _fitted(depth: DepthMap, picture: Image.Image) -> DepthMap:
+    """The depth at the size of the picture A1111 shows and saves (inpainting pastes the result
+    back into the full-size original)."""
+    return depth if (depth.width, depth.height) == picture.size else depth.resized(*picture.size)
+
+
+class Script(scripts.Script):
+    def title(self):
+        return "Depth 3D"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        tab = "img2img" if is_img2img else "txt2img"
+        default_model = shared.opts.data.get("depth3d_default_model", DEFAULT_MODEL)
+        with gr.Accordion("Depth 3D", open=False, elem_id=f"depth3d_{tab}_accordion"):
+            enabled = gr.Checkbox(False, label="Enable", elem_id=f"depth3d_{tab}_enabled")
+            model = gr.Dropdown(list(MODELS), value=default_model if default_model in MODELS else DEFAULT_MODEL,
+                                label="Depth model", elem_id=f"depth3d_{tab}_model")
+            outputs = gr.CheckboxGroup(list(OUTPUT_CHOICES), value=[OUTPUT_DEPTH, OUTPUT_SCENE],
+                                       label="Produce", elem_id=f"depth3d_{tab}_outputs")
+            fov = gr.Slider(10, 150, value=pipeline.DEFAULT_FOV_DEG, step=0.5,
+                            label="Field of view (degrees across the width)", elem_id=f"depth3d_{tab}_fov")
+            calibration = gr.Dropdown(saved_calibrations(), value=NO_CALIBRATION,
+                                      label="Saved calibration (.fspy from the Depth 3D tab)",
+                                      elem_id=f"depth3d_{tab}_calibration")
+            net_size = gr.Number(0, precision=0, label="Network size in pixels (0 = the model's)",
+                                 elem_id=f"depth3d_{tab}_net_size")
+        self.infotext_fields = [
+            (enabled, lambda params: INFOTEXT_MODEL in params),
+            (model, INFOTEXT_MODEL),
+            (outputs, _outputs_from_infotext),
+            (fov, INFOTEXT_FOV),
+            (calibration, lambda params: params.get(INFOTEXT_CALIBRATION, NO_CALIBRATION if INFOTEXT_MODEL in params
+                                                                           else None)),
+            (net_size, lambda params: params.get(INFOTEXT_NET_SIZE, 0 if INFOTEXT_MODEL in params else None)),
+        ]
+        self.paste_field_names = [INFOTEXT_MODEL, INFOTEXT_OUTPUTS, INFOTEXT_FOV, INFOTEXT_CALIBRATION,
+                                  INFOTEXT_NET_SIZE]
+        return [enabled, model, outputs, fov, calibration, net_size]
+
+    def process(self, p, enabled, model, outputs, fov_deg, calibration_name, net_size):
+        p.depth3d_job = None
+        if not enabled:
+            return
+        settings = Settings.from_ui(model, outputs, fov_deg, calibration_name, net_size)
+        job = Job(settings)
+        if settings.calibration_name != NO_CALIBRATION:
+            job.calibration, job.fspy_bytes = _load_calibration(settings.calibration_name)
+        _use_models_folder()
+        p.extra_generation_params.update({k: v for k, v in settings.infotext().items() if v is not None})
+        p.depth3d_job = job
+
+    def postprocess_image(self, p, pp, *args):
+        job = getattr(p, "depth3d_job", None)
+        if job is None or shared.state.interrupted:
+            return
+        position = p.iteration * p.batch_size + p.batch_index
+        shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
+        depth = pipeline.estimate(
+            pp.image,
+            model=job.settings.model,
+            input_size=job.settings.net_size,
+            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)),
+            progress=lambda message, fraction: setattr(shared.state, "textinfo", f"Depth 3D: {message}"),
+        )
+        job.depths[position] = depth
+
+    def postprocess(self, p, processed, *args):
+        job = getattr(p, "depth3d_job", None)
+        if job is None:
+            return
+        settings = job.settings
+        first = processed.index_of_first_image
+        pictures = list(zip(processed.images[first:], processed.infotexts[first:]))
+        for position, (picture, infotext) in enumerate(pictures):
+            depth = job.depths.get(position)
+            if depth is None:
+                continue
+            depth = _fitted(depth, picture)
+            if OUTPUT_DEPTH in settings.outputs:
+                processed.images.append(_gallery_depth(depth))
+                processed.infotexts.append(infotext)
+            if OUTPUT_MASK in settings.outputs:
+                processed.images.append(pipeline.make_mask(picture, depth).mask)
+                processed.infotexts.append(infotext)
+        for warning in dict.fromkeys(job.warnings):
+            p.comment(f"Depth 3D: {warning}")
+        p.depth3d_job = None
+
+
+def on_image_saved(params) -> None:
+    """Write the depth PNG, ``.glb`` and mask of a saved picture beside it, with its base name."""
+    p = params.p
+    job = getattr(p, "depth3d_job", None)
+    if job is None:
+        return
+    position = p.iteration * p.batch_size + p.batch_index
+    depth = job.depths.get(position)
+    if depth is None or position in job.written:  # the grid is saved last, at the last position
+        return
+    job.written.add(position)
+    depth = _fitted(depth, params.image)
+    picture_path = Path(params.filename)
+    folder, base = picture_path.parent, picture_path.stem
+    settings = job.settings
+    shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
+    if OUTPUT_SCENE in settings.outputs:
+        files = pipeline.build_scene_files(
+            params.image, depth=depth, calibration=job.calibration, fspy_bytes=job.fspy_bytes,
+            fov_deg=settings.fov_deg, output_dir=folder, base_name=base,
+        )
+        job.warnings += files.warnings
+    else:
+        write_bytes_atomic(folder / f"{base}_depth.png", depth_png_bytes(depth))
+    if OUTPUT_MASK in settings.outputs:
+        mask = pipeline.make_mask(params.image, depth)
+        job.warnings += mask.warnings
+        with atomic_output(folder / f"{base}_mask.png") as temporary:
+            mask.mask.save(temporary, format="PNG")
+
+
+def on_ui_settings() -> None:
+    options = {
+        "depth3d_models_dir": shared.OptionInfo(
+            "", "Depth model folder (empty: models/depth3d in the WebUI folder)", section=SECTION),
+        "depth3d_keep_loaded": shared.OptionInfo(
+            False, "Keep the depth model on the GPU between generations (faster, uses VRAM)", section=SECTION),
+        "depth3d_default_model": shared.OptionInfo(
+            DEFAULT_MODEL, "Default depth model", gr.Dropdown, {"choices": list(MODELS)}, section=SECTION),
+        "depth3d_outputs_dir": shared.OptionInfo(
+            "", "Folder for the Depth 3D tab's outputs (empty: outputs/depth3d)", section=SECTION),
+    }
+    for key, info in options.items():
+        shared.opts.add_option(key, info)
+
+
+def on_ui_tabs():
+    from lib_depth3d import ui
+
+    _use_models_folder()
+    return [(ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder())), "Depth 3D", "depth3d")]
+
+
+def on_app_started(demo, app) -> None:
+    from lib_depth3d.api import router
+
+    _use_models_folder()
+    app.include_router(router)
+
+
+script_callbacks.on_image_saved(on_image_saved)
+script_callbacks.on_ui_settings(on_ui_settings)
+script_callbacks.on_ui_tabs(on_ui_tabs)
+script_callbacks.on_app_started(on_app_started)

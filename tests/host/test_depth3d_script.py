@@ -1,0 +1,178 @@
+"""The always-on "Depth 3D" accordion driven through the A1111 double: files, gallery, infotexts."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib_depth3d.depth.estimate import estimate_depth
+from lib_depth3d.errors import InputError
+from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
+from tests.support.depth_weights import write_random_checkpoint
+from tests.support.glb import read_glb
+from tests.support.paths import REPO_ROOT
+
+SCRIPT = "scripts/depth3d.py"
+# No published hash in the registry: a random-weight checkpoint of the real architecture in the
+# models folder is used as is (no download, no fake network).
+MODEL, WEIGHTS_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
+NET_SIZE = 70
+WIDTH, HEIGHT = 64, 48
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    write_random_checkpoint(folder / WEIGHTS_FILE, MODEL, seed=5)
+    return folder
+
+
+def load(host, models_dir, is_img2img=False):
+    import gradio as gr
+
+    host.shared.opts.data["depth3d_models_dir"] = str(models_dir)
+    module = host.load_script(SCRIPT)
+    with gr.Blocks():
+        runner = host.runner(module, is_img2img=is_img2img)
+    (script,) = runner.alwayson_scripts
+    return module, runner, script
+
+
+def arguments(runner, script, *, enabled=True, outputs=("Depth image in the gallery", "3D scene (.glb)"),
+              fov=60.0, calibration=None, net_size=NET_SIZE):
+    values = [component.value for component in runner.ui_components[script]]
+    values[:] = [enabled, MODEL, list(outputs), fov, calibration or values[4], net_size]
+    return values, runner.script_args_for(values={script: values})
+
+
+def files_in(folder):
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_txt2img_batch_writes_depth_and_scene_beside_each_picture(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script)
+    p, processed = a1111.txt2img(runner, script_args, prompt="a room", seed=3, width=WIDTH, height=HEIGHT,
+                                 batch_size=2, n_iter=2)
+    folder = a1111.root / "outputs" / "txt2img-images"
+    pictures = sorted(path for path in folder.glob("*.png") if not path.stem.endswith("_depth"))
+    assert [path.name for path in pictures] == [f"0000{i}-{3 + i}-a room.png" for i in range(4)]
+    expected = sorted(f"{picture.stem}{suffix}" for picture in pictures
+                      for suffix in (".png", ".glb", "_depth.png", "_camera.json"))
+    assert files_in(folder) == expected
+    # grid + 4 pictures + 4 depth images, each with its picture's caption
+    assert len(processed.images) == len(processed.infotexts) == 9
+    assert processed.infotexts[5:] == processed.infotexts[1:5]
+    for k, picture_path in enumerate(pictures):
+        picture = processed.images[1 + k]
+        with Image.open(picture_path) as saved:
+            np.testing.assert_array_equal(np.asarray(saved.convert("RGB")), np.asarray(picture))
+        depth = estimate_depth(picture, MODEL, input_size=NET_SIZE)
+        gallery_depth = np.asarray(processed.images[5 + k], dtype=np.float64) / 255.0
+        assert processed.images[5 + k].size == (WIDTH, HEIGHT)
+        assert np.abs(gallery_depth - depth.nearness()).max() <= 0.5 / 255 + 1e-6
+        with Image.open(folder / f"{picture_path.stem}_depth.png") as depth_png:
+            assert depth_png.mode.startswith("I") and depth_png.size == (WIDTH, HEIGHT)
+            stored = np.asarray(depth_png, dtype=np.float64) / 65535.0
+        assert np.corrcoef(stored.ravel(), depth.nearness().ravel())[0, 1] > 0.99
+        contents = read_glb(folder / f"{picture_path.stem}.glb")
+        assert contents.image_bytes and len(contents.faces) > 0
+        assert contents.aspect_ratio == pytest.approx(WIDTH / HEIGHT)
+        camera = json.loads((folder / f"{picture_path.stem}_camera.json").read_text())
+        assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(60.0)
+    assert not list(a1111.root.rglob("*.part")) and not list(a1111.root.rglob("*.tmp"))
+    assert "Depth 3D: depth of picture 4 of 4" in a1111.shared.state.textinfo_history
+
+
+def test_infotext_pastes_back_the_accordion_settings(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, outputs=("3D scene (.glb)", "Mask"), fov=72.5)
+    p, processed = a1111.txt2img(runner, script_args, seed=1, width=WIDTH, height=HEIGHT)
+    infotext = processed.infotexts[0]
+    assert "Depth3D model: depth-anything-v2-metric-indoor-small" in infotext
+    assert paste_values(infotext, script.infotext_fields) == values
+    with Image.open(next((a1111.root / "outputs" / "txt2img-images").glob("*-1.png"))) as saved:
+        assert saved.info["parameters"] == infotext
+    plain = a1111.processing.create_infotext(p, ["x"], [1])
+    defaults = [component.value for component in runner.ui_components[script]]
+    assert paste_values(plain.split("Depth3D")[0].rstrip(", "), script.infotext_fields) == defaults
+
+
+def test_img2img_with_a_saved_calibration_and_a_mask(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir, is_img2img=True)
+    saved = a1111.root / "outputs" / "depth3d" / "20260101-room"
+    saved.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "examples" / "room" / "room.fspy", saved / "room.fspy")
+    _, fresh_runner, fresh_script = load(a1111, models_dir, is_img2img=True)
+    choices = fresh_runner.ui_components[fresh_script][4].choices
+    assert [c[0] if isinstance(c, tuple) else c for c in choices][1:] == ["20260101-room/room.fspy"]
+    values, script_args = arguments(fresh_runner, fresh_script, outputs=("3D scene (.glb)", "Mask"),
+                                    calibration="20260101-room/room.fspy")
+    with Image.open(REPO_ROOT / "examples" / "room" / "room.png") as room:
+        init = room.convert("RGB").resize((WIDTH, HEIGHT))
+    p, processed = a1111.img2img(fresh_runner, script_args, init_images=[init], width=WIDTH, height=HEIGHT,
+                                 denoising_strength=0.3, seed=9)
+    folder = a1111.root / "outputs" / "img2img-images"
+    base = "00000-9"
+    assert files_in(folder) == sorted(f"{base}{s}" for s in (".png", ".glb", ".fspy", "_camera.json", "_depth.png",
+                                                            "_mask.png"))
+    camera = json.loads((folder / f"{base}_camera.json").read_text())
+    assert (camera["imageWidth"], camera["imageHeight"]) == (WIDTH, HEIGHT)
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.01)
+    assert (folder / f"{base}.fspy").read_bytes() == (saved / "room.fspy").read_bytes()
+    # picture, then its mask (no depth image asked for)
+    assert len(processed.images) == len(processed.infotexts) == 2
+    mask = processed.images[1]
+    assert mask.mode == "L" and mask.size == (WIDTH, HEIGHT)
+    with Image.open(folder / f"{base}_mask.png") as saved_mask:
+        np.testing.assert_array_equal(np.asarray(saved_mask), np.asarray(mask))
+
+
+def test_interrupt_stops_between_pictures_without_partial_files(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script)
+    a1111.script_callbacks.on_image_saved(lambda params: a1111.shared.state.interrupt())
+    p, processed = a1111.txt2img(runner, script_args, seed=20, width=WIDTH, height=HEIGHT, batch_size=2, n_iter=2)
+    folder = a1111.root / "outputs" / "txt2img-images"
+    # A1111 finishes decoding and saving the current batch; Depth 3D does no more work after the
+    # interruption: the first picture has its complete set of files, the second none.
+    assert files_in(folder) == sorted(["00000-20.png", "00000-20.glb", "00000-20_depth.png",
+                                       "00000-20_camera.json", "00001-21.png"])
+    assert len(processed.images) == len(processed.infotexts) == 4  # grid, 2 pictures, 1 depth
+    assert processed.infotexts[3] == processed.infotexts[1]
+
+
+def test_disabled_accordion_changes_nothing(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, enabled=False)
+    p, processed = a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT, batch_size=2)
+    assert files_in(a1111.root / "outputs" / "txt2img-images") == ["00000-4.png", "00001-5.png"]
+    assert len(processed.images) == len(processed.infotexts) == 3
+    assert "Depth3D" not in processed.infotexts[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"calibration": "../../secret.fspy"}, "is not in"),
+    ({"fov": 0.5}, "field of view must be between"),
+    ({"outputs": ["Everything"]}, "unknown output"),
+])
+def test_bad_settings_stop_the_run_with_a_message(a1111, models_dir, change, message):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, **change)
+    with pytest.raises(InputError, match=message):
+        a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT)
+    assert not (a1111.root / "outputs" / "txt2img-images").exists()
+
+
+def test_settings_section_and_models_folder(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    a1111.script_callbacks.ui_settings_callback()
+    labels = a1111.shared.opts.data_labels
+    keys = ["depth3d_models_dir", "depth3d_keep_loaded", "depth3d_default_model", "depth3d_outputs_dir"]
+    assert all(labels[key].section == ("depth3d", "Depth 3D") for key in keys)
+    del a1111.shared.opts.data["depth3d_models_dir"]
+    assert module.models_folder() == a1111.root / "models" / "depth3d"
+    assert module.outputs_folder() == a1111.root / "outputs" / "depth3d"
