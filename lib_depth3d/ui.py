@@ -284,6 +284,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                 lines_box = gr.Textbox(elem_id="depth3d_lines", elem_classes=HIDDEN, show_label=False)
                 to_canvas_box = gr.Textbox(elem_id="depth3d_to_canvas", elem_classes=HIDDEN, show_label=False)
                 report_box = gr.Textbox(elem_id="depth3d_report", elem_classes=HIDDEN, show_label=False)
+                model = gr.Model3D(label="Scene", elem_id="depth3d_model")
             with gr.Column(scale=2, elem_id="depth3d_settings_column"):
                 picture = gr.Image(type="pil", source="upload", label="Picture", elem_id="depth3d_input")
                 with gr.Accordion("Calibration", open=True):
@@ -326,10 +327,6 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                     animation = gr.Dropdown(list(ANIMATIONS), value="none", label="Camera animation",
                                             elem_id="depth3d_animation")
                 build = gr.Button("Build", variant="primary", elem_id="depth3d_build")
-        with gr.Row(elem_id="depth3d_result_row"):
-            with gr.Column(scale=3):
-                model = gr.Model3D(label="Scene", elem_id="depth3d_model")
-            with gr.Column(scale=2):
                 summary = gr.Markdown(elem_id="depth3d_summary")
                 downloads = gr.File(file_count="multiple", label="Downloads", interactive=False,
                                     elem_id="depth3d_downloads")

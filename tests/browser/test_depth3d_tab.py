@@ -95,6 +95,15 @@ def test_draw_solve_build_download(page, tmp_path, artifacts_dir):
     assert abs(fov_live - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
     page.wait_for_function("() => window.depth3dCanvas.overlay && window.depth3dCanvas.overlay.grid.length > 10")
 
+    page.click("#depth3d_ref_axis label:has-text('+x')")
+    page.fill("#depth3d_ref_distance input", "1")
+    page.press("#depth3d_ref_distance input", "Enter")
+    page.wait_for_function("() => (window.depth3dCanvas.lines.reference || {}).distance === 1", timeout=WAIT_MS)
+    drag(page, canvas_lines(page)["reference"]["handles"][1], target["reference"]["handles"][1])
+    page.wait_for_function(
+        "() => { const r = (window.depth3dCanvas.report || {}); return r.referenceDistance === 1 && "
+        "Math.abs(r.cameraPosition[0] - 4.2) < 0.3; }", timeout=WAIT_MS)
+
     depth_png = tmp_path / "room_depth.png"
     depth_png.write_bytes(depth_png_bytes(DepthMap(np.load(ROOM / "room_depth.npy"), "depth")))
     page.click("#depth3d_source input")
@@ -109,6 +118,8 @@ def test_draw_solve_build_download(page, tmp_path, artifacts_dir):
     summary = page.inner_text("#depth3d_summary")
     fov_built = float(re.search(r"Horizontal field of view:\s*([\d.]+)°", summary).group(1))
     assert abs(fov_built - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
+    position = re.search(r"Camera position:\s*([-\d.]+), ([-\d.]+), ([-\d.]+) m", summary).groups()
+    np.testing.assert_allclose([float(v) for v in position], room_truth()["camera"]["position"], atol=0.05)
 
     links = page.eval_on_selector_all("#depth3d_downloads a", "links => links.map(a => a.href)")
     names = sorted(re.sub(r".*/", "", link) for link in links)
@@ -124,6 +135,7 @@ def test_draw_solve_build_download(page, tmp_path, artifacts_dir):
     page.wait_for_function(
         "() => { const img = document.querySelector('#depth3d_mask_preview img'); return img && img.src; }",
         timeout=WAIT_MS)
+    page.click("#depth3d_mask_panel .label-wrap")
     page.screenshot(path=str(artifacts_dir / "depth3d_tab.png"), full_page=True)
 
 
@@ -203,3 +215,39 @@ def test_fspy_project_loads_into_the_canvas(page):
     fov = float(re.search(r"horizontal field of view ([\d.]+)°", message).group(1))
     assert abs(fov - room_truth()["camera"]["horizontal_fov_deg"]) < 1.0
     assert page.is_checked("#depth3d_axis1 input[value='-x']")
+
+
+def test_one_vp_mode_shows_the_horizon_and_solves(page):
+    upload_picture(page)
+    page.click("#depth3d_mode label:has-text('one_vp')")
+    page.wait_for_function("() => window.depth3dCanvas.lines.mode === 'one_vp' && window.depth3dCanvas.lines.horizon",
+                           timeout=WAIT_MS)
+    kinds = page.evaluate("() => window.depth3dCanvas.lines.horizon.length")
+    assert kinds == 2
+    horizon = canvas_lines(page)["horizon"]
+    drag(page, horizon[1], [horizon[1][0], horizon[1][1] + 20])
+    message = wait_for_message(page, "Solved")
+    assert "focal length 24.0 mm" in message
+    assert canvas_lines(page)["horizon"][1][1] == pytest.approx(horizon[1][1] + 20, abs=1.0)
+
+
+def test_magnifier_shows_while_dragging(page, artifacts_dir):
+    upload_picture(page)
+    start = client_point(page, canvas_lines(page)["origin"])
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + 30, start[1] + 10, steps=3)
+    assert page.evaluate("() => window.depth3dCanvas.drag.kind") == "handle"
+    lens_centre = page.evaluate(LENS_CENTRE_PIXEL)
+    page.locator("#depth3d_canvas_host canvas").screenshot(path=str(artifacts_dir / "depth3d_magnifier.png"))
+    page.mouse.up()
+    assert page.evaluate("() => window.depth3dCanvas.drag") is None
+    assert min(lens_centre) > 200, "no white cross-hair of the magnifier at the lens centre while dragging"
+    assert min(page.evaluate(LENS_CENTRE_PIXEL)) <= 200, "the magnifier stays after the drag"
+
+
+# The handle is right of the middle, so the lens sits in the top-left corner, centred at 70 px.
+LENS_CENTRE_PIXEL = """() => {
+    const canvas = window.depth3dCanvas.canvas, ratio = window.devicePixelRatio || 1;
+    return Array.from(canvas.getContext("2d").getImageData(70 * ratio, 70 * ratio, 1, 1).data.slice(0, 3));
+}"""
