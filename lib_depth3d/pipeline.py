@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PIL import Image
 
 from lib_depth3d.camera import Calibration, Camera, calibrate, parse_lines_json, read_fspy
@@ -197,8 +198,12 @@ def build_scene_files(
     )
 
 
-def make_mask(picture: Image.Image, depth: DepthMap, options: MaskOptions | None = None) -> MaskResult:
-    """The inpainting mask (white = repaint) of ``picture`` from its depth, at the picture's size."""
+def make_mask(picture: Image.Image, depth: DepthMap | np.ndarray, options: MaskOptions | None = None) -> MaskResult:
+    """The inpainting mask (white = repaint) of ``picture`` from its depth, at the picture's size.
+
+    ``depth``: a :class:`DepthMap` (normalised to nearness) or a nearness array in [0, 1] taken
+    as stored (a depth picture's grey levels, 1 = nearest); another size is resized.
+    """
     if not isinstance(picture, Image.Image):
         raise InputError(f"The picture must be an image, not {type(picture).__name__}.")
     return depth_mask(depth, options or MaskOptions(), (picture.width, picture.height))

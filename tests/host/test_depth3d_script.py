@@ -176,3 +176,14 @@ def test_settings_section_and_models_folder(a1111, models_dir):
     del a1111.shared.opts.data["depth3d_models_dir"]
     assert module.models_folder() == a1111.root / "models" / "depth3d"
     assert module.outputs_folder() == a1111.root / "outputs" / "depth3d"
+
+
+def test_app_started_mounts_the_api_with_the_webui_models_folder(a1111, models_dir):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    load(a1111, models_dir)
+    app = FastAPI()
+    a1111.script_callbacks.app_started_callback(None, app)
+    models = TestClient(app).get("/depth3d/v1/models").json()["models"]
+    assert [m["name"] for m in models if m["installed"]] == [MODEL]
