@@ -1,0 +1,36 @@
+"""AUTOMATIC1111 runs this at start-up: install the runtime requirements that are missing.
+
+Only packages absent from the WebUI's environment are installed (``launch.is_installed``,
+``launch.run_pip``); a package already there is never upgraded or replaced, whatever its
+version, so the versions A1111 pins (numpy, torch, gradio, pydantic, …) stay as they are, and
+pip's default "only if needed" strategy leaves the dependencies already installed alone.
+Nothing is printed when nothing is missing.
+"""
+
+import re
+from pathlib import Path
+
+import launch
+
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
+NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirements(path: Path = REQUIREMENTS) -> list[tuple[str, str]]:
+    """(distribution name, requirement as written) for each line of ``requirements.txt``."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = NAME.match(line)
+        if match:
+            found.append((match.group(1), line.replace(" ", "")))
+    return found
+
+
+def install_missing() -> None:
+    for name, requirement in requirements():
+        if not launch.is_installed(name):
+            launch.run_pip(f'install "{requirement}"', f"Depth3D requirement: {requirement}")
+
+
+install_missing()
