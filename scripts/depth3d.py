@@ -20,6 +20,7 @@ from PIL import Image
 from modules import paths, script_callbacks, scripts, shared
 
 from lib_depth3d import pipeline
+from lib_depth3d.camera import Calibration
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.weights import set_models_dir
@@ -78,20 +79,26 @@ class Settings:
         unknown = [choice for choice in outputs or () if choice not in OUTPUT_CHOICES]
         if unknown:
             raise InputError(f"Depth 3D: unknown output {unknown[0]!r}; choose from {', '.join(OUTPUT_CHOICES)}.")
+        if not outputs:
+            raise InputError("Depth 3D is enabled with nothing to produce: tick at least one output, or disable it.")
         fov = float(fov_deg)
         if not 1.0 <= fov <= 179.0:
             raise InputError(f"Depth 3D: the field of view must be between 1 and 179 degrees, got {fov:g}.")
         size = int(net_size or 0)
-        return cls(model, tuple(outputs or ()), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
+        return cls(model, tuple(outputs), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
 
     def infotext(self) -> dict:
         return {
             INFOTEXT_MODEL: self.model,
-            INFOTEXT_OUTPUTS: "+".join(OUTPUT_TAGS[choice] for choice in self.outputs) or "none",
+            INFOTEXT_OUTPUTS: "+".join(OUTPUT_TAGS[choice] for choice in self.outputs),
             INFOTEXT_FOV: f"{self.fov_deg:g}",
             INFOTEXT_CALIBRATION: None if self.calibration_name == NO_CALIBRATION else self.calibration_name,
             INFOTEXT_NET_SIZE: self.net_size,
         }
+
+
+def _enabled_from_infotext(params: dict) -> bool:
+    return INFOTEXT_MODEL in params
 
 
 def _outputs_from_infotext(params: dict):
@@ -102,12 +109,23 @@ def _outputs_from_infotext(params: dict):
     return [by_tag[tag] for tag in tags.split("+") if tag in by_tag]
 
 
+def _calibration_from_infotext(params: dict):
+    """The saved calibration named in the infotext; none named in a Depth 3D infotext means the
+    field of view was used (None leaves the dropdown alone for other infotexts)."""
+    default = NO_CALIBRATION if INFOTEXT_MODEL in params else None
+    return params.get(INFOTEXT_CALIBRATION, default)
+
+
+def _net_size_from_infotext(params: dict):
+    return params.get(INFOTEXT_NET_SIZE, 0 if INFOTEXT_MODEL in params else None)
+
+
 @dataclass
 class Job:
     """One generation's Depth 3D work: the settings and, per picture, its depth."""
 
     settings: Settings
-    calibration: object = None
+    calibration: Calibration | None = None
     fspy_bytes: bytes | None = None
     depths: dict = field(default_factory=dict)
     """Position of the picture in the run (``iteration * batch_size + batch_index``) → its DepthMap.
@@ -160,13 +178,12 @@ class Script(scripts.Script):
             net_size = gr.Number(0, precision=0, label="Network size in pixels (0 = the model's)",
                                  elem_id=f"depth3d_{tab}_net_size")
         self.infotext_fields = [
-            (enabled, lambda params: INFOTEXT_MODEL in params),
+            (enabled, _enabled_from_infotext),
             (model, INFOTEXT_MODEL),
             (outputs, _outputs_from_infotext),
             (fov, INFOTEXT_FOV),
-            (calibration, lambda params: params.get(INFOTEXT_CALIBRATION, NO_CALIBRATION if INFOTEXT_MODEL in params
-                                                                           else None)),
-            (net_size, lambda params: params.get(INFOTEXT_NET_SIZE, 0 if INFOTEXT_MODEL in params else None)),
+            (calibration, _calibration_from_infotext),
+            (net_size, _net_size_from_infotext),
         ]
         self.paste_field_names = [INFOTEXT_MODEL, INFOTEXT_OUTPUTS, INFOTEXT_FOV, INFOTEXT_CALIBRATION,
                                   INFOTEXT_NET_SIZE]

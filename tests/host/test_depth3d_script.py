@@ -158,6 +158,7 @@ def test_disabled_accordion_changes_nothing(a1111, models_dir):
     ({"calibration": "../../secret.fspy"}, "is not in"),
     ({"fov": 0.5}, "field of view must be between"),
     ({"outputs": ["Everything"]}, "unknown output"),
+    ({"outputs": []}, "nothing to produce"),
 ])
 def test_bad_settings_stop_the_run_with_a_message(a1111, models_dir, change, message):
     module, runner, script = load(a1111, models_dir)
