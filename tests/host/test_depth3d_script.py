@@ -188,3 +188,14 @@ def test_app_started_mounts_the_api_with_the_webui_models_folder(a1111, models_d
     a1111.script_callbacks.app_started_callback(None, app)
     models = TestClient(app).get("/depth3d/v1/models").json()["models"]
     assert [m["name"] for m in models if m["installed"]] == [MODEL]
+
+
+def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, models_dir):
+    import gradio as gr
+
+    module, runner, script = load(a1111, models_dir)
+    (tab,) = a1111.script_callbacks.ui_tabs_callback()
+    blocks, title, elem_id = tab
+    assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("Depth 3D", "depth3d")
+    states = [block.value for block in blocks.blocks.values() if isinstance(block, gr.State)]
+    assert str(a1111.root / "outputs" / "depth3d") in states
