@@ -199,3 +199,18 @@ def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, 
     assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("Depth 3D", "depth3d")
     states = [block.value for block in blocks.blocks.values() if isinstance(block, gr.State)]
     assert str(a1111.root / "outputs" / "depth3d") in states
+
+
+def test_pictures_in_dated_subfolders_get_their_files_beside_them(a1111, models_dir):
+    import datetime
+
+    module, runner, script = load(a1111, models_dir)
+    a1111.shared.opts.save_to_dirs = True
+    a1111.shared.opts.grid_save_to_dirs = True
+    values, script_args = arguments(runner, script, outputs=("3D scene (.glb)",))
+    a1111.txt2img(runner, script_args, prompt="a room", seed=30, width=WIDTH, height=HEIGHT, batch_size=2)
+    today = datetime.date.today().isoformat()
+    folder = a1111.root / "outputs" / "txt2img-images" / today
+    assert files_in(folder) == sorted(f"{base}{suffix}" for base in ("00000-30", "00001-31")
+                                      for suffix in (".png", ".glb", "_depth.png", "_camera.json"))
+    assert files_in(a1111.root / "outputs" / "txt2img-grids" / today) == ["grid-0000.png"]

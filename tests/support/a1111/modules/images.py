@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -47,8 +48,8 @@ def image_grid(imgs, batch_size=1, rows=None):
     return grid
 
 
-def _decoration(seed, prompt, no_prompt: bool) -> str:
-    pattern = shared.opts.samples_filename_pattern or ("[seed]" if no_prompt else "[seed]-[prompt_spaces]")
+def _decoration(seed, prompt, in_subfolder: bool) -> str:
+    pattern = shared.opts.samples_filename_pattern or ("[seed]" if in_subfolder else "[seed]-[prompt_spaces]")
     prompt_text = sanitize_filename_part(prompt or "", replace_spaces=False)
     text = pattern.replace("[seed]", "" if seed is None else str(seed)).replace("[prompt_spaces]", prompt_text)
     return re.sub(r"-+$", "", text)
@@ -57,10 +58,21 @@ def _decoration(seed, prompt, no_prompt: bool) -> str:
 def save_image(image, path, basename, seed=None, prompt=None, extension="png", info=None, short_filename=False,
                no_prompt=False, grid=False, pnginfo_section_name="parameters", p=None, existing_info=None,
                forced_filename=None, suffix="", save_to_dirs=None):
-    """Save ``image`` under ``path`` and return ``(fullfn, txt_fullfn)`` as A1111 does."""
+    """Save ``image`` under ``path`` and return ``(fullfn, txt_fullfn)`` as A1111 does.
+
+    With ``opts.save_to_dirs`` (``grid_save_to_dirs`` for grids) the file goes into a subfolder
+    named by ``directories_filename_pattern`` (``[date]``: YYYY-MM-DD) and its name loses the prompt.
+    """
+    if save_to_dirs is None:
+        save_to_dirs = (grid and shared.opts.grid_save_to_dirs) or (
+            not grid and shared.opts.save_to_dirs and not no_prompt)
+    if save_to_dirs:
+        folder = shared.opts.directories_filename_pattern.replace("[date]", datetime.date.today().isoformat())
+        path = os.path.join(path, sanitize_filename_part(folder, replace_spaces=False))
     os.makedirs(path, exist_ok=True)
     if forced_filename is None:
-        file_decoration = "" if short_filename else _decoration(seed, prompt, no_prompt)
+        in_subfolder = bool(save_to_dirs)
+        file_decoration = "" if short_filename or seed is None else _decoration(seed, prompt, in_subfolder)
         file_decoration += suffix
         add_number = shared.opts.save_images_add_number or file_decoration == ""
         if file_decoration != "" and add_number:

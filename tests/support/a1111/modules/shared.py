@@ -101,6 +101,10 @@ opts = Options({
     "samples_format": "png",
     "samples_filename_pattern": "",
     "save_images_add_number": True,
+    # A1111 saves into dated subfolders by default; the double does not, unless a test turns it on.
+    "save_to_dirs": False,
+    "grid_save_to_dirs": False,
+    "directories_filename_pattern": "[date]",
     "grid_save": True,
     "grid_format": "png",
     "grid_extended_filename": False,
