@@ -243,11 +243,12 @@ def on_image_saved(params) -> None:
     """Write the depth PNG, ``.glb`` and mask of a saved picture beside it, with its base name."""
     p = params.p
     job = getattr(p, "depth3d_job", None)
-    if job is None:
+    # A1111 saves the grid last, while p still points at the last picture; its files start "grid-".
+    if job is None or Path(params.filename).name.startswith("grid-"):
         return
     position = p.iteration * p.batch_size + p.batch_index
     depth = job.depths.get(position)
-    if depth is None or position in job.written:  # the grid is saved last, at the last position
+    if depth is None or position in job.written:
         return
     job.written.add(position)
     depth = _fitted(depth, params.image)

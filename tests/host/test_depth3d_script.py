@@ -214,3 +214,13 @@ def test_pictures_in_dated_subfolders_get_their_files_beside_them(a1111, models_
     assert files_in(folder) == sorted(f"{base}{suffix}" for base in ("00000-30", "00001-31")
                                       for suffix in (".png", ".glb", "_depth.png", "_camera.json"))
     assert files_in(a1111.root / "outputs" / "txt2img-grids" / today) == ["grid-0000.png"]
+
+
+def test_unsaved_pictures_get_no_files_and_the_grid_never_takes_their_depth(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    a1111.shared.opts.samples_save = False
+    values, script_args = arguments(runner, script)
+    p, processed = a1111.txt2img(runner, script_args, seed=40, width=WIDTH, height=HEIGHT, batch_size=2)
+    assert not (a1111.root / "outputs" / "txt2img-images").exists()
+    assert files_in(a1111.root / "outputs" / "txt2img-grids") == ["grid-0000.png"]
+    assert len(processed.images) == len(processed.infotexts) == 5  # grid, 2 pictures, 2 depth images
