@@ -613,7 +613,9 @@
 
     // Called from the tab's "Send to img2img inpaint" button: the picture and the depth mask go to
     // A1111's "Inpaint upload" tab.
-    window.depth3dSendToInpaint = function (maskUrl) {
+    window.depth3dSendToInpaint = function (maskValue) {
+        // gradio 3 passes the image as a data URL, gradio 4 (Forge) as {url: ...}.
+        var maskUrl = maskValue && maskValue.url ? maskValue.url : maskValue;
         var base = root().querySelector("#img_inpaint_base input[type=file]");
         var mask = root().querySelector("#img_inpaint_mask input[type=file]");
         if (!base || !mask || !editor.imageUrl || !maskUrl) return [];

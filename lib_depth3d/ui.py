@@ -26,6 +26,21 @@ TAB_TITLE = "Depth 3D"
 TAB_ID = "depth3d"
 ANIMATIONS = ("none", "walk", "dolly", "orbit")
 HIDDEN = ["depth3d-hidden"]
+GRADIO_4 = int(gr.__version__.split(".")[0]) >= 4
+"""Forge runs gradio 4: the few calls that differ go through the helpers below."""
+
+
+def _upload_image(**kwargs) -> gr.Image:
+    return gr.Image(sources=["upload"], **kwargs) if GRADIO_4 else gr.Image(source="upload", **kwargs)
+
+
+def _js(function_name: str) -> dict:
+    return {"js": function_name} if GRADIO_4 else {"_js": function_name}
+
+
+def _file_path(uploaded) -> str:
+    """An uploaded gr.File's path: gradio 4 passes the path, gradio 3 a temporary-file wrapper."""
+    return uploaded if isinstance(uploaded, str) else uploaded.name
 
 
 def _message(kind: str, text: str) -> str:
@@ -134,7 +149,7 @@ def on_fspy_upload(fspy_file):
     if fspy_file is None:
         return (gr.update(),) * 4 + (gr.update(),) * 8 + ("",)
     try:
-        project = read_fspy(Path(fspy_file.name).read_bytes())
+        project = read_fspy(Path(_file_path(fspy_file)).read_bytes())
         picture = _upright(Image.open(io.BytesIO(project.image_bytes)))
         picture.load()
         lines = lines_json(project.calibration_input())
@@ -202,7 +217,7 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
         if source == USER_DEPTH_IMAGE:
             if depth_file is None:
                 raise InputError("Upload a depth image (near = bright) or a .npy, or choose a depth model.")
-            depth = pipeline.estimate(picture, depth_upload=depth_file.name)
+            depth = pipeline.estimate(picture, depth_upload=_file_path(depth_file))
         else:
             depth = pipeline.estimate(picture, model=source, progress=report_progress)
         options = SceneOptions(
@@ -286,7 +301,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                 report_box = gr.Textbox(elem_id="depth3d_report", elem_classes=HIDDEN, show_label=False)
                 model = gr.Model3D(label="Scene", elem_id="depth3d_model")
             with gr.Column(scale=2, elem_id="depth3d_settings_column"):
-                picture = gr.Image(type="pil", source="upload", label="Picture", elem_id="depth3d_input")
+                picture = _upload_image(type="pil", label="Picture", elem_id="depth3d_input")
                 with gr.Accordion("Calibration", open=True):
                     mode = gr.Radio(list(canvas.CALIBRATION_MODES), value="two_vp", label="Mode",
                                     elem_id="depth3d_mode")
@@ -374,7 +389,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
         built.then(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
         for control in (mask_near_min, mask_near_max, mask_invert, mask_hard, mask_feather, mask_grow):
             control.change(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
-        send_inpaint.click(None, inputs=[mask_preview], outputs=[], _js="depth3dSendToInpaint")
+        send_inpaint.click(None, inputs=[mask_preview], outputs=[], **_js("depth3dSendToInpaint"))
     return tab
 
 
@@ -421,7 +436,7 @@ def standalone_app(*, outputs_dir: str | None = None) -> gr.Blocks:
 def serve(*, host: str = "127.0.0.1", port: int = 7870, outputs_dir: str | None = None) -> None:
     """Serve :func:`standalone_app` until interrupted."""
     app = standalone_app(outputs_dir=outputs_dir)
-    app.queue(concurrency_count=1)
+    app.queue(**({"default_concurrency_limit": 1} if GRADIO_4 else {"concurrency_count": 1}))
     try:
         app.launch(server_name=host, server_port=port, show_api=False, inbrowser=False, quiet=True,
                    prevent_thread_lock=False)

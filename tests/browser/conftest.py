@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from tests.support.paths import REPO_ROOT, VENV_PYTHON
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_START_TIMEOUT_S = 60
+# Another interpreter for the server, e.g. one with gradio 4 to check the tab as Forge would run it.
+SERVER_PYTHON = os.environ.get("DEPTH3D_UI_PYTHON", str(VENV_PYTHON))
 
 
 def _free_port() -> int:
@@ -31,7 +34,7 @@ def ui_url(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("ui-outputs")
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            [str(VENV_PYTHON), "-m", "lib_depth3d", "ui", "--host", "127.0.0.1", "--port", str(port),
+            [SERVER_PYTHON, "-m", "lib_depth3d", "ui", "--host", "127.0.0.1", "--port", str(port),
              "--outputs", str(outputs)],
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
