@@ -28,6 +28,7 @@
         drag: null,
         pointer: null,
         seenSerial: null,
+        seenCanvasText: null,
         seenReport: null,
         canvas: null,
         status: null,
@@ -326,6 +327,9 @@
     }
 
     function receiveCanvasState(text) {
+        // The text holds the picture as a data URL: compare before parsing it again.
+        if (text === editor.seenCanvasText) return;
+        editor.seenCanvasText = text;
         var message;
         try { message = JSON.parse(text); } catch (err) { return; }
         if (!message || message.serial === editor.seenSerial) return;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -251,3 +252,41 @@ LENS_CENTRE_PIXEL = """() => {
     const canvas = window.depth3dCanvas.canvas, ratio = window.devicePixelRatio || 1;
     return Array.from(canvas.getContext("2d").getImageData(70 * ratio, 70 * ratio, 1, 1).data.slice(0, 3));
 }"""
+
+
+def test_canvas_survives_a_rerender_of_its_host(page):
+    upload_picture(page)
+    drag(page, canvas_lines(page)["origin"], [300, 300])
+    drawn = canvas_lines(page)
+    page.evaluate("() => { document.querySelector('#depth3d_canvas_host').innerHTML = ''; }")
+    page.wait_for_selector("#depth3d_canvas_host canvas.depth3d-canvas")
+    assert canvas_lines(page) == drawn
+    assert page.evaluate("() => window.depth3dCanvas.canvas.isConnected && !!window.depth3dCanvas.image")
+    assert canvas_lines(page)["origin"] == pytest.approx([300, 300], abs=1.0)
+
+
+# A1111 1.x's ids around the txt2img gallery and img2img's "Inpaint upload" tab, built into the
+# standalone page so that the send buttons can be driven as they would be in the WebUI.
+A1111_ELEMENTS = """(pictureUrl) => {
+    const host = document.createElement('div');
+    host.innerHTML = '<div id="txt2img_gallery"><div class="thumbnail-item selected"><img></div></div>' +
+        '<div id="image_buttons_txt2img"></div>' +
+        '<div id="img_inpaint_base"><input type="file"></div><div id="img_inpaint_mask"><input type="file"></div>';
+    host.querySelector('img').src = pictureUrl;
+    gradioApp().appendChild(host);
+}"""
+
+
+def test_send_buttons_use_the_webui_elements(page):
+    picture_url = "data:image/png;base64," + base64.b64encode((ROOM / "room.png").read_bytes()).decode()
+    page.evaluate(A1111_ELEMENTS, picture_url)
+    page.click("#txt2img_send_to_depth3d")
+    page.wait_for_function("() => window.depth3dCanvas.lines && window.depth3dCanvas.image", timeout=WAIT_MS)
+    assert canvas_lines(page)["image"] == {"width": 640, "height": 480}
+
+    page.evaluate("(url) => window.depth3dSendToInpaint({url: url})", picture_url)
+    page.wait_for_function(
+        "() => ['#img_inpaint_base', '#img_inpaint_mask'].every(id => document.querySelector(id + ' input').files.length === 1)")
+    sizes = page.evaluate(
+        "() => ['#img_inpaint_base', '#img_inpaint_mask'].map(id => document.querySelector(id + ' input').files[0].size)")
+    assert all(size > 1000 for size in sizes)
