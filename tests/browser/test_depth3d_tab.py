@@ -290,3 +290,24 @@ def test_send_buttons_use_the_webui_elements(page):
     sizes = page.evaluate(
         "() => ['#img_inpaint_base', '#img_inpaint_mask'].map(id => document.querySelector(id + ' input').files[0].size)")
     assert all(size > 1000 for size in sizes)
+
+
+def test_principal_point_handle_and_third_vanishing_point(page):
+    upload_picture(page)
+    page.click("#depth3d_pp_mode label:has-text('manual')")
+    page.wait_for_function("() => window.depth3dCanvas.lines.principal_point.mode === 'manual'", timeout=WAIT_MS)
+    drag(page, canvas_lines(page)["principal_point"]["point"], [300, 250])
+    page.wait_for_function(
+        "() => { const r = window.depth3dCanvas.report; return r && Math.abs(r.principalPointPixels[0] - 300) < 1 "
+        "&& Math.abs(r.principalPointPixels[1] - 250) < 1; }", timeout=WAIT_MS)
+
+    page.click("#depth3d_pp_mode label:has-text('third_vp')")
+    page.wait_for_function("() => window.depth3dCanvas.lines.vanishing_points.length === 3", timeout=WAIT_MS)
+    third = canvas_lines(page)["vanishing_points"][2]["segments"]
+    drag(page, third[0][0], [third[0][0][0] + 15, third[0][0][1]])
+    # The principal point is now the orthocentre of the three vanishing points, not the handle.
+    page.wait_for_function(
+        "() => { const r = window.depth3dCanvas.report; return r && window.depth3dCanvas.lines.vanishing_points[2]"
+        ".segments[0][0][0] > 0 && Math.hypot(r.principalPointPixels[0] - 300, r.principalPointPixels[1] - 250) > 5; }",
+        timeout=WAIT_MS)
+    assert "Solved" in page.inner_text("#depth3d_message")
