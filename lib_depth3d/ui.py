@@ -52,7 +52,16 @@ def _escape(text: str) -> str:
 
 
 def _parse_lines(lines_text: str) -> dict | None:
-    return json.loads(lines_text) if lines_text and lines_text.strip() else None
+    """The canvas's lines JSON (None before a picture is loaded)."""
+    if not lines_text or not lines_text.strip():
+        return None
+    try:
+        lines = json.loads(lines_text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"The canvas sent lines that are not JSON ({error}); reload the page.") from error
+    if not isinstance(lines, dict):
+        raise InputError("The canvas sent lines that are not a JSON object; reload the page.")
+    return lines
 
 
 def _upright(picture: Image.Image) -> Image.Image:
@@ -75,10 +84,10 @@ def solve_lines(lines_text: str) -> tuple[str, str]:
     """(report JSON for the canvas, message HTML) for the canvas's current lines."""
     from lib_depth3d import pipeline
 
-    lines = _parse_lines(lines_text)
-    if lines is None:
-        return "", ""
     try:
+        lines = _parse_lines(lines_text)
+        if lines is None:
+            return "", ""
         report = pipeline.calibrate_lines(lines)
         overlay = canvas.calibration_overlay(report, lines)
     except Depth3DError as error:
@@ -117,7 +126,7 @@ class _Settings:
             first_axis=self.first_axis,
             second_axis=self.second_axis,
             principal_point_mode=self.principal_point_mode,
-            focal_length_mm=float(self.focal_length_mm or 24),
+            focal_length_mm=24.0 if self.focal_length_mm is None else float(self.focal_length_mm),
             reference_axis=None if self.reference_axis == "none" else self.reference_axis,
             reference_distance=float(self.reference_distance or 0) or None,
             reference_unit=self.reference_unit,
@@ -135,7 +144,10 @@ def on_picture(picture, *settings):
 
 def on_settings(picture, lines_text, *settings):
     """A changed setting: merged into the lines; the canvas shows the handles it needs."""
-    lines = _parse_lines(lines_text)
+    try:
+        lines = _parse_lines(lines_text)
+    except InputError:
+        lines = None
     if lines is None:
         return gr.update(), gr.update()
     lines = _Settings(*settings).apply(lines)
@@ -169,23 +181,21 @@ def _png_bytes(picture: Image.Image) -> bytes:
 def on_save_fspy(picture, lines_text, outputs_dir):
     """The picture and the current lines as an fSpy project to download."""
     from lib_depth3d.camera import calibrate, fspy_project_bytes, parse_lines_json
-    from lib_depth3d.files import atomic_output
+    from lib_depth3d.files import write_bytes_atomic
 
-    lines = _parse_lines(lines_text)
-    if picture is None or lines is None:
+    if picture is None or not lines_text:
         return None, _message("error", "Upload a picture and draw its lines before saving an .fspy project.")
     try:
-        calibration_input = parse_lines_json(lines)
+        calibration_input = parse_lines_json(_parse_lines(lines_text))
         try:
             calibration = calibrate(calibration_input)
         except Depth3DError:
             calibration = None
         data = fspy_project_bytes(calibration_input, _png_bytes(picture), calibration)
-    except Depth3DError as error:
+        path = _new_output_dir(outputs_dir) / "depth3d.fspy"
+        write_bytes_atomic(path, data)
+    except (Depth3DError, OSError) as error:
         return None, _message("error", f"Cannot save the .fspy: {error}")
-    path = _new_output_dir(outputs_dir) / "depth3d.fspy"
-    with atomic_output(path) as temporary:
-        Path(temporary).write_bytes(data)
     note = "" if calibration is not None else " (the lines do not solve yet; the project holds no camera)"
     return str(path), _message("ok", f"Saved the .fspy project{note}.")
 
@@ -206,14 +216,14 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
     from lib_depth3d.scene import SceneOptions
 
     nothing = (None, None, "", None)
-    lines = _parse_lines(lines_text)
-    if picture is None or lines is None:
+    if picture is None or not lines_text:
         return nothing + (_message("error", "Upload a picture first, then draw its vanishing lines."),)
+
     def report_progress(text: str, fraction: float | None) -> None:
         progress(fraction, desc=text)
 
     try:
-        calibration, _ = pipeline.load_calibration(lines)
+        calibration, _ = pipeline.load_calibration(_parse_lines(lines_text))
         if source == USER_DEPTH_IMAGE:
             if depth_file is None:
                 raise InputError("Upload a depth image (near = bright) or a .npy, or choose a depth model.")
@@ -232,7 +242,7 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
             picture, depth=depth, calibration=calibration, options=options,
             output_dir=_new_output_dir(outputs_dir), base_name="depth3d", progress=report_progress,
         )
-    except Depth3DError as error:
+    except (Depth3DError, OSError) as error:
         return nothing + (_message("error", f"Cannot build the scene: {error}"),)
     report = files.calibration_report or {}
     summary = _scene_summary(report)

@@ -163,3 +163,24 @@ def test_the_tab_builds_with_the_canvas_and_its_exchange_boxes():
     ids = {block.elem_id for block in tab.blocks.values() if getattr(block, "elem_id", None)}
     assert {"depth3d_lines", "depth3d_to_canvas", "depth3d_report", "depth3d_input", "depth3d_build",
             "depth3d_model", "depth3d_downloads", "depth3d_send_inpaint"} <= ids
+
+
+def test_lines_that_are_not_json_are_refused_in_words(tmp_path):
+    report_text, message = ui.solve_lines("{not json")
+    assert "not JSON" in json.loads(report_text)["error"] and "depth3d-error" in message
+    assert "not a JSON object" in ui.solve_lines("[1, 2]")[1]
+    assert "not JSON" in ui.on_save_fspy(room_picture(), "{", str(tmp_path))[1]
+    assert ui.on_settings(room_picture(), "{", *DEFAULT_SETTINGS) == (ui.gr.update(), ui.gr.update())
+
+
+def test_a_zero_focal_length_is_refused_not_replaced():
+    lines_text, _ = ui.on_settings(room_picture(), room_lines_text(), "one_vp", "-x", "-y", "center", 0, "none", 0, "m")
+    assert json.loads(lines_text)["focal_length_mm"] == 0
+    assert "focal_length_mm" in ui.solve_lines(lines_text)[1]
+
+
+def test_an_unwritable_outputs_folder_is_explained(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path, message = ui.on_save_fspy(room_picture(), room_lines_text(), str(blocker / "sub"))
+    assert path is None and "Cannot save the .fspy" in message
