@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib_depth3d.camera import calibrate, parse_lines_json
+from lib_depth3d.camera import calibrate, camera_from_parameters, parse_lines_json
 from lib_depth3d.canvas import (
     AXES,
     CALIBRATION_MODES,
@@ -107,7 +107,6 @@ def test_overlay_axes_and_grid_land_on_the_room_truth():
     truth = {point["name"]: point["pixel"] for point in room_truth()["points"]}
     np.testing.assert_allclose(by_axis["x"]["from"], truth["origin (floor corner)"], atol=0.05)
     np.testing.assert_allclose(by_axis["x"]["to"], truth["floor, wall y=0 at x=1"], atol=0.05)
-    # The floor grid's lines pass through the projected floor points two units apart, e.g. x = 0.
     grid_points = np.concatenate([np.array(polyline) for polyline in overlay["grid"]])
     assert len(overlay["grid"]) == 42
     assert np.isfinite(grid_points).all()
@@ -122,8 +121,6 @@ def test_overlay_drops_grid_behind_the_camera():
     lines = room_lines()
     report = calibrate(parse_lines_json(lines)).to_report()
     overlay = calibration_overlay(report, lines)
-    from lib_depth3d.camera import camera_from_parameters
-
     camera = camera_from_parameters(report)
     # Every drawn grid point must come from a world point in front of the camera: lifting it back
     # onto the floor plane (z = 0) along its ray must give a positive depth.
