@@ -27,15 +27,8 @@ COMMANDS: dict[str, str] = {
 EXIT_USER_ERROR = 2
 
 
-def _available_commands() -> dict[str, object]:
-    modules = {}
-    for name, module_name in COMMANDS.items():
-        try:
-            modules[name] = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-    return modules
+def _command_modules() -> dict[str, object]:
+    return {name: importlib.import_module(module) for name, module in COMMANDS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "camera-matched .glb scenes and depth masks.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _available_commands().items():
+    for name, module in _command_modules().items():
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(subparser)
         subparser.set_defaults(run=module.run)

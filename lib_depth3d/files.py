@@ -19,6 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from lib_depth3d.errors import InputError
 
 MAX_IMAGE_PIXELS = 16384 * 16384
+# open_image refuses larger pictures itself with a clear message; Pillow's lower default
+# decompression-bomb threshold would otherwise reject 16k pictures with a generic one.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 @contextlib.contextmanager
@@ -41,6 +44,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         ) from error
     os.close(handle)
     temporary = Path(temporary_name)
+    # mkstemp creates 0600; outputs are shared files, so give them the umask's usual mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
         os.replace(temporary, destination)

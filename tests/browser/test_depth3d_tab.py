@@ -310,4 +310,6 @@ def test_principal_point_handle_and_third_vanishing_point(page):
         "() => { const r = window.depth3dCanvas.report; return r && window.depth3dCanvas.lines.vanishing_points[2]"
         ".segments[0][0][0] > 0 && Math.hypot(r.principalPointPixels[0] - 300, r.principalPointPixels[1] - 250) > 5; }",
         timeout=WAIT_MS)
-    assert "Solved" in page.inner_text("#depth3d_message")
+    # Under load the drag's intermediate positions are solved too; the last solve is what counts.
+    page.wait_for_function(
+        "() => document.querySelector('#depth3d_message').innerText.includes('Solved')", timeout=WAIT_MS)
