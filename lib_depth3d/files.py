@@ -62,6 +62,16 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
+def read_input_file(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a user-given file; :class:`InputError` naming ``what`` when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as error:
+        raise InputError(f"{what} not found: {path}.") from error
+    except OSError as error:
+        raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
+
+
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     """Decode a picture from a path or bytes, honouring its EXIF orientation.
 

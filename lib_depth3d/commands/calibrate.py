@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from lib_depth3d.errors import InputError
+from lib_depth3d.files import read_input_file
 
 HELP = "Solve the camera from vanishing lines (.fspy project or lines JSON) and print it as fSpy camera parameters."
 
@@ -23,13 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="OUT.json", help="write the report here instead of stdout")
 
 
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError as error:
-        raise InputError(f"{what} not found: {path}.") from error
-    except OSError as error:
-        raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--image and --write-fspy go with --lines; a .fspy project holds its own picture.")
         inp = read_fspy(args.fspy).calibration_input()
     else:
-        inp = parse_lines_json(_read(args.lines, "Lines JSON"))
+        inp = parse_lines_json(read_input_file(args.lines, "Lines JSON"))
     image_bytes = None
     if args.image:
-        image_bytes = _read(args.image, "Picture")
+        image_bytes = read_input_file(args.image, "Picture")
         size = image_size_px(image_bytes)
         if size != (inp.image_width_px, inp.image_height_px):
             raise InputError(

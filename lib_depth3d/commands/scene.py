@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from lib_depth3d.errors import InputError
+from lib_depth3d.files import read_input_file
 
 HELP = "Build a camera-matched textured 3D scene (.glb) from a picture, its depth and its camera."
 DEFAULT_FOV_DEG = 55.0
@@ -79,13 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT.glb", help="the scene file to write")
 
 
-def _read_bytes(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError as error:
-        raise InputError(f"{what} not found: {path}.") from error
-    except OSError as error:
-        raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
 
 
 def _picture_size(path: str) -> tuple[int, int]:
@@ -120,10 +113,10 @@ def _camera(args, picture_size: tuple[int, int], picture_bytes: bytes):
 
     if args.fspy or args.lines:
         if args.fspy:
-            fspy_bytes = _read_bytes(args.fspy, "fSpy project")
+            fspy_bytes = read_input_file(args.fspy, "fSpy project")
             inp = read_fspy(fspy_bytes).calibration_input()
         else:
-            inp = parse_lines_json(_read_bytes(args.lines, "Lines JSON"))
+            inp = parse_lines_json(read_input_file(args.lines, "Lines JSON"))
         if (inp.image_width_px, inp.image_height_px) != picture_size:
             source = args.fspy or args.lines
             raise InputError(
@@ -168,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     picture_size = _picture_size(args.image)
     check_picture_size(*picture_size)
-    picture_bytes = _read_bytes(args.image, "Picture")
+    picture_bytes = read_input_file(args.image, "Picture")
     camera, calibration, fspy_bytes, camera_note = _camera(args, picture_size, picture_bytes)
     picture = open_image(picture_bytes)
     depth = _depth(args, picture)
