@@ -5,7 +5,8 @@ per model, so two requests for the same model run one after the other). They are
 CPU in float32; a GPU or half-precision call works on a copy, dropped afterwards (and the GPU
 cache emptied) unless ``keep_loaded`` is set. Device and precision follow AUTOMATIC1111
 (``modules.devices``, ``--use-cpu``, ``--no-half``) when running inside it, else the best
-available (CUDA in float16, MPS, CPU in float32).
+available (CUDA in float16, MPS, CPU in float32). On CUDA the decoder runs channels-last, and a
+network kept loaded replays CUDA graphs for input sizes it has seen (see ``accelerate.py``).
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class _Loaded:
     network: object
     lock: threading.Lock
     placed: object = None
+    graphed: object = None
 
 
 def _placed(loaded: _Loaded, spec: ModelSpec, device, dtype):
@@ -161,7 +163,23 @@ def _placed(loaded: _Loaded, spec: ModelSpec, device, dtype):
         copy = build_network(spec)
     copy.load_state_dict({key: value.to(device=device, dtype=dtype) for key, value in master.state_dict().items()},
                          strict=True, assign=True)
+    if torch.device(device).type == "cuda":
+        from lib_depth3d.depth.accelerate import to_channels_last
+
+        copy = to_channels_last(copy)
     return copy.eval()
+
+
+def _runner(loaded: _Loaded, network, device, keep_loaded: bool):
+    """What to call for ``network``: CUDA graphs for a CUDA network the user keeps loaded (the
+    graphs live as long as the kept copy), else the network itself."""
+    if device.type != "cuda" or not keep_loaded:
+        return network
+    if loaded.graphed is None or loaded.graphed.network is not network:
+        from lib_depth3d.depth.accelerate import GraphedNetwork
+
+        loaded.graphed = GraphedNetwork(network)
+    return loaded.graphed
 
 
 MAX_LOADED_MODELS = 2
@@ -282,9 +300,10 @@ def estimate_depth(
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
     with loaded.lock, torch.inference_mode():
-        network = _placed(loaded, spec, target_device, dtype)
+        network = run = _placed(loaded, spec, target_device, dtype)
         try:
-            prediction = network(tensor.to(device=target_device, dtype=dtype)).float()
+            run = _runner(loaded, network, target_device, keep_loaded)
+            prediction = run(tensor.to(device=target_device, dtype=dtype)).float()
             if spec.architecture == "depth_anything_v2":
                 resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
                                         mode="bilinear", align_corners=True)
@@ -294,7 +313,9 @@ def estimate_depth(
             values = resized[0, 0].cpu().numpy()
         finally:
             loaded.placed = network if keep_loaded and network is not loaded.network else None
-            del network
+            if loaded.placed is None:
+                loaded.graphed = None
+            del network, run
             if target_device.type != "cpu" and loaded.placed is None:
                 _free_gpu_memory()
     if not np.all(np.isfinite(values)):
