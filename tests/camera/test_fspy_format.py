@@ -21,6 +21,7 @@ from lib_depth3d.camera import (
 )
 from lib_depth3d.camera.fspy import fspy_project_bytes
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
+from tests.support.json_paths import leaf_paths
 
 LINES = {
     "image": {"width": 64, "height": 48},
@@ -266,16 +267,6 @@ def test_camera_parameters_text_must_be_an_object():
         read_camera_parameters(b"[1]")
     with pytest.raises(FspyFormatError, match="not valid JSON"):
         read_camera_parameters(b"{")
-
-
-def leaf_paths(value, path=()):
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from leaf_paths(child, path + (key,))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from leaf_paths(child, path + (index,))
-    yield path
 
 
 def test_any_damaged_state_field_gives_a_clear_error_or_a_finite_camera(fspy_fixtures):

@@ -8,6 +8,7 @@ import pytest
 
 from lib_depth3d.camera import calibrate, lines_json, parse_lines_json
 from lib_depth3d.errors import InputError
+from tests.support.json_paths import leaf_paths
 
 VALID = {
     "version": 1,
@@ -154,16 +155,6 @@ def test_documented_example_solves():
     assert len(calibration.vanishing_point_residuals_px) == 2
     assert calibration.vanishing_point_residuals_px[0] > 0
     assert calibration.to_report()["referenceDistanceUnit"] == "m"
-
-
-def leaf_paths(value, path=()):
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from leaf_paths(child, path + (key,))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from leaf_paths(child, path + (index,))
-    yield path
 
 
 def test_any_damaged_field_gives_a_clear_error_or_a_finite_camera():
