@@ -4,6 +4,8 @@
   :func:`set_models_dir`), else ``~/.cache/depth3d/models``.
 * :func:`download`: to ``<name>.part`` first, resumed with an HTTP ``Range`` request when a
   partial file exists, verified against the registry's SHA-256 and only then renamed into place.
+  The whole download holds ``<name>.lock`` (:func:`download_lock`), so two WebUI instances, a
+  WebUI and a command line run, or two threads never write into one ``.part``.
 * :func:`read_state_dict`: safetensors, or ``torch.load(weights_only=True)`` — never a full
   unpickler (A1111 refuses those too).
 """
@@ -13,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import threading
+import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from lib_depth3d.depth.registry import ModelSpec, WeightFile
 from lib_depth3d.errors import WeightsError
@@ -25,8 +28,14 @@ from lib_depth3d.errors import WeightsError
 MODELS_DIR_ENV = "DEPTH3D_MODELS_DIR"
 CHUNK_BYTES = 1 << 20
 
+LOCK_POLL_S = 0.2
+LOCK_STALL_TIMEOUT_S = 300.0
+
 DownloadProgress = Callable[[int, "int | None"], None]
 """Called with (bytes on disk so far, total bytes or None when the server does not say)."""
+
+WaitNotice = Callable[[str], None]
+"""Called once with a sentence for the user when another download of the same file runs first."""
 
 
 def models_dir() -> Path:
@@ -95,6 +104,8 @@ def download(
     progress: DownloadProgress | None = None,
     allow_unverified: bool = False,
     timeout_s: float = 30.0,
+    on_wait: WaitNotice | None = None,
+    stall_timeout_s: float = LOCK_STALL_TIMEOUT_S,
 ) -> Path:
     """Download ``weight_file`` into ``folder`` (default :func:`models_dir`) and return its path.
 
@@ -102,6 +113,10 @@ def download(
     place only after its SHA-256 matches; a mismatch deletes the partial file. A file whose hash
     the registry does not know is refused unless ``allow_unverified`` is true. A file already in
     place is returned as it is (:func:`verify` checks it before use).
+
+    While another process or thread downloads the same file, this call waits (``on_wait`` hears
+    about it) and then returns the file that one put in place; ``stall_timeout_s`` is as in
+    :func:`download_lock`. ``timeout_s`` bounds each network operation.
     """
     if weight_file.sha256 is None and not allow_unverified:
         raise WeightsError(
@@ -114,10 +129,10 @@ def download(
     except OSError as error:
         raise WeightsError(f"Cannot create the models folder {folder}: {error.strerror or error}.") from error
     destination = folder / weight_file.filename
-    partial = folder / (weight_file.filename + ".part")
-    with _lock_for(destination):  # two requests for the same model must not append to one .part
+    partial = _beside(destination, ".part")
+    with download_lock(destination, stall_timeout_s=stall_timeout_s, on_wait=on_wait):
         if destination.is_file():
-            return destination  # the other request finished it
+            return destination  # the download we waited for put it there
         _fetch(weight_file.url, partial, progress, timeout_s)
         try:
             verify(partial, weight_file)
@@ -128,13 +143,128 @@ def download(
     return destination
 
 
-_download_locks: dict[Path, threading.Lock] = {}
-_download_locks_guard = threading.Lock()
+@contextmanager
+def download_lock(
+    destination: Path,
+    *,
+    stall_timeout_s: float = LOCK_STALL_TIMEOUT_S,
+    on_wait: WaitNotice | None = None,
+) -> Iterator[None]:
+    """Hold ``<destination>.lock`` exclusively for as long as the ``with`` block runs.
+
+    The lock is the operating system's (``flock`` on POSIX, ``msvcrt.locking`` on Windows) on a
+    handle of its own, so it excludes other processes and other threads alike, and a crashed
+    holder releases it: a lock file left behind does not block. A waiter polls; it gives up with
+    :class:`WeightsError` naming the lock file when the holder's ``.part`` file has not changed
+    for ``stall_timeout_s`` seconds. The lock file is removed when released.
+    """
+    lock_path = _beside(destination, ".lock")
+    partial = _beside(destination, ".part")
+    notified = False
+    last_seen: object = _NOT_YET_SEEN
+    deadline = 0.0
+    while (handle := _try_lock(lock_path)) is None:
+        seen = _size_or_none(partial)
+        if seen != last_seen:  # the holder made progress: give it the full allowance again
+            last_seen, deadline = seen, time.monotonic() + stall_timeout_s
+        elif time.monotonic() >= deadline:
+            raise WeightsError(
+                f"Gave up waiting for another download of {destination.name}: the process holding {lock_path} "
+                f"made no progress for {stall_timeout_s:g} s. Stop that process (another WebUI or a "
+                "`python -m lib_depth3d` run) and try again."
+            )
+        if on_wait is not None and not notified:
+            on_wait(f"Waiting for another download of {destination.name} to finish")
+            notified = True
+        time.sleep(LOCK_POLL_S)
+    try:
+        yield
+    finally:
+        _release(handle, lock_path)
 
 
-def _lock_for(destination: Path) -> threading.Lock:
-    with _download_locks_guard:
-        return _download_locks.setdefault(destination.resolve(), threading.Lock())
+_NOT_YET_SEEN = object()
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _try_lock(lock_path: Path) -> int | None:
+    """An open handle on ``lock_path`` holding its lock, or None while someone else holds it."""
+    try:
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise WeightsError(f"Cannot create the lock file {lock_path}: {error.strerror or error}.") from error
+    try:
+        if not _lock_now(handle):
+            os.close(handle)
+            return None
+        if not _still_named(handle, lock_path):  # its holder removed it while we opened it: use the new one
+            _unlock(handle)
+            os.close(handle)
+            return None
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle
+
+
+def _still_named(handle: int, lock_path: Path) -> bool:
+    try:
+        named = os.stat(lock_path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+
+
+def _release(handle: int, lock_path: Path) -> None:
+    if os.name != "nt":
+        # Removed while still held: a waiter that opened this file finds it gone and opens a new one.
+        lock_path.unlink(missing_ok=True)
+    _unlock(handle)
+    os.close(handle)
+    if os.name == "nt":
+        # Windows refuses to delete a file another process has open, which keeps it for that waiter.
+        with suppress(OSError):
+            lock_path.unlink()
+
+
+if os.name == "nt":
+    import msvcrt
+
+    def _lock_now(handle: int) -> bool:
+        os.lseek(handle, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
+        try:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(handle: int) -> None:
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_now(handle: int) -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(handle: int) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s: float) -> None:
