@@ -1,10 +1,14 @@
-"""The Depth 3D tab (gradio 3.41): every gradio call of the extension's tab lives here.
+"""Every gradio call of the extension (gradio 3.41, and 4 for Forge): the Depth 3D tab, the
+txt2img/img2img accordion, the "Depth mask inpaint" script's controls and the settings' components.
 
-A1111 shows it through ``scripts/`` (``on_ui_tabs`` calls :func:`build_tab`); ``python -m
-lib_depth3d ui`` serves the same tab standalone. The canvas editor is ``javascript/depth3d_canvas.js``;
-it exchanges the lines JSON with Python through hidden textboxes (see :mod:`lib_depth3d.canvas`).
-The work goes through :mod:`lib_depth3d.pipeline`; every :class:`~lib_depth3d.errors.Depth3DError`
-is shown in words beside the canvas, never as a traceback.
+``scripts/`` only adapts A1111 and calls the builders here: ``on_ui_tabs`` calls
+:func:`build_tab`, the accordion's ``Script.ui`` :func:`build_accordion`, the mask script's
+:func:`build_mask_script_controls`. ``python -m lib_depth3d ui`` serves the same tab standalone.
+
+The tab's canvas editor is ``javascript/depth3d_canvas.js``; it exchanges the lines JSON with
+Python through hidden textboxes (see :mod:`lib_depth3d.canvas`). The tab's work goes through
+:mod:`lib_depth3d.pipeline`; every :class:`~lib_depth3d.errors.Depth3DError` is shown in words
+beside the canvas, never as a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import gradio as gr
 from PIL import Image, ImageOps
@@ -401,6 +406,100 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
             control.change(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
         send_inpaint.click(None, inputs=[mask_preview], outputs=[], **_js("depth3dSendToInpaint"))
     return tab
+
+
+def build_accordion(
+    tab_name: str,
+    *,
+    models: Sequence[str],
+    model: str,
+    outputs: Sequence[str],
+    produced: Sequence[str],
+    fov_deg: float,
+    calibrations: Sequence[str],
+    calibration: str,
+) -> list:
+    """The always-on "Depth 3D" accordion of A1111's txt2img or img2img tab (``tab_name``).
+
+    Built inside the current gradio block (A1111's ``Script.ui``). ``models``, ``outputs`` and
+    ``calibrations`` are the choices, ``model``, ``produced`` and ``calibration`` the values
+    shown first. Returns [enable, model, outputs, field of view, calibration, network size]:
+    the order in which A1111 passes their values to the script.
+    """
+    def elem_id(name: str) -> str:
+        return f"depth3d_{tab_name}_{name}"
+
+    with gr.Accordion("Depth 3D", open=False, elem_id=elem_id("accordion")):
+        enabled = gr.Checkbox(False, label="Enable", elem_id=elem_id("enabled"))
+        model_choice = gr.Dropdown(list(models), value=model, label="Depth model", elem_id=elem_id("model"))
+        outputs_choice = gr.CheckboxGroup(list(outputs), value=list(produced), label="Produce",
+                                          elem_id=elem_id("outputs"))
+        fov = gr.Slider(10, 150, value=fov_deg, step=0.5, label="Field of view (degrees across the width)",
+                        elem_id=elem_id("fov"))
+        calibration_choice = gr.Dropdown(list(calibrations), value=calibration,
+                                         label="Saved calibration (.fspy from the Depth 3D tab)",
+                                         elem_id=elem_id("calibration"))
+        net_size = gr.Number(0, precision=0, label="Network size in pixels (0 = the model's)",
+                             elem_id=elem_id("net_size"))
+    return [enabled, model_choice, outputs_choice, fov, calibration_choice, net_size]
+
+
+def dropdown_setting(choices: Sequence[str]) -> tuple[type, dict]:
+    """The component and its arguments for a setting chosen from ``choices`` (A1111's
+    ``OptionInfo(default, label, component, component_args)``)."""
+    return gr.Dropdown, {"choices": list(choices)}
+
+
+def build_mask_script_controls(elem_prefix: str = "depth3d_mask") -> list:
+    """The controls of the img2img script "Depth mask inpaint", inside the current gradio block.
+
+    Returns them in the order of :data:`lib_depth3d.mask.inpaint.SCRIPT_ARGS`, the order in
+    which A1111 passes their values to ``Script.run``. Sliders that take fractions start from a
+    float so that a pasted infotext value keeps its fraction (A1111 converts a pasted value to
+    the type of the control's value).
+    """
+    from lib_depth3d.depth.registry import DEFAULT_MODEL
+    from lib_depth3d.depth.sources import USER_DEPTH_IMAGE, available_sources
+    from lib_depth3d.mask.inpaint import BAND_MODES, INPAINTING_FILL_CHOICES, SCRIPT_ARGS
+
+    def elem_id(name: str) -> str:
+        return f"{elem_prefix}_{name}"
+
+    with gr.Row():
+        depth_source = gr.Dropdown(available_sources(), value=DEFAULT_MODEL, label="Depth from",
+                                   elem_id=elem_id("source"))
+        net_size = gr.Number(value=0, precision=0, label="Network size (0 = the model's own)",
+                             elem_id=elem_id("net_size"))
+    depth_image = gr.Image(type="pil", label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
+                           elem_id=elem_id("depth_image"))
+    with gr.Row():
+        band_mode = gr.Radio(list(BAND_MODES), value=BAND_MODES[0], label="Band given as", elem_id=elem_id("band_mode"))
+        band_low = gr.Slider(0, 100, value=50.0, step=1, label="Band from (% nearness: 0 = farthest)",
+                             elem_id=elem_id("band_low"))
+        band_high = gr.Slider(0, 100, value=100.0, step=1, label="Band to (% nearness: 100 = nearest)",
+                              elem_id=elem_id("band_high"))
+    with gr.Row():
+        invert = gr.Checkbox(False, label="Repaint the band (instead of keeping it)", elem_id=elem_id("invert"))
+        hard = gr.Checkbox(False, label="Hard edges", elem_id=elem_id("hard"))
+        feather_px = gr.Slider(0, 64, value=0.0, step=0.5, label="Feather (px)", elem_id=elem_id("feather"))
+        grow_px = gr.Slider(-64, 64, value=0, step=1, label="Grow / shrink (px)", elem_id=elem_id("grow"))
+    with gr.Row():
+        override_mask_blur = gr.Checkbox(True, label="Override mask blur", elem_id=elem_id("override_blur"))
+        mask_blur = gr.Slider(0, 64, value=0, step=1, label="Mask blur (px)", elem_id=elem_id("mask_blur"))
+        inpainting_fill = gr.Dropdown(list(INPAINTING_FILL_CHOICES), value="original", label="Masked content",
+                                      elem_id=elem_id("fill"))
+    with gr.Row():
+        gallery_depth = gr.Checkbox(False, label="Show the depth", elem_id=elem_id("gallery_depth"))
+        gallery_cutout = gr.Checkbox(False, label="Show the kept part (RGBA)", elem_id=elem_id("gallery_cutout"))
+        save_images = gr.Checkbox(False, label="Save mask and extras", elem_id=elem_id("save"))
+    controls = {
+        "depth_source": depth_source, "depth_image": depth_image, "band_mode": band_mode, "band_low": band_low,
+        "band_high": band_high, "invert": invert, "hard": hard, "feather_px": feather_px, "grow_px": grow_px,
+        "net_size": net_size, "override_mask_blur": override_mask_blur, "mask_blur": mask_blur,
+        "inpainting_fill": inpainting_fill, "gallery_depth": gallery_depth, "gallery_cutout": gallery_cutout,
+        "save_images": save_images,
+    }
+    return [controls[name] for name in SCRIPT_ARGS]
 
 
 EXTENSION_ROOT = Path(__file__).resolve().parent.parent

@@ -14,12 +14,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gradio as gr
 from PIL import Image
 
 from modules import paths, script_callbacks, scripts, shared
 
-from lib_depth3d import pipeline
+from lib_depth3d import pipeline, ui
 from lib_depth3d.camera import Calibration
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
@@ -162,21 +161,14 @@ class Script(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img):
-        tab = "img2img" if is_img2img else "txt2img"
         default_model = shared.opts.data.get("depth3d_default_model", DEFAULT_MODEL)
-        with gr.Accordion("Depth 3D", open=False, elem_id=f"depth3d_{tab}_accordion"):
-            enabled = gr.Checkbox(False, label="Enable", elem_id=f"depth3d_{tab}_enabled")
-            model = gr.Dropdown(list(MODELS), value=default_model if default_model in MODELS else DEFAULT_MODEL,
-                                label="Depth model", elem_id=f"depth3d_{tab}_model")
-            outputs = gr.CheckboxGroup(list(OUTPUT_CHOICES), value=[OUTPUT_DEPTH, OUTPUT_SCENE],
-                                       label="Produce", elem_id=f"depth3d_{tab}_outputs")
-            fov = gr.Slider(10, 150, value=pipeline.DEFAULT_FOV_DEG, step=0.5,
-                            label="Field of view (degrees across the width)", elem_id=f"depth3d_{tab}_fov")
-            calibration = gr.Dropdown(saved_calibrations(), value=NO_CALIBRATION,
-                                      label="Saved calibration (.fspy from the Depth 3D tab)",
-                                      elem_id=f"depth3d_{tab}_calibration")
-            net_size = gr.Number(0, precision=0, label="Network size in pixels (0 = the model's)",
-                                 elem_id=f"depth3d_{tab}_net_size")
+        controls = ui.build_accordion(
+            "img2img" if is_img2img else "txt2img",
+            models=MODELS, model=default_model if default_model in MODELS else DEFAULT_MODEL,
+            outputs=OUTPUT_CHOICES, produced=(OUTPUT_DEPTH, OUTPUT_SCENE), fov_deg=pipeline.DEFAULT_FOV_DEG,
+            calibrations=saved_calibrations(), calibration=NO_CALIBRATION,
+        )
+        enabled, model, outputs, fov, calibration, net_size = controls
         self.infotext_fields = [
             (enabled, _enabled_from_infotext),
             (model, INFOTEXT_MODEL),
@@ -187,7 +179,7 @@ class Script(scripts.Script):
         ]
         self.paste_field_names = [INFOTEXT_MODEL, INFOTEXT_OUTPUTS, INFOTEXT_FOV, INFOTEXT_CALIBRATION,
                                   INFOTEXT_NET_SIZE]
-        return [enabled, model, outputs, fov, calibration, net_size]
+        return controls
 
     def process(self, p, enabled, model, outputs, fov_deg, calibration_name, net_size):
         p.depth3d_job = None
@@ -278,7 +270,7 @@ def on_ui_settings() -> None:
         "depth3d_keep_loaded": shared.OptionInfo(
             False, "Keep the depth model on the GPU between generations (faster, uses VRAM)", section=SECTION),
         "depth3d_default_model": shared.OptionInfo(
-            DEFAULT_MODEL, "Default depth model", gr.Dropdown, {"choices": list(MODELS)}, section=SECTION),
+            DEFAULT_MODEL, "Default depth model", *ui.dropdown_setting(MODELS), section=SECTION),
         "depth3d_outputs_dir": shared.OptionInfo(
             "", "Folder for the Depth 3D tab's outputs (empty: outputs/depth3d)", section=SECTION),
     }
@@ -287,8 +279,6 @@ def on_ui_settings() -> None:
 
 
 def on_ui_tabs():
-    from lib_depth3d import ui
-
     _use_models_folder()
     return [(ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder())), "Depth 3D", "depth3d")]
 

@@ -14,6 +14,7 @@ if str(EXTENSION_ROOT) not in sys.path:
 from modules import images, processing, scripts, shared  # noqa: E402
 
 from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402
+from lib_depth3d.ui import build_mask_script_controls  # noqa: E402
 
 INFOTEXT_KEY = "Depth3D mask"
 
@@ -26,9 +27,7 @@ class Script(scripts.Script):
         return bool(is_img2img)
 
     def ui(self, is_img2img):
-        from lib_depth3d.ui_mask import mask_inpaint_components
-
-        return mask_inpaint_components()
+        return build_mask_script_controls()
 
     def run(self, p, *args):
         settings = InpaintMaskSettings.from_script_args(args)
