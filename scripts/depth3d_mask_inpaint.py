@@ -2,6 +2,8 @@
 
 Adapts A1111's ``p``/``processed`` to ``lib_depth3d.mask.inpaint``; the work happens there.
 A1111 calls ``run`` once per picture in the img2img batch tab, so each picture gets its own mask.
+The settings go into the infotext and come back from it (``lib_depth3d.mask.infotext``); the
+controls are built in ``lib_depth3d/ui.py``.
 """
 
 import sys
@@ -13,10 +15,9 @@ if str(EXTENSION_ROOT) not in sys.path:
 
 from modules import images, processing, scripts, shared  # noqa: E402
 
+from lib_depth3d.mask.infotext import INFOTEXT_KEYS, infotext_params, paste_fields  # noqa: E402
 from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402
 from lib_depth3d.ui import build_mask_script_controls  # noqa: E402
-
-INFOTEXT_KEY = "Depth3D mask"
 
 
 class Script(scripts.Script):
@@ -27,7 +28,10 @@ class Script(scripts.Script):
         return bool(is_img2img)
 
     def ui(self, is_img2img):
-        return build_mask_script_controls()
+        controls = build_mask_script_controls()
+        self.infotext_fields = paste_fields(controls)
+        self.paste_field_names = list(INFOTEXT_KEYS)
+        return controls
 
     def run(self, p, *args):
         settings = InpaintMaskSettings.from_script_args(args)
@@ -43,7 +47,8 @@ class Script(scripts.Script):
             p.mask_blur = settings.mask_blur
         if settings.inpainting_fill is not None:
             p.inpainting_fill = settings.inpainting_fill
-        p.extra_generation_params[INFOTEXT_KEY] = settings.describe()
+        # "Script" is how A1111's paste selects this script in the Script dropdown again.
+        p.extra_generation_params.update({"Script": self.title(), **infotext_params(settings)})
         processed = processing.process_images(p)
 
         extras = [("mask", result.mask)]
