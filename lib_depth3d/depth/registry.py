@@ -2,8 +2,11 @@
 
 SHA-256 values are the Git LFS object ids published on the files' Hugging Face pages (for the
 MiDaS files, whose names carry the hash prefix, from LFS copies whose ids match that prefix).
-``sha256=None`` marks a file whose hash could not be verified from a published source: the
-downloader refuses such a file unless the user explicitly accepts unverified weights.
+Where the official page's id was not at hand, the comment beside the entry names the public
+sources it was taken from (identical LFS ids, i.e. identical bytes, or pinned installers that
+verify the official file). ``sha256=None`` marks a file whose hash could not be found in a
+published source: the downloader refuses such a file unless the user explicitly accepts
+unverified weights. docs/depth-models.md lists every source.
 """
 
 from __future__ import annotations
@@ -120,7 +123,10 @@ _MODELS = (
         "Depth Anything V2 Large (relative, best)",
         "large",
         _CC_BY_NC,
-        (_da_file("Depth-Anything-V2-Large", "depth_anything_v2_vitl.pth", None, None, "1.34 GB"),),
+        # LFS id of identical copies (huggingface.co/scenario-labs/depth, simon123905/ShadowDiffusion
+        # commit c3cf4f8) and the pinned installer capsuleutkarsh-design/UTVFX_AI_VFX_Suit first_setup.py.
+        (_da_file("Depth-Anything-V2-Large", "depth_anything_v2_vitl.pth",
+                  "a7ea19fa0ed99244e67b624c72b8580b7e9553043245905be58796a608eb9345", 1341395338, "1.34 GB"),),
     ),
     _depth_anything(
         "depth-anything-v2-metric-indoor-small",
@@ -136,7 +142,7 @@ _MODELS = (
         "base",
         _APACHE,
         (_da_file("Depth-Anything-V2-Metric-Hypersim-Base", "depth_anything_v2_metric_hypersim_vitb.pth",
-                  "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2", None, "390 MB"),),
+                  "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2", 389965138, "390 MB"),),
         max_depth=20.0,
     ),
     _depth_anything(
@@ -145,7 +151,7 @@ _MODELS = (
         "large",
         _APACHE,
         (_da_file("Depth-Anything-V2-Metric-Hypersim-Large", "depth_anything_v2_metric_hypersim_vitl.pth",
-                  "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d", None, "1.34 GB"),),
+                  "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d", 1341401882, "1.34 GB"),),
         max_depth=20.0,
     ),
     _depth_anything(
@@ -154,7 +160,7 @@ _MODELS = (
         "small",
         _APACHE,
         (_da_file("Depth-Anything-V2-Metric-VKITTI-Small", "depth_anything_v2_metric_vkitti_vits.pth",
-                  "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", None, "99.2 MB"),),
+                  "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", 99221808, "99.2 MB"),),
         max_depth=80.0,
     ),
     _depth_anything(
@@ -205,6 +211,11 @@ _MODELS = (
             WeightFile("dpt_hybrid-midas-501f0c75.pt",
                        "https://github.com/isl-org/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt", "original",
                        "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791, "493 MB"),
+            # transformers' conversion. SHA-256: the LFS id on huggingface.co/Intel/dpt-hybrid-midas/blob/
+            # refs%2Fpr%2F5/model.safetensors (the safetensors pull request), also pinned on main by others.
+            WeightFile("dpt-hybrid-midas-hf.safetensors",
+                       f"{_HF}/Intel/dpt-hybrid-midas/resolve/main/model.safetensors", "hf",
+                       "9599793d3ce64d7ebc85657360831596c1df9abc61f6820fe623fe7efb2e29c5", None, "490 MB"),
         ),
     ),
 )
