@@ -25,5 +25,10 @@ class WeightsError(Depth3DError):
     """A depth network's weight file is missing, corrupt, or does not match its architecture."""
 
 
+class DepthSourceError(Depth3DError):
+    """A depth source failed while running: the GPU ran out of memory, or ControlNet's
+    preprocessor raised an error of its own."""
+
+
 class SceneError(Depth3DError):
     """The 3D scene cannot be built or written from the given depth, picture and camera."""

@@ -95,6 +95,9 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
                     f"Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
                 )
             opened.load()
+            if opened.format == "PNG" and opened.mode == "I":
+                # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
+                opened = opened.convert("I;16")
             return ImageOps.exif_transpose(opened)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise InputError(
@@ -112,6 +115,8 @@ def to_rgb(picture: Image.Image) -> Image.Image:
     """
     if picture.mode == "RGB":
         return picture
+    if picture.mode == "La":  # premultiplied alpha, which Pillow converts to nothing but LA
+        picture = picture.convert("LA")
     if picture.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         import numpy as np
 

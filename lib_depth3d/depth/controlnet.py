@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap
-from lib_depth3d.errors import InputError
+from lib_depth3d.errors import DepthSourceError, InputError
 from lib_depth3d.files import to_rgb
 
 NOT_AVAILABLE = (
@@ -38,12 +38,13 @@ def controlnet_available() -> bool:
 
 
 def depth_preprocessors() -> list[str]:
-    """Names of ControlNet's depth preprocessors (tagged "Depth"), or [] without ControlNet."""
+    """ControlNet's depth preprocessors (tagged "Depth") under the labels its UI shows
+    (``depth_midas``, whose internal name is ``depth``), or [] without ControlNet."""
     if not controlnet_available():
         return []
     registry = _preprocessor_registry()
     return sorted(
-        processor.name for processor in registry.all_processors.values() if "Depth" in getattr(processor, "tags", [])
+        label for label, processor in registry.all_processors.items() if "Depth" in getattr(processor, "tags", [])
     )
 
 
@@ -86,7 +87,13 @@ def controlnet_depth(
         _checked(processor.slider_3, slider_3, "Slider 3", preprocessor),
     ]
     rgb = np.asarray(to_rgb(picture), dtype=np.uint8)
-    result = np.asarray(processor(rgb, int(settings[0] or max(picture.size)), *settings[1:]))
+    try:
+        result = np.asarray(processor(rgb, int(settings[0] or max(picture.size)), *settings[1:]))
+    except Exception as error:  # anything ControlNet raises: its models, its downloads, the GPU
+        raise DepthSourceError(
+            f"ControlNet's {preprocessor} failed: {type(error).__name__}: {error}. See the WebUI console for "
+            "ControlNet's own message, or choose one of Depth3D's depth models."
+        ) from error
     if result.ndim == 3:
         result = result[..., :3].mean(axis=2)
     if result.ndim != 2 or result.size == 0:

@@ -24,7 +24,7 @@ from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, get_model
-from lib_depth3d.errors import InputError, WeightsError
+from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import to_rgb
 
 Progress = Callable[[str, "float | None"], None]
@@ -46,6 +46,7 @@ def network_size(width: int, height: int, spec: ModelSpec, input_size: int | Non
     becomes at least ``input_size`` ("lower bound"), each side rounded to a multiple of 14.
     MiDaS: the scale closest to 1 of the two that fit one side to ``input_size`` ("minimal"),
     each side rounded to a multiple of 32 — the rule of transformers' DPT image processor.
+    Either way no side exceeds :data:`MAX_NETWORK_SIDE`: a longer one is scaled down to it.
     """
     size = spec.input_size if input_size is None else input_size
     multiple = spec.multiple_of
@@ -61,18 +62,18 @@ def network_size(width: int, height: int, spec: ModelSpec, input_size: int | Non
     else:
         scale = scale_width if abs(1 - scale_width) < abs(1 - scale_height) else scale_height
         minimum = 0
+    longest_side = MAX_NETWORK_SIDE // multiple * multiple
+    if scale * max(width, height) > longest_side:
+        # A very elongated picture (a panorama strip): its long side is capped, so its short side
+        # gets fewer pixels than the network size rather than the picture being refused.
+        scale = longest_side / max(width, height)
+        minimum = 0
 
     def constrain(value: float) -> int:
         rounded = round(value / multiple) * multiple
         return math.ceil(value / multiple) * multiple if rounded < minimum else max(rounded, multiple)
 
-    network_width, network_height = constrain(scale * width), constrain(scale * height)
-    if max(network_width, network_height) > MAX_NETWORK_SIDE:
-        raise InputError(
-            f"A {width}×{height} picture would be processed at {network_width}×{network_height} by {spec.name}; "
-            f"the limit is {MAX_NETWORK_SIDE} pixels per side. Crop the picture or lower the network size."
-        )
-    return network_width, network_height
+    return min(constrain(scale * width), longest_side), min(constrain(scale * height), longest_side)
 
 
 def network_input(picture: Image.Image, spec: ModelSpec, input_size: int | None = None):
@@ -156,7 +157,8 @@ def _placed(loaded: _Loaded, spec: ModelSpec, device, dtype):
     placed = loaded.placed
     if placed is not None:
         parameter = next(placed.parameters())
-        if parameter.device == torch.device(device) and parameter.dtype == dtype:
+        # Compared through a tensor: "cuda" names the current GPU, while weights report "cuda:0".
+        if parameter.device == torch.empty(0, device=device).device and parameter.dtype == dtype:
             return placed
     loaded.placed = None
     with torch.device("meta"):
@@ -303,7 +305,14 @@ def estimate_depth(
         network = run = _placed(loaded, spec, target_device, dtype)
         try:
             run = _runner(loaded, network, target_device, keep_loaded)
-            prediction = run(tensor.to(device=target_device, dtype=dtype)).float()
+            try:
+                prediction = run(tensor.to(device=target_device, dtype=dtype)).float()
+            except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError only since 2.5
+                raise DepthSourceError(
+                    f"{target_device} ran out of memory running {spec.name} at {tensor.shape[-1]}×{tensor.shape[-2]}: "
+                    "lower the network size, choose a smaller model, or run on the CPU "
+                    "(--device cpu; in the WebUI --use-cpu depth3d)."
+                ) from error
             if spec.architecture == "depth_anything_v2":
                 resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
                                         mode="bilinear", align_corners=True)

@@ -7,12 +7,15 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from lib_depth3d.depth import estimate as estimate_module
-from lib_depth3d.depth.estimate import estimate_depth, network_size
+from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, network_size
 from lib_depth3d.depth.registry import MODELS
 from lib_depth3d.errors import InputError, WeightsError
+from lib_depth3d.files import open_image
 from tests.support.depth_weights import write_random_checkpoint
 
 NET = 70
@@ -38,6 +41,20 @@ def test_output_at_picture_size_float32_disparity(small_weights):
     assert depth.values.dtype == np.float32
     assert depth.kind == "disparity"
     assert np.all(np.isfinite(depth.values)) and depth.values.min() >= 0 and np.ptp(depth.values) > 0
+
+
+def test_16_bit_png_file_reads_at_its_full_scale(small_weights, tmp_path):
+    grey8 = rgb_picture().convert("L")
+    Image.fromarray(np.asarray(grey8, dtype=np.uint16) * 200).save(tmp_path / "grey16.png")  # never reaches 65535
+    grey16 = open_image(tmp_path / "grey16.png")
+    expected = Image.fromarray((np.asarray(grey8, dtype=np.float64) * 200 / 65535 * 255 + 0.5).astype(np.uint8))
+    assert np.array_equal(estimate(grey16, small_weights).values, estimate(expected, small_weights).values)
+
+
+def test_premultiplied_grey_with_alpha_is_read(small_weights):
+    picture = rgb_picture().convert("LA").convert("La")
+    assert picture.mode == "La"
+    assert estimate(picture, small_weights).values.shape == (72, 96)
 
 
 def test_rgba_uses_the_colour_channels(small_weights):
@@ -110,9 +127,27 @@ def test_weights_of_another_model_are_refused(small_weights):
         estimate_depth(rgb_picture(), "midas-dpt-hybrid", weights_path=small_weights, input_size=64)
 
 
-def test_very_elongated_picture_is_refused_before_any_work():
-    with pytest.raises(InputError, match="Crop the picture or lower the network size"):
-        network_size(20000, 100, MODELS["depth-anything-v2-small"])
+@settings(max_examples=300, deadline=None)
+@given(width=st.integers(1, 20000), height=st.integers(1, 20000),
+       model=st.sampled_from(["depth-anything-v2-small", "midas-dpt-large"]))
+def test_network_size_keeps_the_aspect_within_the_side_limit(width, height, model):
+    spec = MODELS[model]
+    network_width, network_height = network_size(width, height, spec)
+    multiple = spec.multiple_of
+    assert network_width % multiple == 0 and network_height % multiple == 0
+    assert multiple <= min(network_width, network_height) and max(network_width, network_height) <= MAX_NETWORK_SIDE
+    # Each side is the picture's side times one scale, up to rounding to the multiple.
+    scale = max(network_width, network_height) / max(width, height)
+    assert abs(network_width - width * scale) <= multiple and abs(network_height - height * scale) <= multiple
+    if spec.architecture == "depth_anything_v2" and max(width, height) * spec.input_size / min(width, height) <= 8000:
+        assert min(network_width, network_height) >= spec.input_size
+
+
+def test_panorama_strip_is_processed_at_the_side_limit(small_weights):
+    depth = estimate_depth(rgb_picture(6000, 20), "depth-anything-v2-small", weights_path=small_weights,
+                           device="cpu", input_size=28)
+    assert network_size(6000, 20, MODELS["depth-anything-v2-small"], 28) == (8190, 28)
+    assert depth.values.shape == (20, 6000) and np.all(np.isfinite(depth.values))
 
 
 @pytest.mark.parametrize("size", [(1, 1), (5000, 3000), (640, 480), (3, 4)])
@@ -174,11 +209,12 @@ def test_least_recently_used_model_is_dropped_and_replaced_files_reload(small_we
     assert not np.array_equal(estimate(rgb_picture(), copies[2]).values, first)
 
 
-def test_low_precision_runs_use_a_copy_and_keep_loaded_keeps_it(small_weights, monkeypatch):
+@pytest.mark.parametrize("device", ["cpu", "cpu:0"])  # "cpu:0", like "cuda", differs from the name weights report
+def test_low_precision_runs_use_a_copy_and_keep_loaded_keeps_it(small_weights, monkeypatch, device):
     import torch
 
     reference = estimate(rgb_picture(), small_weights).values
-    monkeypatch.setattr(estimate_module, "resolve_device", lambda requested=None: (torch.device("cpu"), torch.bfloat16))
+    monkeypatch.setattr(estimate_module, "resolve_device", lambda requested=None: (torch.device(device), torch.bfloat16))
     low = estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=True).values
     assert np.abs(low - reference).max() > 0  # it did run in bfloat16
     loaded = next(entry for key, entry in estimate_module._cache.items() if key[1] == str(small_weights.resolve()))

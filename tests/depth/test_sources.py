@@ -13,7 +13,7 @@ from PIL import Image
 
 from lib_depth3d.depth.controlnet import controlnet_available, depth_preprocessors
 from lib_depth3d.depth.sources import available_sources, depth_for
-from lib_depth3d.errors import InputError
+from lib_depth3d.errors import DepthSourceError, InputError
 
 
 @dataclass
@@ -32,6 +32,7 @@ class FakeDepthPreprocessor:
     on the short side; records the arguments it got."""
 
     name: str
+    label: str
     tags: list = field(default_factory=lambda: ["Depth"])
     resolution: Parameter = field(default_factory=lambda: Parameter(64, 2048, 512))
     slider_1: Parameter = field(default_factory=lambda: Parameter(0, 100, 0))
@@ -50,15 +51,18 @@ class FakeDepthPreprocessor:
 
 @pytest.fixture
 def fake_controlnet(monkeypatch):
-    midas = FakeDepthPreprocessor("depth_midas")
-    canny = FakeDepthPreprocessor("canny", tags=["Canny"])
+    # As in sd-webui-controlnet: the legacy MiDaS preprocessor is named "depth" and labelled
+    # "depth_midas"; all_processors is keyed by label, get_preprocessor takes either.
+    midas = FakeDepthPreprocessor("depth", "depth_midas")
+    canny = FakeDepthPreprocessor("canny", "canny", tags=["Canny"])
 
     class Preprocessor:
-        all_processors = {"depth_midas": midas, "canny": canny}
+        all_processors = {processor.label: processor for processor in (midas, canny)}
+        all_processors_by_name = {processor.name: processor for processor in (midas, canny)}
 
         @classmethod
         def get_preprocessor(cls, name):
-            return cls.all_processors.get(name)
+            return cls.all_processors.get(name, cls.all_processors_by_name.get(name))
 
     package = types.ModuleType("scripts")
     module = types.ModuleType("scripts.supported_preprocessor")
@@ -123,3 +127,12 @@ def test_user_depth_image_of_another_shape_is_refused():
         depth_for(picture(90, 60), "depth-image", depth_image=Image.new("L", (60, 90)))
     with pytest.raises(InputError, match="needs a depth image"):
         depth_for(picture(), "depth-image")
+
+
+def test_a_failing_preprocessor_is_reported_as_controlnets(fake_controlnet, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(FakeDepthPreprocessor, "__call__", out_of_memory)
+    with pytest.raises(DepthSourceError, match="ControlNet's depth_midas failed: RuntimeError: CUDA out of memory"):
+        depth_for(picture(), "controlnet:depth_midas")
