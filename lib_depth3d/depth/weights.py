@@ -204,17 +204,19 @@ def _try_lock(lock_path: Path) -> int | None:
     except OSError as error:
         raise WeightsError(f"Cannot create the lock file {lock_path}: {error.strerror or error}.") from error
     try:
-        if not _lock_now(handle):
-            os.close(handle)
-            return None
-        if not _still_named(handle, lock_path):  # its holder removed it while we opened it: use the new one
-            _unlock(handle)
-            os.close(handle)
-            return None
-    except BaseException:
+        locked = _lock_now(handle)
+    except OSError as error:  # e.g. a network file system without locks
         os.close(handle)
-        raise
-    return handle
+        raise WeightsError(
+            f"Cannot lock {lock_path} ({error.strerror or error}). Choose a models folder on a local disk, "
+            "or download the file yourself and save it there."
+        ) from error
+    if locked and _still_named(handle, lock_path):
+        return handle
+    if locked:  # its holder removed the file while we opened it: the next try opens the new one
+        _unlock(handle)
+    os.close(handle)
+    return None
 
 
 def _still_named(handle: int, lock_path: Path) -> bool:

@@ -3,6 +3,7 @@ stuck holders give a clear error. Each helper process imports only the weights m
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lib_depth3d.depth import weights
 from lib_depth3d.depth.registry import WeightFile
 from lib_depth3d.depth.weights import download
 from lib_depth3d.errors import WeightsError
@@ -27,6 +29,7 @@ LINE_TIMEOUT_S = 60
 DOWNLOADER = """
 import sys
 from pathlib import Path
+from lib_depth3d.depth import weights
 from lib_depth3d.depth.registry import WeightFile
 from lib_depth3d.depth.weights import download
 url, folder, sha256, size = sys.argv[1:]
@@ -191,3 +194,12 @@ def test_a_holder_that_makes_progress_is_waited_for_past_the_stall_timeout(tmp_p
     path = download(weight_file(UNREACHABLE), folder, stall_timeout_s=0.5)
     assert writer.wait(LINE_TIMEOUT_S) == 0, writer.stderr.read()
     assert path.read_bytes() == PAYLOAD
+
+
+def test_a_folder_without_file_locks_gives_a_clear_error(tmp_path, monkeypatch):
+    def no_locks(handle):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(weights, "_lock_now", no_locks)
+    with pytest.raises(WeightsError, match=r"Cannot lock .*weights\.bin\.lock \(No locks available\)\. Choose a models"):
+        download(weight_file(UNREACHABLE), tmp_path)
