@@ -3,14 +3,16 @@
 Mounted by the A1111 extension in ``on_app_started`` (``app.include_router(router)``); any
 FastAPI app can include it. Routes, all under ``/depth3d/v1``:
 
-- ``GET /models``: the depth models and whether their weights are in the models folder.
-- ``POST /depth``: the 16-bit depth PNG (near = bright) of ``image``.
+- ``GET /models``: the depth models and whether their weights are in the models folder, and
+  ControlNet's depth preprocessors when that extension is loaded (``model: "controlnet:<name>"``).
+- ``POST /depth``: the 16-bit depth PNG (near = bright) of ``image``, with the model's licence.
 - ``POST /scene``: the ``.glb`` (base64), fSpy camera parameters JSON, depth PNG and ``.fspy``.
 - ``POST /mask``: the inpainting mask (white = repaint) from the picture's depth.
 
 Pictures travel as base64 PNG/JPEG/WebP (a ``data:`` URL prefix is accepted). No request field
 names a file on the server. Bad requests get 400 with ``{"detail": message}`` (422 from
-FastAPI for a missing or mistyped field); missing weights that cannot be fetched get 503.
+FastAPI for a missing or mistyped field); missing weights that cannot be fetched, a GPU out of
+memory and a failing ControlNet preprocessor get 503.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from pydantic import BaseModel, Field
 
 from lib_depth3d import pipeline
 from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, depth_png_bytes
+from lib_depth3d.depth.controlnet import depth_preprocessors
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.errors import Depth3DError, InputError, WeightsError
+from lib_depth3d.depth.sources import CONTROLNET_PREFIX, available_sources
+from lib_depth3d.errors import Depth3DError, DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import open_image
 
 router = APIRouter(prefix="/depth3d/v1", tags=["Depth3D"])
@@ -47,6 +51,8 @@ class ModelInfo(BaseModel):
 class ModelsResponse(BaseModel):
     default: str
     models: List[ModelInfo]
+    controlnet: List[str] = Field(description="ControlNet's depth preprocessors, usable as model "
+                                              "'controlnet:<name>' (empty when that extension is not loaded)")
 
 
 class DepthRequest(BaseModel):
@@ -62,6 +68,8 @@ class DepthResponse(BaseModel):
     kind: str = Field(description="what the model estimated: 'disparity' or 'metric'")
     width: int
     height: int
+    licence: Optional[str] = Field(None, description="the licence of the model's weights (None for a depth image "
+                                                     "or ControlNet); CC BY-NC models are for non-commercial use only")
 
 
 class SceneRequest(DepthRequest):
@@ -129,15 +137,23 @@ def _png(picture: Image.Image) -> bytes:
 
 
 def _failure(error: Depth3DError) -> HTTPException:
-    return HTTPException(status_code=503 if isinstance(error, WeightsError) else 400, detail=str(error))
+    unavailable = isinstance(error, (WeightsError, DepthSourceError))  # the server's side, not the request's
+    return HTTPException(status_code=503 if unavailable else 400, detail=str(error))
 
 
 def _depth(request: DepthRequest, picture: Image.Image) -> DepthMap:
     if request.depth_image is not None:
         return pipeline.estimate(picture, depth_upload=decode_picture(request.depth_image, "depth_image"))
-    if request.model is not None and request.model not in MODELS:
-        raise InputError(f"Unknown depth model {request.model!r}. Choose one of: {', '.join(MODELS)}.")
+    if request.model is not None and request.model not in MODELS and not request.model.startswith(CONTROLNET_PREFIX):
+        raise InputError(f"Unknown depth model {request.model!r}. Choose one of: {', '.join(available_sources()[:-1])}.")
     return pipeline.estimate(picture, model=request.model, input_size=request.net_size)
+
+
+def _licence(request: DepthRequest) -> str | None:
+    if request.depth_image is not None:
+        return None
+    spec = MODELS.get(request.model or DEFAULT_MODEL)
+    return None if spec is None else spec.licence
 
 
 @router.get("/models", response_model=ModelsResponse)
@@ -148,7 +164,7 @@ def list_models() -> ModelsResponse:
         ModelInfo(name=spec.name, title=spec.title, output_kind=spec.output_kind, licence=spec.licence,
                   non_commercial=spec.non_commercial, installed=local_file(spec) is not None)
         for spec in MODELS.values()
-    ])
+    ], controlnet=depth_preprocessors())
 
 
 @router.post("/depth", response_model=DepthResponse)
@@ -159,7 +175,7 @@ def depth(request: DepthRequest) -> DepthResponse:
     except Depth3DError as error:
         raise _failure(error) from error
     return DepthResponse(depth=_encode(depth_png_bytes(result)), kind=result.kind, width=result.width,
-                         height=result.height)
+                         height=result.height, licence=_licence(request))
 
 
 @router.post("/scene", response_model=SceneResponse)

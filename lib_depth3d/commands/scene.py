@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from lib_depth3d.commands.model_options import add_model_options, estimate_from_args
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import read_input_file
 
@@ -70,12 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scene units per second (walk, dolly) or degrees per second (orbit); default: "
         "proportionate to the scene",
     )
-    parser.add_argument("--weights", metavar="PATH", help="--model: use this weight file")
-    parser.add_argument("--device", metavar="cpu|cuda|mps", help="--model: where to run (default: the best available)")
-    parser.add_argument("--net-size", type=int, metavar="PIXELS", help="--model: the network's processing size")
-    parser.add_argument(
-        "--no-download", action="store_true", help="--model: fail with instructions instead of downloading weights"
-    )
+    add_model_options(parser, prefix="--model: ")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.glb", help="the scene file to write")
 
 
@@ -139,16 +135,7 @@ def _depth(args, picture):
         from lib_depth3d.depth.depthmap import load_depth
 
         return load_depth(args.depth, args.depth_kind or "disparity")
-    from lib_depth3d.depth.estimate import estimate_depth
-
-    depth = estimate_depth(
-        picture,
-        args.model,
-        weights_path=args.weights,
-        device=args.device,
-        input_size=args.net_size,
-        download_missing=not args.no_download,
-    )
+    depth = estimate_from_args(picture, args)
     if args.depth_kind is not None and args.depth_kind != depth.kind:
         raise InputError(f"{args.model} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
     return depth

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.depth.estimate import Progress
 from lib_depth3d.errors import DepthSourceError, InputError
 from lib_depth3d.files import to_rgb
 
@@ -68,11 +69,12 @@ def controlnet_depth(
     slider_1: float | None = None,
     slider_2: float | None = None,
     slider_3: float | None = None,
+    progress: Progress | None = None,
 ) -> DepthMap:
     """Run ControlNet's ``preprocessor`` (e.g. ``depth_midas``) on ``picture``.
 
     Returns ``disparity`` in [0, 1] (ControlNet's nearness, 8-bit precision) at the picture's size.
-    Settings left as None take the preprocessor's own defaults.
+    Settings left as None take the preprocessor's own defaults. ``progress`` hears when it starts.
     """
     registry = _preprocessor_registry()
     processor = registry.get_preprocessor(preprocessor)
@@ -87,6 +89,8 @@ def controlnet_depth(
         _checked(processor.slider_3, slider_3, "Slider 3", preprocessor),
     ]
     rgb = np.asarray(to_rgb(picture), dtype=np.uint8)
+    if progress is not None:
+        progress(f"Estimating depth with ControlNet's {preprocessor}", None)
     try:
         result = np.asarray(processor(rgb, int(settings[0] or max(picture.size)), *settings[1:]))
     except Exception as error:  # anything ControlNet raises: its models, its downloads, the GPU

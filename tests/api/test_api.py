@@ -13,7 +13,9 @@ from PIL import Image
 from lib_depth3d.api import router
 from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness
 from lib_depth3d.depth.estimate import estimate_depth
+from lib_depth3d.depth.registry import MODELS
 from lib_depth3d.mask import MaskOptions, depth_mask
+from tests.support.controlnet import fake_controlnet  # noqa: F401 (fixture)
 from tests.support.depth_weights import write_random_checkpoint
 from tests.support.glb import read_glb
 from tests.support.paths import EXAMPLES_DIR
@@ -86,6 +88,34 @@ def test_depth_from_a_model_is_the_networks_depth(client):
     assert np.abs(stored - expected).max() <= 0.5 / 65535 + 1e-6
 
 
+def test_depth_answer_names_the_models_licence(client):
+    picture = Image.new("RGB", (28, 28), (90, 120, 150))
+    answer = client.post("/depth3d/v1/depth", json={"image": png(picture), "model": MODEL, "net_size": 28})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["licence"] == MODELS[MODEL].licence
+
+
+def test_controlnet_preprocessors_are_listed_and_run_as_models(client, fake_controlnet):
+    assert client.get("/depth3d/v1/models").json()["controlnet"] == ["depth_midas"]
+    picture = Image.new("RGB", (60, 40), (90, 120, 150))
+    answer = client.post("/depth3d/v1/depth", json={"image": png(picture), "model": "controlnet:depth_midas"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["width"], body["height"], body["licence"]) == (60, 40, None)
+    assert fake_controlnet.calls
+
+
+def test_a_failing_controlnet_preprocessor_is_a_503_naming_it(client, fake_controlnet, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("annotator weights missing")
+
+    monkeypatch.setattr(type(fake_controlnet), "__call__", broken)
+    picture = Image.new("RGB", (60, 40))
+    answer = client.post("/depth3d/v1/depth", json={"image": png(picture), "model": "controlnet:depth_midas"})
+    assert answer.status_code == 503
+    assert "ControlNet's depth_midas failed" in answer.json()["detail"]
+
+
 def test_scene_from_lines_returns_the_glb_the_camera_and_the_fspy(client):
     lines = json.loads((ROOM / "room_lines.json").read_text())
     answer = client.post("/depth3d/v1/scene", json={
@@ -130,6 +160,7 @@ def test_mask_cuts_an_uploaded_depth_as_stored(client):
     ("depth", {"image": "not base64!"}, 400, "image is not valid base64"),
     ("depth", {"image": b64(b"just some bytes")}, 400, "not a readable picture"),
     ("depth", {"model": "no-such-model"}, 400, "Unknown depth model"),
+    ("depth", {"model": "controlnet:depth_midas"}, 400, "sd-webui-controlnet extension is not installed"),
     ("depth", {"net_size": 71}, 400, "multiple of 14"),
     ("depth", {"model": "depth-anything-v2-large"}, 503, ""),
     ("scene", {"lines": {"version": 1}}, 400, ""),

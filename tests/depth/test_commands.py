@@ -66,6 +66,16 @@ def test_depth_user_errors_exit_2_with_one_line(arguments, message, picture_path
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.parametrize("command", ["depth", "scene"])
+def test_a_non_commercial_model_is_named_as_such_before_it_runs(command, picture_path, tmp_path, capsys):
+    output = ["-o", str(tmp_path / ("out.png" if command == "depth" else "out.glb"))]
+    model = ["--model", "depth-anything-v2-base", "--no-download", "--allow-unverified"]
+    assert main([command, str(picture_path), *model, *output]) == 2
+    note, error = capsys.readouterr().err.splitlines()
+    assert "CC BY-NC 4.0" in note and "non-commercial use only" in note
+    assert error.startswith("error: ") and "depth_anything_v2_vitb.pth" in error
+
+
 def test_models_lists_licence_and_download_state(empty_models_dir, capsys):
     empty_models_dir.mkdir(parents=True)
     (empty_models_dir / "dpt_hybrid-midas-501f0c75.pt").write_bytes(b"placed by the user")

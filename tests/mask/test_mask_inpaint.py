@@ -9,6 +9,7 @@ from PIL import Image
 
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask.inpaint import SCRIPT_ARGS, InpaintMaskSettings, picture_mask
+from tests.support.controlnet import fake_controlnet  # noqa: F401 (fixture)
 from tests.support.depth_weights import write_random_checkpoint
 
 DEFAULTS = {
@@ -130,3 +131,17 @@ def test_a_real_network_gives_each_picture_its_own_mask(tmp_path):
         assert 0 < (mask == 0).sum() < mask.size
         masks.append(mask)
     assert (masks[0] != masks[1]).any()
+
+
+def test_a_controlnet_source_gets_the_scripts_progress_and_net_size(fake_controlnet):
+    settings = InpaintMaskSettings.from_script_args(
+        script_args(depth_source="controlnet:depth_midas", band_low=50, net_size=256)
+    )
+    heard = []
+    result = picture_mask(Image.new("RGB", (64, 48)), settings, progress=lambda message, fraction: heard.append(message))
+    assert result.mask.size == (64, 48)
+    assert heard == ["Estimating depth with ControlNet's depth_midas"]
+    assert fake_controlnet.calls[-1][2] == 256
+    # The fake's nearness rises from top to bottom: the top half (nearness < 0.5) is repainted.
+    mask = np.asarray(result.mask)
+    assert mask[0].min() == 255 and mask[-1].max() == 0

@@ -1,0 +1,56 @@
+"""The depth-network options the ``depth`` and ``scene`` commands share, and the estimate they run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line imports every command at start: keep numpy and PIL out of it
+    from PIL import Image
+
+    from lib_depth3d.depth.depthmap import DepthMap
+
+
+def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--weights``, ``--device``, ``--net-size``, ``--no-download`` and ``--allow-unverified``;
+    ``prefix`` starts each help text (e.g. ``"--model: "`` where a model is optional)."""
+    parser.add_argument("--weights", metavar="PATH", help=f"{prefix}use this weight file instead of the models folder")
+    parser.add_argument("--device", metavar="cpu|cuda|mps", help=f"{prefix}where to run (default: the best available)")
+    parser.add_argument("--net-size", type=int, metavar="PIXELS",
+                        help=f"{prefix}the network's processing size (518 for Depth Anything V2, 384 for MiDaS)")
+    parser.add_argument("--no-download", action="store_true",
+                        help=f"{prefix}fail with instructions instead of downloading missing weights")
+    parser.add_argument("--allow-unverified", action="store_true",
+                        help=f"{prefix}accept a download whose SHA-256 is not published (see 'models')")
+
+
+def estimate_from_args(picture: Image.Image, args: argparse.Namespace) -> DepthMap:
+    """``args.model``'s depth of ``picture``, with download progress on a terminal and, for weights
+    under a non-commercial licence, a reminder on stderr."""
+    from lib_depth3d.depth.estimate import estimate_depth
+    from lib_depth3d.depth.registry import get_model
+
+    spec = get_model(args.model)
+    if spec.non_commercial:
+        print(f"note: {spec.name}'s weights are licensed {spec.licence} ({spec.licence_url}): "
+              "non-commercial use only.", file=sys.stderr)
+    interactive = sys.stderr.isatty()
+
+    def progress(message: str, fraction: float | None) -> None:
+        suffix = "" if fraction is None else f" {fraction:.0%}"
+        print(f"\r{message}{suffix}", end="", file=sys.stderr, flush=True)
+
+    depth = estimate_depth(
+        picture,
+        spec.name,
+        weights_path=args.weights,
+        device=args.device,
+        progress=progress if interactive else None,
+        input_size=args.net_size,
+        download_missing=not args.no_download,
+        allow_unverified=args.allow_unverified,
+    )
+    if interactive:
+        print(file=sys.stderr)
+    return depth
