@@ -133,7 +133,9 @@ _MODELS = (
         "Depth Anything V2 Metric Indoor Small (Hypersim, metres, up to 20 m)",
         "small",
         _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-Hypersim-Small", "depth_anything_v2_metric_hypersim_vits.pth", None, None, "99.2 MB"),),
+        # From installers pinned to revision 3bc65d4 (capsuleutkarsh-design/UTVFX_AI_VFX_Suit first_setup.py).
+        (_da_file("Depth-Anything-V2-Metric-Hypersim-Small", "depth_anything_v2_metric_hypersim_vits.pth",
+                  "b782898d8a3e8be1f639de33837ed85e9b4b73e40f8f5e5cd99067588d722545", 99222290, "99.2 MB"),),
         max_depth=20.0,
     ),
     _depth_anything(

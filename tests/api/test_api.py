@@ -16,12 +16,12 @@ from lib_depth3d.depth.estimate import estimate_depth
 from lib_depth3d.depth.registry import MODELS
 from lib_depth3d.mask import MaskOptions, depth_mask
 from tests.support.controlnet import fake_controlnet  # noqa: F401 (fixture)
-from tests.support.depth_weights import write_random_checkpoint
+from tests.support.depth_weights import accept_random_weights, write_random_checkpoint
 from tests.support.glb import read_glb
 from tests.support.paths import EXAMPLES_DIR
 
-# No published hash in the registry: a random-weight checkpoint of the real architecture in the
-# models folder is used as is (no download, no fake network).
+# A random-weight checkpoint of the real architecture in the models folder, accepted without the
+# published hash (no download, no fake network).
 MODEL, WEIGHTS_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
 ROOM = EXAMPLES_DIR / "room"
 
@@ -36,6 +36,7 @@ def models_dir(tmp_path_factory):
 @pytest.fixture
 def client(models_dir, monkeypatch):
     monkeypatch.setenv("DEPTH3D_MODELS_DIR", str(models_dir))
+    accept_random_weights(monkeypatch, MODEL)
     app = FastAPI()
     app.include_router(router)
     return TestClient(app)

@@ -11,13 +11,13 @@ from PIL import Image
 from lib_depth3d.depth.estimate import estimate_depth
 from lib_depth3d.errors import InputError
 from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
-from tests.support.depth_weights import write_random_checkpoint
+from tests.support.depth_weights import accept_random_weights, write_random_checkpoint
 from tests.support.glb import read_glb
 from tests.support.paths import REPO_ROOT
 
 SCRIPT = "scripts/depth3d.py"
-# No published hash in the registry: a random-weight checkpoint of the real architecture in the
-# models folder is used as is (no download, no fake network).
+# A random-weight checkpoint of the real architecture in the models folder, accepted without the
+# published hash (no download, no fake network).
 MODEL, WEIGHTS_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
 NET_SIZE = 70
 WIDTH, HEIGHT = 64, 48
@@ -28,6 +28,11 @@ def models_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     write_random_checkpoint(folder / WEIGHTS_FILE, MODEL, seed=5)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def random_weights_accepted(monkeypatch):
+    accept_random_weights(monkeypatch, MODEL)
 
 
 def load(host, models_dir, is_img2img=False):

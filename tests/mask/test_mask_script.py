@@ -8,12 +8,12 @@ from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, depth_mask
 from lib_depth3d.mask.inpaint import SCRIPT_ARGS
 from tests.support.a1111.fixture import a1111  # noqa: F401
-from tests.support.depth_weights import write_random_checkpoint
+from tests.support.depth_weights import accept_random_weights, write_random_checkpoint
 
 SCRIPT = "scripts/depth3d_mask_inpaint.py"
-# Its weight file has no published size or hash in the registry, so a random-weight checkpoint
-# of the real architecture placed in the models folder is used as is (no download, no fake).
-UNHASHED_MODEL, UNHASHED_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
+# A random-weight checkpoint of the real architecture placed in the models folder, accepted
+# without the published size and hash (no download, no fake).
+RANDOM_MODEL, RANDOM_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
 
 
 def load(host):
@@ -127,10 +127,11 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
     """As the img2img Batch tab does: one run per picture with the same script object."""
     models = tmp_path / "models"
     models.mkdir()
-    write_random_checkpoint(models / UNHASHED_FILE, UNHASHED_MODEL, seed=11)
+    write_random_checkpoint(models / RANDOM_FILE, RANDOM_MODEL, seed=11)
     monkeypatch.setenv("DEPTH3D_MODELS_DIR", str(models))
+    accept_random_weights(monkeypatch, RANDOM_MODEL)
     runner, script = load(a1111)
-    arguments = ui_values(script, runner, depth_source=UNHASHED_MODEL, band_mode="percentiles", band_low=60,
+    arguments = ui_values(script, runner, depth_source=RANDOM_MODEL, band_mode="percentiles", band_low=60,
                           net_size=70)
     rng = np.random.default_rng(2)
     pictures = [Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)) for _ in range(3)]
@@ -139,11 +140,11 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
     masks = []
     for picture in pictures:
         p, processed = a1111.img2img(runner, arguments, init_images=[picture], width=56, height=40)
-        depth = estimate_depth(picture, UNHASHED_MODEL, input_size=70)
+        depth = estimate_depth(picture, RANDOM_MODEL, input_size=70)
         expected = depth_mask(depth, MaskOptions(percentiles=(60, 100), hard=True), picture.size).mask
         np.testing.assert_array_equal(np.asarray(p.image_mask), np.asarray(expected))
         assert (np.asarray(processed.images[-1]) == np.asarray(expected)).all()
         masks.append(np.asarray(p.image_mask))
-    assert f"Depth3D: Estimating depth with {UNHASHED_MODEL}" in a1111.shared.state.textinfo_history
+    assert f"Depth3D: Estimating depth with {RANDOM_MODEL}" in a1111.shared.state.textinfo_history
     assert all(0 < (mask == 255).mean() < 1 for mask in masks)
     assert (masks[0] != masks[1]).any() and (masks[1] != masks[2]).any() and (masks[0] != masks[2]).any()
