@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lib_depth3d.depth import weights
     from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, get_model
+    from lib_depth3d.errors import WeightsError
 
     if args.download:
         spec = get_model(args.download)
@@ -27,13 +28,20 @@ def run(args: argparse.Namespace) -> int:
                 shown = f"{done / total:.0%}" if total else f"{done} bytes"
                 print(f"\r{spec.files[0].filename} {shown}", end="", file=sys.stderr, flush=True)
 
-        path = weights.download(spec.files[0], progress=progress, allow_unverified=args.allow_unverified)
+        try:
+            path = weights.download(spec.files[0], progress=progress, allow_unverified=args.allow_unverified,
+                                    on_wait=lambda notice: print(notice, file=sys.stderr))
+        except WeightsError as error:
+            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
         print(f"{spec.name}: {path}")
         return 0
     print(f"Models folder: {weights.models_dir()}")
     for spec in MODELS.values():
         found = weights.local_file(spec)
         state = f"present ({found[0].name})" if found else f"not downloaded ({spec.files[0].size_label})"
+        if found and found[1].size_bytes is not None and found[0].stat().st_size != found[1].size_bytes:
+            state = (f"damaged ({found[0].name} is {found[0].stat().st_size} bytes, not {found[1].size_bytes}): "
+                     "delete it and download again")
         default = " [default]" if spec.name == DEFAULT_MODEL else ""
         verified = "" if spec.files[0].sha256 else "; no published SHA-256 (download needs --allow-unverified)"
         print(f"{spec.name}{default}: {spec.title}")

@@ -221,7 +221,8 @@ def weights_for(
                 progress(f"Downloading {primary.filename}", done / total if total else None)
 
         try:
-            return weights.download(primary, progress=report, allow_unverified=allow_unverified)
+            return weights.download(primary, progress=report, allow_unverified=allow_unverified,
+                                    on_wait=lambda notice: progress(notice, None) if progress is not None else None)
         except WeightsError as error:
             raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
     path, weight_file = found

@@ -17,6 +17,7 @@ import http.client
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -282,10 +283,8 @@ def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s
         raise WeightsError(f"Downloading {url} failed: HTTP {error.code} {error.reason}.") from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise WeightsError(
-            f"Cannot download {url} ({reason}). Check the network, or download the file yourself "
-            f"and save it as {partial.with_suffix('')}."
-        ) from error
+        host = urllib.parse.urlsplit(url).hostname or url
+        raise WeightsError(f"Cannot reach {host} to download {partial.with_suffix('').name} ({reason}); check the network.") from error
     with response:
         resumed = response.status == 206
         content_range = response.headers.get("Content-Range")

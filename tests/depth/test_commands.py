@@ -11,6 +11,7 @@ from PIL import Image
 
 from lib_depth3d.cli import main
 from lib_depth3d.depth import weights
+from lib_depth3d.depth.registry import MODELS
 from tests.support.depth_weights import write_random_checkpoint
 from tests.support.paths import REPO_ROOT
 
@@ -79,11 +80,14 @@ def test_a_non_commercial_model_is_named_as_such_before_it_runs(command, picture
 def test_models_lists_licence_and_download_state(empty_models_dir, capsys):
     empty_models_dir.mkdir(parents=True)
     (empty_models_dir / "dpt_hybrid-midas-501f0c75.pt").write_bytes(b"placed by the user")
+    with open(empty_models_dir / "depth_anything_v2_vitb.pth", "wb") as right_size:  # sparse: no disk used
+        right_size.truncate(MODELS["depth-anything-v2-base"].files[0].size_bytes)
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert str(empty_models_dir) in out
     assert "depth-anything-v2-base" in out and "CC BY-NC 4.0" in out
-    assert "present (dpt_hybrid-midas-501f0c75.pt)" in out
+    assert "damaged (dpt_hybrid-midas-501f0c75.pt is 18 bytes, not" in out
+    assert "present (depth_anything_v2_vitb.pth)" in out
     assert "depth-anything-v2-small [default]" in out and "not downloaded (99.2 MB)" in out
 
 
