@@ -1,7 +1,7 @@
 """Milliseconds per image of our depth networks against transformers' implementation of the same
 configuration, with the same (random) weights, in the same run.
 
-    .venv/bin/python bench/depth.py [--models NAME ...] [--sizes PX ...] [--repeat N] [--device cpu|cuda]
+    .venv/bin/python bench/depth.py [--models NAME ...] [--sizes PX ...] [--repeat N] [--devices cpu cuda]
 
 Needs transformers (a development dependency). On CUDA both run in float16, on the CPU in float32.
 Ours always uses SDPA attention; transformers uses SDPA for Depth Anything and its eager attention
@@ -99,24 +99,29 @@ def milliseconds(run, repeat: int, device: torch.device) -> float:
     return statistics.median(once() for _ in range(repeat))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=sorted(MODELS))
-    parser.add_argument("--sizes", nargs="+", type=int,
-                        help="square input sizes, rounded down to the model's multiple (default: its size and half)")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
+def peak_mebibytes(run, device: torch.device) -> float | None:
+    """Peak GPU memory allocated during one ``run()``, weights included; None off CUDA."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    run()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / 2**20
 
-    Dinov2Embeddings.interpolate_pos_encoding = dinov2_position_embedding  # the original DINOv2 rule
-    device = torch.device(args.device)
+
+def optional(value: float | None, width: int, digits: int = 1) -> str:
+    return f"{'n/a':>{width}s}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def bench_device(device: torch.device, names: list[str], requested_sizes: list[int] | None, repeat: int) -> None:
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"{dtype}, {torch.get_num_threads()} CPU threads, median of {args.repeat}")
+    print(f"\ndevice {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+          f"{dtype}, {torch.get_num_threads()} CPU threads, median of {repeat}")
     print(f"{'model':40s} {'input':>9s} {'ours ms':>9s} {'graphed ms':>11s} {'transformers ms':>16s} "
-          f"{'speed-up':>9s} {'max |diff|':>11s} {'max |out|':>10s}  transformers attention")
-    for name in args.models:
+          f"{'speed-up':>9s} {'ours MiB':>9s} {'tf MiB':>8s} {'max |diff|':>11s} {'max |out|':>10s}  tf attention")
+    for name in names:
         spec = MODELS[name]
         ours = randomise(build_network(spec), seed=0).eval()
         twin = transformers_twin(name, ours)
@@ -128,24 +133,45 @@ def main() -> int:
         if spec.architecture == "midas_dpt_hybrid":
             sizes = [spec.input_size]  # transformers' hybrid DPT accepts its configured size only
         else:
-            requested = args.sizes or [spec.input_size, spec.input_size // 2]
-            sizes = sorted({max(size // multiple, 2) * multiple for size in requested}, reverse=True)
+            sizes = sorted({max(size // multiple, 2) * multiple
+                            for size in requested_sizes or [spec.input_size, spec.input_size // 2]}, reverse=True)
         for size in sizes:
             image = torch.randn(1, 3, size, size, device=device, dtype=dtype)
             with torch.inference_mode():
-                ours_ms = milliseconds(lambda: ours(image), args.repeat, device)
+                ours_ms = milliseconds(lambda: ours(image), repeat, device)
+                ours_mib = peak_mebibytes(lambda: ours(image), device)
                 graphed_ms = None
                 if device.type == "cuda":
                     graphed = GraphedNetwork(ours)
                     graphed(image), graphed(image)  # the first call counts the shape, the second records
-                    graphed_ms = milliseconds(lambda: graphed(image), args.repeat, device)
-                twin_ms = milliseconds(lambda: twin(pixel_values=image), args.repeat, device)
+                    graphed_ms = milliseconds(lambda: graphed(image), repeat, device)
+                twin_ms = milliseconds(lambda: twin(pixel_values=image), repeat, device)
+                twin_mib = peak_mebibytes(lambda: twin(pixel_values=image), device)
                 output = (graphed(image) if graphed_ms is not None else ours(image)).float()
                 difference = (output - twin(pixel_values=image).predicted_depth.float()).abs().max()
             best_ms = ours_ms if graphed_ms is None else graphed_ms
-            graphed_text = "n/a" if graphed_ms is None else f"{graphed_ms:.1f}"
-            print(f"{name:40s} {size:>4d}×{size:<4d} {ours_ms:9.1f} {graphed_text:>11s} {twin_ms:16.1f} "
-                  f"{twin_ms / best_ms:8.2f}× {difference.item():11.2e} {output.abs().max().item():10.3g}  {attention}")
+            print(f"{name:40s} {size:>4d}×{size:<4d} {ours_ms:9.1f} {optional(graphed_ms, 11)} {twin_ms:16.1f} "
+                  f"{twin_ms / best_ms:8.2f}× {optional(ours_mib, 9, 0)} {optional(twin_mib, 8, 0)} "
+                  f"{difference.item():11.2e} {output.abs().max().item():10.3g}  {attention}")
+        del ours, twin
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=sorted(MODELS))
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help="square input sizes, rounded down to the model's multiple (default: its size and half)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"],
+                        help="devices to time, one table each (default: cpu, and cuda when present)")
+    args = parser.parse_args()
+    from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
+
+    Dinov2Embeddings.interpolate_pos_encoding = dinov2_position_embedding  # the original DINOv2 rule
+    for device in args.devices:
+        bench_device(torch.device(device), args.models, args.sizes, args.repeat)
     return 0
 
 
