@@ -72,6 +72,14 @@ def _da_file(repo: str, filename: str, sha256: str | None, size_bytes: int | Non
     return WeightFile(filename, f"{_HF}/depth-anything/{repo}/resolve/main/{filename}", "original", sha256, size_bytes, size_label)
 
 
+def _da_hf_file(repo: str, sha256: str | None, size_label: str) -> WeightFile:
+    """A -hf repository's transformers-layout copy, saved under its own name (every -hf repository
+    calls its file model.safetensors). Without a published hash it is accepted when the user
+    places it; it is never downloaded (the original is)."""
+    url = f"{_HF}/depth-anything/{repo}-hf/resolve/main/model.safetensors"
+    return WeightFile(f"{repo.lower()}-hf.safetensors", url, "hf", sha256, None, size_label)
+
+
 def _depth_anything(
     name: str,
     title: str,
@@ -104,10 +112,8 @@ _MODELS = (
         (
             _da_file("Depth-Anything-V2-Small", "depth_anything_v2_vits.pth",
                      "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434, "99.2 MB"),
-            # Saved under its own name: every -hf repository calls its file model.safetensors.
-            WeightFile("depth-anything-v2-small-hf.safetensors",
-                       f"{_HF}/depth-anything/Depth-Anything-V2-Small-hf/resolve/main/model.safetensors",
-                       "hf", "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70", None, "99.2 MB"),
+            _da_hf_file("Depth-Anything-V2-Small", "3152477ce0d8d6978d76b995120de97cb5b928701fd0f817769f59e249a16b70",
+                        "99.2 MB"),
         ),
     ),
     _depth_anything(
@@ -115,8 +121,11 @@ _MODELS = (
         "Depth Anything V2 Base (relative)",
         "base",
         _CC_BY_NC,
-        (_da_file("Depth-Anything-V2-Base", "depth_anything_v2_vitb.pth",
-                  "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218, "390 MB"),),
+        (
+            _da_file("Depth-Anything-V2-Base", "depth_anything_v2_vitb.pth",
+                     "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218, "390 MB"),
+            _da_hf_file("Depth-Anything-V2-Base", None, "390 MB"),
+        ),
     ),
     _depth_anything(
         "depth-anything-v2-large",
@@ -125,8 +134,11 @@ _MODELS = (
         _CC_BY_NC,
         # LFS id of identical copies (huggingface.co/scenario-labs/depth, simon123905/ShadowDiffusion
         # commit c3cf4f8) and the pinned installer capsuleutkarsh-design/UTVFX_AI_VFX_Suit first_setup.py.
-        (_da_file("Depth-Anything-V2-Large", "depth_anything_v2_vitl.pth",
-                  "a7ea19fa0ed99244e67b624c72b8580b7e9553043245905be58796a608eb9345", 1341395338, "1.34 GB"),),
+        (
+            _da_file("Depth-Anything-V2-Large", "depth_anything_v2_vitl.pth",
+                     "a7ea19fa0ed99244e67b624c72b8580b7e9553043245905be58796a608eb9345", 1341395338, "1.34 GB"),
+            _da_hf_file("Depth-Anything-V2-Large", None, "1.34 GB"),
+        ),
     ),
     _depth_anything(
         "depth-anything-v2-metric-indoor-small",

@@ -21,15 +21,15 @@ from lib_depth3d.depth.registry import MODELS
 from lib_depth3d.depth.weights import load_into
 
 
-def depth_anything_v2_small_hf():
-    """config.json of depth-anything/Depth-Anything-V2-Small-hf."""
+def depth_anything_v2_hf(hidden: int, layers: int, heads: int, out_indices: list[int], fusion: int, neck: list[int]):
+    """config.json of the depth-anything/Depth-Anything-V2-{Small,Base,Large}-hf repositories."""
     backbone = Dinov2Config(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=518,
-        patch_size=14, out_indices=[3, 6, 9, 12], apply_layernorm=True, reshape_hidden_states=False,
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
+        image_size=518, patch_size=14, out_indices=out_indices, apply_layernorm=True, reshape_hidden_states=False,
     )
     return DepthAnythingForDepthEstimation(DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=384, patch_size=14, fusion_hidden_size=64,
-        neck_hidden_sizes=[48, 96, 192, 384],
+        backbone_config=backbone, reassemble_hidden_size=hidden, patch_size=14, fusion_hidden_size=fusion,
+        neck_hidden_sizes=neck,
     ))
 
 
@@ -51,7 +51,12 @@ def intel_dpt_hybrid_midas():
 LABEL_ROUNDING = 0.005  # pages show three significant digits; the safetensors header adds some kB
 
 PUBLISHED = {
-    "depth-anything-v2-small-hf.safetensors": depth_anything_v2_small_hf,
+    "depth-anything-v2-small-hf.safetensors": lambda: depth_anything_v2_hf(384, 12, 6, [3, 6, 9, 12], 64,
+                                                                           [48, 96, 192, 384]),
+    "depth-anything-v2-base-hf.safetensors": lambda: depth_anything_v2_hf(768, 12, 12, [3, 6, 9, 12], 128,
+                                                                          [96, 192, 384, 768]),
+    "depth-anything-v2-large-hf.safetensors": lambda: depth_anything_v2_hf(1024, 24, 16, [5, 12, 18, 24], 256,
+                                                                           [256, 512, 1024, 1024]),
     "dpt-hybrid-midas-hf.safetensors": intel_dpt_hybrid_midas,
 }
 
@@ -70,5 +75,6 @@ def test_hf_copy_loads_into_our_network_and_has_the_published_size(spec, weight_
     state = dict(published.state_dict())
     load_into(ours, state, weight_file.filename)
     megabytes = 4 * sum(tensor.numel() for tensor in state.values()) / 1e6
-    published = float(weight_file.size_label.removesuffix(" MB"))
+    number, unit = weight_file.size_label.split()
+    published = float(number) * {"MB": 1, "GB": 1000}[unit]
     assert abs(megabytes - published) / published < LABEL_ROUNDING
