@@ -95,3 +95,31 @@ def test_img2img_blends_the_init_image_inside_the_mask_only(a1111, tmp_path):
     result = processed.images[0]
     assert result.getpixel((28, 5)) == (255, 0, 0)
     assert result.getpixel((3, 5)) != (255, 0, 0)
+
+
+FAILING_SCRIPT = textwrap.dedent('''
+    from modules import scripts
+
+    class Failing(scripts.Script):
+        def title(self):
+            return "Failing"
+
+        def show(self, is_img2img):
+            return scripts.AlwaysVisible
+
+        def process(self, p, *args):
+            p.comment("said before failing")
+            raise ValueError("broken on purpose")
+''')
+
+
+def test_an_exception_in_a_hook_is_reported_and_the_generation_goes_on(a1111, tmp_path):
+    path = tmp_path / "failing.py"
+    path.write_text(FAILING_SCRIPT)
+    module = a1111.load_script(str(path))
+    runner = a1111.runner(module, is_img2img=False)
+    p, processed = a1111.txt2img(runner, runner.script_args_for(), seed=2, width=32, height=32)
+    assert [path.name for path in (a1111.root / "outputs" / "txt2img-images").iterdir()] == ["00000-2.png"]
+    ((message, error),) = a1111.errors.reported
+    assert message == f"Error running process: {path}" and str(error) == "broken on purpose"
+    assert processed.comments == "said before failing\n"

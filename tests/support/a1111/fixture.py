@@ -20,7 +20,7 @@ DOUBLE_DIR = Path(__file__).resolve().parent
 MODULES_DIR = DOUBLE_DIR / "modules"
 REPO_ROOT = DOUBLE_DIR.parents[2]
 MODULE_NAMES = (
-    "paths", "devices", "shared", "script_callbacks", "scripts", "generation_parameters_copypaste",
+    "paths", "devices", "errors", "shared", "script_callbacks", "scripts", "generation_parameters_copypaste",
     "images", "processing", "ui_components",
 )
 
@@ -91,7 +91,10 @@ class Host:
 
     def runner(self, module: ModuleType, is_img2img: bool):
         """The ScriptRunner of the txt2img (or img2img) tab holding ``module``'s scripts."""
-        return self.scripts.ScriptRunner(self.script_classes(module), is_img2img)
+        runner = self.scripts.ScriptRunner(self.script_classes(module), is_img2img)
+        for script in runner.scripts:
+            script.filename = module.__file__
+        return runner
 
     def txt2img(self, runner, script_args: list, **fields):
         outputs = self.root / "outputs"

@@ -121,13 +121,13 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
 
 class Processed:
     def __init__(self, p, images_list, seed=-1, info="", subseed=None, all_prompts=None, all_negative_prompts=None,
-                 all_seeds=None, all_subseeds=None, index_of_first_image=0, infotexts=None, comments=""):
+                 all_seeds=None, all_subseeds=None, index_of_first_image=0, infotexts=None):
         self.images = images_list
         self.prompt = p.prompt
         self.negative_prompt = p.negative_prompt
         self.seed = seed
         self.info = info
-        self.comments = comments
+        self.comments = "".join(f"{comment}\n" for comment in p.comments)
         self.width = p.width
         self.height = p.height
         self.batch_size = p.batch_size

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from modules import errors
+
 AlwaysVisible = object()
 
 current_basedir = os.getcwd()
@@ -134,8 +136,13 @@ class ScriptRunner:
         return p.script_args[script.args_from:script.args_to]
 
     def _each(self, p, hook, *before, **kwargs):
+        """Call ``hook`` of every always-on script; as in A1111, an exception is reported
+        (console) and the generation goes on: a script cannot stop a run by raising."""
         for script in self.alwayson_scripts:
-            getattr(script, hook)(p, *before, *self._args(p, script), **kwargs)
+            try:
+                getattr(script, hook)(p, *before, *self._args(p, script), **kwargs)
+            except Exception:
+                errors.report(f"Error running {hook}: {script.filename}", exc_info=True)
 
     def run(self, p, *args):
         choice = args[0] if args else 0

@@ -17,6 +17,8 @@ class OptionInfo:
         self.onchange = onchange
         self.section = section
         self.refresh = refresh
+        self.comment_before = comment_before
+        self.comment_after = comment_after
         self.infotext = infotext
 
     def info(self, text: str) -> "OptionInfo":
