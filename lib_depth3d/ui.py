@@ -13,6 +13,7 @@ beside the canvas, never as a traceback.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import tempfile
@@ -294,6 +295,36 @@ def _depth_sources() -> list[str]:
     return available_sources()
 
 
+def _licence_line(source_choice: gr.Dropdown, elem_id: str) -> gr.Markdown:
+    """A line under ``source_choice`` naming the licence of the chosen source, kept up to date
+    as the choice changes (some weights are for non-commercial use only)."""
+    from lib_depth3d.depth.licence_note import licence_note
+
+    line = gr.Markdown(licence_note(source_choice.value or ""), elem_id=elem_id, elem_classes=["depth3d-licence"])
+    source_choice.change(show_licence, inputs=[source_choice], outputs=[line], queue=False, show_progress="hidden")
+    return line
+
+
+def show_licence(source: str | None) -> str:
+    """The licence line for the source just chosen (empty when none is)."""
+    from lib_depth3d.depth.licence_note import licence_note
+
+    return licence_note(source or "")
+
+
+def licences_html() -> str:
+    """Each model's licence, grouped, as HTML for an A1111 setting's ``comment_after`` (the
+    settings page shows no line that follows the choice)."""
+    from lib_depth3d.depth.licence_note import models_by_licence
+
+    groups = [
+        f'<a href="{html.escape(licence.url)}" target="_blank">{html.escape(licence.name)}</a>: '
+        + html.escape(", ".join(names))
+        for licence, names in models_by_licence().items()
+    ]
+    return f'<span class="info">(Licences — {"; ".join(groups)})</span>'
+
+
 def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Blocks:
     """The Depth 3D tab as a :class:`gr.Blocks` (A1111's ``on_ui_tabs`` or the standalone server).
 
@@ -343,6 +374,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                     sources = _depth_sources()
                     source = gr.Dropdown(sources, value=DEFAULT_MODEL if DEFAULT_MODEL in sources else sources[0],
                                          label="Depth from", elem_id="depth3d_source")
+                    _licence_line(source, "depth3d_source_licence")
                     depth_file = gr.File(file_types=["image", ".npy"],
                                          label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
                                          elem_id="depth3d_depth_file")
@@ -421,10 +453,11 @@ def build_accordion(
 ) -> list:
     """The always-on "Depth 3D" accordion of A1111's txt2img or img2img tab (``tab_name``).
 
-    Built inside the current gradio block (A1111's ``Script.ui``). ``models``, ``outputs`` and
-    ``calibrations`` are the choices, ``model``, ``produced`` and ``calibration`` the values
-    shown first. Returns [enable, model, outputs, field of view, calibration, network size]:
-    the order in which A1111 passes their values to the script.
+    Built inside the current gradio block (A1111's ``Script.ui``). ``models`` (depth sources:
+    model names or ``controlnet:…``), ``outputs`` and ``calibrations`` are the choices, ``model``,
+    ``produced`` and ``calibration`` the values shown first; the chosen model's licence is shown
+    under it. Returns [enable, model, outputs, field of view, calibration, network size]: the
+    order in which A1111 passes their values to the script.
     """
     def elem_id(name: str) -> str:
         return f"depth3d_{tab_name}_{name}"
@@ -432,6 +465,7 @@ def build_accordion(
     with gr.Accordion("Depth 3D", open=False, elem_id=elem_id("accordion")):
         enabled = gr.Checkbox(False, label="Enable", elem_id=elem_id("enabled"))
         model_choice = gr.Dropdown(list(models), value=model, label="Depth model", elem_id=elem_id("model"))
+        _licence_line(model_choice, elem_id("model_licence"))
         outputs_choice = gr.CheckboxGroup(list(outputs), value=list(produced), label="Produce",
                                           elem_id=elem_id("outputs"))
         fov = gr.Slider(10, 150, value=fov_deg, step=0.5, label="Field of view (degrees across the width)",
@@ -470,6 +504,7 @@ def build_mask_script_controls(elem_prefix: str = "depth3d_mask") -> list:
                                    elem_id=elem_id("source"))
         net_size = gr.Number(value=0, precision=0, label="Network size (0 = the model's own)",
                              elem_id=elem_id("net_size"))
+    _licence_line(depth_source, elem_id("source_licence"))
     depth_image = gr.Image(type="pil", label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
                            elem_id=elem_id("depth_image"))
     with gr.Row():

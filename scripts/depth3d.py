@@ -21,7 +21,9 @@ from modules import paths, script_callbacks, scripts, shared
 from lib_depth3d import pipeline, ui
 from lib_depth3d.camera import Calibration
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
+from lib_depth3d.depth.estimate import network_size
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
+from lib_depth3d.depth.sources import CONTROLNET_PREFIX, USER_DEPTH_IMAGE, available_sources, depth_for
 from lib_depth3d.depth.weights import set_models_dir
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import atomic_output, write_bytes_atomic
@@ -61,6 +63,12 @@ def _use_models_folder() -> None:
     set_models_dir(models_folder())
 
 
+def depth_sources() -> list[str]:
+    """The accordion's choices: our models, then ControlNet's depth preprocessors when that
+    extension is loaded (a generated picture has no depth image of the user's to offer)."""
+    return [source for source in available_sources() if source != USER_DEPTH_IMAGE]
+
+
 @dataclass
 class Settings:
     """The accordion's values, checked."""
@@ -73,8 +81,9 @@ class Settings:
 
     @classmethod
     def from_ui(cls, model, outputs, fov_deg, calibration_name, net_size) -> "Settings":
-        if model not in MODELS:
-            raise InputError(f"Depth 3D: unknown depth model {model!r}; choose one of {', '.join(MODELS)}.")
+        sources = depth_sources()
+        if model not in sources:
+            raise InputError(f"Depth 3D: unknown depth model {model!r}; choose one of {', '.join(sources)}.")
         unknown = [choice for choice in outputs or () if choice not in OUTPUT_CHOICES]
         if unknown:
             raise InputError(f"Depth 3D: unknown output {unknown[0]!r}; choose from {', '.join(OUTPUT_CHOICES)}.")
@@ -85,6 +94,23 @@ class Settings:
             raise InputError(f"Depth 3D: the field of view must be between 1 and 179 degrees, got {fov:g}.")
         size = int(net_size or 0)
         return cls(model, tuple(outputs), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
+
+    def check_network_size(self, width: int, height: int) -> None:
+        """Refuse a network size the model cannot take, before any picture is generated (the rule is
+        the estimator's; ControlNet checks its own resolution range when it runs)."""
+        if self.net_size is None or self.model not in MODELS:
+            return
+        try:
+            network_size(width, height, MODELS[self.model], self.net_size)
+        except InputError as error:
+            raise InputError(f"Depth 3D: {error} Set 0 to use the model's own size.") from error
+
+    def depth_options(self, keep_loaded: bool) -> dict:
+        """The options of :func:`~lib_depth3d.depth.sources.depth_for` for this source: the network
+        size is our models' input size and ControlNet's resolution (as in the mask script)."""
+        if self.model.startswith(CONTROLNET_PREFIX):
+            return {} if self.net_size is None else {"resolution": self.net_size}
+        return {"input_size": self.net_size, "keep_loaded": keep_loaded}
 
     def infotext(self) -> dict:
         return {
@@ -153,6 +179,15 @@ def _fitted(depth: DepthMap, picture: Image.Image) -> DepthMap:
     return depth if (depth.width, depth.height) == picture.size else depth.resized(*picture.size)
 
 
+def _refuse(p, error: InputError) -> None:
+    """Stop the run before anything is generated and say why where the user looks: A1111 only
+    logs an exception raised in a script's hook and goes on generating, so raising would not stop it."""
+    message = str(error)
+    p.comment(message)
+    shared.state.textinfo = message
+    shared.state.interrupt()
+
+
 class Script(scripts.Script):
     def title(self):
         return "Depth 3D"
@@ -162,9 +197,10 @@ class Script(scripts.Script):
 
     def ui(self, is_img2img):
         default_model = shared.opts.data.get("depth3d_default_model", DEFAULT_MODEL)
+        sources = depth_sources()
         controls = ui.build_accordion(
             "img2img" if is_img2img else "txt2img",
-            models=MODELS, model=default_model if default_model in MODELS else DEFAULT_MODEL,
+            models=sources, model=default_model if default_model in sources else DEFAULT_MODEL,
             outputs=OUTPUT_CHOICES, produced=(OUTPUT_DEPTH, OUTPUT_SCENE), fov_deg=pipeline.DEFAULT_FOV_DEG,
             calibrations=saved_calibrations(), calibration=NO_CALIBRATION,
         )
@@ -185,10 +221,15 @@ class Script(scripts.Script):
         p.depth3d_job = None
         if not enabled:
             return
-        settings = Settings.from_ui(model, outputs, fov_deg, calibration_name, net_size)
-        job = Job(settings)
-        if settings.calibration_name != NO_CALIBRATION:
-            job.calibration, job.fspy_bytes = _load_calibration(settings.calibration_name)
+        try:
+            settings = Settings.from_ui(model, outputs, fov_deg, calibration_name, net_size)
+            settings.check_network_size(p.width, p.height)
+            job = Job(settings)
+            if settings.calibration_name != NO_CALIBRATION:
+                job.calibration, job.fspy_bytes = _load_calibration(settings.calibration_name)
+        except InputError as error:
+            _refuse(p, error)
+            return
         _use_models_folder()
         p.extra_generation_params.update({k: v for k, v in settings.infotext().items() if v is not None})
         p.depth3d_job = job
@@ -199,12 +240,11 @@ class Script(scripts.Script):
             return
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
-        depth = pipeline.estimate(
+        depth = depth_for(
             pp.image,
-            model=job.settings.model,
-            input_size=job.settings.net_size,
-            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)),
+            job.settings.model,
             progress=lambda message, fraction: setattr(shared.state, "textinfo", f"Depth 3D: {message}"),
+            **job.settings.depth_options(keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False))),
         )
         job.depths[position] = depth
 
@@ -270,7 +310,8 @@ def on_ui_settings() -> None:
         "depth3d_keep_loaded": shared.OptionInfo(
             False, "Keep the depth model on the GPU between generations (faster, uses VRAM)", section=SECTION),
         "depth3d_default_model": shared.OptionInfo(
-            DEFAULT_MODEL, "Default depth model", *ui.dropdown_setting(MODELS), section=SECTION),
+            DEFAULT_MODEL, "Default depth model", *ui.dropdown_setting(MODELS), section=SECTION,
+            comment_after=ui.licences_html()),
         "depth3d_outputs_dir": shared.OptionInfo(
             "", "Folder for the Depth 3D tab's outputs (empty: outputs/depth3d)", section=SECTION),
     }

@@ -313,3 +313,19 @@ def test_principal_point_handle_and_third_vanishing_point(page):
     # Under load the drag's intermediate positions are solved too; the last solve is what counts.
     page.wait_for_function(
         "() => document.querySelector('#depth3d_message').innerText.includes('Solved')", timeout=WAIT_MS)
+
+
+def test_the_licence_of_the_chosen_depth_source_is_shown_with_its_link(page):
+    line = "#depth3d_source_licence"
+    page.wait_for_function("(s) => (document.querySelector(s) || {}).innerText.includes('Apache-2.0')",
+                           arg=line, timeout=WAIT_MS)
+    page.click("#depth3d_source input")
+    page.click("#depth3d_source li:has-text('depth-anything-v2-large')")
+    page.wait_for_function("(s) => document.querySelector(s).innerText.includes('non-commercial use only')",
+                           arg=line, timeout=WAIT_MS)
+    link = page.locator(f"{line} a")
+    assert link.get_attribute("href") == "https://creativecommons.org/licenses/by-nc/4.0/"
+    assert link.inner_text().startswith("CC BY-NC 4.0")
+    page.click("#depth3d_source input")
+    page.click("#depth3d_source li:has-text('depth-image')")
+    page.wait_for_function("(s) => document.querySelector(s).innerText.trim() === ''", arg=line, timeout=WAIT_MS)

@@ -9,8 +9,11 @@ import pytest
 from PIL import Image
 
 from lib_depth3d.depth.estimate import estimate_depth
-from lib_depth3d.errors import InputError
+from lib_depth3d.depth.licence_note import licence_note
+from lib_depth3d.depth.registry import MODELS
 from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
+from tests.support.controlnet import fake_controlnet  # noqa: F401
+from tests.support.gradio_events import component, handler
 from tests.support.depth_weights import accept_random_weights, write_random_checkpoint
 from tests.support.glb import read_glb
 from tests.support.paths import REPO_ROOT
@@ -36,20 +39,26 @@ def random_weights_accepted(monkeypatch):
 
 
 def load(host, models_dir, is_img2img=False):
+    module, runner, script, blocks = load_with_blocks(host, models_dir, is_img2img)
+    return module, runner, script
+
+
+def load_with_blocks(host, models_dir, is_img2img=False):
+    """As :func:`load`, with the gr.Blocks the accordion was built in."""
     import gradio as gr
 
     host.shared.opts.data["depth3d_models_dir"] = str(models_dir)
     module = host.load_script(SCRIPT)
-    with gr.Blocks():
+    with gr.Blocks() as blocks:
         runner = host.runner(module, is_img2img=is_img2img)
     (script,) = runner.alwayson_scripts
-    return module, runner, script
+    return module, runner, script, blocks
 
 
 def arguments(runner, script, *, enabled=True, outputs=("Depth image in the gallery", "3D scene (.glb)"),
-              fov=60.0, calibration=None, net_size=NET_SIZE):
+              fov=60.0, calibration=None, net_size=NET_SIZE, model=MODEL):
     values = [component.value for component in runner.ui_components[script]]
-    values[:] = [enabled, MODEL, list(outputs), fov, calibration or values[4], net_size]
+    values[:] = [enabled, model, list(outputs), fov, calibration or values[4], net_size]
     return values, runner.script_args_for(values={script: values})
 
 
@@ -164,13 +173,64 @@ def test_disabled_accordion_changes_nothing(a1111, models_dir):
     ({"fov": 0.5}, "field of view must be between"),
     ({"outputs": ["Everything"]}, "unknown output"),
     ({"outputs": []}, "nothing to produce"),
+    ({"model": "controlnet:depth_midas"}, "unknown depth model 'controlnet:depth_midas'"),
+    ({"net_size": 500}, "network size for depth-anything-v2-metric-indoor-small must be a multiple of 14 between 28 "
+                        "and 4096; got 500. Set 0"),
+    ({"net_size": 14}, "got 14"),
 ])
-def test_bad_settings_stop_the_run_with_a_message(a1111, models_dir, change, message):
+def test_bad_settings_stop_the_run_before_generating_and_say_why(a1111, models_dir, change, message):
     module, runner, script = load(a1111, models_dir)
     values, script_args = arguments(runner, script, **change)
-    with pytest.raises(InputError, match=message):
-        a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT)
-    assert not (a1111.root / "outputs" / "txt2img-images").exists()
+    p, processed = a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT, n_iter=2)
+    # No picture is generated, so the user does not wait for pictures without their depth.
+    assert processed.images == [] and not (a1111.root / "outputs").exists()
+    assert processed.comments.startswith("Depth 3D") and message in processed.comments
+    assert a1111.errors.reported == []
+
+
+def test_a_network_size_of_the_model_multiple_is_accepted(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, net_size=42, outputs=("Depth image in the gallery",))
+    p, processed = a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT)
+    assert files_in(a1111.root / "outputs" / "txt2img-images") == ["00000-4.png", "00000-4_depth.png"]
+    assert "Depth3D net size: 42" in processed.infotexts[0] and processed.comments == ""
+
+
+def test_controlnet_depth_is_offered_and_writes_the_depth_files(a1111, models_dir, fake_controlnet):
+    module, runner, script = load(a1111, models_dir)
+    choices = [c[0] if isinstance(c, tuple) else c for c in runner.ui_components[script][1].choices]
+    assert choices == [*MODELS, "controlnet:depth_midas"]
+    values, script_args = arguments(runner, script, model="controlnet:depth_midas", net_size=96)
+    p, processed = a1111.txt2img(runner, script_args, seed=6, width=WIDTH, height=HEIGHT)
+    folder = a1111.root / "outputs" / "txt2img-images"
+    assert files_in(folder) == ["00000-6.glb", "00000-6.png", "00000-6_camera.json", "00000-6_depth.png"]
+    # The network size is ControlNet's resolution, as in the mask script.
+    assert [call[2] for call in fake_controlnet.calls] == [96]
+    with Image.open(folder / "00000-6_depth.png") as depth_png:
+        stored = np.asarray(depth_png, dtype=np.float64) / 65535.0
+    # The stand-in's nearness grows down the picture.
+    assert (np.diff(stored.mean(axis=1)) >= 0).all() and stored[-1].mean() > stored[0].mean()
+    assert len(processed.images) == 2 and processed.images[1].size == (WIDTH, HEIGHT)
+    infotext = processed.infotexts[0]
+    assert 'Depth3D model: "controlnet:depth_midas"' in infotext
+    assert paste_values(infotext, script.infotext_fields)[1] == "controlnet:depth_midas"
+
+
+def test_without_controlnet_the_accordion_offers_our_models_only(a1111, models_dir):
+    module, runner, script = load(a1111, models_dir)
+    choices = [c[0] if isinstance(c, tuple) else c for c in runner.ui_components[script][1].choices]
+    assert choices == list(MODELS)
+
+
+def test_the_accordion_shows_the_chosen_models_licence(a1111, models_dir, fake_controlnet):
+    a1111.shared.opts.data["depth3d_default_model"] = "depth-anything-v2-large"
+    module, runner, script, blocks = load_with_blocks(a1111, models_dir)
+    model = runner.ui_components[script][1]
+    line = component(blocks, "depth3d_txt2img_model_licence")
+    assert line.value == licence_note("depth-anything-v2-large") and "non-commercial use only" in line.value
+    show = handler(blocks, model, "change", line)
+    assert show("midas-dpt-hybrid") == licence_note("midas-dpt-hybrid") and "MIT" in show("midas-dpt-hybrid")
+    assert "ControlNet" in show("controlnet:depth_midas")
 
 
 def test_settings_section_and_models_folder(a1111, models_dir):
@@ -179,6 +239,8 @@ def test_settings_section_and_models_folder(a1111, models_dir):
     labels = a1111.shared.opts.data_labels
     keys = ["depth3d_models_dir", "depth3d_keep_loaded", "depth3d_default_model", "depth3d_outputs_dir"]
     assert all(labels[key].section == ("depth3d", "Depth 3D") for key in keys)
+    licences = labels["depth3d_default_model"].comment_after
+    assert "CC BY-NC 4.0 (non-commercial use only)</a>: depth-anything-v2-base, depth-anything-v2-large;" in licences
     del a1111.shared.opts.data["depth3d_models_dir"]
     assert module.models_folder() == a1111.root / "models" / "depth3d"
     assert module.outputs_folder() == a1111.root / "outputs" / "depth3d"
