@@ -20,6 +20,7 @@ from modules import paths, script_callbacks, scripts, shared
 
 from lib_depth3d import pipeline, ui
 from lib_depth3d.camera import Calibration
+from lib_depth3d.depth.controlnet import checked_settings
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.estimate import network_size
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
@@ -96,12 +97,15 @@ class Settings:
         return cls(model, tuple(outputs), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
 
     def check_network_size(self, width: int, height: int) -> None:
-        """Refuse a network size the model cannot take, before any picture is generated (the rule is
-        the estimator's; ControlNet checks its own resolution range when it runs)."""
-        if self.net_size is None or self.model not in MODELS:
+        """Refuse a network size the model (or ControlNet's preprocessor, as its resolution) cannot
+        take, before any picture is generated; the rules are the estimator's and ControlNet's."""
+        if self.net_size is None:
             return
         try:
-            network_size(width, height, MODELS[self.model], self.net_size)
+            if self.model.startswith(CONTROLNET_PREFIX):
+                checked_settings(self.model[len(CONTROLNET_PREFIX):], resolution=self.net_size)
+            else:
+                network_size(width, height, MODELS[self.model], self.net_size)
         except InputError as error:
             raise InputError(f"Depth 3D: {error} Set 0 to use the model's own size.") from error
 

@@ -61,6 +61,30 @@ def _checked(parameter, value: float | None, what: str, name: str) -> float | No
     return value
 
 
+def checked_settings(
+    preprocessor: str,
+    resolution: float | None = None,
+    slider_1: float | None = None,
+    slider_2: float | None = None,
+    slider_3: float | None = None,
+):
+    """ControlNet's ``preprocessor`` and its settings [resolution, slider 1, 2, 3], each checked
+    against the preprocessor's declared range (None: its default; None also for a setting it does
+    not show). Raises :class:`InputError` naming the setting, so callers can check before a run."""
+    registry = _preprocessor_registry()
+    processor = registry.get_preprocessor(preprocessor)
+    if processor is None:
+        choices = ", ".join(depth_preprocessors()) or "none"
+        raise InputError(f"ControlNet has no preprocessor {preprocessor!r}; its depth preprocessors are: {choices}.")
+    resolution_parameter = getattr(processor, "resolution", None) or getattr(processor, "slider_resolution", None)
+    return processor, [
+        _checked(resolution_parameter, resolution, "The resolution", preprocessor),
+        _checked(processor.slider_1, slider_1, "Slider 1", preprocessor),
+        _checked(processor.slider_2, slider_2, "Slider 2", preprocessor),
+        _checked(processor.slider_3, slider_3, "Slider 3", preprocessor),
+    ]
+
+
 def controlnet_depth(
     picture: Image.Image,
     preprocessor: str,
@@ -76,18 +100,7 @@ def controlnet_depth(
     Returns ``disparity`` in [0, 1] (ControlNet's nearness, 8-bit precision) at the picture's size.
     Settings left as None take the preprocessor's own defaults. ``progress`` hears when it starts.
     """
-    registry = _preprocessor_registry()
-    processor = registry.get_preprocessor(preprocessor)
-    if processor is None:
-        choices = ", ".join(depth_preprocessors()) or "none"
-        raise InputError(f"ControlNet has no preprocessor {preprocessor!r}; its depth preprocessors are: {choices}.")
-    resolution_parameter = getattr(processor, "resolution", None) or getattr(processor, "slider_resolution", None)
-    settings = [
-        _checked(resolution_parameter, resolution, "The resolution", preprocessor),
-        _checked(processor.slider_1, slider_1, "Slider 1", preprocessor),
-        _checked(processor.slider_2, slider_2, "Slider 2", preprocessor),
-        _checked(processor.slider_3, slider_3, "Slider 3", preprocessor),
-    ]
+    processor, settings = checked_settings(preprocessor, resolution, slider_1, slider_2, slider_3)
     rgb = np.asarray(to_rgb(picture), dtype=np.uint8)
     if progress is not None:
         progress(f"Estimating depth with ControlNet's {preprocessor}", None)

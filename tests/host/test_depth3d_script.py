@@ -216,6 +216,15 @@ def test_controlnet_depth_is_offered_and_writes_the_depth_files(a1111, models_di
     assert paste_values(infotext, script.infotext_fields)[1] == "controlnet:depth_midas"
 
 
+def test_a_controlnet_resolution_out_of_its_range_stops_the_run(a1111, models_dir, fake_controlnet):
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, model="controlnet:depth_midas", net_size=40)
+    p, processed = a1111.txt2img(runner, script_args, seed=6, width=WIDTH, height=HEIGHT)
+    assert processed.images == [] and fake_controlnet.calls == []
+    assert "The resolution of ControlNet's depth_midas must be between 64 and 2048, got 40" in processed.comments
+    assert a1111.errors.reported == []
+
+
 def test_without_controlnet_the_accordion_offers_our_models_only(a1111, models_dir):
     module, runner, script = load(a1111, models_dir)
     choices = [c[0] if isinstance(c, tuple) else c for c in runner.ui_components[script][1].choices]
