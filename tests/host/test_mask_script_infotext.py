@@ -20,16 +20,6 @@ PASTED = list(READERS)
 """The controls pasting sets, in ``infotext_fields`` order: all but the uploaded depth image."""
 
 
-def load(host):
-    import gradio as gr
-
-    module = host.load_script(SCRIPT)
-    with gr.Blocks():
-        runner = host.runner(module, is_img2img=True)
-    (script,) = runner.selectable_scripts
-    return runner, script
-
-
 def controls(runner, script) -> dict:
     return dict(zip(SCRIPT_ARGS, runner.ui_components[script]))
 
@@ -65,7 +55,7 @@ SETTINGS_B = dict(band_mode="nearness", band_low=35, band_high=90, invert=False,
 
 
 def test_infotext_pastes_back_every_control_and_selects_the_script(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     values_a, processed_a = run(a1111, runner, script, **SETTINGS_A)
     values_b, processed_b = run(a1111, runner, script, **SETTINGS_B)
     infotext_a, infotext_b = processed_a.infotexts[0], processed_b.infotexts[0]
@@ -94,7 +84,7 @@ def test_infotext_pastes_back_every_control_and_selects_the_script(a1111):
     "a room\nSteps: 20, Sampler: Euler a, Seed: 1, Depth3D mask: written by a later version, Depth3D mask blur: 9",
 ])
 def test_other_infotexts_leave_the_controls_as_they_are(a1111, infotext):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     show(runner, script, {**{name: c.value for name, c in controls(runner, script).items()}, **SETTINGS_A})
     current = [controls(runner, script)[name].value for name in PASTED]
     assert paste_values(infotext, script.infotext_fields) == current

@@ -16,16 +16,6 @@ SCRIPT = "scripts/depth3d_mask_inpaint.py"
 RANDOM_MODEL, RANDOM_FILE = "depth-anything-v2-metric-indoor-small", "depth_anything_v2_metric_hypersim_vits.pth"
 
 
-def load(host):
-    import gradio as gr
-
-    module = host.load_script(SCRIPT)
-    with gr.Blocks():
-        runner = host.runner(module, is_img2img=True)
-    (script,) = runner.selectable_scripts
-    return runner, script
-
-
 def ui_values(script, runner, **changes) -> list:
     defaults = dict(zip(SCRIPT_ARGS, (component.value for component in runner.ui_components[script])))
     values = {**defaults, "depth_source": "depth-image", "hard": True, **changes}
@@ -39,7 +29,7 @@ def left_right_depth(width=64, height=32) -> Image.Image:
 
 
 def test_listed_in_img2img_only_with_its_components_in_argument_order(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     assert script.title() == "Depth mask inpaint"
     assert a1111.runner(a1111.load_script(SCRIPT), is_img2img=False).scripts == []
     components = runner.ui_components[script]
@@ -50,7 +40,7 @@ def test_listed_in_img2img_only_with_its_components_in_argument_order(a1111):
 
 
 def test_run_sets_the_mask_and_overrides_then_extends_the_gallery_in_step(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 64, 3), dtype=np.uint8))
     arguments = ui_values(script, runner, depth_image=left_right_depth(), mask_blur=3, inpainting_fill="latent noise",
                           gallery_depth=True, gallery_cutout=True, save_images=True)
@@ -85,7 +75,7 @@ def test_run_sets_the_mask_and_overrides_then_extends_the_gallery_in_step(a1111)
 
 
 def test_without_overrides_img2img_settings_stay_and_nothing_extra_is_saved(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_image=left_right_depth(), override_mask_blur=False,
                           inpainting_fill="img2img setting", invert=True)
     p, processed = a1111.img2img(runner, arguments, init_images=[Image.new("RGB", (64, 32), "white")],
@@ -99,7 +89,7 @@ def test_without_overrides_img2img_settings_stay_and_nothing_extra_is_saved(a111
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "I;16"])
 def test_init_pictures_of_any_mode_get_a_mask_of_their_size(a1111, mode):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     picture = Image.new(mode, (96, 48))
     arguments = ui_values(script, runner, depth_image=left_right_depth(), gallery_cutout=True)
     p, processed = a1111.img2img(runner, arguments, init_images=[picture], width=64, height=32)
@@ -108,7 +98,7 @@ def test_init_pictures_of_any_mode_get_a_mask_of_their_size(a1111, mode):
 
 
 def test_constant_depth_is_reported_below_the_gallery(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_image=Image.new("L", (64, 32), 30))
     p, _ = a1111.img2img(runner, arguments, init_images=[Image.new("RGB", (64, 32))], width=64, height=32)
     assert (np.asarray(p.image_mask) == 255).all()
@@ -117,7 +107,7 @@ def test_constant_depth_is_reported_below_the_gallery(a1111):
 
 
 def test_missing_upload_stops_with_a_message(a1111):
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_image=None)
     with pytest.raises(InputError, match="needs an uploaded depth image"):
         a1111.img2img(runner, arguments, init_images=[Image.new("RGB", (64, 32))], width=64, height=32)
@@ -130,7 +120,7 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
     write_random_checkpoint(models / RANDOM_FILE, RANDOM_MODEL, seed=11)
     monkeypatch.setenv("DEPTH3D_MODELS_DIR", str(models))
     accept_random_weights(monkeypatch, RANDOM_MODEL)
-    runner, script = load(a1111)
+    runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_source=RANDOM_MODEL, band_mode="percentiles", band_low=60,
                           net_size=70)
     rng = np.random.default_rng(2)

@@ -96,6 +96,17 @@ class Host:
             script.filename = module.__file__
         return runner
 
+    def img2img_script(self, relative_path: str):
+        """(runner, script) of an img2img tab whose Script dropdown holds ``relative_path``'s
+        one selectable script, its controls built inside a gradio Blocks as A1111 builds them."""
+        import gradio as gr
+
+        module = self.load_script(relative_path)
+        with gr.Blocks():
+            runner = self.runner(module, is_img2img=True)
+        (script,) = runner.selectable_scripts
+        return runner, script
+
     def txt2img(self, runner, script_args: list, **fields):
         outputs = self.root / "outputs"
         p = self.processing.StableDiffusionProcessingTxt2Img(
