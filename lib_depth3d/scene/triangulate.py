@@ -6,10 +6,15 @@ normal and the ray from the camera to its centroid exceeds ``max_view_angle_deg`
 uses only directions, so it is independent of the depth's scale; a depth jump of a fraction
 ``j`` between samples ``s`` pixels apart looks like a surface at ``atan(j·f/s)`` from facing.
 
-Decimation (adaptive quadtree, vectorised level by level). A square block of 2^k × 2^k cells
-whose four children were merged and whose cells are all uncut is merged when every sample in
+Decimation (adaptive quadtree, vectorised level by level). Level k cuts the grid into blocks
+of 2^k × 2^k cells aligned at the origin; along each axis the last block runs to the border,
+so grids of any size tile exactly and a remainder costs one narrower row or column of blocks,
+not a strip of ever smaller ones (a one-cell remainder joins the block before it, which then
+spans 2^k + 1 cells, because a block needs a sample strictly inside). A block whose children
+one level down were all merged and whose cells are all uncut is merged when every sample in
 it lies within half the tolerance of the block's simplified surface: the fan of four triangles
-from the block's centre sample to its corners, interpolated in pixel coordinates. Two tolerances apply, both scale-free:
+from the block's centre sample (the middle one, rounded down) to its corners, interpolated in
+pixel coordinates. Two tolerances apply, both scale-free:
 
 * depth: |w − ŵ| ≤ ½·max_depth_error·w, with w the sample's inverse depth and ŵ the fan's
   (inverse depth is affine in pixels over a 3D plane, so this is the relative z error along
@@ -140,17 +145,17 @@ FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a blo
 def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     """Barycentric weights of each block's samples in the fan of four triangles from its centre.
 
-    ``x_px``, ``y_px``: (n, size+1) sample positions of n blocks. Returns (n, (size+1)², 5)
-    weights of the corners (tl, tr, br, bl) and the centre sample. Interpolation is in pixels,
-    where inverse depth is affine over a 3D triangle; blocks on the picture border have uneven
-    spacing, so nothing assumes a regular grid.
+    ``x_px`` (n, width+1), ``y_px`` (n, height+1): sample positions of n blocks. Returns
+    (n, (height+1)·(width+1), 5) weights of the corners (tl, tr, br, bl) and the centre sample.
+    Interpolation is in pixels, where inverse depth is affine over a 3D triangle; blocks on the
+    picture border have uneven spacing, so nothing assumes a regular grid.
     """
-    count, samples = x_px.shape
-    half = (samples - 1) // 2
-    px = np.broadcast_to(x_px[:, None, :], (count, samples, samples)).reshape(count, -1)
-    py = np.broadcast_to(y_px[:, :, None], (count, samples, samples)).reshape(count, -1)
-    cx, cy = x_px[:, half, None], y_px[:, half, None]
-    weights = np.zeros((count, samples * samples, 5))
+    count, columns = x_px.shape
+    rows = y_px.shape[1]
+    px = np.broadcast_to(x_px[:, None, :], (count, rows, columns)).reshape(count, -1)
+    py = np.broadcast_to(y_px[:, :, None], (count, rows, columns)).reshape(count, -1)
+    cx, cy = x_px[:, (columns - 1) // 2, None], y_px[:, (rows - 1) // 2, None]
+    weights = np.zeros((count, rows * columns, 5))
     best = np.full(px.shape, -np.inf)
     for index, (row_a, column_a) in enumerate(FAN_CORNERS):
         row_b, column_b = FAN_CORNERS[(index + 1) % 4]
@@ -175,26 +180,31 @@ def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
-    block_rows: np.ndarray,
-    block_columns: np.ndarray,
-    size: int,
+    top_rows: np.ndarray,
+    left_columns: np.ndarray,
+    height: int,
+    width: int,
     options: TriangulationOptions,
 ) -> np.ndarray:
-    offsets = np.arange(size + 1)
-    rows = block_rows[:, None] * size + offsets
-    columns = block_columns[:, None] * size + offsets
+    """Whether each height × width cell block, given by its top-left sample, may be merged."""
+    rows = top_rows[:, None] + np.arange(height + 1)
+    columns = left_columns[:, None] + np.arange(width + 1)
     block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
     x_px, y_px = grid_x_px[columns], grid_y_px[rows]
-    half = size // 2
-    anchors = block[:, [0, size, (size + 1) ** 2 - 1, size * (size + 1), half * (size + 1) + half]]
+    stride = width + 1
+    corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
+    anchors = block[:, corners_and_centre]
     # Blocks away from the picture border share one regular layout, hence one weight table.
     on_border = (
-        (block_rows == 0) | (rows[:, -1] == len(grid_y_px) - 1)
-        | (block_columns == 0) | (columns[:, -1] == len(grid_x_px) - 1)
+        (top_rows == 0) | (rows[:, -1] == len(grid_y_px) - 1)
+        | (left_columns == 0) | (columns[:, -1] == len(grid_x_px) - 1)
     )
     simplified = np.empty_like(block)
-    regular_table = _fan_weights(offsets[None, :].astype(np.float64), offsets[None, :].astype(np.float64))[0]
-    simplified[~on_border] = anchors[~on_border] @ regular_table.T
+    if not on_border.all():
+        regular_table = _fan_weights(
+            np.arange(width + 1, dtype=np.float64)[None, :], np.arange(height + 1, dtype=np.float64)[None, :]
+        )[0]
+        simplified[~on_border] = anchors[~on_border] @ regular_table.T
     if on_border.any():
         border_weights = _fan_weights(x_px[on_border], y_px[on_border])
         simplified[on_border] = np.einsum("nmk,nk->nm", border_weights, anchors[on_border])
@@ -205,75 +215,131 @@ def _blocks_within_tolerance(
     return depth_ok & (shift_px <= options.max_texture_shift_px)
 
 
+def _block_bounds(cells: int, size: int) -> np.ndarray:
+    """Cell boundaries of one level's blocks along an axis: the multiples of ``size``, then the
+    border. A last block of a single cell has no sample strictly inside to fan from, so it joins
+    the block before it (which then spans size + 1 cells)."""
+    starts = np.arange(0, cells, size)
+    if len(starts) > 1 and cells - starts[-1] < 2:
+        starts = starts[:-1]
+    return np.append(starts, cells)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One quadtree level: block boundaries (in cells) along rows and columns, and which of
+    its blocks are merged (for level 0, the cells: whether they are whole)."""
+
+    row_bounds: np.ndarray
+    column_bounds: np.ndarray
+    merged: np.ndarray
+
+
+def _parents(child_count: int, parent_count: int) -> np.ndarray:
+    """Index of the parent of each block one level down, along an axis: two children per
+    parent, three for a last level-1 block that absorbed a one-cell remainder."""
+    return np.minimum(np.arange(child_count) // 2, parent_count - 1)
+
+
+def _uniform_parts(row_bounds: np.ndarray, column_bounds: np.ndarray) -> list[tuple[slice, slice, int, int]]:
+    """(block rows, block columns, height, width) of the parts of a level whose blocks share
+    one shape: all but the last row and column, the last column, the last row, the last block.
+    Each part is then handled by one vectorised call."""
+    row_count, column_count = len(row_bounds) - 1, len(column_bounds) - 1
+    parts = []
+    for rows in (slice(0, row_count - 1), slice(row_count - 1, row_count)):
+        for columns in (slice(0, column_count - 1), slice(column_count - 1, column_count)):
+            if rows.start < rows.stop and columns.start < columns.stop:
+                height = row_bounds[rows.start + 1] - row_bounds[rows.start]
+                width = column_bounds[columns.start + 1] - column_bounds[columns.start]
+                parts.append((rows, columns, int(height), int(width)))
+    return parts
+
+
+def _blocks_in(mask: np.ndarray, rows: slice, columns: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the set blocks of ``mask`` within one part."""
+    block_rows, block_columns = np.nonzero(mask[rows, columns])
+    return block_rows + rows.start, block_columns + columns.start
+
+
 def _merge_levels(
     inverse_depth: np.ndarray,
     cell_whole: np.ndarray,
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
     options: TriangulationOptions,
-) -> list[np.ndarray]:
-    """merged[k]: (rows//2^k, columns//2^k) blocks of 2^k cells that form one simplified block."""
-    merged = [cell_whole]
+) -> list[_Level]:
+    """The quadtree, bottom up: level k has blocks of 2^k cells aligned at the origin, the last
+    block along each axis running to the border (its remainder), so any grid size tiles exactly."""
+    cell_rows, cell_columns = cell_whole.shape
+    levels = [_Level(np.arange(cell_rows + 1), np.arange(cell_columns + 1), cell_whole)]
+    if cell_rows < 2 or cell_columns < 2:
+        return levels
     size = 1
-    while True:
-        children = merged[-1]
+    while len(levels[-1].row_bounds) > 2 or len(levels[-1].column_bounds) > 2:
+        children = levels[-1]
         size *= 2
-        block_rows, block_columns = children.shape[0] // 2, children.shape[1] // 2
-        if block_rows == 0 or block_columns == 0:
+        row_bounds, column_bounds = _block_bounds(cell_rows, size), _block_bounds(cell_columns, size)
+        # Parent j's children start at child 2j (the last parent takes all remaining ones).
+        candidates = np.logical_and.reduceat(children.merged, 2 * np.arange(len(row_bounds) - 1), axis=0)
+        candidates = np.logical_and.reduceat(candidates, 2 * np.arange(len(column_bounds) - 1), axis=1)
+        if not candidates.any():
             break
-        candidates = (
-            children[: 2 * block_rows, : 2 * block_columns]
-            .reshape(block_rows, 2, block_columns, 2)
-            .all(axis=(1, 3))
-        )
-        candidate_rows, candidate_columns = np.nonzero(candidates)
-        if candidate_rows.size == 0:
+        merged = np.zeros_like(candidates)
+        for part_rows, part_columns, height, width in _uniform_parts(row_bounds, column_bounds):
+            block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
+            if block_rows.size == 0:
+                continue
+            merged[block_rows, block_columns] = _blocks_within_tolerance(
+                inverse_depth, grid_x_px, grid_y_px,
+                row_bounds[block_rows], column_bounds[block_columns], height, width, options,
+            )
+        if not merged.any():
             break
-        level = np.zeros_like(candidates)
-        level[candidate_rows, candidate_columns] = _blocks_within_tolerance(
-            inverse_depth, grid_x_px, grid_y_px, candidate_rows, candidate_columns, size, options
-        )
-        if not level.any():
-            break
-        merged.append(level)
-    return merged
+        levels.append(_Level(row_bounds, column_bounds, merged))
+    return levels
 
 
-def _leaf_masks(merged: list[np.ndarray]) -> list[np.ndarray]:
-    """leaf[k]: blocks of 2^k cells drawn as one piece — for k ≥ 1 merged blocks whose parent is
-    not merged; for k = 0 every cell (whole or partly cut) that no merged block covers."""
+def _leaf_masks(levels: list[_Level]) -> list[np.ndarray]:
+    """leaf[k]: blocks of level k drawn as one piece — for k ≥ 1 merged blocks that no merged
+    block above covers; for k = 0 every cell (whole or partly cut) that no merged block covers."""
+    covered = np.zeros_like(levels[-1].merged)
     leaves = []
-    for level, blocks in enumerate(merged):
-        covered = np.zeros_like(blocks)
-        if level + 1 < len(merged):
-            expanded = np.repeat(np.repeat(merged[level + 1], 2, axis=0), 2, axis=1)
-            covered[: expanded.shape[0], : expanded.shape[1]] = expanded
-        drawn = blocks if level > 0 else np.ones_like(blocks)
+    for index in range(len(levels) - 1, -1, -1):
+        level = levels[index]
+        drawn = level.merged if index > 0 else np.ones_like(level.merged)
         leaves.append(drawn & ~covered)
-    return leaves
+        if index > 0:
+            below = levels[index - 1].merged.shape
+            above = covered | level.merged
+            covered = above[_parents(below[0], above.shape[0])][:, _parents(below[1], above.shape[1])]
+    return leaves[::-1]
 
 
 def _fan_triangles(
-    block_rows: np.ndarray, block_columns: np.ndarray, size: int, corner_used: np.ndarray
+    top_rows: np.ndarray, left_columns: np.ndarray, height: int, width: int, corner_used: np.ndarray
 ) -> np.ndarray:
-    """Fans from each block's centre to the used samples on its border, counter-clockwise on screen."""
+    """Fans from each height × width block's centre to the used samples on its border,
+    counter-clockwise on screen."""
     columns = corner_used.shape[1]
-    steps = np.arange(size + 1)
-    top, left = block_rows[:, None] * size, block_columns[:, None] * size
+    down, across = np.arange(height + 1), np.arange(width + 1)
+    top, left = top_rows[:, None], left_columns[:, None]
+    count = len(top_rows)
     # Border walked counter-clockwise on screen: down the left side, right along the bottom,
     # up the right side, left along the top.
     sides = [
-        (top + steps, np.broadcast_to(left, (len(left), size + 1))),
-        (np.broadcast_to(top + size, (len(top), size + 1)), left + steps),
-        (top + size - steps, np.broadcast_to(left + size, (len(left), size + 1))),
-        (np.broadcast_to(top, (len(top), size + 1)), left + size - steps),
+        (top + down, np.broadcast_to(left, (count, height + 1))),
+        (np.broadcast_to(top + height, (count, width + 1)), left + across),
+        (top + height - down, np.broadcast_to(left + width, (count, height + 1))),
+        (np.broadcast_to(top, (count, width + 1)), left + width - across),
     ]
-    centre = (top[:, 0] + size // 2) * columns + left[:, 0] + size // 2
+    centre = (top_rows + height // 2) * columns + left_columns + width // 2
     fans = []
     for side_rows, side_columns in sides:
         used = corner_used[side_rows, side_columns]
         ids = side_rows * columns + side_columns
-        position = np.where(used, steps, size + 1)
+        steps = np.arange(used.shape[1])
+        position = np.where(used, steps, len(steps))
         next_used = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1]
         following = next_used[:, 1:]
         starts = used[:, :-1]
@@ -313,25 +379,26 @@ def triangulate_grid(
         triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)
         return GridTriangles(triangles[kept.reshape(-1, 2)], cut, full_triangles)
 
-    merged = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
-    leaves = _leaf_masks(merged)
-    single_cells = leaves[0]
+    levels = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
+    leaves = _leaf_masks(levels)
     corner_used = np.zeros((rows, columns), dtype=bool)
-    for size_exponent, leaf in enumerate(leaves[1:], start=1):
-        size = 2**size_exponent
+    for level, leaf in zip(levels, leaves):
         leaf_rows, leaf_columns = np.nonzero(leaf)
-        for row_offset in (0, size):
-            for column_offset in (0, size):
-                corner_used[leaf_rows * size + row_offset, leaf_columns * size + column_offset] = True
-    single_rows, single_columns = np.nonzero(single_cells)
-    for row_offset in (0, 1):
-        for column_offset in (0, 1):
-            corner_used[single_rows + row_offset, single_columns + column_offset] = True
+        for row_bounds in (level.row_bounds[leaf_rows], level.row_bounds[leaf_rows + 1]):
+            for column_bounds in (level.column_bounds[leaf_columns], level.column_bounds[leaf_columns + 1]):
+                corner_used[row_bounds, column_bounds] = True
 
+    single_cells = leaves[0]
+    single_rows, single_columns = np.nonzero(single_cells)
     single_triangles = _cell_triangles(single_rows, single_columns, main[single_cells], columns)
     pieces = [single_triangles[kept[single_cells]]]
-    for size_exponent, leaf in enumerate(leaves[1:], start=1):
-        leaf_rows, leaf_columns = np.nonzero(leaf)
-        if leaf_rows.size:
-            pieces.append(_fan_triangles(leaf_rows, leaf_columns, 2**size_exponent, corner_used))
+    for level, leaf in zip(levels[1:], leaves[1:]):
+        for part_rows, part_columns, height, width in _uniform_parts(level.row_bounds, level.column_bounds):
+            leaf_rows, leaf_columns = _blocks_in(leaf, part_rows, part_columns)
+            if leaf_rows.size:
+                pieces.append(
+                    _fan_triangles(
+                        level.row_bounds[leaf_rows], level.column_bounds[leaf_columns], height, width, corner_used
+                    )
+                )
     return GridTriangles(np.concatenate(pieces), cut, full_triangles)

@@ -11,7 +11,7 @@ from lib_depth3d.camera import Camera
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.scene import SceneOptions, build_scene
-from lib_depth3d.scene.grid import sample_grid, sample_inverse_depth
+from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import zdepth_at_pixel, zdepth_from_disparity
 from tests.support.scene_inputs import plane_zdepth, smooth_picture, wavy_zdepth
@@ -83,6 +83,20 @@ def test_a_plane_on_a_power_of_two_grid_collapses_to_a_few_triangles():
         SceneOptions(resolution=None, max_texture_shift_px=1e9),
     )
     assert scene.full_triangles == 2 * 64 * 32
+    assert len(scene.faces) <= 16
+
+
+@pytest.mark.parametrize("width, height", [(64, 32), (66, 34), (67, 35)])
+def test_a_plane_on_a_grid_with_remainders_collapses_to_a_few_triangles(width, height):
+    """63×31, 65×33 (a one-cell remainder on both axes) and 66×34 cells: the last block of each
+    level runs to the border, so the remainder costs no strip of small blocks."""
+    camera = Camera(width, height, 40.0, (30.0, 18.0))
+    zdepth = plane_zdepth(camera, np.array([0.3, -0.4, 0.866]), 2.0)
+    scene = build_scene(
+        smooth_picture(width, height), DepthMap(zdepth, "depth"), camera,
+        SceneOptions(resolution=None, max_texture_shift_px=1e9),
+    )
+    assert scene.cut_triangles == 0
     assert len(scene.faces) <= 16
 
 
@@ -272,3 +286,80 @@ def test_depth_at_a_crease_is_measured_on_the_surfaces_not_across_them():
     # Both planes reach 3 / 0.8 on the optical axis, where they meet.
     assert zdepth_at_pixel(crease, (20.0, 15.0)) == pytest.approx(3.0 / 0.8, rel=1e-6)
     assert zdepth_at_pixel(crease, (41.0, 15.0)) is None
+
+
+def _edges_without_a_twin_inside_the_grid(faces, rows, columns):
+    """Directed edges whose reverse no other triangle has, leaving out edges along the grid's border.
+
+    A closed, consistently oriented surface has every interior edge once in each direction; a
+    T-junction (a vertex in the middle of a neighbour's edge) leaves edges without their twin.
+    """
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).astype(np.int64)
+    present = set(map(tuple, directed.tolist()))
+    lonely = []
+    for a, b in directed.tolist():
+        (row_a, column_a), (row_b, column_b) = divmod(a, columns), divmod(b, columns)
+        on_border = (
+            (row_a == row_b and row_a in (0, rows - 1)) or (column_a == column_b and column_a in (0, columns - 1))
+        )
+        if not on_border and (b, a) not in present:
+            lonely.append((a, b))
+    assert len(present) == len(directed), "an edge is used twice in the same direction (overlap)"
+    return lonely
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(2, 40),
+    st.integers(2, 40),
+    st.integers(0, 10_000),
+    st.sampled_from(["wavy", "plane"]),
+    st.sampled_from([0.002, 0.01, 0.05]),
+)
+def test_decimation_of_any_grid_size_keeps_its_bounds_and_is_watertight(rows, columns, seed, surface, tolerance):
+    """Grids whose cell counts are not powers of two (remainders of one cell included) keep
+    every guarantee: within tolerance, the picture covered exactly once, no T-junctions."""
+    if surface == "wavy":
+        zdepth = wavy_zdepth(columns, rows, seed)
+    else:
+        camera = Camera(columns, rows, 30.0, (columns / 2, rows / 2))
+        rng = np.random.default_rng(seed)
+        normal = np.array([*rng.uniform(-0.5, 0.5, 2), 1.0])
+        zdepth = plane_zdepth(camera, normal / np.linalg.norm(normal), 2.0)
+    grid = sample_grid(columns, rows, rows, columns)
+    inverse = sample_inverse_depth(zdepth, grid)
+    options = TriangulationOptions(max_depth_error=tolerance, max_texture_shift_px=1e9, cut_discontinuities=False)
+    result = triangulate_grid(inverse, grid.x_px, grid.y_px, 30.0, (columns / 2, rows / 2), options)
+    surface_values, coverage, area = _decimated_inverse_depth_at_samples(result.faces, grid, inverse)
+    assert area == pytest.approx(columns * rows)
+    assert np.all(coverage >= 1)
+    relative_error = np.abs(surface_values - inverse.ravel()) / inverse.ravel()
+    assert relative_error.max() <= tolerance * (1 + 1e-9)
+    assert _edges_without_a_twin_inside_the_grid(result.faces, rows, columns) == []
+
+
+def _plane_triangles(width, height, rows, columns):
+    """Decimated triangles of a slanted plane (inverse depth affine in pixels) on a rows × columns grid."""
+    grid = sample_grid(width, height, rows, columns)
+    inverse = 1.0 + 0.0006 * grid.x_px[None, :] + 0.0004 * grid.y_px[:, None]
+    result = triangulate_grid(inverse, grid.x_px, grid.y_px, 500.0, (width / 2, height / 2), TriangulationOptions())
+    return result.faces, grid
+
+
+@pytest.mark.parametrize(
+    "picture, resolution, square_side",
+    [((768, 512), 512, 768), ((451, 300), None, 513)],
+    ids=["768x512 picture, 512 grid", "451x300 picture, full resolution"],
+)
+def test_grids_of_any_size_decimate_about_as_well_as_power_of_two_ones(picture, resolution, square_side):
+    """The default grid (512 samples: 511 cells) and full-resolution grids are rarely powers of
+    two; a plane on them needs at most 1.3× the triangles that a power-of-two grid of the same
+    spacing (512 × 512 cells) spends on the same part of the picture."""
+    width, height = picture
+    faces, _ = _plane_triangles(width, height, *grid_shape(width, height, resolution))
+    square_faces, square_grid = _plane_triangles(square_side, square_side, 513, 513)
+    rows, columns = np.divmod(square_faces, 513)
+    centroid_x = square_grid.x_px[columns].mean(axis=1)
+    centroid_y = square_grid.y_px[rows].mean(axis=1)
+    matching = np.count_nonzero((centroid_x < width) & (centroid_y < height))
+    assert len(faces) <= 1.3 * matching
