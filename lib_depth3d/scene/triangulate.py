@@ -180,15 +180,17 @@ def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
-    top_rows: np.ndarray,
-    left_columns: np.ndarray,
+    row_bounds: np.ndarray,
+    column_bounds: np.ndarray,
+    block_rows: np.ndarray,
+    block_columns: np.ndarray,
     height: int,
     width: int,
     options: TriangulationOptions,
 ) -> np.ndarray:
-    """Whether each height × width cell block, given by its top-left sample, may be merged."""
-    rows = top_rows[:, None] + np.arange(height + 1)
-    columns = left_columns[:, None] + np.arange(width + 1)
+    """Whether each of the given blocks of a level, all height × width cells, may be merged."""
+    rows = row_bounds[block_rows][:, None] + np.arange(height + 1)
+    columns = column_bounds[block_columns][:, None] + np.arange(width + 1)
     block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
     x_px, y_px = grid_x_px[columns], grid_y_px[rows]
     stride = width + 1
@@ -196,8 +198,8 @@ def _blocks_within_tolerance(
     anchors = block[:, corners_and_centre]
     # Blocks away from the picture border share one regular layout, hence one weight table.
     on_border = (
-        (top_rows == 0) | (rows[:, -1] == len(grid_y_px) - 1)
-        | (left_columns == 0) | (columns[:, -1] == len(grid_x_px) - 1)
+        (rows[:, 0] == 0) | (rows[:, -1] == len(grid_y_px) - 1)
+        | (columns[:, 0] == 0) | (columns[:, -1] == len(grid_x_px) - 1)
     )
     simplified = np.empty_like(block)
     if not on_border.all():
@@ -292,7 +294,7 @@ def _merge_levels(
                 continue
             merged[block_rows, block_columns] = _blocks_within_tolerance(
                 inverse_depth, grid_x_px, grid_y_px,
-                row_bounds[block_rows], column_bounds[block_columns], height, width, options,
+                row_bounds, column_bounds, block_rows, block_columns, height, width, options,
             )
         if not merged.any():
             break
