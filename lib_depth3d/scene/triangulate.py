@@ -143,35 +143,32 @@ FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a blo
 
 
 def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
-    """Barycentric weights of each block's samples in the fan of four triangles from its centre.
+    """Barycentric weights of a block's samples in the fan of four triangles from its centre.
 
-    ``x_px`` (n, width+1), ``y_px`` (n, height+1): sample positions of n blocks. Returns
-    (n, (height+1)·(width+1), 5) weights of the corners (tl, tr, br, bl) and the centre sample.
+    ``x_px`` (width+1,), ``y_px`` (height+1,): the block's sample positions. Returns
+    ((height+1)·(width+1), 5) weights of the corners (tl, tr, br, bl) and the centre sample.
     Interpolation is in pixels, where inverse depth is affine over a 3D triangle; blocks on the
     picture border have uneven spacing, so nothing assumes a regular grid.
     """
-    count, columns = x_px.shape
-    rows = y_px.shape[1]
-    px = np.broadcast_to(x_px[:, None, :], (count, rows, columns)).reshape(count, -1)
-    py = np.broadcast_to(y_px[:, :, None], (count, rows, columns)).reshape(count, -1)
-    cx, cy = x_px[:, (columns - 1) // 2, None], y_px[:, (rows - 1) // 2, None]
-    weights = np.zeros((count, rows * columns, 5))
-    best = np.full(px.shape, -np.inf)
+    px = np.broadcast_to(x_px[None, :], (len(y_px), len(x_px))).ravel()
+    py = np.broadcast_to(y_px[:, None], (len(y_px), len(x_px))).ravel()
+    cx, cy = x_px[(len(x_px) - 1) // 2], y_px[(len(y_px) - 1) // 2]
+    weights = np.zeros((len(px), 5))
+    best = np.full(len(px), -np.inf)
     for index, (row_a, column_a) in enumerate(FAN_CORNERS):
         row_b, column_b = FAN_CORNERS[(index + 1) % 4]
-        ax, ay = x_px[:, column_a, None], y_px[:, row_a, None]
-        bx, by = x_px[:, column_b, None], y_px[:, row_b, None]
+        ax, ay = x_px[column_a], y_px[row_a]
+        bx, by = x_px[column_b], y_px[row_b]
         determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
         weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
         weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
         weight_a = 1.0 - weight_b - weight_c
         smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
-        inside = (smallest > best)[..., None]
-        triangle = np.zeros_like(weights)
-        triangle[..., index] = weight_a
-        triangle[..., (index + 1) % 4] = weight_b
-        triangle[..., 4] = weight_c
-        weights = np.where(inside, triangle, weights)
+        inside = smallest > best
+        weights[inside] = 0.0
+        weights[inside, index] = weight_a[inside]
+        weights[inside, (index + 1) % 4] = weight_b[inside]
+        weights[inside, 4] = weight_c[inside]
         best = np.maximum(best, smallest)
     return weights
 
@@ -196,20 +193,21 @@ def _blocks_within_tolerance(
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
     anchors = block[:, corners_and_centre]
-    # Blocks away from the picture border share one regular layout, hence one weight table.
-    on_border = (
-        (rows[:, 0] == 0) | (rows[:, -1] == len(grid_y_px) - 1)
-        | (columns[:, 0] == 0) | (columns[:, -1] == len(grid_x_px) - 1)
+    # Blocks whose samples are laid out alike share one weight table. Along each axis only the
+    # blocks reaching the first or last grid line differ: those samples were moved onto the
+    # picture border, the others are evenly spaced.
+    reaches = (
+        rows[:, 0] == 0, rows[:, -1] == len(grid_y_px) - 1,
+        columns[:, 0] == 0, columns[:, -1] == len(grid_x_px) - 1,
     )
+    layout = np.zeros(len(block), dtype=np.uint8)
+    for bit, reaching in enumerate(reaches):
+        layout |= reaching.view(np.uint8) << bit
     simplified = np.empty_like(block)
-    if not on_border.all():
-        regular_table = _fan_weights(
-            np.arange(width + 1, dtype=np.float64)[None, :], np.arange(height + 1, dtype=np.float64)[None, :]
-        )[0]
-        simplified[~on_border] = anchors[~on_border] @ regular_table.T
-    if on_border.any():
-        border_weights = _fan_weights(x_px[on_border], y_px[on_border])
-        simplified[on_border] = np.einsum("nmk,nk->nm", border_weights, anchors[on_border])
+    for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
+        alike = layout == kind
+        example = np.argmax(alike)
+        simplified[alike] = anchors[alike] @ _fan_weights(x_px[example], y_px[example]).T
     depth_ok = np.all(np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=1)
     root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
     width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
