@@ -345,7 +345,10 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                 lines_box = gr.Textbox(elem_id="depth3d_lines", elem_classes=HIDDEN, show_label=False)
                 to_canvas_box = gr.Textbox(elem_id="depth3d_to_canvas", elem_classes=HIDDEN, show_label=False)
                 report_box = gr.Textbox(elem_id="depth3d_report", elem_classes=HIDDEN, show_label=False)
-                model = gr.Model3D(label="Scene", elem_id="depth3d_model")
+                # gradio's Model3D cannot start at the file's camera; javascript/depth3d_viewer.js
+                # shows the .glb that this hidden component serves, starting at the picture.
+                gr.HTML('<div id="depth3d_viewer_host" class="depth3d-viewer-host"></div>')
+                scene_file = gr.File(interactive=False, elem_id="depth3d_model", elem_classes=HIDDEN, show_label=False)
             with gr.Column(scale=2, elem_id="depth3d_settings_column"):
                 picture = _upload_image(type="pil", label="Picture", elem_id="depth3d_input")
                 with gr.Accordion("Calibration", open=True):
@@ -430,7 +433,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
         built = build.click(on_build,
                     inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
                             decimate, animation, outputs_state],
-                    outputs=[model, downloads, summary, depth_state, message])
+                    outputs=[scene_file, downloads, summary, depth_state, message])
         mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
                        mask_feather, mask_grow]
         built.then(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
