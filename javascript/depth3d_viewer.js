@@ -120,8 +120,12 @@
         }
         var values = new Type(accessor.count * components);
         var bytes = new Uint8Array(values.buffer);
-        for (var i = 0; i < accessor.count; i++) {
-            bytes.set(bin.subarray(start + i * stride, start + i * stride + elementBytes), i * elementBytes);
+        if (stride === elementBytes) {
+            bytes.set(bin.subarray(start, start + values.byteLength));
+        } else {
+            for (var i = 0; i < accessor.count; i++) {
+                bytes.set(bin.subarray(start + i * stride, start + i * stride + elementBytes), i * elementBytes);
+            }
         }
         if (!accessor.normalized || Type === Float32Array) return values;
         var largest = Math.pow(2, 8 * Type.BYTES_PER_ELEMENT - (Type === Int8Array || Type === Int16Array ? 1 : 0)) - 1;
@@ -348,9 +352,9 @@
         gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
         gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
         gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
-        var colour = image || new Uint8Array([255, 255, 255, 255]);
+        // A primitive without a picture samples one white texel, so its base colour factor shows.
         if (image) gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, image);
-        else gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, colour);
+        else gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array([255, 255, 255, 255]));
         var width = image ? image.naturalWidth || image.width : 1, height = image ? image.naturalHeight || image.height : 1;
         // WebGL 1 samples a non-power-of-two texture only clamped and without mipmaps.
         var fullTexturing = context.version === 2 || (isPowerOfTwo(width) && isPowerOfTwo(height));
@@ -436,7 +440,8 @@
 
     function look(dxPx, dyPx) {
         var view = viewer.view, lens = viewer.scene.camera.lens;
-        var radiansPerPx = Math.atan(lens.top - lens.bottom) / Math.max(1, viewer.canvas.clientHeight);
+        // The scene follows the pointer: one pixel turns by the angle one pixel subtends.
+        var radiansPerPx = (Math.atan(lens.top) - Math.atan(lens.bottom)) / Math.max(1, viewer.canvas.clientHeight);
         turn(view, [0, 1, 0], dxPx * radiansPerPx, null);
         turn(view, view.right, dyPx * radiansPerPx, null);
         requestRender();
