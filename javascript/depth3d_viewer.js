@@ -19,6 +19,7 @@
     var TRIANGLES = 4;
     var WALK_STEP_OF_DISTANCE = 0.05;
     var ORBIT_RADIANS_PER_PX = 0.006;
+    var MIN_UP_Y = 0.05;  // the view's up vector may not drop below this (about 3° short of vertical)
     var NO_WEBGL = "Your browser has no WebGL; download the .glb and open it in Blender.";
     var HINT = "Drag: orbit · Shift+drag or right-drag: look around · wheel or W/S: walk · " +
         "A/D: step sideways · R: back to the picture";
@@ -438,12 +439,20 @@
         if (pivot) view.position = add(pivot, rotate(add(view.position, pivot, -1), axis, angle), 1);
     }
 
+    // Turning past straight up or down would turn the picture upside down: such a turn is refused,
+    // unless the view is already that steep (a top-down picture) and the turn makes it less so.
+    function turnVertically(view, angle, pivot) {
+        var before = {position: view.position, right: view.right, up: view.up, back: view.back};
+        turn(view, view.right, angle, pivot);
+        if (view.up[1] < MIN_UP_Y && view.up[1] < before.up[1]) Object.assign(view, before);
+    }
+
     function look(dxPx, dyPx) {
         var view = viewer.view, lens = viewer.scene.camera.lens;
         // The scene follows the pointer: one pixel turns by the angle one pixel subtends.
         var radiansPerPx = (Math.atan(lens.top) - Math.atan(lens.bottom)) / Math.max(1, viewer.canvas.clientHeight);
         turn(view, [0, 1, 0], dxPx * radiansPerPx, null);
-        turn(view, view.right, dyPx * radiansPerPx, null);
+        turnVertically(view, dyPx * radiansPerPx, null);
         requestRender();
     }
 
@@ -451,7 +460,7 @@
         var view = viewer.view;
         var pivot = add(view.position, view.back, -view.pivotDistance);
         turn(view, [0, 1, 0], -dxPx * ORBIT_RADIANS_PER_PX, pivot);
-        turn(view, view.right, -dyPx * ORBIT_RADIANS_PER_PX, pivot);
+        turnVertically(view, -dyPx * ORBIT_RADIANS_PER_PX, pivot);
         requestRender();
     }
 

@@ -121,6 +121,21 @@ def test_the_first_frame_is_the_picture_and_the_user_can_walk_in(page, tmp_path,
     assert psnr_over_covered(wheeled, room)[0] < first_psnr - 8, "the wheel did not walk"
     next_frame(page, orbit)
     canvas.screenshot(path=str(artifacts_dir / "depth3d_viewer_walked.png"))
+
+    for shift in ([], ["Shift"]):  # orbit and look: a long drag up or down stops short of vertical
+        for direction in (1, -1):
+            for key in shift:
+                page.keyboard.down(key)
+            for _ in range(12):  # drags that stay on the canvas, 12 × 150 px: past vertical either way
+                page.mouse.move(centre[0], centre[1] - direction * 75)
+                page.mouse.down()
+                page.mouse.move(centre[0], centre[1] + direction * 75, steps=5)
+                page.mouse.up()
+            for key in shift:
+                page.keyboard.up(key)
+            up_y = page.evaluate("() => window.depth3dViewer.view.up[1]")
+            assert 0.04 < up_y < 0.25, f"after a long vertical drag the view's up.y is {up_y:.3f}, not just above 0.05"
+
     back = next_frame(page, lambda: page.click("#depth3d_viewer_host .depth3d-viewer-reset"))
     np.testing.assert_array_equal(back, first)
     page.screenshot(path=str(artifacts_dir / "depth3d_viewer.png"), full_page=True)
