@@ -5,9 +5,10 @@ it is bound by the CPU launching them rather than by the GPU computing them. A C
 the launches of one pass for one input shape and replays them with a single call. The decoder's
 convolutions run in channels-last layout, the one tensor cores read without a transpose.
 
-A graph holds its own copy of every intermediate tensor, so graphs are only recorded for a network
-the user keeps loaded (``keep_loaded``) and only for an input shape seen before: a one-off picture
-runs eagerly and costs no extra memory.
+A graph keeps GPU memory for its intermediate tensors (the graphs of one network share one pool:
+about one pass's activations at the largest recorded size), so graphs are only recorded for a
+network the user keeps loaded (``keep_loaded``) and only for an input shape seen before: a one-off
+picture runs eagerly and costs no extra memory.
 """
 
 from __future__ import annotations
@@ -47,20 +48,30 @@ class RecordedPass:
     static_output: torch.Tensor
 
 
-def record_cuda_graph(network: nn.Module, image: torch.Tensor) -> RecordedPass:
-    """Record ``network``'s forward pass on an input like ``image`` as a CUDA graph."""
-    static_input = image.clone()
-    side_stream = torch.cuda.Stream(device=image.device)
-    side_stream.wait_stream(torch.cuda.current_stream(image.device))
-    with torch.cuda.stream(side_stream):
-        for _ in range(WARMUP_PASSES):
-            network(static_input)
-    torch.cuda.current_stream(image.device).wait_stream(side_stream)
-    graph = torch.cuda.CUDAGraph()
-    # thread_local: the WebUI may be generating on the same GPU from another thread meanwhile.
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-        static_output = network(static_input)
-    return RecordedPass(graph.replay, static_input, static_output)
+class CudaGraphRecorder:
+    """Records passes as CUDA graphs. The graphs of one recorder share one memory pool, so the
+    shapes a network keeps cost about one pass's activations at the largest of them rather than
+    one each; sharing is safe because their replays never overlap (GraphedNetwork's lock) and
+    every graph's input and output tensors stay alive."""
+
+    def __init__(self) -> None:
+        self.pool = None
+
+    def __call__(self, network: nn.Module, image: torch.Tensor) -> RecordedPass:
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        static_input = image.clone()
+        side_stream = torch.cuda.Stream(device=image.device)
+        side_stream.wait_stream(torch.cuda.current_stream(image.device))
+        with torch.cuda.stream(side_stream):
+            for _ in range(WARMUP_PASSES):
+                network(static_input)
+        torch.cuda.current_stream(image.device).wait_stream(side_stream)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the WebUI may be generating on the same GPU from another thread meanwhile.
+        with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+            static_output = network(static_input)
+        return RecordedPass(graph.replay, static_input, static_output)
 
 
 @dataclass
@@ -68,13 +79,13 @@ class GraphedNetwork:
     """Calls ``network`` through passes recorded per (shape, dtype, device) of the input.
 
     The first call with a shape runs eagerly and only counts it; the second records the pass
-    (``recorder``, a CUDA graph by default) and replays it; later calls replay. When recording
-    fails (out of memory, an operation that cannot be captured) that shape stays eager. Outputs
-    are copies, so a caller may keep them across calls.
+    (``recorder``: a :class:`CudaGraphRecorder` of its own by default) and replays it; later calls
+    replay. When recording fails (out of memory, an operation that cannot be captured) that shape
+    stays eager. Outputs are copies, so a caller may keep them across calls.
     """
 
     network: nn.Module
-    recorder: Callable[[nn.Module, torch.Tensor], RecordedPass] = record_cuda_graph
+    recorder: Callable[[nn.Module, torch.Tensor], RecordedPass] = field(default_factory=CudaGraphRecorder)
     max_graphs: int = MAX_GRAPHS_PER_NETWORK
     graphs: OrderedDict = field(default_factory=OrderedDict)
     seen: set = field(default_factory=set)

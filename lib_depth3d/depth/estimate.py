@@ -286,7 +286,6 @@ def estimate_depth(
     ``progress(message, fraction)`` hears about downloads, loading and the estimate.
     """
     import torch
-    import torch.nn.functional as F
 
     spec = get_model(model)
     if not isinstance(picture, Image.Image):
@@ -303,31 +302,13 @@ def estimate_depth(
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
     with loaded.lock, torch.inference_mode():
-        network = run = _placed(loaded, spec, target_device, dtype)
-        try:
-            run = _runner(loaded, network, target_device, keep_loaded)
-            try:
-                prediction = run(tensor.to(device=target_device, dtype=dtype)).float()
-            except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError only since 2.5
-                raise DepthSourceError(
-                    f"{target_device} ran out of memory running {spec.name} at {tensor.shape[-1]}×{tensor.shape[-2]}: "
-                    "lower the network size, choose a smaller model, or run on the CPU "
-                    "(--device cpu; in the WebUI --use-cpu depth3d)."
-                ) from error
-            if spec.architecture == "depth_anything_v2":
-                resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
-                                        mode="bilinear", align_corners=True)
-            else:
-                resized = F.interpolate(prediction[:, None], (picture.height, picture.width),
-                                        mode="bicubic", align_corners=False)
-            values = resized[0, 0].cpu().numpy()
-        finally:
-            loaded.placed = network if keep_loaded and network is not loaded.network else None
-            if loaded.placed is None:
-                loaded.graphed = None
-            del network, run
-            if target_device.type != "cpu" and loaded.placed is None:
-                _free_gpu_memory()
+        values = _predict(loaded, spec, tensor, picture.size, target_device, dtype, keep_loaded)
+    if values is None:
+        raise DepthSourceError(
+            f"{target_device} ran out of memory running {spec.name} at {tensor.shape[-1]}×{tensor.shape[-2]}: "
+            "lower the network size, choose a smaller model, or run on the CPU "
+            "(--device cpu; in the WebUI --use-cpu depth3d)."
+        )
     if not np.all(np.isfinite(values)):
         raise WeightsError(
             f"{spec.name} produced NaN or infinite depth on {target_device} in {dtype}: the weights are "
@@ -336,6 +317,37 @@ def estimate_depth(
     if spec.output_kind == "metric":
         return DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric")
     return DepthMap(values, "disparity")
+
+
+def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], device, dtype, keep_loaded: bool):
+    """The network's output resized to ``size`` (width, height) as float32, or None when the
+    device ran out of memory (copying the weights or running). Only a successful run keeps the
+    device copy (with ``keep_loaded``); otherwise it and its CUDA graphs are dropped and the GPU
+    cache is emptied after the failed pass's tensors are gone."""
+    import torch
+    import torch.nn.functional as F
+
+    network = run = values = None
+    try:
+        network = _placed(loaded, spec, device, dtype)
+        run = _runner(loaded, network, device, keep_loaded)
+        prediction = run(tensor.to(device=device, dtype=dtype)).float()
+        if spec.architecture == "depth_anything_v2":
+            resized = F.interpolate(prediction[:, None], size[::-1], mode="bilinear", align_corners=True)
+        else:
+            resized = F.interpolate(prediction[:, None], size[::-1], mode="bicubic", align_corners=False)
+        values = resized[0, 0].cpu().numpy()
+    except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError only since 2.5
+        pass  # the caller reports it; leaving this block frees the traceback's tensors first
+    finally:
+        kept = values is not None and keep_loaded and network is not loaded.network
+        loaded.placed = network if kept else None
+        if not kept:
+            loaded.graphed = None
+        del network, run
+    if device.type != "cpu" and loaded.placed is None:
+        _free_gpu_memory()
+    return values
 
 
 def _free_gpu_memory() -> None:

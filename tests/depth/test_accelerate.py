@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 
 from lib_depth3d.depth import estimate as estimate_module
-from lib_depth3d.depth.accelerate import GraphedNetwork, RecordedPass, record_cuda_graph, to_channels_last
+from lib_depth3d.depth.accelerate import GraphedNetwork, RecordedPass, to_channels_last
 from lib_depth3d.depth.estimate import build_network, estimate_depth
 from lib_depth3d.depth.registry import MODELS
 from tests.support.depth_weights import randomise, write_random_checkpoint
@@ -116,7 +116,7 @@ def test_a_shape_that_cannot_be_recorded_stays_eager_and_is_not_retried():
 @needs_cuda
 def test_cuda_graph_replays_the_network_in_float16():
     network = to_channels_last(randomise(build_network(MODELS["depth-anything-v2-small"]), seed=5).eval().cuda().half())
-    graphed = GraphedNetwork(network, recorder=record_cuda_graph)
+    graphed = GraphedNetwork(network)
     inputs = [image(seed, 518, 518).cuda().half() for seed in range(3)]
     with torch.inference_mode():
         outputs = [graphed(picture) for picture in inputs]

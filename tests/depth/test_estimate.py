@@ -14,7 +14,7 @@ from PIL import Image
 from lib_depth3d.depth import estimate as estimate_module
 from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, network_size
 from lib_depth3d.depth.registry import MODELS
-from lib_depth3d.errors import InputError, WeightsError
+from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import open_image
 from tests.support.depth_weights import write_random_checkpoint
 
@@ -227,3 +227,24 @@ def test_low_precision_runs_use_a_copy_and_keep_loaded_keeps_it(small_weights, m
     monkeypatch.undo()
     assert next(loaded.network.parameters()).dtype == torch.float32
     assert np.array_equal(estimate(rgb_picture(), small_weights).values, reference)
+
+
+@pytest.mark.parametrize("where", ["copying the weights", "running"])
+def test_out_of_memory_is_reported_and_frees_the_kept_copy(small_weights, monkeypatch, where):
+    import torch
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+
+    monkeypatch.setattr(estimate_module, "resolve_device", lambda requested=None: (torch.device("cpu"), torch.bfloat16))
+    estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=True)
+    loaded = next(entry for key, entry in estimate_module._cache.items() if key[1] == str(small_weights.resolve()))
+    assert loaded.placed is not None
+    if where == "running":
+        monkeypatch.setattr(estimate_module, "_runner", lambda *args: out_of_memory)
+    else:
+        loaded.placed = None  # so the next call copies the weights again
+        monkeypatch.setattr(estimate_module, "_placed", out_of_memory)
+    with pytest.raises(DepthSourceError, match=r"cpu ran out of memory running depth-anything-v2-small at 98×70"):
+        estimate_depth(rgb_picture(), weights_path=small_weights, input_size=NET, keep_loaded=True)
+    assert loaded.placed is None and loaded.graphed is None
