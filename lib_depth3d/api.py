@@ -32,7 +32,7 @@ from lib_depth3d import pipeline
 from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, depth_png_bytes
 from lib_depth3d.depth.controlnet import depth_preprocessors
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.depth.sources import CONTROLNET_PREFIX, available_sources
+from lib_depth3d.depth.sources import CONTROLNET_PREFIX, estimator_sources
 from lib_depth3d.errors import Depth3DError, DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import open_image
 
@@ -60,7 +60,7 @@ class DepthRequest(BaseModel):
     model: Optional[str] = Field(None, description="a depth model (GET /models); default: " + DEFAULT_MODEL)
     depth_image: Optional[str] = Field(None, description="use this depth picture (base64, near = bright) instead "
                                                          "of a model")
-    net_size: Optional[int] = Field(None, description="the network's processing size in pixels")
+    net_size: Optional[int] = Field(None, description="the network's processing size in pixels (ControlNet: its resolution)")
 
 
 class DepthResponse(BaseModel):
@@ -145,7 +145,7 @@ def _depth(request: DepthRequest, picture: Image.Image) -> DepthMap:
     if request.depth_image is not None:
         return pipeline.estimate(picture, depth_upload=decode_picture(request.depth_image, "depth_image"))
     if request.model is not None and request.model not in MODELS and not request.model.startswith(CONTROLNET_PREFIX):
-        raise InputError(f"Unknown depth model {request.model!r}. Choose one of: {', '.join(available_sources()[:-1])}.")
+        raise InputError(f"Unknown depth model {request.model!r}. Choose one of: {', '.join(estimator_sources())}.")
     return pipeline.estimate(picture, model=request.model, input_size=request.net_size)
 
 

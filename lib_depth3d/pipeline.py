@@ -79,7 +79,11 @@ def estimate(
 ) -> DepthMap:
     """The depthmap of ``picture`` at its size: from ``depth_upload`` (a depth picture, near =
     bright, or a ``.npy``) when given, else from ``model`` (a registry model or
-    ``controlnet:<preprocessor>``; default :data:`~lib_depth3d.depth.DEFAULT_MODEL`)."""
+    ``controlnet:<preprocessor>``; default :data:`~lib_depth3d.depth.DEFAULT_MODEL`).
+
+    ``input_size`` is the network's processing size, and for ControlNet its resolution; the
+    other options are our networks' (see :func:`~lib_depth3d.depth.estimate.estimate_depth`).
+    """
     from lib_depth3d.depth.registry import DEFAULT_MODEL
     from lib_depth3d.depth.sources import CONTROLNET_PREFIX, USER_DEPTH_IMAGE, depth_for
 
@@ -89,7 +93,7 @@ def estimate(
         return depth_for(picture, USER_DEPTH_IMAGE, depth_image=depth_upload)
     source = model or DEFAULT_MODEL
     if source.startswith(CONTROLNET_PREFIX):
-        return depth_for(picture, source)
+        return depth_for(picture, source, resolution=input_size, progress=progress)
     return depth_for(picture, source, weights_path=weights_path, input_size=input_size, device=device,
                      keep_loaded=keep_loaded, progress=progress)
 

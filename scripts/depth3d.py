@@ -24,7 +24,7 @@ from lib_depth3d.depth.controlnet import checked_settings
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.estimate import network_size
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.depth.sources import CONTROLNET_PREFIX, USER_DEPTH_IMAGE, available_sources, depth_for
+from lib_depth3d.depth.sources import CONTROLNET_PREFIX, estimator_sources
 from lib_depth3d.depth.weights import set_models_dir
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import atomic_output, write_bytes_atomic
@@ -64,12 +64,6 @@ def _use_models_folder() -> None:
     set_models_dir(models_folder())
 
 
-def depth_sources() -> list[str]:
-    """The accordion's choices: our models, then ControlNet's depth preprocessors when that
-    extension is loaded (a generated picture has no depth image of the user's to offer)."""
-    return [source for source in available_sources() if source != USER_DEPTH_IMAGE]
-
-
 @dataclass
 class Settings:
     """The accordion's values, checked."""
@@ -82,7 +76,7 @@ class Settings:
 
     @classmethod
     def from_ui(cls, model, outputs, fov_deg, calibration_name, net_size) -> "Settings":
-        sources = depth_sources()
+        sources = estimator_sources()
         if model not in sources:
             raise InputError(f"Depth 3D: unknown depth model {model!r}; choose one of {', '.join(sources)}.")
         unknown = [choice for choice in outputs or () if choice not in OUTPUT_CHOICES]
@@ -108,13 +102,6 @@ class Settings:
                 network_size(width, height, MODELS[self.model], self.net_size)
         except InputError as error:
             raise InputError(f"Depth 3D: {error} Set 0 to use the model's own size.") from error
-
-    def depth_options(self, keep_loaded: bool) -> dict:
-        """The options of :func:`~lib_depth3d.depth.sources.depth_for` for this source: the network
-        size is our models' input size and ControlNet's resolution (as in the mask script)."""
-        if self.model.startswith(CONTROLNET_PREFIX):
-            return {} if self.net_size is None else {"resolution": self.net_size}
-        return {"input_size": self.net_size, "keep_loaded": keep_loaded}
 
     def infotext(self) -> dict:
         return {
@@ -201,7 +188,7 @@ class Script(scripts.Script):
 
     def ui(self, is_img2img):
         default_model = shared.opts.data.get("depth3d_default_model", DEFAULT_MODEL)
-        sources = depth_sources()
+        sources = estimator_sources()
         controls = ui.build_accordion(
             "img2img" if is_img2img else "txt2img",
             models=sources, model=default_model if default_model in sources else DEFAULT_MODEL,
@@ -244,11 +231,12 @@ class Script(scripts.Script):
             return
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
-        depth = depth_for(
+        depth = pipeline.estimate(
             pp.image,
-            job.settings.model,
+            model=job.settings.model,
+            input_size=job.settings.net_size,
+            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)),
             progress=lambda message, fraction: setattr(shared.state, "textinfo", f"Depth 3D: {message}"),
-            **job.settings.depth_options(keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False))),
         )
         job.depths[position] = depth
 

@@ -20,11 +20,17 @@ CONTROLNET_PREFIX = "controlnet:"
 USER_DEPTH_IMAGE = "depth-image"
 
 
-def available_sources() -> list[str]:
-    """Our models, then ControlNet's depth preprocessors when loaded, then the user-supplied image."""
+def estimator_sources() -> list[str]:
+    """The sources that estimate depth from the picture alone: our models, then ControlNet's depth
+    preprocessors when that extension is loaded."""
     from lib_depth3d.depth.controlnet import depth_preprocessors
 
-    return [*MODELS, *(CONTROLNET_PREFIX + name for name in depth_preprocessors()), USER_DEPTH_IMAGE]
+    return [*MODELS, *(CONTROLNET_PREFIX + name for name in depth_preprocessors())]
+
+
+def available_sources() -> list[str]:
+    """:func:`estimator_sources`, then the user-supplied depth image."""
+    return [*estimator_sources(), USER_DEPTH_IMAGE]
 
 
 def user_depth(

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import depth_image_nearness
-from lib_depth3d.depth.sources import CONTROLNET_PREFIX, USER_DEPTH_IMAGE, depth_for
+from lib_depth3d import pipeline
+from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import open_image
 from lib_depth3d.mask.build import MaskOptions, cutout_rgba, depth_mask
@@ -182,8 +183,8 @@ class PictureMask:
 def picture_mask(picture: Image.Image, settings: InpaintMaskSettings, **depth_options) -> PictureMask:
     """Estimate (or take the uploaded) depth of ``picture`` and build its mask.
 
-    ``depth_options`` go to :func:`lib_depth3d.depth.sources.depth_for` (``progress``,
-    ``device``, ``weights_path``, …). An uploaded depth image is taken as stored (its grey levels
+    ``depth_options`` go to :func:`lib_depth3d.pipeline.estimate` (``progress``, ``device``,
+    ``weights_path``, ``keep_loaded``); the network size is its ``input_size``. An uploaded depth image is taken as stored (its grey levels
     are the nearness the band refers to) and resized to the picture, with a warning when its
     aspect ratio differs.
     """
@@ -192,10 +193,7 @@ def picture_mask(picture: Image.Image, settings: InpaintMaskSettings, **depth_op
             raise InputError("The depth-image source needs an uploaded depth image (near = bright).")
         depth = depth_image_nearness(settings.depth_image)
     else:
-        if settings.net_size is not None:
-            size_option = "resolution" if settings.source.startswith(CONTROLNET_PREFIX) else "input_size"
-            depth_options[size_option] = settings.net_size
-        depth = depth_for(picture, settings.source, **depth_options)
+        depth = pipeline.estimate(picture, model=settings.source, input_size=settings.net_size, **depth_options)
     result = depth_mask(depth, settings.mask, picture.size)
     nearness = depth if isinstance(depth, np.ndarray) else depth.nearness()
     depth_picture = Image.fromarray(np.floor(nearness * 255.0 + 0.5).astype(np.uint8), "L")

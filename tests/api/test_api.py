@@ -99,11 +99,12 @@ def test_depth_answer_names_the_models_licence(client):
 def test_controlnet_preprocessors_are_listed_and_run_as_models(client, fake_controlnet):
     assert client.get("/depth3d/v1/models").json()["controlnet"] == ["depth_midas"]
     picture = Image.new("RGB", (60, 40), (90, 120, 150))
-    answer = client.post("/depth3d/v1/depth", json={"image": png(picture), "model": "controlnet:depth_midas"})
+    answer = client.post("/depth3d/v1/depth", json={"image": png(picture), "model": "controlnet:depth_midas",
+                                                    "net_size": 96})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert (body["width"], body["height"], body["licence"]) == (60, 40, None)
-    assert fake_controlnet.calls
+    assert [call[2] for call in fake_controlnet.calls] == [96]  # the network size is ControlNet's resolution
 
 
 def test_a_failing_controlnet_preprocessor_is_a_503_naming_it(client, fake_controlnet, monkeypatch):
