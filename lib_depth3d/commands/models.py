@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = weights.download(spec.files[0], progress=progress, allow_unverified=args.allow_unverified,
                                     on_wait=lambda notice: print(notice, file=sys.stderr))
+        except weights.DownloadLockError:
+            raise  # its own advice; the file itself is not the problem
         except WeightsError as error:
             raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
         print(f"{spec.name}: {path}")

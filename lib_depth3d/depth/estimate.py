@@ -223,6 +223,8 @@ def weights_for(
         try:
             return weights.download(primary, progress=report, allow_unverified=allow_unverified,
                                     on_wait=lambda notice: progress(notice, None) if progress is not None else None)
+        except weights.DownloadLockError:
+            raise  # its own advice; the file itself is not the problem
         except WeightsError as error:
             raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
     path, weight_file = found

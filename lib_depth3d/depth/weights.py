@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -144,6 +145,11 @@ def download(
     return destination
 
 
+class DownloadLockError(WeightsError):
+    """The download lock cannot be taken: its holder is stuck, or the folder has no locks. Its
+    message says what to do; it is not a missing-file problem."""
+
+
 @contextmanager
 def download_lock(
     destination: Path,
@@ -169,7 +175,7 @@ def download_lock(
         if seen != last_seen:  # the holder made progress: give it the full allowance again
             last_seen, deadline = seen, time.monotonic() + stall_timeout_s
         elif time.monotonic() >= deadline:
-            raise WeightsError(
+            raise DownloadLockError(
                 f"Gave up waiting for another download of {destination.name}: the process holding {lock_path} "
                 f"made no progress for {stall_timeout_s:g} s. Stop that process (another WebUI or a "
                 "`python -m lib_depth3d` run) and try again."
@@ -202,13 +208,16 @@ def _try_lock(lock_path: Path) -> int | None:
     """An open handle on ``lock_path`` holding its lock, or None while someone else holds it."""
     try:
         handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        # Left by a crashed run of another user sharing the models folder: a read handle locks too.
+        handle = _open_read_only(lock_path)
     except OSError as error:
-        raise WeightsError(f"Cannot create the lock file {lock_path}: {error.strerror or error}.") from error
+        raise DownloadLockError(f"Cannot create the lock file {lock_path}: {error.strerror or error}.") from error
     try:
         locked = _lock_now(handle)
     except OSError as error:  # e.g. a network file system without locks
         os.close(handle)
-        raise WeightsError(
+        raise DownloadLockError(
             f"Cannot lock {lock_path} ({error.strerror or error}). Choose a models folder on a local disk, "
             "or download the file yourself and save it there."
         ) from error
@@ -218,6 +227,13 @@ def _try_lock(lock_path: Path) -> int | None:
         _unlock(handle)
     os.close(handle)
     return None
+
+
+def _open_read_only(lock_path: Path) -> int:
+    try:
+        return os.open(lock_path, os.O_RDONLY)
+    except OSError as error:
+        raise DownloadLockError(f"Cannot open the lock file {lock_path}: {error.strerror or error}.") from error
 
 
 def _still_named(handle: int, lock_path: Path) -> bool:
@@ -248,8 +264,10 @@ if os.name == "nt":
         os.lseek(handle, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position
         try:
             msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
+        except OSError as error:
+            if error.errno in (errno.EACCES, errno.EDEADLOCK):  # another handle holds the byte
+                return False
+            raise
         return True
 
     def _unlock(handle: int) -> None:

@@ -203,3 +203,41 @@ def test_a_folder_without_file_locks_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "_lock_now", no_locks)
     with pytest.raises(WeightsError, match=r"Cannot lock .*weights\.bin\.lock \(No locks available\)\. Choose a models"):
         download(weight_file(UNREACHABLE), tmp_path)
+
+
+def test_a_lock_file_this_user_cannot_write_is_locked_through_a_read_handle(tmp_path, monkeypatch):
+    """As left by a crashed run of another user sharing the folder (root, which runs the suite in
+    CI, may write anything, so the refusal is staged at os.open)."""
+    destination = tmp_path / "weights.bin"
+    lock_path = tmp_path / "weights.bin.lock"
+    lock_path.touch()
+    real_open = os.open
+
+    def refuse_writing_the_lock(path, flags, *mode):
+        if Path(path) == lock_path and flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(os, "open", refuse_writing_the_lock)
+    with weights.download_lock(destination):
+        monkeypatch.undo()
+        assert weights._try_lock(lock_path) is None  # held: another handle cannot take it
+    handle = weights._try_lock(lock_path)
+    assert handle is not None  # and released
+    os.close(handle)
+
+
+def test_lock_trouble_is_reported_as_it_is_not_as_a_missing_file(monkeypatch):
+    from lib_depth3d.depth.estimate import weights_for
+    from lib_depth3d.depth.registry import get_model
+
+    stuck = weights.DownloadLockError("Gave up waiting for another download of x.pth: stop that process.")
+
+    def locked(*args, **kwargs):
+        raise stuck
+
+    monkeypatch.setattr(weights, "local_file", lambda spec: None)
+    monkeypatch.setattr(weights, "download", locked)
+    with pytest.raises(WeightsError) as caught:
+        weights_for(get_model("depth-anything-v2-small"))
+    assert caught.value is stuck
