@@ -1,8 +1,9 @@
 """Benchmark: a 1024×1024 picture + depth → .glb, on the 512 grid and at full resolution.
 
 Prints wall time (best of a few runs) and peak traced memory (numpy + Python allocations,
-tracemalloc) of ``build_scene`` + ``glb_bytes`` + writing the file, and the same grid built
-with plain trimesh (``trimesh.Trimesh`` + ``mesh.export('.glb')``) for comparison.
+tracemalloc) of ``build_scene`` + ``glb_bytes`` + writing the file — with the background layer
+behind the box's edges (the default; triangles count both layers) and without it — and the
+same grid built with plain trimesh (``trimesh.Trimesh`` + ``mesh.export('.glb')``) for comparison.
 Targets on a 2-core machine: ≤ 0.5 s (512 grid), ≤ 2 s (full), faster than trimesh.
 
 Then the decimation alone on a slanted plane over grids of several shapes, powers of two
@@ -46,10 +47,15 @@ def inputs() -> tuple[Image.Image, DepthMap, Camera]:
     return picture, DepthMap(zdepth.astype(np.float32), "depth"), Camera.from_fov(SIZE, SIZE, 60.0)
 
 
-def ours(picture, depth, camera, resolution, path: Path) -> int:
-    scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution))
+def ours(picture, depth, camera, resolution, path: Path, fill_occlusions: bool = True) -> int:
+    scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution, fill_occlusions=fill_occlusions))
     path.write_bytes(glb_bytes(scene))
-    return len(scene.faces)
+    layer = 0 if scene.background is None else len(scene.background.faces)
+    return len(scene.faces) + layer
+
+
+def ours_without_layer(picture, depth, camera, resolution, path: Path) -> int:
+    return ours(picture, depth, camera, resolution, path, fill_occlusions=False)
 
 
 def plain_trimesh(picture, depth, camera, resolution, path: Path) -> int:
@@ -109,7 +115,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for label, resolution, target in (("512", 512, 0.5), ("full", None, 2.0)):
             timings = {}
-            for name, function in (("depth3d", ours), ("trimesh", plain_trimesh)):
+            for name, function in (("depth3d", ours), ("no layer", ours_without_layer), ("trimesh", plain_trimesh)):
                 path = Path(folder) / f"{name}_{label}.glb"
                 seconds, peak, triangles = measure(function, picture, depth, camera, resolution, path)
                 timings[name] = seconds

@@ -81,6 +81,8 @@ class SceneRequest(DepthRequest):
     resolution: Optional[int] = 512
     cut_discontinuities: bool = True
     decimate: bool = True
+    fill_occlusions: bool = Field(True, description="add a background layer behind foreground edges, so a moving "
+                                                    "viewer sees the background continued instead of holes")
     texture_format: str = "png"
     animation: Optional[str] = None
 
@@ -197,6 +199,7 @@ def scene(request: SceneRequest) -> SceneResponse:
             calibration, fspy_bytes = pipeline.load_calibration(fspy_bytes)
         options = SceneOptions(near=request.near, far=request.far, resolution=request.resolution,
                                cut_discontinuities=request.cut_discontinuities, decimate=request.decimate,
+                               fill_occlusions=request.fill_occlusions,
                                texture_format=request.texture_format, animation=request.animation)
         depth_map = _depth(request, picture)
         with tempfile.TemporaryDirectory(prefix="depth3d-api-") as folder:

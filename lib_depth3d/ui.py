@@ -215,7 +215,7 @@ def _new_output_dir(outputs_dir: str | None) -> Path:
 
 
 def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut_edges, decimate, animation,
-             outputs_dir, progress=gr.Progress()):
+             outputs_dir, fill_occlusions=True, progress=gr.Progress()):
     """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words."""
     from lib_depth3d import pipeline
     from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
@@ -242,6 +242,7 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
             resolution=int(resolution),
             cut_discontinuities=bool(cut_edges),
             decimate=bool(decimate),
+            fill_occlusions=bool(fill_occlusions),
             animation=None if animation == "none" else animation,
         )
         files = pipeline.build_scene_files(
@@ -389,6 +390,8 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                     with gr.Row():
                         cut_edges = gr.Checkbox(True, label="Cut depth edges", elem_id="depth3d_cut")
                         decimate = gr.Checkbox(True, label="Decimate flat areas", elem_id="depth3d_decimate")
+                        fill_occlusions = gr.Checkbox(True, label="Fill behind foreground edges",
+                                                      elem_id="depth3d_fill_occlusions")
                     animation = gr.Dropdown(list(ANIMATIONS), value="none", label="Camera animation",
                                             elem_id="depth3d_animation")
                 build = gr.Button("Build", variant="primary", elem_id="depth3d_build")
@@ -432,7 +435,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                         outputs=[fspy_download, message])
         built = build.click(on_build,
                     inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
-                            decimate, animation, outputs_state],
+                            decimate, animation, outputs_state, fill_occlusions],
                     outputs=[scene_file, downloads, summary, depth_state, message])
         mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
                        mask_feather, mask_grow]

@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-error", type=float, default=0.002, metavar="E",
         help="decimation: largest relative depth error (default 0.002 = 0.2%%)",
     )
+    parser.add_argument(
+        "--occlusion-band", type=float, metavar="PX",
+        help="width of the background layer continued behind foreground edges, in pixels "
+        "(default 4%% of the picture's longer side; 0 = no layer)",
+    )
     parser.add_argument("--texture", choices=("png", "jpeg"), default="png", help="embedded picture format")
     parser.add_argument("--jpeg-quality", type=int, default=90, metavar="Q", help="JPEG quality 1-100 (default 90)")
     parser.add_argument("--animation", choices=("walk", "dolly", "orbit"), help="add a camera move")
@@ -164,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         max_view_angle_deg=args.edge_angle,
         decimate=not args.no_decimate,
         max_depth_error=args.max_error,
+        fill_occlusions=args.occlusion_band != 0,
+        occlusion_band_px=args.occlusion_band or None,
         texture_format=args.texture,
         jpeg_quality=args.jpeg_quality,
         animation=args.animation,
@@ -187,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {files.glb} ({len(scene.positions)} vertices, {len(scene.faces)} triangles from a "
         f"{columns}×{rows} grid; {scene.cut_triangles} cut at depth edges)"
     )
+    if scene.background is not None:
+        print(f"  background layer behind the edges: {len(scene.background.faces)} triangles")
     print(f"  beside it: {beside}")
     print(
         f"  camera: {camera_note}; {math.degrees(camera.horizontal_fov_rad):.1f}° across the width, "

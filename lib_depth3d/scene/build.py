@@ -16,7 +16,9 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
-from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth, unproject_samples
+from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, unproject_samples
+from lib_depth3d.scene.occlusion import MIN_PUSH_BACK, BackgroundLayer, background_band, band_samples_for
+from lib_depth3d.scene.occlusion import default_band_px
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
 from lib_depth3d.scene.zdepth import zdepth_from_disparity
@@ -44,6 +46,10 @@ class SceneOptions:
         resolution: samples on the picture's longer side (None: one vertex per pixel).
         cut_discontinuities, max_view_angle_deg, decimate, max_depth_error,
             max_texture_shift_px: see :mod:`lib_depth3d.scene.triangulate`.
+        fill_occlusions: add a background layer behind the near side of every cut edge, so
+            a moving viewer sees the background continued instead of holes
+            (:mod:`lib_depth3d.scene.occlusion`); occlusion_band_px: its width in pixels
+            (None: 4 % of the picture's longer side).
     File:
         texture_format: 'png' or 'jpeg'; jpeg_quality 1–100.
         animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
@@ -61,6 +67,8 @@ class SceneOptions:
     decimate: bool = True
     max_depth_error: float = 0.002
     max_texture_shift_px: float = 0.25
+    fill_occlusions: bool = True
+    occlusion_band_px: float | None = None
     texture_format: Literal["png", "jpeg"] = "png"
     jpeg_quality: int = 90
     animation: Literal["walk", "dolly", "orbit"] | None = None
@@ -85,6 +93,7 @@ class Scene:
         grid_shape: (rows, columns) of the full vertex grid.
         full_triangles, cut_triangles: triangle counts before decimation, and dropped at edges.
         animation: the camera move, if any.
+        background: the layer behind the foreground's edges, if asked for and anything was cut.
         warnings: things the user should know (each one sentence).
     """
 
@@ -102,6 +111,7 @@ class Scene:
     cut_triangles: int
     options: SceneOptions
     animation: CameraAnimation | None = None
+    background: BackgroundLayer | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +133,12 @@ def check_options(options: SceneOptions) -> None:
     if not options.max_texture_shift_px > 0:
         raise SceneError(
             f"The texture shift bound must be positive, got {options.max_texture_shift_px:g} px."
+        )
+    if options.occlusion_band_px is not None and not (
+        math.isfinite(options.occlusion_band_px) and options.occlusion_band_px > 0
+    ):
+        raise SceneError(
+            f"The occlusion band width must be a positive number of pixels, got {options.occlusion_band_px:g}."
         )
     if options.texture_format not in ("png", "jpeg"):
         raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'png' or 'jpeg'.")
@@ -273,19 +289,15 @@ def build_scene(
     rows, columns = grid_shape(width, height, options.resolution)
     grid = sample_grid(width, height, rows, columns)
     inverse_depth = sample_inverse_depth(zdepth, grid)
+    triangulation = TriangulationOptions(
+        cut_discontinuities=options.cut_discontinuities,
+        max_view_angle_deg=options.max_view_angle_deg,
+        decimate=options.decimate,
+        max_depth_error=options.max_depth_error,
+        max_texture_shift_px=options.max_texture_shift_px,
+    )
     triangles = triangulate_grid(
-        inverse_depth,
-        grid.x_px,
-        grid.y_px,
-        camera.focal_length_px,
-        camera.principal_point_px,
-        TriangulationOptions(
-            cut_discontinuities=options.cut_discontinuities,
-            max_view_angle_deg=options.max_view_angle_deg,
-            decimate=options.decimate,
-            max_depth_error=options.max_depth_error,
-            max_texture_shift_px=options.max_texture_shift_px,
-        ),
+        inverse_depth, grid.x_px, grid.y_px, camera.focal_length_px, camera.principal_point_px, triangulation
     )
     if len(triangles.faces) == 0:
         raise SceneError(
@@ -305,6 +317,11 @@ def build_scene(
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
     uvs = np.stack([uv_x, uv_y], axis=-1).astype(np.float32)
+    background = None
+    if options.fill_occlusions and options.cut_discontinuities:
+        background = _background_layer(
+            picture, grid, inverse_depth, triangles.cut_cells, camera, camera_to_gltf, options, triangulation
+        )
 
     nearest, farthest = float(zdepth.min()), float(zdepth.max())
     median_depth = float(np.median(1.0 / inverse_depth[:: max(1, rows // 64), :: max(1, columns // 64)]))
@@ -340,5 +357,44 @@ def build_scene(
         cut_triangles=triangles.cut_triangles,
         options=options,
         animation=animation,
+        background=background,
         warnings=warnings,
     )
+
+
+def _background_layer(
+    picture: Image.Image,
+    grid: SampleGrid,
+    inverse_depth: np.ndarray,
+    cut_cells: np.ndarray,
+    camera: Camera,
+    camera_to_gltf: np.ndarray,
+    options: SceneOptions,
+    triangulation: TriangulationOptions,
+) -> BackgroundLayer | None:
+    """The occlusion layer in the file's world (None when no edge was cut)."""
+    width, height = picture.size
+    band_px = options.occlusion_band_px or default_band_px(width, height)
+    rows, columns = inverse_depth.shape
+    band = background_band(
+        inverse_depth,
+        cut_cells,
+        picture,
+        grid.x_px,
+        grid.y_px,
+        camera.focal_length_px,
+        camera.principal_point_px,
+        band_samples_for(band_px, width, height, rows, columns),
+        # Behind the main surface by more than both decimations may move them towards each other.
+        push_back=min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error)),
+        decimation=triangulation,
+    )
+    if band is None:
+        return None
+    layer_depth = inverse_depth.reshape(-1).copy()
+    layer_depth[band.sample_ids] = band.inverse_depth
+    points = unproject_samples(
+        grid, layer_depth.reshape(rows, columns), camera.focal_length_px, camera.principal_point_px, band.sample_ids
+    )
+    positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
+    return BackgroundLayer(positions=positions, uvs=band.uvs, faces=band.faces, texture=band.texture)

@@ -1,8 +1,9 @@
 """The binary glTF (.glb) writer: one textured unlit mesh, its camera, an optional camera move.
 
-File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node transform),
-node 1 the perspective camera (translation + rotation; animated when a move was asked for).
-The picture is embedded once, as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every
+File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node transform):
+primitive 0 the picture's surface, primitive 1 (when there is one) the background layer behind
+the foreground's edges with its own texture and material; node 1 the perspective camera
+(translation + rotation; animated when a move was asked for). The picture is embedded once, as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every
 viewer shows its own colours. See :mod:`lib_depth3d.scene.frames` for the camera's frustum and
 its ``extras``.
 """
@@ -75,6 +76,30 @@ def _accessor(
     )
 
 
+def _primitive(first_accessor: int, material: int) -> pygltflib.Primitive:
+    """Triangles whose positions, UVs and indices are three consecutive accessors."""
+    return pygltflib.Primitive(
+        attributes=pygltflib.Attributes(POSITION=first_accessor, TEXCOORD_0=first_accessor + 1),
+        indices=first_accessor + 2,
+        material=material,
+        mode=pygltflib.TRIANGLES,
+    )
+
+
+def _unlit_material(name: str, texture: int) -> pygltflib.Material:
+    """A double-sided unlit material showing the texture's own colours."""
+    return pygltflib.Material(
+        name=name,
+        pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
+            baseColorTexture=pygltflib.TextureInfo(index=texture),
+            metallicFactor=0.0,
+            roughnessFactor=1.0,
+        ),
+        doubleSided=True,
+        extensions={"KHR_materials_unlit": {}},
+    )
+
+
 def glb_bytes(scene) -> bytes:
     """The ``.glb`` file of a :class:`~lib_depth3d.scene.build.Scene`."""
     chunk = _BinaryChunk()
@@ -89,7 +114,27 @@ def glb_bytes(scene) -> bytes:
     texture_data, mime_type = encode_texture(
         scene.picture, scene.options.texture_format, scene.options.jpeg_quality
     )
-    image_view = chunk.add(texture_data)
+    images = [pygltflib.Image(name="picture", bufferView=chunk.add(texture_data), mimeType=mime_type)]
+    primitives = [_primitive(0, 0)]
+    if scene.background is not None:
+        layer = scene.background
+        primitives.append(_primitive(len(accessors), 1))
+        accessors += [
+            _accessor(chunk, layer.positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
+            _accessor(chunk, layer.uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
+            _accessor(
+                chunk, layer.faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT,
+                pygltflib.ELEMENT_ARRAY_BUFFER, False,
+            ),
+        ]
+        layer_texture, layer_mime_type = encode_texture(
+            layer.texture, scene.options.texture_format, scene.options.jpeg_quality
+        )
+        images.append(
+            pygltflib.Image(name="background", bufferView=chunk.add(layer_texture), mimeType=layer_mime_type)
+        )
+
+    material_names = ["Depth3D picture", "Depth3D background"][: len(images)]
 
     camera = scene.gltf_camera
     camera_node = pygltflib.Node(
@@ -133,32 +178,9 @@ def glb_bytes(scene) -> bytes:
         scene=0,
         scenes=[pygltflib.Scene(name="Depth3D", nodes=[0, 1])],
         nodes=[pygltflib.Node(name="Depth3D surface", mesh=0), camera_node],
-        meshes=[
-            pygltflib.Mesh(
-                name="Depth3D surface",
-                primitives=[
-                    pygltflib.Primitive(
-                        attributes=pygltflib.Attributes(POSITION=0, TEXCOORD_0=1),
-                        indices=2,
-                        material=0,
-                        mode=pygltflib.TRIANGLES,
-                    )
-                ],
-            )
-        ],
-        materials=[
-            pygltflib.Material(
-                name="Depth3D picture",
-                pbrMetallicRoughness=pygltflib.PbrMetallicRoughness(
-                    baseColorTexture=pygltflib.TextureInfo(index=0),
-                    metallicFactor=0.0,
-                    roughnessFactor=1.0,
-                ),
-                doubleSided=True,
-                extensions={"KHR_materials_unlit": {}},
-            )
-        ],
-        textures=[pygltflib.Texture(sampler=0, source=0)],
+        meshes=[pygltflib.Mesh(name="Depth3D surface", primitives=primitives)],
+        materials=[_unlit_material(name, index) for index, name in enumerate(material_names)],
+        textures=[pygltflib.Texture(sampler=0, source=index) for index in range(len(images))],
         samplers=[
             pygltflib.Sampler(
                 magFilter=pygltflib.LINEAR,
@@ -167,7 +189,7 @@ def glb_bytes(scene) -> bytes:
                 wrapT=pygltflib.CLAMP_TO_EDGE,
             )
         ],
-        images=[pygltflib.Image(name="picture", bufferView=image_view, mimeType=mime_type)],
+        images=images,
         cameras=[
             pygltflib.Camera(
                 name="Depth3D camera",

@@ -130,6 +130,7 @@ def scene_summary(scene: Scene, files: SceneFiles | None = None) -> dict:
         "triangles": int(len(scene.faces)),
         "full_grid_triangles": scene.full_triangles,
         "cut_triangles": scene.cut_triangles,
+        "background_triangles": int(len(scene.background.faces)) if scene.background is not None else 0,
         "grid": f"{scene.grid_shape[1]}×{scene.grid_shape[0]}",
         "units": scene.units,
         "depth_range": [round(v, 4) for v in scene.depth_range],

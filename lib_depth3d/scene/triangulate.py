@@ -58,11 +58,13 @@ class GridTriangles:
         faces: (M, 3) int64, counter-clockwise as seen from the camera (glTF front faces).
         cut_triangles: triangles of the full grid dropped at depth discontinuities.
         full_triangles: triangles the full grid would have without cutting or decimation.
+        cut_cells: (rows−1, columns−1) whether a cell lost a triangle at a depth discontinuity.
     """
 
     faces: np.ndarray
     cut_triangles: int
     full_triangles: int
+    cut_cells: np.ndarray
 
 
 def _main_diagonals(inverse_depth: np.ndarray) -> np.ndarray:
@@ -358,10 +360,13 @@ def triangulate_grid(
     focal_length_px: float,
     principal_point_px: tuple[float, float],
     options: TriangulationOptions,
+    left_out_cells: np.ndarray | None = None,
 ) -> GridTriangles:
     """Triangles over a (rows, columns) grid of inverse depths (see the module docstring).
 
     ``grid_x_px`` (columns,) and ``grid_y_px`` (rows,) are the samples' pixel positions.
+    ``left_out_cells`` (rows−1, columns−1): cells to leave empty whatever their depth, as if cut
+    (a layer that covers only part of the grid); they are not counted in ``cut_triangles``.
     """
     x_image = (grid_x_px - principal_point_px[0]) / focal_length_px
     y_image = (principal_point_px[1] - grid_y_px) / focal_length_px
@@ -373,11 +378,14 @@ def triangulate_grid(
     else:
         kept = np.ones(main.shape + (2,), dtype=bool)
     cut = int(kept.size - np.count_nonzero(kept))
+    cut_cells = ~kept.all(axis=2)
+    if left_out_cells is not None:
+        kept &= ~left_out_cells[..., None]
     cell_whole = kept.all(axis=2)
     if not options.decimate:
         cell_rows, cell_columns = np.nonzero(np.ones_like(cell_whole))
         triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)
-        return GridTriangles(triangles[kept.reshape(-1, 2)], cut, full_triangles)
+        return GridTriangles(triangles[kept.reshape(-1, 2)], cut, full_triangles, cut_cells)
 
     levels = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
     leaves = _leaf_masks(levels)
@@ -401,4 +409,4 @@ def triangulate_grid(
                         level.row_bounds[leaf_rows], level.column_bounds[leaf_columns], height, width, corner_used
                     )
                 )
-    return GridTriangles(np.concatenate(pieces), cut, full_triangles)
+    return GridTriangles(np.concatenate(pieces), cut, full_triangles, cut_cells)

@@ -1,0 +1,265 @@
+"""The background layer: what foreground objects hide, extended from the background beside them.
+
+The surface is cut at depth discontinuities, so as soon as the viewer leaves the picture's
+camera the areas behind foreground objects are empty. This layer fills a band along every cut
+edge, on the near (foreground) side, with the far side's surface and colours continued behind
+the foreground:
+
+1. **Edges.** In every cut cell the corners split at the geometric mean of the cell's nearest
+   and farthest inverse depth into near and far corners. Far corners that are nobody's near
+   corner are the *seeds*: the background at the edge.
+2. **Depth.** The seeds' inverse depth grows outwards one grid step at a time, each new sample
+   taking the mean of its already filled 4-neighbours, into samples at least ``FRONT_MARGIN``
+   nearer than that mean (the foreground; a step never climbs onto a farther surface), for
+   ``band_samples`` steps. A plane's inverse depth is affine in pixels, so a wall or floor
+   extended along its own rows or columns keeps its shape; elsewhere the fill is the mean of
+   the edge it grew from, which is what a viewer glimpses behind a pillar.
+3. **Colour.** The picture's colours at the grid samples grow the same way into the band,
+   from background samples only: the foreground (the band and one step beyond it) and the
+   seeds themselves (their pixels often blend both sides of the edge) are not sources.
+4. **Placement.** The layer is pushed back along each ray by ``push_back`` (relative inverse
+   depth, more than the main surface's and the layer's decimation errors together), so from
+   the picture's camera the main surface hides it wherever the main surface exists; where the
+   main surface was cut, the layer shows instead of nothing.
+
+The layer is triangulated like the main surface on the same grid (cells whose four corners
+are in the band; decimated with the same tolerances, so its flat fills cost few triangles)
+and has its own texture: the filled colours over the band's bounding box of grid samples, one
+texel per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+
+from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
+
+FRONT_MARGIN = 0.02  # well above depth noise on a surface, well below the jump that gets cut
+MIN_PUSH_BACK = 0.005  # more than twice the default decimation error (0.002)
+DEFAULT_BAND_FRACTION = 0.04
+
+
+@dataclass(frozen=True)
+class BackgroundBand:
+    """The background layer on the vertex grid.
+
+    Attributes:
+        sample_ids: (n,) row-major grid indices of the layer's vertices.
+        inverse_depth: (n,) the vertices' inverse depth (already pushed back).
+        faces: (m, 3) indices into ``sample_ids``, counter-clockwise as seen from the camera.
+        texture: the band's colours, one texel per grid sample of its bounding box.
+        uvs: (n, 2) texel centres of the vertices in ``texture``.
+    """
+
+    sample_ids: np.ndarray
+    inverse_depth: np.ndarray
+    faces: np.ndarray
+    texture: Image.Image
+    uvs: np.ndarray
+
+
+@dataclass(frozen=True)
+class BackgroundLayer:
+    """The background layer as written to the file.
+
+    Attributes:
+        positions: (n, 3) float32 vertices in glTF's Y-up world, scene units.
+        uvs: (n, 2) float32 texture coordinates in ``texture``.
+        faces: (m, 3) uint32 triangles, counter-clockwise seen from the camera.
+        texture: the layer's own RGB texture (the band's bounding box only).
+    """
+
+    positions: np.ndarray
+    uvs: np.ndarray
+    faces: np.ndarray
+    texture: Image.Image
+
+
+def default_band_px(width_px: int, height_px: int) -> float:
+    """The band width when none is given: 4 % of the picture's longer side."""
+    return DEFAULT_BAND_FRACTION * max(width_px, height_px)
+
+
+def band_samples_for(band_px: float, width_px: int, height_px: int, rows: int, columns: int) -> int:
+    """Grid steps that span ``band_px`` pixels (at least one)."""
+    spacing_px = max(width_px / columns, height_px / rows)
+    return max(1, math.ceil(band_px / spacing_px))
+
+
+def edge_samples(inverse_depth: np.ndarray, cut_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(near, far) boolean grids: corners of cut cells on the near and on the far side."""
+    w = inverse_depth
+    corners = (w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:])
+    lowest = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
+    highest = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
+    split = np.sqrt(lowest * highest)
+    near = np.zeros(w.shape, dtype=bool)
+    far = np.zeros(w.shape, dtype=bool)
+    for corner, (rows, columns) in zip(corners, ((slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)),
+                                                (slice(1, None), slice(None, -1)), (slice(1, None), slice(1, None)))):
+        near[rows, columns] |= cut_cells & (corner > split)
+        far[rows, columns] |= cut_cells & (corner <= split)
+    return near, far
+
+
+def _grow(
+    values: np.ndarray, known: np.ndarray, open_to: np.ndarray, steps: int | None, margin: float | None
+) -> np.ndarray:
+    """Fill ``open_to`` samples outwards from ``known`` ones, one 4-neighbour step at a time.
+
+    ``values`` (rows, columns, channels) is updated in place: each step gives the open samples
+    next to the last step's new ones the mean of their known neighbours; with ``margin``, only
+    where the sample's own value (channel 0) exceeds that mean by the factor 1 + margin. Only
+    the frontier is touched, so a step costs the length of the edges, not the grid's area.
+    Returns the step at which each sample was filled (0: known at the start, −1: never).
+    """
+    rows, columns, channels = values.shape
+    stride = columns + 2  # one sample of padding all round: neighbours never wrap to another row
+    padded = np.zeros((rows + 2, stride, channels))
+    padded[1:-1, 1:-1] = values
+    own = padded.reshape(-1, channels).copy()
+    filled = np.zeros((rows + 2, stride), dtype=bool)
+    filled[1:-1, 1:-1] = known
+    filled = filled.reshape(-1)
+    allowed = np.zeros((rows + 2, stride), dtype=bool)
+    allowed[1:-1, 1:-1] = open_to
+    allowed = allowed.reshape(-1)
+    filled_at = np.where(filled, 0, -1)
+    flat = own.copy()
+    flat[~filled] = 0.0
+    offsets = np.array([-1, 1, -stride, stride])
+    frontier = np.flatnonzero(filled)
+    step = 0
+    while frontier.size and (steps is None or step < steps):
+        step += 1
+        candidates = np.unique((frontier[:, None] + offsets).ravel())
+        candidates = candidates[allowed[candidates] & ~filled[candidates]]
+        neighbours = candidates[:, None] + offsets
+        weights = filled[neighbours]
+        mean = np.einsum("kn,knc->kc", weights, flat[neighbours]) / weights.sum(axis=1)[:, None]
+        if margin is not None:
+            nearer = own[candidates, 0] > mean[:, 0] * (1.0 + margin)
+            candidates, mean = candidates[nearer], mean[nearer]
+        flat[candidates] = mean
+        filled[candidates] = True
+        filled_at[candidates] = step
+        frontier = candidates
+    values[...] = np.where(filled[:, None], flat, own).reshape(rows + 2, stride, channels)[1:-1, 1:-1]
+    return filled_at.reshape(rows + 2, stride)[1:-1, 1:-1]
+
+
+def grow_background_depth(
+    inverse_depth: np.ndarray, seeds: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(filled inverse depth, step at which each sample was filled: 0 seeds, −1 never).
+
+    Each step fills the samples next to filled ones with the mean of their filled
+    4-neighbours, when the sample itself is at least ``FRONT_MARGIN`` nearer than that mean.
+    Samples never filled keep their own inverse depth.
+    """
+    values = inverse_depth[..., None].astype(np.float64)
+    filled_at = _grow(values, seeds, np.ones_like(seeds), steps, FRONT_MARGIN)
+    return values[..., 0], filled_at
+
+
+def grow_colours(colours: np.ndarray, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``colours`` (rows, columns, 3) with ``targets`` filled outwards from ``sources``.
+
+    Each step gives the target samples next to filled ones the mean of their filled
+    4-neighbours; targets that no source reaches through other targets keep their own colour.
+    """
+    values = colours.astype(np.float64)
+    _grow(values, sources, targets, None, None)
+    return values
+
+
+def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.ndarray) -> np.ndarray:
+    """(rows, columns, 3) float colours of the pixels under the grid samples."""
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.float32)
+    height, width = pixels.shape[:2]
+    columns = np.clip(np.floor(grid_x_px).astype(np.int64), 0, width - 1)
+    rows = np.clip(np.floor(grid_y_px).astype(np.int64), 0, height - 1)
+    return pixels[rows[:, None], columns[None, :]]
+
+
+def background_band(
+    inverse_depth: np.ndarray,
+    cut_cells: np.ndarray,
+    picture: Image.Image,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    focal_length_px: float,
+    principal_point_px: tuple[float, float],
+    band_samples: int,
+    push_back: float,
+    decimation: TriangulationOptions,
+) -> BackgroundBand | None:
+    """The background layer behind the near side of every cut edge (None when nothing is cut).
+
+    ``inverse_depth`` (rows, columns) and ``cut_cells`` (rows−1, columns−1) as the main
+    surface's triangulation saw them; ``grid_x_px``, ``grid_y_px`` the samples' pixel
+    positions and ``focal_length_px``, ``principal_point_px`` the camera's, as for
+    :func:`~lib_depth3d.scene.triangulate.triangulate_grid`; ``band_samples`` grid steps wide;
+    ``push_back`` the relative inverse depth by which the layer lies behind the surface it
+    continues; ``decimation`` the main surface's settings (its cutting is ignored: the layer's
+    cells are exactly those whose four corners are in the band).
+    """
+    near, far = edge_samples(inverse_depth, cut_cells)
+    seeds = far & ~near
+    if not seeds.any():
+        return None
+    rows_with, columns_with = np.nonzero(seeds | near)
+    pad = band_samples + 1
+    rows, columns = inverse_depth.shape
+    top, bottom = max(rows_with.min() - pad, 0), min(rows_with.max() + pad + 1, rows)
+    left, right = max(columns_with.min() - pad, 0), min(columns_with.max() + pad + 1, columns)
+    window = (slice(top, bottom), slice(left, right))
+    # One step beyond the band: those samples are foreground too and must not lend their colour.
+    background, filled_at = grow_background_depth(inverse_depth[window], seeds[window], band_samples + 1)
+    layer = (filled_at >= 0) & (filled_at <= band_samples)
+    cells = layer[:-1, :-1] & layer[:-1, 1:] & layer[1:, :-1] & layer[1:, 1:]
+    if not cells.any():
+        return None
+
+    colours = _grid_colours(picture, grid_x_px[left:right], grid_y_px[top:bottom])
+    colour_sources = filled_at < 0
+    colours = grow_colours(colours, colour_sources, layer)
+
+    layer_depth = np.where(layer, background * (1.0 - push_back), inverse_depth[window])
+    triangles = triangulate_grid(
+        layer_depth,
+        grid_x_px[left:right],
+        grid_y_px[top:bottom],
+        focal_length_px,
+        principal_point_px,
+        replace(decimation, cut_discontinuities=False),
+        left_out_cells=~cells,
+    )
+    used = np.zeros(layer.size, dtype=bool)
+    used[triangles.faces.ravel()] = True
+    new_index = np.cumsum(used) - 1
+    faces = new_index[triangles.faces]
+    used_rows, used_columns = np.divmod(np.flatnonzero(used), right - left)
+    box_top, box_bottom = used_rows.min(), used_rows.max() + 1
+    box_left, box_right = used_columns.min(), used_columns.max() + 1
+
+    texture = np.clip(np.round(colours[box_top:box_bottom, box_left:box_right]), 0, 255).astype(np.uint8)
+    uvs = np.stack(
+        [
+            (used_columns - box_left + 0.5) / (box_right - box_left),
+            (used_rows - box_top + 0.5) / (box_bottom - box_top),
+        ],
+        axis=-1,
+    ).astype(np.float32)
+    sample_ids = (used_rows + top) * columns + used_columns + left
+    return BackgroundBand(
+        sample_ids=sample_ids,
+        inverse_depth=layer_depth[used_rows, used_columns],
+        faces=faces.astype(np.uint32),
+        texture=Image.fromarray(texture),
+        uvs=uvs,
+    )
