@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--occlusion-band", type=float, metavar="PX",
         help="width of the background layer continued behind foreground edges, in pixels "
-        "(default 4%% of the picture's longer side; 0 = no layer)",
+        "(default 8%% of the picture's longer side; 0 = no layer)",
     )
     parser.add_argument("--texture", choices=("png", "jpeg"), default="png", help="embedded picture format")
     parser.add_argument("--jpeg-quality", type=int, default=90, metavar="Q", help="JPEG quality 1-100 (default 90)")

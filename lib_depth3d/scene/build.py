@@ -49,7 +49,7 @@ class SceneOptions:
         fill_occlusions: add a background layer behind the near side of every cut edge, so
             a moving viewer sees the background continued instead of holes
             (:mod:`lib_depth3d.scene.occlusion`); occlusion_band_px: its width in pixels
-            (None: 4 % of the picture's longer side).
+            (None: 8 % of the picture's longer side).
     File:
         texture_format: 'png' or 'jpeg'; jpeg_quality 1–100.
         animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed

@@ -3,9 +3,9 @@
 File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node transform):
 primitive 0 the picture's surface, primitive 1 (when there is one) the background layer behind
 the foreground's edges with its own texture and material; node 1 the perspective camera
-(translation + rotation; animated when a move was asked for). The picture is embedded once, as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every
-viewer shows its own colours. See :mod:`lib_depth3d.scene.frames` for the camera's frustum and
-its ``extras``.
+(translation + rotation; animated when a move was asked for). The picture is embedded once,
+as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every viewer shows its own colours.
+See :mod:`lib_depth3d.scene.frames` for the camera's frustum and its ``extras``.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 
 FRONT_MARGIN = 0.02  # well above depth noise on a surface, well below the jump that gets cut
 MIN_PUSH_BACK = 0.005  # more than twice the default decimation error (0.002)
-DEFAULT_BAND_FRACTION = 0.04
+DEFAULT_BAND_FRACTION = 0.08
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class BackgroundLayer:
 
 
 def default_band_px(width_px: int, height_px: int) -> float:
-    """The band width when none is given: 4 % of the picture's longer side."""
+    """The band width when none is given: 8 % of the picture's longer side."""
     return DEFAULT_BAND_FRACTION * max(width_px, height_px)
 
 
@@ -229,23 +229,28 @@ def background_band(
     colour_sources = filled_at < 0
     colours = grow_colours(colours, colour_sources, layer)
 
+    # Triangulate only the band's own bounding box: the window also holds the foreground beyond it.
+    cell_rows, cell_columns = np.nonzero(cells)
+    box_top, box_bottom = cell_rows.min(), cell_rows.max() + 2
+    box_left, box_right = cell_columns.min(), cell_columns.max() + 2
+    box = (slice(box_top, box_bottom), slice(box_left, box_right))
     layer_depth = np.where(layer, background * (1.0 - push_back), inverse_depth[window])
     triangles = triangulate_grid(
-        layer_depth,
-        grid_x_px[left:right],
-        grid_y_px[top:bottom],
+        layer_depth[box],
+        grid_x_px[left + box_left : left + box_right],
+        grid_y_px[top + box_top : top + box_bottom],
         focal_length_px,
         principal_point_px,
         replace(decimation, cut_discontinuities=False),
-        left_out_cells=~cells,
+        left_out_cells=~cells[box_top : box_bottom - 1, box_left : box_right - 1],
     )
-    used = np.zeros(layer.size, dtype=bool)
+    used = np.zeros((box_bottom - box_top) * (box_right - box_left), dtype=bool)
     used[triangles.faces.ravel()] = True
     new_index = np.cumsum(used) - 1
     faces = new_index[triangles.faces]
-    used_rows, used_columns = np.divmod(np.flatnonzero(used), right - left)
-    box_top, box_bottom = used_rows.min(), used_rows.max() + 1
-    box_left, box_right = used_columns.min(), used_columns.max() + 1
+    used_rows, used_columns = np.divmod(np.flatnonzero(used), box_right - box_left)
+    used_rows += box_top
+    used_columns += box_left
 
     texture = np.clip(np.round(colours[box_top:box_bottom, box_left:box_right]), 0, 255).astype(np.uint8)
     uvs = np.stack(
