@@ -50,6 +50,7 @@ def test_blender_renders_the_picture_from_the_file_camera(tmp_path, artifacts_di
         render = render[top : top + HEIGHT, left : left + WIDTH]
     assert render.shape[:2] == (HEIGHT, WIDTH)
     psnr, coverage = _psnr_over_covered_pixels(render, np.asarray(picture))
+    print(f"Blender {principal} {mode}: {psnr:.1f} dB over {coverage:.1%} of the picture")
     assert coverage > 0.97
     assert psnr >= 35.0
     # The measure is sharp enough to see a one-pixel misalignment.
