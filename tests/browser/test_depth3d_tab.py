@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from tests.support.glb import read_glb
@@ -58,10 +59,13 @@ def upload_picture(page) -> None:
 
 
 def wait_for_message(page, text: str) -> str:
-    page.wait_for_function(
-        "(text) => (document.querySelector('#depth3d_message') || {}).innerText.includes(text)", arg=text,
-        timeout=WAIT_MS,
-    )
+    try:
+        page.wait_for_function(
+            "(text) => (document.querySelector('#depth3d_message') || {}).innerText.includes(text)", arg=text,
+            timeout=WAIT_MS,
+        )
+    except PlaywrightTimeoutError:
+        pytest.fail(f"the tab's message never said {text!r}; it says {page.inner_text('#depth3d_message')!r}")
     return page.inner_text("#depth3d_message")
 
 
@@ -310,9 +314,7 @@ def test_principal_point_handle_and_third_vanishing_point(page):
         "() => { const r = window.depth3dCanvas.report; return r && window.depth3dCanvas.lines.vanishing_points[2]"
         ".segments[0][0][0] > 0 && Math.hypot(r.principalPointPixels[0] - 300, r.principalPointPixels[1] - 250) > 5; }",
         timeout=WAIT_MS)
-    # Under load the drag's intermediate positions are solved too; the last solve is what counts.
-    page.wait_for_function(
-        "() => document.querySelector('#depth3d_message').innerText.includes('Solved')", timeout=WAIT_MS)
+    wait_for_message(page, "Solved")
 
 
 def test_the_licence_of_the_chosen_depth_source_is_shown_with_its_link(page):
