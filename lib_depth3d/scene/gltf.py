@@ -100,17 +100,19 @@ def _unlit_material(name: str, texture: int) -> pygltflib.Material:
     )
 
 
+def _surface_accessors(chunk: _BinaryChunk, positions: np.ndarray, uvs: np.ndarray, faces: np.ndarray) -> list:
+    """POSITION, TEXCOORD_0 and index accessors of one textured surface, in that order."""
+    return [
+        _accessor(chunk, positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
+        _accessor(chunk, uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
+        _accessor(chunk, faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT, pygltflib.ELEMENT_ARRAY_BUFFER, False),
+    ]
+
+
 def glb_bytes(scene) -> bytes:
     """The ``.glb`` file of a :class:`~lib_depth3d.scene.build.Scene`."""
     chunk = _BinaryChunk()
-    accessors = [
-        _accessor(chunk, scene.positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
-        _accessor(chunk, scene.uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
-        _accessor(
-            chunk, scene.faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT,
-            pygltflib.ELEMENT_ARRAY_BUFFER, False,
-        ),
-    ]
+    accessors = _surface_accessors(chunk, scene.positions, scene.uvs, scene.faces)
     texture_data, mime_type = encode_texture(
         scene.picture, scene.options.texture_format, scene.options.jpeg_quality
     )
@@ -119,14 +121,7 @@ def glb_bytes(scene) -> bytes:
     if scene.background is not None:
         layer = scene.background
         primitives.append(_primitive(len(accessors), 1))
-        accessors += [
-            _accessor(chunk, layer.positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
-            _accessor(chunk, layer.uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
-            _accessor(
-                chunk, layer.faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT,
-                pygltflib.ELEMENT_ARRAY_BUFFER, False,
-            ),
-        ]
+        accessors += _surface_accessors(chunk, layer.positions, layer.uvs, layer.faces)
         layer_texture, layer_mime_type = encode_texture(
             layer.texture, scene.options.texture_format, scene.options.jpeg_quality
         )
