@@ -30,6 +30,9 @@
         seenSerial: null,
         seenCanvasText: null,
         seenReport: null,
+        solvedLines: null,
+        sentLines: null,
+        sentSince: 0,
         canvas: null,
         status: null,
     };
@@ -354,10 +357,32 @@
         editor.seenReport = text;
         var message = null;
         try { message = text ? JSON.parse(text) : null; } catch (err) { message = null; }
+        editor.solvedLines = message && typeof message.lines === "string" ? message.lines : null;
         editor.report = message && message.report ? message.report : null;
         editor.overlay = message && message.overlay ? message.overlay : null;
         editor.error = message && message.error ? message.error : null;
         draw();
+    }
+
+    // gradio 3 can drop a change of the lines box that arrives while the previous solve is still
+    // being finished; the report then stays on older lines. Lines that stay unsolved this long
+    // are sent again, so the last edit is always the one solved. gradio only reacts to a new
+    // value, so the resent text toggles a trailing space (the same JSON to Python).
+    var RESEND_UNSOLVED_MS = 1500;
+
+    function resendUnsolvedLines() {
+        var box = textarea("depth3d_lines");
+        if (!box || !box.value || editor.solvedLines === null) return;
+        if (box.value !== editor.sentLines) {
+            editor.sentLines = box.value;
+            editor.sentSince = Date.now();
+            return;
+        }
+        if (box.value === editor.solvedLines || Date.now() - editor.sentSince < RESEND_UNSOLVED_MS) return;
+        box.value = box.value.endsWith(" ") ? box.value.trimEnd() : box.value + " ";
+        editor.sentLines = box.value;
+        editor.sentSince = Date.now();
+        if (typeof updateInput === "function") updateInput(box);
     }
 
     function poll() {
@@ -365,6 +390,7 @@
         if (toCanvasBox && toCanvasBox.value) receiveCanvasState(toCanvasBox.value);
         var reportBox = textarea("depth3d_report");
         if (reportBox) receiveReport(reportBox.value);
+        resendUnsolvedLines();
     }
 
     // ---- editing --------------------------------------------------------------------------------

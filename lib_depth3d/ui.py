@@ -97,7 +97,7 @@ def solve_lines(lines_text: str) -> tuple[str, str]:
         report = pipeline.calibrate_lines(lines)
         overlay = canvas.calibration_overlay(report, lines)
     except Depth3DError as error:
-        return json.dumps({"error": str(error)}), _message("error", f"Cannot solve the camera: {error}")
+        return json.dumps({"error": str(error), "lines": lines_text}), _message("error", f"Cannot solve the camera: {error}")
     text = (
         f"Solved: horizontal field of view {_degrees(report['trueHorizontalFieldOfViewDegrees'])}, "
         f"vertical {_degrees(report['trueVerticalFieldOfViewDegrees'])}, "
@@ -109,7 +109,8 @@ def solve_lines(lines_text: str) -> tuple[str, str]:
     for warning in report.get("warnings") or []:
         text += f"\nWarning: {warning}"
     kind = "warning" if report.get("warnings") else "ok"
-    return json.dumps({"report": report, "overlay": overlay}), _message(kind, text)
+    # The lines solved travel back, so the canvas can tell a stale report from the current one.
+    return json.dumps({"report": report, "overlay": overlay, "lines": lines_text}), _message(kind, text)
 
 
 @dataclass

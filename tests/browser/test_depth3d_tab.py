@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import math
 import re
 
 import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from lib_depth3d import pipeline
+from lib_depth3d import pipeline
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from tests.support.glb import read_glb
 from tests.support.gltf_validator import problems, validate_files
@@ -296,25 +300,44 @@ def test_send_buttons_use_the_webui_elements(page):
     assert all(size > 1000 for size in sizes)
 
 
+def wait_for_the_solve_of_the_sent_lines(page) -> dict:
+    """Wait until the canvas shows the engine's solve of exactly the lines it last sent to Python
+    (not an earlier solve); returns those lines. As a user does, the test acts on the result."""
+    sent = json.loads(page.input_value("#depth3d_lines textarea"))
+    expected = pipeline.calibrate_lines(sent)["principalPointPixels"]
+    try:
+        page.wait_for_function(
+            "([x, y]) => { const r = window.depth3dCanvas.report; return r && "
+            "Math.hypot(r.principalPointPixels[0] - x, r.principalPointPixels[1] - y) < 0.01; }",
+            arg=expected, timeout=WAIT_MS)
+    except PlaywrightTimeoutError:
+        shown = page.evaluate("() => (window.depth3dCanvas.report || {}).principalPointPixels")
+        pytest.fail(f"the canvas shows the principal point {shown}, not {expected} of the lines it sent")
+    wait_for_message(page, "Solved")
+    return sent
+
+
 def test_principal_point_handle_and_third_vanishing_point(page):
     upload_picture(page)
     page.click("#depth3d_pp_mode label:has-text('manual')")
     page.wait_for_function("() => window.depth3dCanvas.lines.principal_point.mode === 'manual'", timeout=WAIT_MS)
+    wait_for_the_solve_of_the_sent_lines(page)
     drag(page, canvas_lines(page)["principal_point"]["point"], [300, 250])
-    page.wait_for_function(
-        "() => { const r = window.depth3dCanvas.report; return r && Math.abs(r.principalPointPixels[0] - 300) < 1 "
-        "&& Math.abs(r.principalPointPixels[1] - 250) < 1; }", timeout=WAIT_MS)
+    sent = wait_for_the_solve_of_the_sent_lines(page)
+    assert sent["principal_point"]["point"] == pytest.approx([300, 250], abs=0.01)
 
     page.click("#depth3d_pp_mode label:has-text('third_vp')")
     page.wait_for_function("() => window.depth3dCanvas.lines.vanishing_points.length === 3", timeout=WAIT_MS)
+    wait_for_the_solve_of_the_sent_lines(page)
     third = canvas_lines(page)["vanishing_points"][2]["segments"]
-    drag(page, third[0][0], [third[0][0][0] + 15, third[0][0][1]])
-    # The principal point is now the orthocentre of the three vanishing points, not the handle.
-    page.wait_for_function(
-        "() => { const r = window.depth3dCanvas.report; return r && window.depth3dCanvas.lines.vanishing_points[2]"
-        ".segments[0][0][0] > 0 && Math.hypot(r.principalPointPixels[0] - 300, r.principalPointPixels[1] - 250) > 5; }",
-        timeout=WAIT_MS)
-    wait_for_message(page, "Solved")
+    # 10 px keeps the three vanishing points a valid camera (15 px would not: fSpy's "Invalid
+    # vanishing point configuration").
+    drag(page, third[0][0], [third[0][0][0] + 10, third[0][0][1]])
+    sent = wait_for_the_solve_of_the_sent_lines(page)
+    assert sent["vanishing_points"][2]["segments"][0][0][0] == pytest.approx(third[0][0][0] + 10, abs=0.5)
+    # The principal point is now the orthocentre of the three vanishing points, far from the handle's.
+    report = page.evaluate("() => window.depth3dCanvas.report.principalPointPixels")
+    assert math.hypot(report[0] - 300, report[1] - 250) > 50
 
 
 def test_the_licence_of_the_chosen_depth_source_is_shown_with_its_link(page):

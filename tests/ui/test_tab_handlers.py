@@ -39,6 +39,7 @@ def test_solving_the_room_reports_its_field_of_view_and_overlay():
     exchanged = json.loads(report_text)
     assert exchanged["report"]["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
     assert exchanged["overlay"]["grid"]
+    assert exchanged["lines"] == room_lines_text()  # the canvas compares it with what it sent last
     assert "horizontal field of view 70.00°" in message and "depth3d-ok" in message
 
 
