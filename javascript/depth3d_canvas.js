@@ -4,7 +4,7 @@
 // three textboxes of the tab, hidden by style.css:
 //   #depth3d_lines      JS -> Python: the lines JSON (pixels, docs/calibration.md), written on every edit
 //   #depth3d_to_canvas  Python -> JS: {"serial", "image_url", "lines"} when a picture, a .fspy or a setting changes
-//   #depth3d_report     Python -> JS: {"report", "overlay"} of the solved camera, or {"error"}
+//   #depth3d_report     Python -> JS: {"report", "overlay"} of the solved camera, or {"error"}, with the "lines" solved
 // The camera maths stays in Python: the canvas only draws what the report says.
 // State lives in window.depth3dCanvas and in the textboxes, so a gradio re-render loses nothing.
 
