@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from lib_depth3d import pipeline
 from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, depth_png_bytes
 from lib_depth3d.depth.controlnet import depth_preprocessors
+from lib_depth3d.depth.licence_note import licence_of
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import CONTROLNET_PREFIX, estimator_sources
 from lib_depth3d.errors import Depth3DError, DepthSourceError, InputError, WeightsError
@@ -154,8 +155,8 @@ def _depth(request: DepthRequest, picture: Image.Image) -> DepthMap:
 def _licence(request: DepthRequest) -> str | None:
     if request.depth_image is not None:
         return None
-    spec = MODELS.get(request.model or DEFAULT_MODEL)
-    return None if spec is None else spec.licence
+    licence = licence_of(request.model or DEFAULT_MODEL)
+    return None if licence is None else licence.name
 
 
 @router.get("/models", response_model=ModelsResponse)
