@@ -1,7 +1,9 @@
 """HTTP API (FastAPI router, pydantic 1): depth, scene and mask of a picture sent as base64.
 
-Mounted by the A1111 extension in ``on_app_started`` (``app.include_router(router)``); any
-FastAPI app can include it. Routes, all under ``/depth3d/v1``:
+Mounted by the A1111 extension in ``on_app_started`` through :func:`mount`, which also tells the
+routes the WebUI's models folder; any FastAPI app can include :data:`router` (weights then live in
+the default folder). Each route parses its request once into a depth source, a camera source and
+options, and calls :mod:`lib_depth3d.pipeline`. Routes, all under ``/depth3d/v1``:
 
 - ``GET /models``: the depth models and whether their weights are in the models folder, and
   ControlNet's depth preprocessors when that extension is loaded (``model: "controlnet:<name>"``).
@@ -22,27 +24,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import tempfile
-import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, Extra, Field
 
 from lib_depth3d import pipeline
-from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, depth_png_bytes
+from lib_depth3d.camera.sources import CameraSource, FieldOfViewCamera, FspyCamera, calibration_source
 from lib_depth3d.depth.controlnet import depth_preprocessors
-from lib_depth3d.depth.licence_note import licence_of
+from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.depth.sources import CONTROLNET_PREFIX, estimator_sources
+from lib_depth3d.depth.sources import DepthSource, UserDepth, parse_depth_source
 from lib_depth3d.errors import Depth3DError, DepthSourceError, FspyFormatError, InputError, WeightsError
-from lib_depth3d.files import open_image
+from lib_depth3d.files import open_image, picture_header_size, png_bytes
+from lib_depth3d.options import DEFAULT_FOV_DEG, FIELD_OF_VIEW_RANGE_DEG, MIN_RESOLUTION, SceneOptions
 
 PREFIX = "/depth3d/v1"
 MIB = 1024 * 1024
@@ -128,6 +130,23 @@ class LimitedRoute(APIRoute):
 
 router = APIRouter(prefix=PREFIX, tags=["Depth3D"], route_class=LimitedRoute)
 
+MODELS_FOLDER_STATE = "depth3d_models_folder"
+"""The app's state attribute holding a function that gives the models folder (see :func:`mount`)."""
+
+SCENE_DEFAULTS = SceneOptions()
+
+
+def mount(app, models_folder: Callable[[], Path] | None = None) -> None:
+    """Include :data:`router` in the FastAPI ``app``; ``models_folder()`` gives the folder depth
+    weights are read from and downloaded to, asked on each request (a setting may change it)."""
+    setattr(app.state, MODELS_FOLDER_STATE, models_folder)
+    app.include_router(router)
+
+
+def _models_folder(http: Request) -> Path | None:
+    provider = getattr(http.app.state, MODELS_FOLDER_STATE, None)
+    return provider() if provider is not None else None
+
 
 class StrictRequest(BaseModel):
     """A request whose unknown fields are refused (a misspelt option would otherwise be ignored)."""
@@ -172,18 +191,22 @@ class DepthResponse(BaseModel):
 
 
 class SceneRequest(DepthRequest):
-    fov_deg: Optional[float] = Field(None, description="horizontal field of view when no calibration is given")
+    fov_deg: Optional[float] = Field(None, ge=FIELD_OF_VIEW_RANGE_DEG[0], le=FIELD_OF_VIEW_RANGE_DEG[1],
+                                     description="horizontal field of view in degrees when no calibration is given "
+                                                 f"(default {DEFAULT_FOV_DEG:g})")
     lines: Optional[dict] = Field(None, description="vanishing lines JSON (pixels), solved for the camera")
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
-    near: Optional[float] = None
-    far: Optional[float] = None
-    resolution: Optional[int] = 512
-    cut_discontinuities: bool = True
-    decimate: bool = True
-    fill_occlusions: bool = Field(True, description="add a background layer behind foreground edges, so a moving "
-                                                    "viewer sees the background continued instead of holes")
-    texture_format: str = Field("png", max_length=20)
-    animation: Optional[str] = Field(None, max_length=20)
+    near: Optional[float] = SCENE_DEFAULTS.near
+    far: Optional[float] = SCENE_DEFAULTS.far
+    resolution: Optional[int] = Field(SCENE_DEFAULTS.resolution, ge=MIN_RESOLUTION,
+                                      description="vertex samples on the longer side (null: one per pixel)")
+    cut_discontinuities: bool = SCENE_DEFAULTS.cut_discontinuities
+    decimate: bool = SCENE_DEFAULTS.decimate
+    fill_occlusions: bool = Field(SCENE_DEFAULTS.fill_occlusions,
+                                  description="add a background layer behind foreground edges, so a moving "
+                                              "viewer sees the background continued instead of holes")
+    texture_format: str = Field(SCENE_DEFAULTS.texture_format, max_length=20)
+    animation: Optional[str] = Field(SCENE_DEFAULTS.animation, max_length=20)
 
 
 class SceneResponse(BaseModel):
@@ -226,37 +249,26 @@ def _base64_bytes(data: str, field: str) -> bytes:
 
 def _header_size(raw: bytes, field: str, max_pixels: int) -> tuple[int, int]:
     """The picture's (width, height) from its header alone; :class:`TooLarge` over ``max_pixels``."""
-    too_large = f"{field} has more than {max_pixels / 1e6:g} megapixels, this route's limit; send a smaller picture."
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below, against our limit
-            with Image.open(io.BytesIO(raw)) as header:
-                size = header.size
-    except Image.DecompressionBombError as error:
-        raise TooLarge(too_large) from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        size = picture_header_size(raw, field)
+    except InputError as error:
         raise InputError(f"{field} is not a readable picture; send a PNG, JPEG or WebP file in base64.") from error
     if size[0] * size[1] > max_pixels:
-        raise TooLarge(too_large)
+        raise TooLarge(f"{field} has more than {max_pixels / 1e6:g} megapixels, this route's limit; "
+                       "send a smaller picture.")
     return size
 
 
-def decode_picture(data: str, field: str, max_pixels: int, *, size: tuple[int, int] | None = None) -> Image.Image:
-    """A picture from a base64 string (or ``data:`` URL); :class:`InputError` naming ``field``.
-
-    Its header is read first, and a picture over ``max_pixels`` is refused undecoded; one that is
-    not of ``size`` (width, height, upright) when given is refused too.
+def decode_picture(data: str, field: str, max_pixels: int) -> tuple[Image.Image, bytes]:
+    """A picture from a base64 string (or ``data:`` URL), and its file's bytes; :class:`InputError`
+    naming ``field``. Its header is read first, and a picture over ``max_pixels`` is refused undecoded.
     """
     raw = _base64_bytes(data, field)
     _header_size(raw, field, max_pixels)
     try:
-        picture = open_image(raw)
+        return open_image(raw), raw
     except InputError as error:
         raise InputError(f"{field}: {error}") from error
-    if size is not None and picture.size != tuple(size):
-        raise InputError(f"{field} is {picture.width}×{picture.height} but image is {size[0]}×{size[1]}; "
-                         "send the depth at the picture's size.")
-    return picture
 
 
 def decode_fspy(data: str) -> bytes:
@@ -273,12 +285,6 @@ def _encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _png(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _failure(error: Depth3DError) -> HTTPException:
     if isinstance(error, TooLarge):
         status = 413
@@ -289,95 +295,86 @@ def _failure(error: Depth3DError) -> HTTPException:
     return HTTPException(status_code=status, detail=_clipped(str(error)))
 
 
-def _depth(request: DepthRequest, picture: Image.Image) -> DepthMap:
-    if request.depth_image is not None:
-        # The command line's rule: a depth picture is the picture's own size, never silently rescaled.
-        depth_picture = decode_picture(request.depth_image, "depth_image", picture.width * picture.height,
-                                       size=picture.size)
-        return pipeline.estimate(picture, depth_upload=depth_picture)
-    if request.model is not None and request.model not in MODELS and not request.model.startswith(CONTROLNET_PREFIX):
-        raise InputError(f"Unknown depth model {request.model!r}. Choose one of: {', '.join(estimator_sources())}.")
-    return pipeline.estimate(picture, model=request.model, input_size=request.net_size)
+def _depth_source(body: DepthRequest, http: Request, route: str) -> DepthSource:
+    """The request's depth source: its depth picture, else its model (default :data:`DEFAULT_MODEL`)."""
+    if body.depth_image is not None:
+        depth_picture, _ = decode_picture(body.depth_image, "depth_image", LIMITS[route].max_picture_pixels)
+        return UserDepth(depth_picture)
+    return parse_depth_source(body.model or DEFAULT_MODEL, input_size=body.net_size,
+                              models_folder=_models_folder(http))
 
 
-def _licence(request: DepthRequest) -> str | None:
-    if request.depth_image is not None:
-        return None
-    licence = licence_of(request.model or DEFAULT_MODEL)
-    return None if licence is None else licence.name
+def _camera_source(body: SceneRequest) -> CameraSource:
+    if body.lines is not None and body.fspy is not None:
+        raise InputError("Give either lines or fspy for the camera, not both.")
+    if body.lines is not None:
+        return calibration_source(body.lines)
+    if body.fspy is not None:
+        return FspyCamera(decode_fspy(body.fspy))
+    return FieldOfViewCamera(assumed=True) if body.fov_deg is None else FieldOfViewCamera(body.fov_deg)
 
 
 @router.get("/models", response_model=ModelsResponse)
-def list_models() -> ModelsResponse:
+def list_models(http: Request) -> ModelsResponse:
     from lib_depth3d.depth.weights import local_file
 
+    folder = _models_folder(http)
     return ModelsResponse(default=DEFAULT_MODEL, models=[
         ModelInfo(name=spec.name, title=spec.title, output_kind=spec.output_kind, licence=spec.licence,
-                  non_commercial=spec.non_commercial, installed=local_file(spec) is not None)
+                  non_commercial=spec.non_commercial, installed=local_file(spec, folder) is not None)
         for spec in MODELS.values()
     ], controlnet=depth_preprocessors())
 
 
 @router.post("/depth", response_model=DepthResponse)
-def depth(request: DepthRequest) -> DepthResponse:
+def depth(body: DepthRequest, http: Request) -> DepthResponse:
     try:
-        picture = decode_picture(request.image, "image", LIMITS["/depth"].max_picture_pixels)
-        result = _depth(request, picture)
+        picture, _ = decode_picture(body.image, "image", LIMITS["/depth"].max_picture_pixels)
+        source = _depth_source(body, http, "/depth")
+        result = pipeline.estimate(picture, source)
     except Depth3DError as error:
         raise _failure(error) from error
     return DepthResponse(depth=_encode(depth_png_bytes(result)), kind=result.kind, width=result.width,
-                         height=result.height, licence=_licence(request))
+                         height=result.height, licence=source.licence.name if source.licence else None)
 
 
 @router.post("/scene", response_model=SceneResponse)
-def scene(request: SceneRequest) -> SceneResponse:
-    from lib_depth3d.scene import SceneOptions
-
+def scene(body: SceneRequest, http: Request) -> SceneResponse:
     try:
-        picture = decode_picture(request.image, "image", LIMITS["/scene"].max_picture_pixels)
-        calibration = fspy_bytes = None
-        if request.lines is not None and request.fspy is not None:
-            raise InputError("Give either lines or fspy for the camera, not both.")
-        if request.lines is not None:
-            calibration, _ = pipeline.load_calibration(request.lines)
-        if request.fspy is not None:
-            calibration, fspy_bytes = pipeline.load_calibration(decode_fspy(request.fspy))
-        options = SceneOptions(near=request.near, far=request.far, resolution=request.resolution,
-                               cut_discontinuities=request.cut_discontinuities, decimate=request.decimate,
-                               fill_occlusions=request.fill_occlusions,
-                               texture_format=request.texture_format, animation=request.animation)
-        depth_map = _depth(request, picture)
+        picture, picture_bytes = decode_picture(body.image, "image", LIMITS["/scene"].max_picture_pixels)
+        camera = _camera_source(body)
+        options = SceneOptions(near=body.near, far=body.far, resolution=body.resolution,
+                               cut_discontinuities=body.cut_discontinuities, decimate=body.decimate,
+                               fill_occlusions=body.fill_occlusions,
+                               texture_format=body.texture_format, animation=body.animation)
+        source = _depth_source(body, http, "/scene")
         with tempfile.TemporaryDirectory(prefix="depth3d-api-") as folder:
-            files = pipeline.build_scene_files(picture, depth=depth_map, calibration=calibration,
-                                               fspy_bytes=fspy_bytes, fov_deg=request.fov_deg, options=options,
-                                               output_dir=folder, base_name="scene")
+            build = pipeline.run_scene(picture, depth=source, camera=camera, glb_path=Path(folder) / "scene.glb",
+                                       options=options, picture_bytes=picture_bytes)
+            files = build.files
             return SceneResponse(
                 glb=_encode(files.glb.read_bytes()),
                 camera=json.loads(files.camera_json.read_text(encoding="utf-8")),
                 depth=_encode(files.depth_png.read_bytes()),
                 fspy=_encode(files.fspy.read_bytes()) if files.fspy is not None else None,
-                calibration=files.calibration_report,
-                warnings=files.warnings,
+                calibration=build.calibration_report,
+                warnings=build.warnings,
             )
     except Depth3DError as error:
         raise _failure(error) from error
 
 
 @router.post("/mask", response_model=MaskResponse)
-def mask(request: MaskRequest) -> MaskResponse:
+def mask(body: MaskRequest, http: Request) -> MaskResponse:
     from lib_depth3d.mask import MaskOptions
 
     try:
-        picture = decode_picture(request.image, "image", LIMITS["/mask"].max_picture_pixels)
-        options = MaskOptions(near_min=request.near_min, near_max=request.near_max, percentiles=request.percentiles,
-                              invert=request.invert, hard=request.hard, ramp=request.ramp,
-                              feather_px=request.feather_px, grow_px=request.grow_px)
-        if request.depth_image is not None:  # a depth picture is cut as stored, not renormalised
-            depth_map = depth_image_nearness(decode_picture(request.depth_image, "depth_image",
-                                                            LIMITS["/mask"].max_picture_pixels))
-        else:
-            depth_map = _depth(request, picture)
-        result = pipeline.make_mask(picture, depth_map, options)
+        picture, _ = decode_picture(body.image, "image", LIMITS["/mask"].max_picture_pixels)
+        options = MaskOptions(near_min=body.near_min, near_max=body.near_max, percentiles=body.percentiles,
+                              invert=body.invert, hard=body.hard, ramp=body.ramp,
+                              feather_px=body.feather_px, grow_px=body.grow_px)
+        source = _depth_source(body, http, "/mask")
+        result = pipeline.make_mask(picture, source.mask_nearness(picture), options)
     except Depth3DError as error:
         raise _failure(error) from error
-    return MaskResponse(mask=_encode(_png(result.mask)), cutoffs=tuple(result.cutoffs), warnings=result.warnings)
+    return MaskResponse(mask=_encode(png_bytes(result.mask)), cutoffs=tuple(result.cutoffs), warnings=result.warnings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -19,9 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from lib_depth3d.errors import InputError
 
 MAX_IMAGE_PIXELS = 16384 * 16384
-# open_image refuses larger pictures itself with a clear message; Pillow's lower default
-# decompression-bomb threshold would otherwise reject 16k pictures with a generic one.
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+"""The most pixels a picture may have; :func:`open_image` refuses larger ones before decoding."""
 
 
 @contextlib.contextmanager
@@ -72,6 +71,47 @@ def read_input_file(path: str | os.PathLike, what: str) -> bytes:
         raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
 
 
+def _open_unchecked(data: bytes) -> Image.Image:
+    """Open ``data`` lazily as :func:`PIL.Image.open` does, without Pillow's decompression-bomb
+    check: that check reads ``Image.MAX_IMAGE_PIXELS``, a process-wide value the WebUI owns, and
+    we judge the size against :data:`MAX_IMAGE_PIXELS` ourselves before anything is decoded."""
+    Image.init()
+    prefix = data[:16]
+    for format_id in Image.ID:
+        factory, accept = Image.OPEN[format_id]
+        if accept is not None and not accept(prefix):
+            continue
+        try:
+            return factory(io.BytesIO(data), None)
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def _upright_size(opened: Image.Image) -> tuple[int, int]:
+    width, height = opened.size
+    orientation = opened.getexif().get(0x0112, 1) if "exif" in opened.info else 1
+    # EXIF orientations 5–8 turn the picture a quarter: open_image swaps its sides.
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
+    """The upright (width, height) of the picture file ``data`` (called ``name`` in messages) from
+    its header alone, so that an oversized picture can be refused undecoded."""
+    try:
+        with _open_unchecked(data) as opened:
+            return _upright_size(opened)
+    except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    """``picture`` encoded as PNG."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     """Decode a picture from a path or bytes, honouring its EXIF orientation.
 
@@ -88,7 +128,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
         except OSError as error:
             raise InputError(f"Cannot read the picture {name}: {error.strerror or error}.") from error
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with _open_unchecked(data) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:
                 raise InputError(
                     f"The picture {name} is {opened.width}×{opened.height}; "
@@ -103,8 +143,6 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
         raise InputError(
             f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file."
         ) from error
-    except Image.DecompressionBombError as error:
-        raise InputError(f"The picture {name} is too large to open safely ({error}).") from error
 
 
 def to_rgb(picture: Image.Image) -> Image.Image:

@@ -1,14 +1,17 @@
-"""The steps composed for the four callers: the A1111 hook, the Depth 3D tab, the HTTP API, the CLI.
+"""The one composer: picture + depth source + camera source → depth, camera, scene and files.
 
-Each function here joins existing steps — calibration (:mod:`lib_depth3d.camera`), depth
-(:mod:`lib_depth3d.depth`), scene (:mod:`lib_depth3d.scene`), mask (:mod:`lib_depth3d.mask`) —
-and re-implements none of them. Plain Python: no gradio, no A1111 imports. Errors are
-:class:`~lib_depth3d.errors.Depth3DError` subclasses with messages for the user.
+The four entry points — the command line (:mod:`lib_depth3d.commands`), the HTTP API
+(:mod:`lib_depth3d.api`), the Depth 3D tab (:mod:`lib_depth3d.ui`) and the A1111 hook
+(``scripts/depth3d.py``) — parse their inputs once into typed values (a
+:data:`~lib_depth3d.depth.sources.DepthSource`, a :data:`~lib_depth3d.camera.sources.CameraSource`,
+:class:`~lib_depth3d.scene.SceneOptions`) and call the functions here; none of them composes a
+step itself. Each function joins existing steps and re-implements none. Plain Python: no gradio,
+no A1111 imports. Errors are :class:`~lib_depth3d.errors.Depth3DError` subclasses with messages
+for the user.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -18,41 +21,47 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from lib_depth3d.camera import Calibration, Camera, calibrate, parse_lines_json, read_fspy
+from lib_depth3d.camera import calibrate, parse_lines_json
+from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
-from lib_depth3d.scene import SceneOptions
+from lib_depth3d.scene import SceneFiles, SceneOptions
+from lib_depth3d.scene.build import Scene
 
 Progress = Callable[[str, "float | None"], None]
 """Called with a short message and a fraction in [0, 1] (None when unknown)."""
 
-DEFAULT_FOV_DEG = 55.0
-"""Horizontal field of view assumed when neither a calibration nor a field of view is given."""
-
-ASPECT_TOLERANCE = 0.01
-
 
 @dataclass(frozen=True)
-class SceneFiles:
-    """The files written for one picture's scene and what the user should know about them.
+class SceneBuild:
+    """A scene built and written for one picture, and what the user should know about it.
 
     Attributes:
-        glb: the scene (``BASE.glb``); depth_png: 16-bit depth, near = bright (``BASE_depth.png``);
-        camera_json: fSpy camera parameters (``BASE_camera.json``); fspy: the ``.fspy`` project
-        (``BASE.fspy``) or None when the camera did not come from vanishing lines.
-        camera: the camera the scene was built with (pixels of the picture).
-        calibration_report: :meth:`Calibration.to_report` of the calibration used, or None.
+        files: the paths written (:class:`~lib_depth3d.scene.SceneFiles`).
+        depth: the depth the scene was built from, at the picture's size.
+        scene: the :class:`~lib_depth3d.scene.build.Scene` (geometry, camera in scene units, …).
+        camera: the camera the source chose (pixels of the picture) and where it came from.
         warnings: sentences from the calibration and the scene builder.
     """
 
-    glb: Path
-    depth_png: Path
-    camera_json: Path
-    fspy: Path | None
-    camera: Camera
-    calibration_report: dict | None
+    files: SceneFiles
+    depth: DepthMap
+    scene: Scene
+    camera: CameraChoice
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def calibration_report(self) -> dict | None:
+        """:meth:`Calibration.to_report` of the calibration used, or None."""
+        calibration = self.camera.calibration
+        return calibration.to_report() if calibration is not None else None
+
+
+def _check_picture(picture) -> None:
+    if not isinstance(picture, Image.Image):
+        raise InputError(f"The picture must be an image, not {type(picture).__name__}.")
 
 
 def calibrate_lines(lines: dict | str | bytes) -> dict:
@@ -66,108 +75,41 @@ def calibrate_lines(lines: dict | str | bytes) -> dict:
     return calibrate(parse_lines_json(lines)).to_report()
 
 
-def estimate(
-    picture: Image.Image,
-    *,
-    model: str | None = None,
-    depth_upload: Image.Image | str | os.PathLike | None = None,
-    weights_path: str | os.PathLike | None = None,
-    input_size: int | None = None,
-    device: str | None = None,
-    keep_loaded: bool = False,
-    progress: Progress | None = None,
-) -> DepthMap:
-    """The depthmap of ``picture`` at its size: from ``depth_upload`` (a depth picture, near =
-    bright, or a ``.npy``) when given, else from ``model`` (a registry model or
-    ``controlnet:<preprocessor>``; default :data:`~lib_depth3d.depth.DEFAULT_MODEL`).
-
-    ``input_size`` is the network's processing size, and for ControlNet its resolution; the
-    other options are our networks' (see :func:`~lib_depth3d.depth.estimate.estimate_depth`).
-    """
-    from lib_depth3d.depth.registry import DEFAULT_MODEL
-    from lib_depth3d.depth.sources import CONTROLNET_PREFIX, USER_DEPTH_IMAGE, depth_for
-
-    if not isinstance(picture, Image.Image):
-        raise InputError(f"The picture must be an image, not {type(picture).__name__}.")
-    if depth_upload is not None:
-        return depth_for(picture, USER_DEPTH_IMAGE, depth_image=depth_upload)
-    source = model or DEFAULT_MODEL
-    if source.startswith(CONTROLNET_PREFIX):
-        return depth_for(picture, source, resolution=input_size, progress=progress)
-    return depth_for(picture, source, weights_path=weights_path, input_size=input_size, device=device,
-                     keep_loaded=keep_loaded, progress=progress)
+def estimate(picture: Image.Image, source: DepthSource, progress: Progress | None = None) -> DepthMap:
+    """The depthmap of ``picture`` at its size, from ``source``."""
+    _check_picture(picture)
+    return source.estimate(picture, progress)
 
 
-def camera_for_size(calibration: Calibration, width_px: int, height_px: int) -> Camera:
-    """The calibration's camera for a picture of ``width_px``×``height_px`` pixels.
-
-    fSpy's quantities (relative focal length, principal point on the image plane) do not depend
-    on the resolution, so a calibration drawn on a picture of the same aspect ratio carries over;
-    another aspect ratio is refused.
-    """
-    camera = calibration.camera
-    if (camera.image_width_px, camera.image_height_px) == (width_px, height_px):
-        return camera
-    drawn_aspect = camera.image_width_px / camera.image_height_px
-    if abs(drawn_aspect / (width_px / height_px) - 1) > ASPECT_TOLERANCE:
-        raise InputError(
-            f"The calibration was drawn on a {camera.image_width_px}×{camera.image_height_px} picture; "
-            f"it does not fit a {width_px}×{height_px} picture (another aspect ratio). Calibrate this picture."
-        )
-    return Camera.from_image_plane(width_px, height_px, calibration.relative_focal_length,
-                                   calibration.principal_point_image_plane, camera.world_to_camera)
-
-
-def load_calibration(source: dict | str | bytes) -> tuple[Calibration, bytes | None]:
-    """A calibration from a lines JSON (dict, text or bytes) or the bytes of a ``.fspy`` project,
-    with the project's bytes when it was one."""
-    if isinstance(source, (bytes, bytearray)) and bytes(source[:4]) == b"fspy":
-        return calibrate(read_fspy(bytes(source)).calibration_input()), bytes(source)
-    return calibrate(parse_lines_json(source)), None
-
-
-def _png_bytes(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None) -> CameraChoice:
+    """The camera ``camera`` gives for ``picture``. ``picture_bytes``: the picture's file as given,
+    kept in an ``.fspy`` project written from lines (a PNG of the picture otherwise). Cheap next to a
+    depth network: entry points choose the camera first, so a bad calibration is reported at once."""
+    _check_picture(picture)
+    return camera.choose(picture, picture_bytes)
 
 
 def build_scene_files(
     picture: Image.Image,
     *,
     depth: DepthMap,
-    calibration: Calibration | None = None,
-    camera: Camera | None = None,
-    fov_deg: float | None = None,
-    fspy_bytes: bytes | None = None,
+    camera: CameraChoice,
+    glb_path: str | os.PathLike,
     options: SceneOptions | None = None,
-    output_dir: str | os.PathLike,
-    base_name: str,
     progress: Progress | None = None,
-) -> SceneFiles:
-    """Build the scene of ``picture`` and write ``BASE.glb``, ``BASE_depth.png``,
-    ``BASE_camera.json`` (and ``BASE.fspy``) into ``output_dir``, each file atomically.
-
-    The camera is, in this order: ``calibration`` (fitted to the picture's size), the
-    ``.fspy`` project in ``fspy_bytes``, ``camera``, or a centred camera with ``fov_deg``
-    (default :data:`DEFAULT_FOV_DEG`) degrees across the width. A calibration's reference unit
-    and world axes (Z up) go into the scene options.
+) -> SceneBuild:
+    """Build the scene of ``picture`` with the chosen ``camera`` and write ``OUT.glb`` and the
+    files beside it (:func:`~lib_depth3d.scene.write_scene`). A calibration's reference unit and
+    world axes (Z up) go into the scene options.
     """
-    from lib_depth3d.camera.fspy import fspy_project_bytes
     from lib_depth3d.scene import build_scene, write_scene
 
-    if not isinstance(picture, Image.Image):
-        raise InputError(f"The picture must be an image, not {type(picture).__name__}.")
-    folder = Path(output_dir)
-    if not base_name or Path(base_name).name != base_name:
-        raise InputError(f"The base name {base_name!r} must be a plain file name without folders.")
+    _check_picture(picture)
     options = options or SceneOptions()
-    if calibration is None and fspy_bytes is not None:
-        calibration, fspy_bytes = load_calibration(fspy_bytes)
+    choice = camera
     parameters = None
-    warnings: list[str] = []
-    if calibration is not None:
-        camera = camera_for_size(calibration, picture.width, picture.height)
+    if choice.calibration is not None:
+        calibration = choice.calibration
         parameters = {**calibration.to_camera_parameters(), "imageWidth": picture.width,
                       "imageHeight": picture.height}
         reference = calibration.input.reference
@@ -176,38 +118,62 @@ def build_scene_files(
             calibrated_unit=options.calibrated_unit or (reference.unit if reference is not None else None),
             world_up="z" if options.world_up == "auto" else options.world_up,
         )
-        if fspy_bytes is None and camera is calibration.camera:
-            fspy_bytes = fspy_project_bytes(calibration.input, _png_bytes(picture), calibration)
-        warnings += calibration.warnings
-    elif camera is None:
-        fov = DEFAULT_FOV_DEG if fov_deg is None else fov_deg
-        if not (isinstance(fov, (int, float)) and math.isfinite(fov)):
-            raise InputError(f"The field of view must be a number of degrees, got {fov!r}.")
-        camera = Camera.from_fov(picture.width, picture.height, float(fov))
     if progress is not None:
         progress("Building the 3D scene", None)
-    scene = build_scene(picture, depth, camera, options)
+    scene = build_scene(picture, depth, choice.camera, options)
     if progress is not None:
         progress("Writing the scene files", None)
-    written = write_scene(scene, folder / f"{base_name}.glb", calibration_parameters=parameters,
-                          fspy_bytes=fspy_bytes)
-    return SceneFiles(
-        glb=written.glb,
-        depth_png=written.depth_png,
-        camera_json=written.camera_json,
-        fspy=written.fspy,
-        camera=scene.camera,
-        calibration_report=calibration.to_report() if calibration is not None else None,
-        warnings=[*warnings, *scene.warnings],
+    files = write_scene(scene, glb_path, calibration_parameters=parameters, fspy_bytes=choice.fspy_bytes)
+    return SceneBuild(files, depth, scene, choice, [*scene.warnings, *choice.warnings])
+
+
+def run_scene(
+    picture: Image.Image,
+    *,
+    depth: DepthSource,
+    camera: CameraSource,
+    glb_path: str | os.PathLike,
+    options: SceneOptions | None = None,
+    picture_bytes: bytes | None = None,
+    progress: Progress | None = None,
+) -> SceneBuild:
+    """:func:`choose_camera`, :func:`estimate`, then :func:`build_scene_files`: the whole job from a picture."""
+    choice = choose_camera(picture, camera, picture_bytes)
+    return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,
+                             options=options, progress=progress)
+
+
+def summary_lines(build: SceneBuild) -> list[str]:
+    """What a scene build tells the user, one line each: the file and its triangles, the
+    background layer, the files beside it, the camera, the depth range, then the warnings."""
+    scene, files, camera = build.scene, build.files, build.camera.camera
+    rows, columns = scene.grid_shape
+    near, far = scene.depth_range
+    cx, cy = camera.principal_point_px
+    position = scene.gltf_camera.translation
+    unit = f" {scene.units}"
+    beside = ", ".join(path.name for path in (files.depth_png, files.camera_json, files.fspy) if path is not None)
+    lines = [
+        f"wrote {files.glb} ({len(scene.positions)} vertices, {len(scene.faces)} triangles from a "
+        f"{columns}×{rows} grid; {scene.cut_triangles} cut at depth edges)"
+    ]
+    if scene.background is not None:
+        lines.append(f"  background layer behind the edges: {len(scene.background.faces)} triangles")
+    lines.append(f"  beside it: {beside}")
+    lines.append(
+        f"  camera: {build.camera.description}; {math.degrees(camera.horizontal_fov_rad):.1f}° across the width, "
+        f"principal point ({cx:.1f}, {cy:.1f}) px, at ({position[0]:.3f}, {position[1]:.3f}, "
+        f"{position[2]:.3f}){unit} (glTF, Y up)"
     )
+    lines.append(f"  depth: {near:.3f} to {far:.3f}{unit}"
+                 + (f"; camera move: {scene.animation.name}" if scene.animation else ""))
+    lines += [f"  warning: {warning}" for warning in build.warnings]
+    return lines
 
 
-def make_mask(picture: Image.Image, depth: DepthMap | np.ndarray, options: MaskOptions | None = None) -> MaskResult:
-    """The inpainting mask (white = repaint) of ``picture`` from its depth, at the picture's size.
-
-    ``depth``: a :class:`DepthMap` (normalised to nearness) or a nearness array in [0, 1] taken
-    as stored (a depth picture's grey levels, 1 = nearest); another size is resized.
-    """
-    if not isinstance(picture, Image.Image):
-        raise InputError(f"The picture must be an image, not {type(picture).__name__}.")
-    return depth_mask(depth, options or MaskOptions(), (picture.width, picture.height))
+def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions | None = None) -> MaskResult:
+    """The inpainting mask (white = repaint) of ``picture`` from its depth's nearness in [0, 1]
+    (1 = nearest; :meth:`DepthMap.nearness`, or a depth picture's grey levels as stored), at the
+    picture's size; a nearness map of another size is resized."""
+    _check_picture(picture)
+    return depth_mask(nearness, options or MaskOptions(), (picture.width, picture.height))

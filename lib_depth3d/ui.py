@@ -179,16 +179,10 @@ def on_fspy_upload(fspy_file):
     return (picture, picture, json.dumps(lines), _canvas_message(picture, lines)) + setting_updates + ("",)
 
 
-def _png_bytes(picture: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def on_save_fspy(picture, lines_text, outputs_dir):
     """The picture and the current lines as an fSpy project to download."""
     from lib_depth3d.camera import calibrate, fspy_project_bytes, parse_lines_json
-    from lib_depth3d.files import write_bytes_atomic
+    from lib_depth3d.files import png_bytes, write_bytes_atomic
 
     if picture is None or not lines_text:
         return None, _message("error", "Upload a picture and draw its lines before saving an .fspy project.")
@@ -198,7 +192,7 @@ def on_save_fspy(picture, lines_text, outputs_dir):
             calibration = calibrate(calibration_input)
         except Depth3DError:
             calibration = None
-        data = fspy_project_bytes(calibration_input, _png_bytes(picture), calibration)
+        data = fspy_project_bytes(calibration_input, png_bytes(picture), calibration)
         path = _new_output_dir(outputs_dir) / "depth3d.fspy"
         write_bytes_atomic(path, data)
     except (Depth3DError, OSError) as error:
@@ -216,10 +210,12 @@ def _new_output_dir(outputs_dir: str | None) -> Path:
 
 
 def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut_edges, decimate, animation,
-             outputs_dir, fill_occlusions=True, progress=gr.Progress()):
-    """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words."""
+             outputs_dir, fill_occlusions=True, models_folder=None, progress=gr.Progress()):
+    """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words.
+    ``models_folder``: where depth weights live (None: the default folder)."""
     from lib_depth3d import pipeline
-    from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
+    from lib_depth3d.camera.sources import calibration_source
+    from lib_depth3d.depth.sources import parse_depth_source
     from lib_depth3d.scene import SceneOptions
 
     nothing = (None, None, "", None)
@@ -230,13 +226,9 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
         progress(fraction, desc=text)
 
     try:
-        calibration, _ = pipeline.load_calibration(_parse_lines(lines_text))
-        if source == USER_DEPTH_IMAGE:
-            if depth_file is None:
-                raise InputError("Upload a depth image (near = bright) or a .npy, or choose a depth model.")
-            depth = pipeline.estimate(picture, depth_upload=_file_path(depth_file))
-        else:
-            depth = pipeline.estimate(picture, model=source, progress=report_progress)
+        camera = calibration_source(_parse_lines(lines_text), "the canvas")
+        depth_source = parse_depth_source(source, depth=None if depth_file is None else _file_path(depth_file),
+                                          models_folder=models_folder)
         options = SceneOptions(
             near=float(near) if near else None,
             far=float(far) if far else None,
@@ -246,18 +238,16 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
             fill_occlusions=bool(fill_occlusions),
             animation=None if animation == "none" else animation,
         )
-        files = pipeline.build_scene_files(
-            picture, depth=depth, calibration=calibration, options=options,
-            output_dir=_new_output_dir(outputs_dir), base_name="depth3d", progress=report_progress,
-        )
+        build = pipeline.run_scene(picture, depth=depth_source, camera=camera, options=options,
+                                   glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=report_progress)
     except (Depth3DError, OSError) as error:
         return nothing + (_message("error", f"Cannot build the scene: {error}"),)
-    report = files.calibration_report or {}
-    summary = _scene_summary(report)
+    summary = _scene_summary(build.calibration_report or {})
+    files = build.files
     downloads = [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path]
-    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
-    kind = "warning" if files.warnings else "ok"
-    return str(files.glb), downloads, summary, depth, _message(kind, text)
+    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in build.warnings)
+    kind = "warning" if build.warnings else "ok"
+    return str(files.glb), downloads, summary, build.depth, _message(kind, text)
 
 
 def _scene_summary(report: dict) -> str:
@@ -281,7 +271,7 @@ def on_mask(picture, depth, near_min, near_max, invert, hard, feather_px, grow_p
     if picture is None or depth is None:
         return None, _message("info", "Build a scene first: the mask comes from its depth.")
     try:
-        result = pipeline.make_mask(picture, depth, MaskOptions(
+        result = pipeline.make_mask(picture, depth.nearness(), MaskOptions(
             near_min=float(near_min), near_max=float(near_max), invert=bool(invert), hard=bool(hard),
             feather_px=float(feather_px), grow_px=int(grow_px),
         ))
@@ -327,11 +317,12 @@ def licences_html() -> str:
     return f'<span class="info">(Licences — {"; ".join(groups)})</span>'
 
 
-def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Blocks:
+def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_folder: str | None = None) -> gr.Blocks:
     """The Depth 3D tab as a :class:`gr.Blocks` (A1111's ``on_ui_tabs`` or the standalone server).
 
     ``in_webui`` adds "send to img2img inpaint" (it needs A1111's img2img tab); ``outputs_dir``
-    is where builds are written (a temporary folder when None).
+    is where builds are written (a temporary folder when None); ``models_folder`` where depth
+    weights live (None: the default folder).
     """
     from lib_depth3d.depth.registry import DEFAULT_MODEL
     from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
@@ -340,6 +331,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
         picture_state = gr.State(None)
         depth_state = gr.State(None)
         outputs_state = gr.State(outputs_dir)
+        models_state = gr.State(models_folder)
         with gr.Row(elem_id="depth3d_main_row"):
             with gr.Column(scale=3, elem_id="depth3d_canvas_column"):
                 gr.HTML('<div id="depth3d_canvas_host" class="depth3d-canvas-host"></div>')
@@ -436,7 +428,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None) -> gr.Bl
                         outputs=[fspy_download, message])
         built = build.click(on_build,
                     inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
-                            decimate, animation, outputs_state, fill_occlusions],
+                            decimate, animation, outputs_state, fill_occlusions, models_state],
                     outputs=[scene_file, downloads, summary, depth_state, message])
         mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
                        mask_feather, mask_grow]

@@ -19,15 +19,14 @@ from PIL import Image
 from modules import paths, script_callbacks, scripts, shared
 
 from lib_depth3d import pipeline, ui
-from lib_depth3d.camera import Calibration
-from lib_depth3d.depth.controlnet import checked_settings
+from lib_depth3d.camera.sources import CameraSource, FieldOfViewCamera, calibration_source
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
-from lib_depth3d.depth.estimate import network_size
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.depth.sources import CONTROLNET_PREFIX, estimator_sources
-from lib_depth3d.depth.weights import set_models_dir
+from lib_depth3d.depth.sources import DepthSource, estimator_sources, parse_depth_source
+from lib_depth3d.depth.weights import webui_models_dir
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import atomic_output, write_bytes_atomic
+from lib_depth3d.options import DEFAULT_FOV_DEG, check_field_of_view
 
 SECTION = ("depth3d", "Depth 3D")
 OUTPUT_DEPTH = "Depth image in the gallery"
@@ -45,7 +44,7 @@ INFOTEXT_NET_SIZE = "Depth3D net size"
 
 def models_folder() -> Path:
     """The depth weights folder: the setting, else ``<A1111 models>/depth3d``."""
-    return Path(shared.opts.data.get("depth3d_models_dir") or os.path.join(paths.models_path, "depth3d"))
+    return webui_models_dir(shared.opts.data.get("depth3d_models_dir"), paths.models_path)
 
 
 def outputs_folder() -> Path:
@@ -60,16 +59,13 @@ def saved_calibrations() -> list[str]:
     return [NO_CALIBRATION, *(path.relative_to(folder).as_posix() for path in found)]
 
 
-def _use_models_folder() -> None:
-    set_models_dir(models_folder())
-
-
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """The accordion's values, checked."""
+    """The accordion's values, parsed: the depth source and the camera source they name."""
 
-    model: str
-    outputs: tuple[str, ...]
+    depth: DepthSource
+    camera: CameraSource
+    outputs: tuple
     fov_deg: float
     calibration_name: str
     net_size: int | None
@@ -84,28 +80,28 @@ class Settings:
             raise InputError(f"Depth 3D: unknown output {unknown[0]!r}; choose from {', '.join(OUTPUT_CHOICES)}.")
         if not outputs:
             raise InputError("Depth 3D is enabled with nothing to produce: tick at least one output, or disable it.")
-        fov = float(fov_deg)
-        if not 1.0 <= fov <= 179.0:
-            raise InputError(f"Depth 3D: the field of view must be between 1 and 179 degrees, got {fov:g}.")
-        size = int(net_size or 0)
-        return cls(model, tuple(outputs), fov, calibration_name or NO_CALIBRATION, size if size > 0 else None)
+        try:
+            fov = check_field_of_view(float(fov_deg))
+        except InputError as error:
+            raise InputError(f"Depth 3D: {error}") from error
+        size = int(net_size or 0) or None
+        depth = parse_depth_source(model, input_size=size, models_folder=models_folder(),
+                                   keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)))
+        calibration_name = calibration_name or NO_CALIBRATION
+        camera = FieldOfViewCamera(fov) if calibration_name == NO_CALIBRATION else _saved_calibration(calibration_name)
+        return cls(depth, camera, tuple(outputs), fov, calibration_name, size)
 
     def check_network_size(self, width: int, height: int) -> None:
         """Refuse a network size the model (or ControlNet's preprocessor, as its resolution) cannot
-        take, before any picture is generated; the rules are the estimator's and ControlNet's."""
-        if self.net_size is None:
-            return
+        take, before any picture is generated."""
         try:
-            if self.model.startswith(CONTROLNET_PREFIX):
-                checked_settings(self.model[len(CONTROLNET_PREFIX):], resolution=self.net_size)
-            else:
-                network_size(width, height, MODELS[self.model], self.net_size)
+            self.depth.check(width, height)
         except InputError as error:
             raise InputError(f"Depth 3D: {error} Set 0 to use the model's own size.") from error
 
     def infotext(self) -> dict:
         return {
-            INFOTEXT_MODEL: self.model,
+            INFOTEXT_MODEL: self.depth.name,
             INFOTEXT_OUTPUTS: "+".join(OUTPUT_TAGS[choice] for choice in self.outputs),
             INFOTEXT_FOV: f"{self.fov_deg:g}",
             INFOTEXT_CALIBRATION: None if self.calibration_name == NO_CALIBRATION else self.calibration_name,
@@ -141,8 +137,6 @@ class Job:
     """One generation's Depth 3D work: the settings and, per picture, its depth."""
 
     settings: Settings
-    calibration: Calibration | None = None
-    fspy_bytes: bytes | None = None
     depths: dict = field(default_factory=dict)
     """Position of the picture in the run (``iteration * batch_size + batch_index``) → its DepthMap.
     The position, not the image object, identifies a picture: for inpainting A1111 saves and
@@ -151,12 +145,12 @@ class Job:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load_calibration(name: str):
+def _saved_calibration(name: str) -> CameraSource:
     folder = outputs_folder().resolve()
     path = (folder / name).resolve()
     if folder not in path.parents or not path.is_file():
         raise InputError(f"Depth 3D: the saved calibration {name!r} is not in {folder}; pick another one.")
-    return pipeline.load_calibration(path.read_bytes())
+    return calibration_source(path.read_bytes(), name)
 
 
 def _gallery_depth(depth: DepthMap) -> Image.Image:
@@ -192,7 +186,7 @@ class Script(scripts.Script):
         controls = ui.build_accordion(
             "img2img" if is_img2img else "txt2img",
             models=sources, model=default_model if default_model in sources else DEFAULT_MODEL,
-            outputs=OUTPUT_CHOICES, produced=(OUTPUT_DEPTH, OUTPUT_SCENE), fov_deg=pipeline.DEFAULT_FOV_DEG,
+            outputs=OUTPUT_CHOICES, produced=(OUTPUT_DEPTH, OUTPUT_SCENE), fov_deg=DEFAULT_FOV_DEG,
             calibrations=saved_calibrations(), calibration=NO_CALIBRATION,
         )
         enabled, model, outputs, fov, calibration, net_size = controls
@@ -216,12 +210,9 @@ class Script(scripts.Script):
             settings = Settings.from_ui(model, outputs, fov_deg, calibration_name, net_size)
             settings.check_network_size(p.width, p.height)
             job = Job(settings)
-            if settings.calibration_name != NO_CALIBRATION:
-                job.calibration, job.fspy_bytes = _load_calibration(settings.calibration_name)
         except InputError as error:
             _refuse(p, error)
             return
-        _use_models_folder()
         p.extra_generation_params.update({k: v for k, v in settings.infotext().items() if v is not None})
         p.depth3d_job = job
 
@@ -232,10 +223,7 @@ class Script(scripts.Script):
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
         depth = pipeline.estimate(
-            pp.image,
-            model=job.settings.model,
-            input_size=job.settings.net_size,
-            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)),
+            pp.image, job.settings.depth,
             progress=lambda message, fraction: setattr(shared.state, "textinfo", f"Depth 3D: {message}"),
         )
         job.depths[position] = depth
@@ -256,7 +244,7 @@ class Script(scripts.Script):
                 processed.images.append(_gallery_depth(depth))
                 processed.infotexts.append(infotext)
             if OUTPUT_MASK in settings.outputs:
-                processed.images.append(pipeline.make_mask(picture, depth).mask)
+                processed.images.append(pipeline.make_mask(picture, depth.nearness()).mask)
                 processed.infotexts.append(infotext)
         for warning in dict.fromkeys(job.warnings):
             p.comment(f"Depth 3D: {warning}")
@@ -281,15 +269,13 @@ def on_image_saved(params) -> None:
     settings = job.settings
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
-        files = pipeline.build_scene_files(
-            params.image, depth=depth, calibration=job.calibration, fspy_bytes=job.fspy_bytes,
-            fov_deg=settings.fov_deg, output_dir=folder, base_name=base,
-        )
-        job.warnings += files.warnings
+        camera = pipeline.choose_camera(params.image, settings.camera)
+        build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")
+        job.warnings += build.warnings
     else:
         write_bytes_atomic(folder / f"{base}_depth.png", depth_png_bytes(depth))
     if OUTPUT_MASK in settings.outputs:
-        mask = pipeline.make_mask(params.image, depth)
+        mask = pipeline.make_mask(params.image, depth.nearness())
         job.warnings += mask.warnings
         with atomic_output(folder / f"{base}_mask.png") as temporary:
             mask.mask.save(temporary, format="PNG")
@@ -312,15 +298,14 @@ def on_ui_settings() -> None:
 
 
 def on_ui_tabs():
-    _use_models_folder()
-    return [(ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder())), "Depth 3D", "depth3d")]
+    tab = ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder()), models_folder=str(models_folder()))
+    return [(tab, "Depth 3D", "depth3d")]
 
 
 def on_app_started(demo, app) -> None:
-    from lib_depth3d.api import router
+    from lib_depth3d.api import mount
 
-    _use_models_folder()
-    app.include_router(router)
+    mount(app, models_folder)
 
 
 script_callbacks.on_image_saved(on_image_saved)

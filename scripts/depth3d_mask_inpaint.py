@@ -13,7 +13,9 @@ EXTENSION_ROOT = Path(__file__).resolve().parent.parent
 if str(EXTENSION_ROOT) not in sys.path:
     sys.path.insert(0, str(EXTENSION_ROOT))
 
-from modules import images, processing, scripts, shared  # noqa: E402
+from modules import images, paths, processing, scripts, shared  # noqa: E402
+
+from lib_depth3d.depth.weights import webui_models_dir  # noqa: E402
 
 from lib_depth3d.mask.infotext import INFOTEXT_KEYS, infotext_params, paste_fields  # noqa: E402
 from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402
@@ -34,7 +36,9 @@ class Script(scripts.Script):
         return controls
 
     def run(self, p, *args):
-        settings = InpaintMaskSettings.from_script_args(args)
+        settings = InpaintMaskSettings.from_script_args(
+            args, models_folder=webui_models_dir(shared.opts.data.get("depth3d_models_dir"), paths.models_path),
+            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)))
 
         def report(message, fraction):
             shared.state.textinfo = f"Depth3D: {message}" + ("" if fraction is None else f" {fraction:.0%}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib_depth3d.errors import InputError
+from lib_depth3d.options import check_field_of_view
 
 
 def _as_matrix4(values) -> np.ndarray:
@@ -72,10 +73,7 @@ class Camera:
         world_to_camera: np.ndarray | None = None,
     ) -> "Camera":
         """A camera with the given horizontal field of view (degrees) and a centred principal point."""
-        if not (0.0 < horizontal_fov_deg < 180.0):
-            raise InputError(
-                f"The field of view must be between 0 and 180 degrees, got {horizontal_fov_deg}."
-            )
+        check_field_of_view(horizontal_fov_deg)
         focal = image_width_px / 2.0 / math.tan(math.radians(horizontal_fov_deg) / 2.0)
         return cls(
             image_width_px,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lib_depth3d.commands.model_options import add_model_options, estimate_from_args
+from lib_depth3d.commands.model_options import add_model_options, end_progress, network_source, terminal_progress
 from lib_depth3d.errors import InputError
 
 HELP = "Estimate the depth of a picture and save it as a 16-bit PNG (near = bright) or a float32 .npy."
@@ -23,13 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lib_depth3d import pipeline
     from lib_depth3d.depth.depthmap import save_depth
     from lib_depth3d.files import open_image
 
     if Path(args.output).suffix.lower() not in (".png", ".npy"):
         raise InputError(f"The output must end in .png or .npy, not {Path(args.output).name}.")
     picture = open_image(args.image)
-    depth = estimate_from_args(picture, args)
+    depth = pipeline.estimate(picture, network_source(args.model, args), terminal_progress())
+    end_progress()
     save_depth(depth, args.output)
     print(f"{args.output}: {depth.width}×{depth.height} {depth.kind} from {args.model}")
     return 0

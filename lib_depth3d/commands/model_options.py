@@ -1,15 +1,13 @@
-"""The depth-network options the ``depth`` and ``scene`` commands share, and the estimate they run."""
+"""The depth-network options the ``depth`` and ``scene`` commands share, parsed into a depth source."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # the command line imports every command at start: keep numpy and PIL out of it
-    from PIL import Image
-
-    from lib_depth3d.depth.depthmap import DepthMap
+    from lib_depth3d.depth.sources import NetworkDepth
 
 
 def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -25,32 +23,33 @@ def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None
                         help=f"{prefix}accept a download whose SHA-256 is not published (see 'models')")
 
 
-def estimate_from_args(picture: Image.Image, args: argparse.Namespace) -> DepthMap:
-    """``args.model``'s depth of ``picture``, with download progress on a terminal and, for weights
-    under a non-commercial licence, a reminder on stderr."""
-    from lib_depth3d.depth.estimate import estimate_depth
+def network_source(model: str, args: argparse.Namespace) -> NetworkDepth:
+    """The network ``model`` with the command's options; for weights under a non-commercial
+    licence, a reminder on stderr."""
     from lib_depth3d.depth.registry import get_model
+    from lib_depth3d.depth.sources import NetworkDepth
 
-    spec = get_model(args.model)
+    spec = get_model(model)
     if spec.non_commercial:
         print(f"note: {spec.name}'s weights are licensed {spec.licence} ({spec.licence_url}): "
               "non-commercial use only.", file=sys.stderr)
-    interactive = sys.stderr.isatty()
+    return NetworkDepth(spec, input_size=args.net_size, weights_path=args.weights, device=args.device,
+                        download_missing=not args.no_download, allow_unverified=args.allow_unverified)
+
+
+def terminal_progress() -> Callable[[str, "float | None"], None] | None:
+    """A progress line on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
 
     def progress(message: str, fraction: float | None) -> None:
         suffix = "" if fraction is None else f" {fraction:.0%}"
         print(f"\r{message}{suffix}", end="", file=sys.stderr, flush=True)
 
-    depth = estimate_depth(
-        picture,
-        spec.name,
-        weights_path=args.weights,
-        device=args.device,
-        progress=progress if interactive else None,
-        input_size=args.net_size,
-        download_missing=not args.no_download,
-        allow_unverified=args.allow_unverified,
-    )
-    if interactive:
+    return progress
+
+
+def end_progress() -> None:
+    """End the progress line (on a terminal)."""
+    if sys.stderr.isatty():
         print(file=sys.stderr)
-    return depth

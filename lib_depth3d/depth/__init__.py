@@ -6,7 +6,7 @@ Nothing here imports torch at import time; the networks are imported when a mode
 from lib_depth3d.depth.depthmap import DEPTH_KINDS, DepthKind, DepthMap, load_depth, save_depth
 from lib_depth3d.depth.estimate import estimate_depth
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
-from lib_depth3d.depth.weights import models_dir, set_models_dir
+from lib_depth3d.depth.weights import models_dir
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -18,5 +18,4 @@ __all__ = [
     "load_depth",
     "models_dir",
     "save_depth",
-    "set_models_dir",
 ]

@@ -196,13 +196,15 @@ def weights_for(
     spec: ModelSpec,
     weights_path: str | os.PathLike | None = None,
     *,
+    models_folder: str | os.PathLike | None = None,
     download_missing: bool = True,
     allow_unverified: bool = False,
     progress: Progress | None = None,
 ) -> Path:
-    """The weight file to load: ``weights_path``, else one in the models folder (downloaded when
-    missing and ``download_missing``). Files from the models folder are checked against the
-    registry's size and SHA-256 once per process."""
+    """The weight file to load: ``weights_path``, else one in the models folder (``models_folder``,
+    default :func:`~lib_depth3d.depth.weights.models_dir`; downloaded there when missing and
+    ``download_missing``). Files from the models folder are checked against the registry's size
+    and SHA-256 once per process."""
     from lib_depth3d.depth import weights
 
     if weights_path is not None:
@@ -210,10 +212,11 @@ def weights_for(
         if not path.is_file():
             raise WeightsError(f"Weight file not found: {path}.")
         return path
-    found = weights.local_file(spec)
+    found = weights.local_file(spec, models_folder)
     if found is None:
         if not download_missing:
-            raise WeightsError(weights.missing_weights_message(spec, "the file is not in the models folder"))
+            raise WeightsError(weights.missing_weights_message(spec, "the file is not in the models folder",
+                                                               models_folder))
         primary = spec.files[0]
 
         def report(done: int, total: int | None) -> None:
@@ -221,12 +224,13 @@ def weights_for(
                 progress(f"Downloading {primary.filename}", done / total if total else None)
 
         try:
-            return weights.download(primary, progress=report, allow_unverified=allow_unverified,
+            return weights.download(primary, weights.models_dir(models_folder), progress=report,
+                                    allow_unverified=allow_unverified,
                                     on_wait=lambda notice: progress(notice, None) if progress is not None else None)
         except weights.DownloadLockError:
             raise  # its own advice; the file itself is not the problem
         except WeightsError as error:
-            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
+            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."), models_folder)) from error
     path, weight_file = found
     key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
     if key not in _verified:
@@ -269,6 +273,7 @@ def estimate_depth(
     model: str = DEFAULT_MODEL,
     *,
     weights_path: str | os.PathLike | None = None,
+    models_folder: str | os.PathLike | None = None,
     device: str | None = None,
     progress: Progress | None = None,
     input_size: int | None = None,
@@ -281,7 +286,8 @@ def estimate_depth(
     Returns float32 values at the picture's size: ``disparity`` (relative, larger = nearer) for
     the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
     ``input_size`` is the network's processing size (default: the model's, 518 or 384).
-    ``weights_path``: a weight file to use instead of the models folder (not hash-checked).
+    ``weights_path``: a weight file to use instead of the models folder (not hash-checked);
+    ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
     ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (default: see :func:`resolve_device`).
     ``keep_loaded``: keep the network's GPU / half-precision copy for the next call.
     ``download_missing``/``allow_unverified``: see :func:`weights_for` and the registry.
@@ -295,7 +301,7 @@ def estimate_depth(
     if picture.width < 1 or picture.height < 1:
         raise InputError("The picture is empty (0 pixels).")
     tensor = network_input(picture, spec, input_size)
-    path = weights_for(spec, weights_path, download_missing=download_missing,
+    path = weights_for(spec, weights_path, models_folder=models_folder, download_missing=download_missing,
                        allow_unverified=allow_unverified, progress=progress)
     if progress is not None:
         progress(f"Loading {spec.name}", None)

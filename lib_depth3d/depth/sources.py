@@ -1,23 +1,242 @@
-"""Every way to get a depthmap for a picture, behind one call.
+"""Every way to get a depthmap for a picture, as typed values parsed once at each entry point.
 
-A *source* is a registry model name (our networks), ``controlnet:<preprocessor>`` (ControlNet's
-preprocessor in the same WebUI), or ``depth-image`` (a depth picture or ``.npy`` the user
-supplies, resized to the picture).
+A *depth source* is one of:
+
+* :class:`NetworkDepth` — one of our registry networks, with how to run it;
+* :class:`ControlNetDepth` — a depth preprocessor of ControlNet in the same WebUI;
+* :class:`UserDepth` — a depth picture (near = bright) or ``.npy`` the user supplies.
+
+Entry points hold a source *name* (``depth-anything-v2-small``, ``controlnet:depth_midas``,
+``depth-image``); :func:`parse_depth_source` is the one place such a name is classified. Each
+source then knows how to check its settings against a picture size, estimate, and name its
+licence, so no caller branches on the kind of source.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Union
 
-from PIL import Image
-
-from lib_depth3d.depth.depthmap import DepthKind, DepthMap, depth_image_nearness, load_depth
-from lib_depth3d.depth.registry import MODELS
+from lib_depth3d.depth.registry import MODELS, ModelSpec, get_model
 from lib_depth3d.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from lib_depth3d.depth.depthmap import DepthKind, DepthMap
 
 CONTROLNET_PREFIX = "controlnet:"
 USER_DEPTH_IMAGE = "depth-image"
+CONTROLNET_NOTE = "Licence: that of ControlNet's own preprocessor weights (see sd-webui-controlnet)."
+NON_COMMERCIAL = "non-commercial use only"
+
+Progress = Callable[[str, "float | None"], None]
+"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
+
+
+@dataclass(frozen=True)
+class Licence:
+    """A weights licence: its name, where to read it, and whether it forbids commercial use."""
+
+    name: str
+    url: str
+    non_commercial: bool
+
+    def markdown(self) -> str:
+        """``Licence: [name](url)``, saying "non-commercial use only" when the name does not."""
+        text = f"Licence: [{self.name}]({self.url})"
+        if self.non_commercial and NON_COMMERCIAL not in self.name.lower():
+            text += f" — {NON_COMMERCIAL}"
+        return text
+
+
+def model_licence(spec: ModelSpec) -> Licence:
+    """The licence of a registry model's weights."""
+    return Licence(spec.licence, spec.licence_url, spec.non_commercial)
+
+
+@dataclass(frozen=True)
+class NetworkDepth:
+    """One of our depth networks and how to run it.
+
+    Attributes:
+        model: the registry entry.
+        input_size: the network's processing size in pixels (None: the model's own).
+        weights_path: a weight file to use instead of the models folder (not hash-checked).
+        models_folder: where weights are looked for and downloaded (None: the default folder).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: the best available, or A1111's).
+        keep_loaded: keep the network's GPU copy for the next call.
+        download_missing, allow_unverified: see :func:`lib_depth3d.depth.estimate.weights_for`.
+    """
+
+    model: ModelSpec
+    input_size: int | None = None
+    weights_path: Path | None = None
+    models_folder: Path | None = None
+    device: str | None = None
+    keep_loaded: bool = False
+    download_missing: bool = True
+    allow_unverified: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def licence(self) -> Licence:
+        return model_licence(self.model)
+
+    def licence_markdown(self) -> str:
+        return self.licence.markdown()
+
+    def check(self, width_px: int, height_px: int) -> None:
+        """Refuse a network size the model cannot take for a picture of this size (before any work)."""
+        from lib_depth3d.depth.estimate import network_size
+
+        network_size(width_px, height_px, self.model, self.input_size)
+
+    def mask_nearness(self, picture: Image.Image, progress: Progress | None = None) -> np.ndarray:
+        """Nearness in [0, 1] (1 = nearest) that a mask band refers to: the estimate, normalised."""
+        return self.estimate(picture, progress).nearness()
+
+    def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
+        from lib_depth3d.depth.estimate import estimate_depth
+
+        return estimate_depth(
+            picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
+            device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
+            download_missing=self.download_missing, allow_unverified=self.allow_unverified,
+        )
+
+
+@dataclass(frozen=True)
+class ControlNetDepth:
+    """A depth preprocessor of ControlNet (``depth_midas``, …), run in the same WebUI.
+
+    ``resolution``: the preprocessor's resolution in pixels; ``slider_1`` … ``slider_3``: its
+    other settings (None: the preprocessor's own defaults).
+    """
+
+    preprocessor: str
+    resolution: int | None = None
+    slider_1: float | None = None
+    slider_2: float | None = None
+    slider_3: float | None = None
+
+    @property
+    def name(self) -> str:
+        return CONTROLNET_PREFIX + self.preprocessor
+
+    @property
+    def licence(self) -> None:
+        return None
+
+    def licence_markdown(self) -> str:
+        return CONTROLNET_NOTE
+
+    def check(self, width_px: int, height_px: int) -> None:
+        from lib_depth3d.depth.controlnet import checked_settings
+
+        checked_settings(self.preprocessor, self.resolution, self.slider_1, self.slider_2, self.slider_3)
+
+    def mask_nearness(self, picture: Image.Image, progress: Progress | None = None) -> np.ndarray:
+        """Nearness in [0, 1] (1 = nearest) that a mask band refers to: the estimate, normalised."""
+        return self.estimate(picture, progress).nearness()
+
+    def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
+        from lib_depth3d.depth.controlnet import controlnet_depth
+
+        return controlnet_depth(picture, self.preprocessor, resolution=self.resolution, slider_1=self.slider_1,
+                                slider_2=self.slider_2, slider_3=self.slider_3, progress=progress)
+
+
+@dataclass(frozen=True)
+class UserDepth:
+    """A depth the user supplies: a depth picture (near = bright) or a file (``.npy`` values of
+    ``kind``, or a depth PNG). None until the user gives one: estimating then says what to do."""
+
+    depth: Image.Image | Path | None
+    kind: DepthKind = "disparity"
+
+    name = USER_DEPTH_IMAGE
+    licence = None
+
+    def licence_markdown(self) -> str:
+        return ""
+
+    def check(self, width_px: int, height_px: int) -> None:
+        if self.depth is None:
+            raise InputError("The depth-image source needs a depth image (near = bright) or a .npy file.")
+
+    def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
+        """The depth, which must have the picture's size: a depth of another size is refused rather
+        than silently resampled (its edges would no longer meet the picture's)."""
+        from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, load_depth
+        from PIL import Image
+
+        self.check(picture.width, picture.height)
+        if isinstance(self.depth, Image.Image):
+            result = DepthMap(depth_image_nearness(self.depth), "disparity")
+        else:
+            result = load_depth(self.depth, self.kind)
+        if (result.width, result.height) != picture.size:
+            raise InputError(
+                f"The depth image is {result.width}×{result.height} but the picture is "
+                f"{picture.width}×{picture.height}; give the depth at the picture's size."
+            )
+        return result
+
+    def mask_nearness(self, picture: Image.Image, progress: Progress | None = None) -> np.ndarray:
+        """The depth picture's grey levels as nearness in [0, 1], not renormalised: a band chosen
+        on that picture refers to them. At the depth picture's own size (the mask resizes it)."""
+        from lib_depth3d.depth.depthmap import depth_image_nearness
+        from lib_depth3d.files import open_image
+        from PIL import Image
+
+        self.check(0, 0)
+        return depth_image_nearness(self.depth if isinstance(self.depth, Image.Image) else open_image(self.depth))
+
+
+DepthSource = Union[NetworkDepth, ControlNetDepth, UserDepth]
+
+
+def parse_depth_source(
+    name: str,
+    *,
+    depth: Image.Image | str | os.PathLike | None = None,
+    kind: DepthKind = "disparity",
+    input_size: int | None = None,
+    weights_path: str | os.PathLike | None = None,
+    models_folder: str | os.PathLike | None = None,
+    device: str | None = None,
+    keep_loaded: bool = False,
+    download_missing: bool = True,
+    allow_unverified: bool = False,
+) -> DepthSource:
+    """The depth source a name stands for, with the options that apply to it.
+
+    ``input_size`` is the network's processing size, and a ControlNet preprocessor's resolution;
+    ``depth``/``kind`` are the user's depth for ``depth-image``. Raises :class:`InputError`
+    listing the choices for an unknown name.
+    """
+    if name == USER_DEPTH_IMAGE:
+        from PIL import Image
+
+        return UserDepth(depth if depth is None or isinstance(depth, Image.Image) else Path(depth), kind)
+    if name.startswith(CONTROLNET_PREFIX):
+        return ControlNetDepth(name[len(CONTROLNET_PREFIX):], input_size)
+    if name not in MODELS:
+        raise InputError(f"Unknown depth model {name!r}. Choose one of: {', '.join(available_sources())}.")
+    return NetworkDepth(
+        get_model(name), input_size=input_size,
+        weights_path=None if weights_path is None else Path(weights_path),
+        models_folder=None if models_folder is None else Path(models_folder),
+        device=device, keep_loaded=keep_loaded, download_missing=download_missing,
+        allow_unverified=allow_unverified,
+    )
 
 
 def estimator_sources() -> list[str]:
@@ -31,46 +250,3 @@ def estimator_sources() -> list[str]:
 def available_sources() -> list[str]:
     """:func:`estimator_sources`, then the user-supplied depth image."""
     return [*estimator_sources(), USER_DEPTH_IMAGE]
-
-
-def user_depth(
-    picture: Image.Image, depth: Image.Image | str | os.PathLike, kind: DepthKind = "disparity"
-) -> DepthMap:
-    """A user-supplied depth picture (near = bright) or ``.npy`` (values of ``kind``), at the picture's size."""
-    if isinstance(depth, Image.Image):
-        result = DepthMap(depth_image_nearness(depth), "disparity")
-    else:
-        result = load_depth(Path(depth), kind)
-    depth_aspect, picture_aspect = result.width / result.height, picture.width / picture.height
-    if abs(depth_aspect / picture_aspect - 1) > 0.01:
-        raise InputError(
-            f"The depth image is {result.width}×{result.height} but the picture is "
-            f"{picture.width}×{picture.height}: their aspect ratios differ, so it cannot be the picture's depth."
-        )
-    return result.resized(picture.width, picture.height)
-
-
-def depth_for(
-    picture: Image.Image,
-    source: str,
-    *,
-    depth_image: Image.Image | str | os.PathLike | None = None,
-    **options,
-) -> DepthMap:
-    """The depthmap of ``picture`` from ``source``.
-
-    ``options`` go to :func:`~lib_depth3d.depth.estimate.estimate_depth` for our models
-    (``weights_path``, ``device``, ``progress``, ``input_size``, …) and to
-    :func:`~lib_depth3d.depth.controlnet.controlnet_depth` for ControlNet (``resolution``, sliders).
-    """
-    if source == USER_DEPTH_IMAGE:
-        if depth_image is None:
-            raise InputError("The depth-image source needs a depth image (near = bright) or a .npy file.")
-        return user_depth(picture, depth_image, options.get("kind", "disparity"))
-    if source.startswith(CONTROLNET_PREFIX):
-        from lib_depth3d.depth.controlnet import controlnet_depth
-
-        return controlnet_depth(picture, source[len(CONTROLNET_PREFIX):], **options)
-    from lib_depth3d.depth.estimate import estimate_depth
-
-    return estimate_depth(picture, source, **options)

@@ -1,7 +1,7 @@
 """Where depth weights live, how they are downloaded and verified, and how they are read.
 
-* :func:`models_dir`: ``$DEPTH3D_MODELS_DIR`` (A1111 sets it to ``models/depth3d`` through
-  :func:`set_models_dir`), else ``~/.cache/depth3d/models``.
+* :func:`models_dir`: the folder a caller passes (A1111: ``models/depth3d`` or its setting),
+  else ``$DEPTH3D_MODELS_DIR``, else ``~/.cache/depth3d/models``.
 * :func:`download`: to ``<name>.part`` first, resumed with an HTTP ``Range`` request when a
   partial file exists, verified against the registry's SHA-256 and only then renamed into place.
   The whole download holds ``<name>.lock`` (:func:`download_lock`), so two WebUI instances, a
@@ -40,22 +40,26 @@ WaitNotice = Callable[[str], None]
 """Called once with a sentence for the user when another download of the same file runs first."""
 
 
-def models_dir() -> Path:
-    """The folder holding depth weights (not created here)."""
+def models_dir(folder: str | os.PathLike | None = None) -> Path:
+    """The folder holding depth weights (not created here): ``folder`` when given, else
+    ``$DEPTH3D_MODELS_DIR``, else ``~/.cache/depth3d/models``."""
+    if folder is not None:
+        return Path(folder).expanduser()
     configured = os.environ.get(MODELS_DIR_ENV)
     if configured:
         return Path(configured).expanduser()
     return Path.home() / ".cache" / "depth3d" / "models"
 
 
-def set_models_dir(path: str | os.PathLike) -> None:
-    """Point :func:`models_dir` at ``path`` for this process (A1111: ``<models_path>/depth3d``)."""
-    os.environ[MODELS_DIR_ENV] = str(Path(path))
+def webui_models_dir(setting: str | None, webui_models_path: str | os.PathLike) -> Path:
+    """The models folder inside the WebUI: the "Depth model folder" setting when set, else
+    ``depth3d`` in the WebUI's models folder."""
+    return Path(setting) if setting else Path(webui_models_path) / "depth3d"
 
 
-def local_file(spec: ModelSpec) -> tuple[Path, WeightFile] | None:
-    """The first of ``spec.files`` present in :func:`models_dir`, or None."""
-    folder = models_dir()
+def local_file(spec: ModelSpec, folder: str | os.PathLike | None = None) -> tuple[Path, WeightFile] | None:
+    """The first of ``spec.files`` present in :func:`models_dir` (``folder``), or None."""
+    folder = models_dir(folder)
     for weight_file in spec.files:
         candidate = folder / weight_file.filename
         if candidate.is_file():
@@ -63,10 +67,10 @@ def local_file(spec: ModelSpec) -> tuple[Path, WeightFile] | None:
     return None
 
 
-def missing_weights_message(spec: ModelSpec, reason: str) -> str:
+def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None) -> str:
     """What to download and where to put it, for a user without network access."""
     primary = spec.files[0]
-    target = models_dir() / primary.filename
+    target = models_dir(folder) / primary.filename
     checksum = f" (SHA-256 {primary.sha256})" if primary.sha256 else ""
     return (
         f"The weights of {spec.name} are not available: {reason}. Download {primary.url}{checksum} "

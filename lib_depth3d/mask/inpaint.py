@@ -18,9 +18,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from lib_depth3d.depth.depthmap import depth_image_nearness
-from lib_depth3d import pipeline
-from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
+from lib_depth3d.depth.sources import DepthSource, parse_depth_source
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import open_image
 from lib_depth3d.mask.build import MaskOptions, cutout_rgba, depth_mask
@@ -84,10 +82,8 @@ class InpaintMaskSettings:
     """The script's settings, checked.
 
     Attributes:
-        source: a depth source of ``lib_depth3d.depth.sources`` (a model name,
-            ``controlnet:<preprocessor>`` or ``depth-image``).
-        depth_image: the uploaded depth picture (near = bright) for the ``depth-image`` source;
-            it is used for every init image and resized to each.
+        depth: the depth source (:mod:`lib_depth3d.depth.sources`); an uploaded depth picture
+            (near = bright) is used for every init image and resized to each.
         mask: how the depth becomes the mask.
         net_size: the network's processing size (ControlNet: its resolution), or None for the default.
         mask_blur: value for ``p.mask_blur``, or None to leave img2img's setting.
@@ -97,8 +93,7 @@ class InpaintMaskSettings:
         save_images: save the extra gallery pictures with A1111's naming.
     """
 
-    source: str
-    depth_image: Image.Image | None
+    depth: DepthSource
     mask: MaskOptions
     net_size: int | None = None
     mask_blur: int | None = None
@@ -108,8 +103,10 @@ class InpaintMaskSettings:
     save_images: bool = False
 
     @classmethod
-    def from_script_args(cls, args: Sequence[object]) -> "InpaintMaskSettings":
-        """Read the values in :data:`SCRIPT_ARGS` order; raises :class:`InputError` naming a bad one."""
+    def from_script_args(cls, args: Sequence[object], **depth_options) -> "InpaintMaskSettings":
+        """Read the values in :data:`SCRIPT_ARGS` order; raises :class:`InputError` naming a bad one.
+        ``depth_options`` go to :func:`~lib_depth3d.depth.sources.parse_depth_source`
+        (``models_folder``, ``keep_loaded``, ``device``)."""
         if len(args) != len(SCRIPT_ARGS):
             raise InputError(
                 f"The Depth mask inpaint script takes {len(SCRIPT_ARGS)} arguments ({', '.join(SCRIPT_ARGS)}); "
@@ -134,8 +131,8 @@ class InpaintMaskSettings:
         if mask_blur is not None and mask_blur < 0:
             raise InputError(f"The mask blur must be 0 or more pixels; got {mask_blur}.")
         return cls(
-            source=str(values["depth_source"]),
-            depth_image=_picture_argument(values["depth_image"]),
+            depth=parse_depth_source(str(values["depth_source"]), depth=_picture_argument(values["depth_image"]),
+                                     input_size=net_size if net_size > 0 else None, **depth_options),
             mask=MaskOptions(
                 invert=bool(values["invert"]),
                 hard=bool(values["hard"]),
@@ -159,7 +156,7 @@ class InpaintMaskSettings:
         else:
             band = f"percentiles {options.percentiles[0]:g}-{options.percentiles[1]:g}"
         edge = "hard" if options.hard else f"ramp {options.ramp:g}"
-        return (f"{self.source} {band} {'repainted' if options.invert else 'kept'} {edge} "
+        return (f"{self.depth.name} {band} {'repainted' if options.invert else 'kept'} {edge} "
                 f"feather {options.feather_px:g} grow {options.grow_px}")
 
 
@@ -180,22 +177,14 @@ class PictureMask:
     warnings: list[str] = field(default_factory=list)
 
 
-def picture_mask(picture: Image.Image, settings: InpaintMaskSettings, **depth_options) -> PictureMask:
+def picture_mask(picture: Image.Image, settings: InpaintMaskSettings, progress=None) -> PictureMask:
     """Estimate (or take the uploaded) depth of ``picture`` and build its mask.
 
-    ``depth_options`` go to :func:`lib_depth3d.pipeline.estimate` (``progress``, ``device``,
-    ``weights_path``, ``keep_loaded``); the network size is its ``input_size``. An uploaded depth image is taken as stored (its grey levels
-    are the nearness the band refers to) and resized to the picture, with a warning when its
-    aspect ratio differs.
+    An uploaded depth image is taken as stored (its grey levels are the nearness the band refers
+    to) and resized to the picture, with a warning when its aspect ratio differs.
     """
-    if settings.source == USER_DEPTH_IMAGE:
-        if settings.depth_image is None:
-            raise InputError("The depth-image source needs an uploaded depth image (near = bright).")
-        depth = depth_image_nearness(settings.depth_image)
-    else:
-        depth = pipeline.estimate(picture, model=settings.source, input_size=settings.net_size, **depth_options)
-    result = depth_mask(depth, settings.mask, picture.size)
-    nearness = depth if isinstance(depth, np.ndarray) else depth.nearness()
+    nearness = settings.depth.mask_nearness(picture, progress)
+    result = depth_mask(nearness, settings.mask, picture.size)
     depth_picture = Image.fromarray(np.floor(nearness * 255.0 + 0.5).astype(np.uint8), "L")
     if depth_picture.size != picture.size:
         depth_picture = depth_picture.resize(picture.size, Image.BILINEAR)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -14,6 +13,7 @@ from lib_depth3d.camera.inputs import METERS_PER_UNIT
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
+from lib_depth3d.options import SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, unproject_samples
@@ -26,54 +26,6 @@ from lib_depth3d.scene.zdepth import zdepth_from_disparity
 MAX_PICTURE_SIDE_PX = 8192
 DEFAULT_NEAR = 1.0
 DEFAULT_FAR = 10.0
-
-
-@dataclass(frozen=True)
-class SceneOptions:
-    """How to turn depth into a surface and what the file contains.
-
-    Depth to scene units:
-        near, far: for ``disparity`` maps, the z-depth of the nearest and farthest point in
-            scene units (both or neither; default 1 and 10, then scaled to the calibrated
-            origin when there is a calibration).
-        depth_scale: multiplies a ``depth`` map (or the near/far of a ``disparity`` map);
-            None = match the calibrated world origin when there is one, else 1.
-        calibrated_unit: the unit of the calibrated world when a reference distance fixed it
-            ('m', 'cm', 'ft', …); None when the calibration's scale is arbitrary.
-        world_up: 'z' for a calibrated world (fSpy/Blender axes), 'y' for the camera frame;
-            'auto' takes 'y' for a camera with the identity pose, 'z' otherwise.
-    Surface:
-        resolution: samples on the picture's longer side (None: one vertex per pixel).
-        cut_discontinuities, max_view_angle_deg, decimate, max_depth_error,
-            max_texture_shift_px: see :mod:`lib_depth3d.scene.triangulate`.
-        fill_occlusions: add a background layer behind the near side of every cut edge, so
-            a moving viewer sees the background continued instead of holes
-            (:mod:`lib_depth3d.scene.occlusion`); occlusion_band_px: its width in pixels
-            (None: 8 % of the picture's longer side).
-    File:
-        texture_format: 'png' or 'jpeg'; jpeg_quality 1–100.
-        animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
-            (see :mod:`lib_depth3d.scene.animation`).
-    """
-
-    near: float | None = None
-    far: float | None = None
-    depth_scale: float | None = None
-    calibrated_unit: str | None = None
-    world_up: Literal["auto", "z", "y"] = "auto"
-    resolution: int | None = 512
-    cut_discontinuities: bool = True
-    max_view_angle_deg: float = 88.0
-    decimate: bool = True
-    max_depth_error: float = 0.002
-    max_texture_shift_px: float = 0.25
-    fill_occlusions: bool = True
-    occlusion_band_px: float | None = None
-    texture_format: Literal["png", "jpeg"] = "png"
-    jpeg_quality: int = 90
-    animation: Literal["walk", "dolly", "orbit"] | None = None
-    animation_seconds: float = 4.0
-    animation_speed: float | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib_depth3d.errors import SceneError
+from lib_depth3d.options import MIN_RESOLUTION
 
 MAX_GRID_VERTICES = 4096 * 4096
 
@@ -43,8 +44,8 @@ def grid_shape(width_px: int, height_px: int, resolution: int | None) -> tuple[i
     if resolution is None or resolution >= long_side:
         rows, columns = height_px, width_px
     else:
-        if resolution < 2:
-            raise SceneError(f"The grid resolution must be at least 2 samples, got {resolution}.")
+        if resolution < MIN_RESOLUTION:
+            raise SceneError(f"The grid resolution must be at least {MIN_RESOLUTION} samples, got {resolution}.")
         scale = resolution / long_side
         rows, columns = max(2, round(height_px * scale)), max(2, round(width_px * scale))
     if rows * columns > MAX_GRID_VERTICES:

@@ -38,16 +38,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib_depth3d.options import SceneOptions
+
+_DEFAULTS = SceneOptions()
+
 
 @dataclass(frozen=True)
 class TriangulationOptions:
-    """Settings of :func:`triangulate_grid` (see the module docstring)."""
+    """Settings of :func:`triangulate_grid` (see the module docstring); the defaults are the scene's."""
 
-    cut_discontinuities: bool = True
-    max_view_angle_deg: float = 88.0
-    decimate: bool = True
-    max_depth_error: float = 0.002
-    max_texture_shift_px: float = 0.25
+    cut_discontinuities: bool = _DEFAULTS.cut_discontinuities
+    max_view_angle_deg: float = _DEFAULTS.max_view_angle_deg
+    decimate: bool = _DEFAULTS.decimate
+    max_depth_error: float = _DEFAULTS.max_depth_error
+    max_texture_shift_px: float = _DEFAULTS.max_texture_shift_px
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,6 @@ def test_mask_cuts_an_uploaded_depth_as_stored(client):
     ("depth", {"model": "depth-anything-v2-large"}, 503, ""),
     ("scene", {"lines": {"version": 1}}, 400, ""),
     ("scene", {"fspy": b64(b"fspy but not really")}, 400, ""),
-    ("scene", {"fov_deg": 190}, 400, "field of view"),
     ("scene", {"depth_image": None, "fov_deg": 60, "animation": "spin"}, 400, "animation"),
     ("mask", {"near_min": 0.9, "near_max": 0.1}, 400, "0 ≤ min ≤ max ≤ 1"),
     ("mask", {"depth_image": None, "percentiles": [80, 20]}, 400, "Percentiles"),
@@ -219,8 +218,8 @@ def test_a_depth_image_of_another_size_is_refused_as_on_the_command_line(client,
     answer = client.post(f"/depth3d/v1/{route}", json={"image": png(room_picture()),
                                                         "depth_image": png(room_depth_png((320, 240)))})
     assert answer.status_code == 400
-    assert answer.json()["detail"] == ("depth_image is 320×240 but image is 640×480; "
-                                       "send the depth at the picture's size.")
+    assert answer.json()["detail"] == ("The depth image is 320×240 but the picture is 640×480; "
+                                       "give the depth at the picture's size.")
 
 
 @pytest.mark.parametrize("route, field", [("scene", "fov_degrees"), ("mask", "near"), ("depth", "netsize")])
@@ -376,3 +375,14 @@ def test_a_network_size_over_the_apis_limit_is_a_422(client):
                                                     "net_size": MAX_NET_SIZE + 14})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "net_size"]
+
+
+def test_the_field_of_view_range_is_the_one_every_entry_point_uses(client):
+    from lib_depth3d.options import FIELD_OF_VIEW_RANGE_DEG
+
+    picture = Image.new("RGB", (56, 40))
+    answer = client.post("/depth3d/v1/scene", json={"image": png(picture), "depth_image": png(Image.new("L", (56, 40))),
+                                                    "fov_deg": 190})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "fov_deg"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["SceneRequest"]["properties"]["fov_deg"]
+    assert (schema["minimum"], schema["maximum"]) == FIELD_OF_VIEW_RANGE_DEG

@@ -1,5 +1,5 @@
 """ControlNet's preprocessors (with a stand-in for sd-webui-controlnet's registry) and the
-user-supplied depth image, through the common depth_for interface."""
+user-supplied depth image, as typed depth sources parsed from their names."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lib_depth3d.depth.controlnet import controlnet_available, depth_preprocessors
-from lib_depth3d.depth.sources import available_sources, depth_for
+from lib_depth3d.depth.sources import ControlNetDepth, UserDepth, available_sources, parse_depth_source
 from lib_depth3d.errors import DepthSourceError, InputError
 from tests.support.controlnet import FakeDepthPreprocessor, fake_controlnet  # noqa: F401 (fixture)
 
@@ -25,13 +25,15 @@ def test_without_controlnet_the_message_says_what_to_do(monkeypatch):
     assert depth_preprocessors() == []
     assert "controlnet:depth_midas" not in available_sources()
     with pytest.raises(InputError, match="sd-webui-controlnet extension is not installed"):
-        depth_for(picture(), "controlnet:depth_midas")
+        parse_depth_source("controlnet:depth_midas").estimate(picture())
 
 
 def test_controlnet_depth_in_process(fake_controlnet):
     assert depth_preprocessors() == ["depth_midas"]
     assert "controlnet:depth_midas" in available_sources()
-    depth = depth_for(picture(), "controlnet:depth_midas", resolution=128)
+    source = parse_depth_source("controlnet:depth_midas", input_size=128)
+    assert source == ControlNetDepth("depth_midas", 128) and source.name == "controlnet:depth_midas"
+    depth = source.estimate(picture())
     shape, dtype, resolution, slider_1, slider_2, slider_3 = fake_controlnet.calls[-1]
     assert shape == (60, 90, 3) and dtype == np.uint8  # RGB without alpha, as ControlNet expects
     assert (resolution, slider_1, slider_2, slider_3) == (128, 0, None, None)  # defaults passed explicitly
@@ -41,34 +43,51 @@ def test_controlnet_depth_in_process(fake_controlnet):
 
 def test_controlnet_settings_out_of_range_are_refused(fake_controlnet):
     with pytest.raises(InputError, match="between 64 and 2048"):
-        depth_for(picture(), "controlnet:depth_midas", resolution=4096)
+        ControlNetDepth("depth_midas", resolution=4096).check(90, 60)
     with pytest.raises(InputError, match="between 0 and 100"):
-        depth_for(picture(), "controlnet:depth_midas", slider_1=150)
+        ControlNetDepth("depth_midas", slider_1=150).estimate(picture())
     assert fake_controlnet.calls == []
 
 
 def test_unknown_controlnet_preprocessor_lists_the_depth_ones(fake_controlnet):
     with pytest.raises(InputError, match="depth_midas"):
-        depth_for(picture(), "controlnet:depth_nothing")
+        parse_depth_source("controlnet:depth_nothing").estimate(picture())
 
 
-def test_user_depth_image_is_resized_to_the_picture(tmp_path):
-    gradient = (np.tile(np.linspace(0, 65535, 40)[:, None], (1, 60))).astype(np.uint16)
+def test_user_depth_image_at_the_pictures_size(tmp_path):
+    gradient = (np.tile(np.linspace(0, 65535, 60)[:, None], (1, 90))).astype(np.uint16)
     depth_png = Image.fromarray(gradient)
-    depth = depth_for(picture(), "depth-image", depth_image=depth_png)
+    depth = parse_depth_source("depth-image", depth=depth_png).estimate(picture())
     assert depth.kind == "disparity" and depth.values.shape == (60, 90)
     assert depth.values[0].max() < 0.02 and depth.values[-1].min() > 0.98
     path = tmp_path / "depth.npy"
-    np.save(path, np.full((30, 45), 2.5, np.float32))
-    metric = depth_for(picture(), "depth-image", depth_image=path, kind="metric")
+    np.save(path, np.full((60, 90), 2.5, np.float32))
+    metric = parse_depth_source("depth-image", depth=str(path), kind="metric").estimate(picture())
     assert metric.kind == "metric" and np.allclose(metric.values, 2.5)
 
 
-def test_user_depth_image_of_another_shape_is_refused():
-    with pytest.raises(InputError, match="aspect ratios differ"):
-        depth_for(picture(90, 60), "depth-image", depth_image=Image.new("L", (60, 90)))
+def test_user_depth_image_of_another_size_is_refused():
+    for size in ((60, 90), (45, 30)):
+        with pytest.raises(InputError, match=f"{size[0]}×{size[1]} but the picture is 90×60; give the depth at"):
+            UserDepth(Image.new("L", size)).estimate(picture(90, 60))
     with pytest.raises(InputError, match="needs a depth image"):
-        depth_for(picture(), "depth-image")
+        parse_depth_source("depth-image").estimate(picture())
+
+
+def test_unknown_source_names_list_the_choices_and_each_source_names_itself():
+    with pytest.raises(InputError, match="Unknown depth model 'midas-v9'.*depth-anything-v2-small"):
+        parse_depth_source("midas-v9")
+    network = parse_depth_source("depth-anything-v2-small", input_size=364)
+    assert network.name == "depth-anything-v2-small" and network.input_size == 364
+    assert network.licence.name == "Apache-2.0"
+    network.check(640, 480)
+    with pytest.raises(InputError, match="multiple of 14"):
+        parse_depth_source("depth-anything-v2-small", input_size=365).check(640, 480)
+
+
+def test_a_depth_picture_is_cut_as_stored_not_renormalised():
+    stored = Image.fromarray(np.full((60, 90), 100, np.uint8), "L")
+    assert np.allclose(UserDepth(stored).mask_nearness(picture()), 100 / 255)
 
 
 def test_a_failing_preprocessor_is_reported_as_controlnets(fake_controlnet, monkeypatch):
@@ -77,4 +96,4 @@ def test_a_failing_preprocessor_is_reported_as_controlnets(fake_controlnet, monk
 
     monkeypatch.setattr(FakeDepthPreprocessor, "__call__", out_of_memory)
     with pytest.raises(DepthSourceError, match="ControlNet's depth_midas failed: RuntimeError: CUDA out of memory"):
-        depth_for(picture(), "controlnet:depth_midas")
+        parse_depth_source("controlnet:depth_midas").estimate(picture())

@@ -72,11 +72,16 @@ def weight_file(url: str, sha256: str | None = PAYLOAD_SHA256) -> WeightFile:
     return WeightFile("weights.bin", url, "original", sha256, len(PAYLOAD), "1 MiB")
 
 
-def test_models_dir_from_environment_and_default(monkeypatch, tmp_path):
+def test_models_dir_given_then_from_environment_then_default(monkeypatch, tmp_path):
+    import os
+
     monkeypatch.setenv(weights.MODELS_DIR_ENV, str(tmp_path / "elsewhere"))
     assert models_dir() == tmp_path / "elsewhere"
-    weights.set_models_dir(tmp_path / "a1111" / "models" / "depth3d")
-    assert models_dir() == tmp_path / "a1111" / "models" / "depth3d"
+    webui = weights.webui_models_dir("", tmp_path / "a1111" / "models")
+    assert webui == tmp_path / "a1111" / "models" / "depth3d"
+    assert weights.webui_models_dir(str(tmp_path / "set"), tmp_path / "a1111" / "models") == tmp_path / "set"
+    assert models_dir(webui) == webui
+    assert os.environ[weights.MODELS_DIR_ENV] == str(tmp_path / "elsewhere")  # a given folder changes no process state
     monkeypatch.delenv(weights.MODELS_DIR_ENV)
     assert models_dir() == Path.home() / ".cache" / "depth3d" / "models"
 

@@ -84,7 +84,7 @@ def test_txt2img_batch_writes_depth_and_scene_beside_each_picture(a1111, models_
         picture = processed.images[1 + k]
         with Image.open(picture_path) as saved:
             np.testing.assert_array_equal(np.asarray(saved.convert("RGB")), np.asarray(picture))
-        depth = estimate_depth(picture, MODEL, input_size=NET_SIZE)
+        depth = estimate_depth(picture, MODEL, input_size=NET_SIZE, models_folder=models_dir)
         gallery_depth = np.asarray(processed.images[5 + k], dtype=np.float64) / 255.0
         assert processed.images[5 + k].size == (WIDTH, HEIGHT)
         assert np.abs(gallery_depth - depth.nearness()).max() <= 0.5 / 255 + 1e-6

@@ -1,17 +1,22 @@
 """lib_depth3d.pipeline: the composition every caller uses, on the shipped room."""
 
+import base64
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from lib_depth3d import pipeline
-from lib_depth3d.camera import Camera
+from lib_depth3d.camera.sources import FieldOfViewCamera, FspyCamera, LinesCamera, calibration_source, camera_for_size
 from lib_depth3d.depth.depthmap import DepthMap, load_depth
+from lib_depth3d.depth.sources import UserDepth
 from lib_depth3d.errors import InputError
-from tests.support.paths import EXAMPLES_DIR
+from lib_depth3d.options import DEFAULT_FOV_DEG
+from tests.support.paths import EXAMPLES_DIR, REPO_ROOT
 
 ROOM = EXAMPLES_DIR / "room"
 TRUTH = json.loads((ROOM / "truth.json").read_text())
@@ -38,60 +43,91 @@ def test_calibrate_lines_names_the_bad_field():
         pipeline.calibrate_lines(lines)
 
 
-def test_a_calibration_carries_over_to_the_same_aspect_and_not_to_another():
-    calibration, fspy_bytes = pipeline.load_calibration((ROOM / "room.fspy").read_bytes())
-    assert fspy_bytes[:4] == b"fspy"
-    half = pipeline.camera_for_size(calibration, 320, 240)
+def test_a_calibration_carries_over_to_the_same_aspect_and_not_to_another(room):
+    picture, _ = room
+    source = calibration_source((ROOM / "room.fspy").read_bytes(), "room.fspy")
+    assert isinstance(source, FspyCamera)
+    calibration = source.choose(picture).calibration
+    half = camera_for_size(calibration, 320, 240)
     assert half.horizontal_fov_rad == pytest.approx(calibration.camera.horizontal_fov_rad)
     assert half.principal_point_px == pytest.approx((160.0, 120.0))
     np.testing.assert_array_equal(half.world_to_camera, calibration.camera.world_to_camera)
+    assert source.choose(picture.resize((320, 240))).camera.focal_length_px == pytest.approx(half.focal_length_px)
     with pytest.raises(InputError, match="another aspect ratio"):
-        pipeline.camera_for_size(calibration, 480, 480)
+        source.choose(picture.resize((480, 480)))
 
 
 def test_build_scene_files_from_lines_writes_every_file_with_the_base_name(room, tmp_path):
     picture, depth = room
-    calibration, _ = pipeline.load_calibration((ROOM / "room_lines.json").read_bytes())
-    files = pipeline.build_scene_files(picture, depth=depth, calibration=calibration, output_dir=tmp_path,
-                                       base_name="00001-5-room")
+    camera = calibration_source((ROOM / "room_lines.json").read_bytes())
+    assert isinstance(camera, LinesCamera)
+    build = pipeline.build_scene_files(picture, depth=depth, camera=pipeline.choose_camera(picture, camera),
+                                       glb_path=tmp_path / "00001-5-room.glb")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "00001-5-room.fspy", "00001-5-room.glb", "00001-5-room_camera.json", "00001-5-room_depth.png"]
-    assert files.calibration_report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
-    assert files.camera.focal_length_px == pytest.approx(calibration.camera.focal_length_px)
-    stored = load_depth(files.depth_png).values
+    assert build.calibration_report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
+    assert build.camera.source == "lines" and build.camera.description == "calibrated from vanishing lines"
+    stored = load_depth(build.files.depth_png).values
     assert np.corrcoef(stored.ravel(), depth.nearness().ravel())[0, 1] > 0.999
 
 
-def test_build_scene_files_default_camera_and_bad_names(room, tmp_path):
+def test_build_scene_files_with_a_field_of_view(room, tmp_path):
     picture, depth = room
-    files = pipeline.build_scene_files(picture, depth=depth, output_dir=tmp_path, base_name="plain")
-    assert math.degrees(files.camera.horizontal_fov_rad) == pytest.approx(pipeline.DEFAULT_FOV_DEG)
-    assert files.fspy is None and files.calibration_report is None
-    given = Camera.from_fov(640, 480, 40.0)
-    assert pipeline.build_scene_files(picture, depth=depth, camera=given, output_dir=tmp_path,
-                                      base_name="given").camera.focal_length_px == pytest.approx(given.focal_length_px)
-    for name in ("../escape", "", "sub/dir"):
-        with pytest.raises(InputError, match="plain file name"):
-            pipeline.build_scene_files(picture, depth=depth, output_dir=tmp_path, base_name=name)
-    with pytest.raises(InputError, match="field of view"):
-        pipeline.build_scene_files(picture, depth=depth, fov_deg=float("nan"), output_dir=tmp_path, base_name="nan")
+    build = pipeline.build_scene_files(picture, depth=depth,
+                                       camera=pipeline.choose_camera(picture, FieldOfViewCamera(assumed=True)),
+                                       glb_path=tmp_path / "plain.glb")
+    assert math.degrees(build.camera.camera.horizontal_fov_rad) == pytest.approx(DEFAULT_FOV_DEG)
+    assert build.files.fspy is None and build.calibration_report is None
+    assert "assumed" in build.camera.description
+    given = pipeline.build_scene_files(picture, depth=depth, camera=pipeline.choose_camera(picture, FieldOfViewCamera(40.0)),
+                                       glb_path=tmp_path / "given.glb")
+    assert math.degrees(given.camera.camera.horizontal_fov_rad) == pytest.approx(40.0)
+    for bad in (float("nan"), 0.5, 179.5, True):
+        with pytest.raises(InputError, match="field of view must be between 1 and 179 degrees"):
+            FieldOfViewCamera(bad)
 
 
 def test_estimate_takes_an_uploaded_depth_at_the_pictures_size(room):
     picture, depth = room
     nearness = depth.nearness()
-    upload = Image.fromarray(np.round(nearness * 65535).astype(np.uint16), "I;16").resize((320, 240))
-    result = pipeline.estimate(picture, depth_upload=upload)
+    upload = Image.fromarray(np.round(nearness * 65535).astype(np.uint16), "I;16")
+    result = pipeline.estimate(picture, UserDepth(upload))
     assert (result.width, result.height) == picture.size
-    assert np.abs(result.nearness() - nearness).mean() < 0.01
-    with pytest.raises(InputError, match="aspect ratios differ"):
-        pipeline.estimate(picture, depth_upload=Image.new("L", (100, 100)))
+    assert np.abs(result.nearness() - nearness).max() < 1e-4
+    for size in ((320, 240), (100, 100)):
+        with pytest.raises(InputError, match="give the depth at the picture's size"):
+            pipeline.estimate(picture, UserDepth(upload.resize(size)))
 
 
 def test_make_mask_is_at_the_pictures_size(room):
     picture, depth = room
     small = depth.resized(160, 120)
-    result = pipeline.make_mask(picture, small)
+    result = pipeline.make_mask(picture, small.nearness())
     assert result.mask.size == picture.size and result.mask.mode == "L"
     values = np.asarray(result.mask)
     assert values.min() == 0 and values.max() == 255
+
+
+def test_the_command_line_and_the_api_build_byte_identical_scenes(tmp_path):
+    """One composer: the same picture, depth and lines give the same .glb through both entry points."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from lib_depth3d.api import router
+
+    depth_png = tmp_path / "room_depth.png"
+    nearness = DepthMap(np.load(ROOM / "room_depth.npy").astype(np.float32), "depth").nearness()
+    Image.fromarray(np.round(nearness * 65535).astype(np.uint16), "I;16").save(depth_png)
+    glb = tmp_path / "cli.glb"
+    subprocess.run([sys.executable, "-m", "lib_depth3d", "scene", str(ROOM / "room.png"), "--depth", str(depth_png),
+                    "--lines", str(ROOM / "room_lines.json"), "-o", str(glb)], cwd=REPO_ROOT, check=True,
+                   capture_output=True)
+    app = FastAPI()
+    app.include_router(router)
+    response = TestClient(app).post("/depth3d/v1/scene", json={
+        "image": base64.b64encode((ROOM / "room.png").read_bytes()).decode(),
+        "depth_image": base64.b64encode(depth_png.read_bytes()).decode(),
+        "lines": json.loads((ROOM / "room_lines.json").read_text()),
+    })
+    assert response.status_code == 200, response.text
+    assert base64.b64decode(response.json()["glb"]) == glb.read_bytes()

@@ -57,7 +57,7 @@ def test_api_callers_may_send_the_depth_image_as_base64():
     encoded = base64.b64encode(buffer.getvalue()).decode()
     for value in (encoded, "data:image/png;base64," + encoded):
         settings = InpaintMaskSettings.from_script_args(script_args(depth_image=value))
-        assert settings.depth_image.size == (40, 20)
+        assert settings.depth.depth.size == (40, 20)
     with pytest.raises(InputError, match="base64"):
         InpaintMaskSettings.from_script_args(script_args(depth_image="not base64!"))
 
@@ -108,7 +108,7 @@ def test_an_uploaded_depth_of_another_shape_is_stretched_with_a_warning():
 
 
 def test_the_depth_image_source_needs_an_upload():
-    with pytest.raises(InputError, match="needs an uploaded depth image"):
+    with pytest.raises(InputError, match="needs a depth image"):
         picture_mask(Image.new("RGB", (8, 8)), InpaintMaskSettings.from_script_args(script_args()))
 
 
@@ -118,13 +118,13 @@ def test_a_real_network_gives_each_picture_its_own_mask(tmp_path):
 
     weights = write_random_checkpoint(tmp_path / "small.pth", "depth-anything-v2-small", seed=31)
     settings = InpaintMaskSettings.from_script_args(
-        script_args(depth_source="depth-anything-v2-small", band_low=1, net_size=70)
+        script_args(depth_source="depth-anything-v2-small", band_low=1, net_size=70), weights_path=weights
     )
     rng = np.random.default_rng(3)
     pictures = [Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for _ in range(2)]
     masks = []
     for picture in pictures:
-        mask = np.asarray(picture_mask(picture, settings, weights_path=weights).mask)
+        mask = np.asarray(picture_mask(picture, settings).mask)
         nearness = estimate_depth(picture, "depth-anything-v2-small", weights_path=weights, input_size=70).nearness()
         expected = np.where(nearness >= 0.01, 0, 255)
         np.testing.assert_array_equal(mask, expected)

@@ -109,7 +109,7 @@ def test_constant_depth_is_reported_below_the_gallery(a1111):
 def test_missing_upload_stops_with_a_message(a1111):
     runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_image=None)
-    with pytest.raises(InputError, match="needs an uploaded depth image"):
+    with pytest.raises(InputError, match="needs a depth image"):
         a1111.img2img(runner, arguments, init_images=[Image.new("RGB", (64, 32))], width=64, height=32)
 
 
@@ -118,7 +118,7 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
     models = tmp_path / "models"
     models.mkdir()
     write_random_checkpoint(models / RANDOM_FILE, RANDOM_MODEL, seed=11)
-    monkeypatch.setenv("DEPTH3D_MODELS_DIR", str(models))
+    a1111.shared.opts.data["depth3d_models_dir"] = str(models)
     accept_random_weights(monkeypatch, RANDOM_MODEL)
     runner, script = a1111.img2img_script(SCRIPT)
     arguments = ui_values(script, runner, depth_source=RANDOM_MODEL, band_mode="percentiles", band_low=60,
@@ -130,7 +130,7 @@ def test_batch_of_three_pictures_gets_three_masks_from_their_own_depth(a1111, tm
     masks = []
     for picture in pictures:
         p, processed = a1111.img2img(runner, arguments, init_images=[picture], width=56, height=40)
-        depth = estimate_depth(picture, RANDOM_MODEL, input_size=70)
+        depth = estimate_depth(picture, RANDOM_MODEL, input_size=70, models_folder=models)
         expected = depth_mask(depth, MaskOptions(percentiles=(60, 100), hard=True), picture.size).mask
         np.testing.assert_array_equal(np.asarray(p.image_mask), np.asarray(expected))
         assert (np.asarray(processed.images[-1]) == np.asarray(expected)).all()

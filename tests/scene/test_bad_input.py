@@ -53,7 +53,7 @@ def test_depth_of_another_size(inputs):
     folder, picture, _, output = inputs
     np.save(folder / "small.npy", wavy_zdepth(40, 30, 2))
     result = _scene(picture, "--depth", folder / "small.npy", "--depth-kind", "depth", "-o", output / "s.glb")
-    _assert_refused(result, output, "40×30", "48×36", "same size")
+    _assert_refused(result, output, "40×30", "48×36", "at the picture's size")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -102,11 +102,22 @@ def test_output_must_be_a_glb(inputs):
     _assert_refused(result, output, ".glb")
 
 
-def test_lines_drawn_on_another_picture(inputs):
+def test_lines_drawn_on_a_picture_of_another_aspect_ratio(inputs, tmp_path):
+    """A calibration carries over to a resized picture (the same rule as the API, tab and WebUI);
+    another aspect ratio is refused, naming both sizes."""
     _, picture, depth, output = inputs
     lines = EXAMPLES_DIR / "room" / "room_lines.json"
     result = _scene(picture, "--depth", depth, "--depth-kind", "depth", "--lines", lines, "-o", output / "s.glb")
-    _assert_refused(result, output, "640×480", "48×36")
+    assert result.returncode == 0 and "calibrated from" in result.stdout, result.stderr
+    square = tmp_path / "square.png"
+    Image.new("RGB", (36, 36)).save(square)
+    square_depth = tmp_path / "square.npy"
+    np.save(square_depth, np.ones((36, 36), np.float32))
+    elsewhere = tmp_path / "refused"
+    elsewhere.mkdir()
+    result = _scene(square, "--depth", square_depth, "--depth-kind", "depth", "--lines", lines,
+                    "-o", elsewhere / "t.glb")
+    _assert_refused(result, elsewhere, "640×480", "36×36", "another aspect ratio")
 
 
 def test_near_without_far(inputs):

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from lib_depth3d import ui
-from lib_depth3d.depth.licence_note import CONTROLNET_NOTE, licence_note, models_by_licence
+from lib_depth3d.depth.licence_note import licence_note, models_by_licence
+from lib_depth3d.depth.sources import CONTROLNET_NOTE
 from lib_depth3d.depth.registry import MODELS
 from tests.support.a1111.fixture import a1111  # noqa: F401
 from tests.support.gradio_events import component, handler

@@ -103,8 +103,8 @@ def test_build_writes_the_scene_and_reports_the_camera(tmp_path):
     [
         (None, room_lines_text(), None, "Upload a picture first"),
         (room_picture(), "", None, "Upload a picture first"),
-        (room_picture(), room_lines_text(), None, "Upload a depth image"),
-        (room_picture(), room_lines_text(), "wrong-aspect", "aspect ratios differ"),
+        (room_picture(), room_lines_text(), None, "needs a depth image"),
+        (room_picture(), room_lines_text(), "wrong-aspect", "give the depth at the picture's size"),
         (room_picture(), room_lines_text().replace('"-y"', '"-x"'), None, "Invalid axis assignment"),
     ],
 )

@@ -1,0 +1,144 @@
+"""Where a scene's camera comes from: typed camera sources, each turning a picture into a camera.
+
+A *camera source* is a value parsed once at an entry point — vanishing lines
+(:class:`LinesCamera`), an fSpy project (:class:`FspyCamera`) or a field of view
+(:class:`FieldOfViewCamera`) — with one method, :meth:`choose`, that gives the camera for the
+picture as a :class:`CameraChoice`. The composer (:mod:`lib_depth3d.pipeline`) only calls
+``choose``; a new source (detected lines, a network's own camera) is one more class here that
+the entry points can construct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from lib_depth3d.camera.inputs import CalibrationInput
+from lib_depth3d.camera.model import Camera
+from lib_depth3d.camera.solver import Calibration, calibrate
+from lib_depth3d.errors import InputError
+from lib_depth3d.options import DEFAULT_FOV_DEG, check_field_of_view
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+ASPECT_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class CameraChoice:
+    """The camera a source gave for one picture, and what the user should be told about it.
+
+    Attributes:
+        camera: the camera, in pixels of the picture.
+        calibration: the calibration it came from (world Z up, fSpy's axes), or None.
+        fspy_bytes: the ``.fspy`` project to keep beside the scene, or None.
+        source: which kind of source gave it: ``lines``, ``fspy`` or ``field of view``.
+        description: one phrase for summaries ("calibrated from room.fspy").
+    """
+
+    camera: Camera
+    calibration: Calibration | None
+    fspy_bytes: bytes | None
+    source: str
+    description: str
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.calibration.warnings) if self.calibration is not None else []
+
+
+def camera_for_size(calibration: Calibration, width_px: int, height_px: int) -> Camera:
+    """The calibration's camera for a picture of ``width_px``×``height_px`` pixels.
+
+    fSpy's quantities (relative focal length, principal point on the image plane) do not depend
+    on the resolution, so a calibration drawn on a picture of the same aspect ratio carries over;
+    another aspect ratio is refused.
+    """
+    camera = calibration.camera
+    if (camera.image_width_px, camera.image_height_px) == (width_px, height_px):
+        return camera
+    drawn_aspect = camera.image_width_px / camera.image_height_px
+    if abs(drawn_aspect / (width_px / height_px) - 1) > ASPECT_TOLERANCE:
+        raise InputError(
+            f"The calibration was drawn on a {camera.image_width_px}×{camera.image_height_px} picture; "
+            f"it does not fit a {width_px}×{height_px} picture (another aspect ratio). Calibrate this picture."
+        )
+    return Camera.from_image_plane(width_px, height_px, calibration.relative_focal_length,
+                                   calibration.principal_point_image_plane, camera.world_to_camera)
+
+
+def _png_bytes(picture: Image.Image) -> bytes:
+    from lib_depth3d.files import png_bytes
+
+    return png_bytes(picture)
+
+
+@dataclass(frozen=True)
+class LinesCamera:
+    """A camera solved from vanishing lines drawn on the picture (our lines JSON).
+
+    ``label`` names where the lines came from, for summaries (a file name, "the canvas").
+    """
+
+    lines: CalibrationInput
+    label: str = "vanishing lines"
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+        """The solved camera; an ``.fspy`` project holding the picture (``picture_bytes`` when the
+        file's own bytes are at hand, else a PNG of it) when the lines were drawn at its size."""
+        from lib_depth3d.camera.fspy import fspy_project_bytes
+
+        calibration = calibrate(self.lines)
+        camera = camera_for_size(calibration, picture.width, picture.height)
+        project = None
+        if camera is calibration.camera:
+            project = fspy_project_bytes(self.lines, picture_bytes or _png_bytes(picture), calibration)
+        return CameraChoice(camera, calibration, project, "lines", f"calibrated from {self.label}")
+
+
+@dataclass(frozen=True)
+class FspyCamera:
+    """A camera from an fSpy project (its bytes), which is kept beside the scene as it is."""
+
+    project: bytes
+    label: str = "the fSpy project"
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+        from lib_depth3d.camera.fspy import read_fspy
+
+        calibration = calibrate(read_fspy(self.project).calibration_input())
+        camera = camera_for_size(calibration, picture.width, picture.height)
+        return CameraChoice(camera, calibration, self.project, "fspy", f"calibrated from {self.label}")
+
+
+@dataclass(frozen=True)
+class FieldOfViewCamera:
+    """A centred camera with ``degrees`` across the picture's width, looking down −z from the
+    origin (no calibration). ``assumed``: nobody chose the angle (the summary says so)."""
+
+    degrees: float = DEFAULT_FOV_DEG
+    assumed: bool = False
+
+    def __post_init__(self) -> None:
+        check_field_of_view(self.degrees)
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+        camera = Camera.from_fov(picture.width, picture.height, float(self.degrees))
+        note = f"{self.degrees:g}° horizontal field of view" + (
+            " (assumed; give --fov, --fspy or --lines)" if self.assumed else ""
+        )
+        return CameraChoice(camera, None, None, "field of view", note)
+
+
+CameraSource = Union[LinesCamera, FspyCamera, FieldOfViewCamera]
+
+
+def calibration_source(data: dict | str | bytes, label: str | None = None) -> LinesCamera | FspyCamera:
+    """The camera source of a calibration given as data: an ``.fspy`` project's bytes, or a lines
+    JSON (a dict, text or bytes). Raises :class:`InputError` naming what is wrong with it."""
+    from lib_depth3d.camera.inputs import parse_lines_json
+
+    if isinstance(data, (bytes, bytearray)) and bytes(data[:4]) == b"fspy":
+        return FspyCamera(bytes(data), label or "the fSpy project")
+    return LinesCamera(parse_lines_json(data), label or "vanishing lines")
