@@ -266,10 +266,13 @@ class FspyProject:
             or not all(isinstance(o, (int, float)) and not isinstance(o, bool) and math.isfinite(o) for o in offsets)
         ):
             raise FspyFormatError("The fSpy project's referenceDistanceHandleOffsets must be two numbers.")
-        # Released fSpy disables its separate anchor ("hidden and placed at the origin control
-        # point"), so a stored referenceDistanceAnchor is stale: the origin is the anchor.
+        # fSpy restores the stored anchor verbatim on load and measures the reference from it;
+        # only moving the origin in the app snaps the anchor to the origin. Projects saved by
+        # earlier builds keep anchors away from the origin, and fSpy's camera depends on them.
         anchor = _relative_point(
-            _field(state, "controlPointsStateBase.origin"), "controlPointsStateBase.origin", size
+            _field(state, "controlPointsStateBase.referenceDistanceAnchor"),
+            "controlPointsStateBase.referenceDistanceAnchor",
+            size,
         )
         return ReferenceDistance(
             AXES_BY_FSPY_NAME[axis_name], distance, UNITS_BY_FSPY_NAME[unit_name], anchor,
