@@ -389,8 +389,48 @@ def _fspy_handle_offsets(inp: CalibrationInput, calibration: Calibration | None)
     return [float(np.dot(h - anchor, direction)) for h in handles]
 
 
-def fspy_state(inp: CalibrationInput, calibration: Calibration | None) -> dict:
-    """The `.fspy` state JSON for ``inp`` (fSpy's keys, plus our lines under ``depth3d``)."""
+def fspy_state(
+    inp: CalibrationInput, calibration: Calibration | None, based_on: FspyProject | None = None
+) -> dict:
+    """The `.fspy` state JSON for ``inp`` (fSpy's keys, plus our lines under ``depth3d``).
+
+    ``based_on`` is the project ``inp`` was read from (and perhaps edited since): every value
+    that ``inp`` leaves as it was read is kept as stored, and so is every key fSpy keeps that we
+    do not use — hidden reference handles and distance, the 1-VP ``upAxis`` / ``horizonMode``, a
+    horizon stored as ``{"0": p, "1": p}``, display settings — so that a rewrite changes what
+    was changed and adds the solved ``cameraParameters`` and our lines.
+    """
+    state = _state_of_input(inp, calibration)
+    if based_on is None:
+        return state
+    as_read = _state_of_input(based_on.calibration_input(), None)
+    rewritten = dict(_keep_unchanged(state, as_read, based_on.state))
+    rewritten["cameraParameters"] = state["cameraParameters"]
+    rewritten["depth3d"] = state["depth3d"]
+    return rewritten
+
+
+def _keep_unchanged(ours: Any, ours_as_read: Any, stored: Any) -> Any:
+    """``stored`` where ``ours`` equals what we write for the state as read, else ``ours``.
+
+    Objects and equally long lists are merged member by member; keys only ``stored`` has stay.
+    """
+    if ours == ours_as_read:
+        return stored
+    if isinstance(ours, dict) and isinstance(ours_as_read, dict) and isinstance(stored, dict):
+        merged = dict(stored)
+        for key, value in ours.items():
+            merged[key] = _keep_unchanged(value, ours_as_read.get(key), stored[key]) if key in stored else value
+        return merged
+    if (
+        isinstance(ours, list) and isinstance(ours_as_read, list) and isinstance(stored, list)
+        and len(ours) == len(ours_as_read) == len(stored)
+    ):
+        return [_keep_unchanged(*members) for members in zip(ours, ours_as_read, stored)]
+    return ours
+
+
+def _state_of_input(inp: CalibrationInput, calibration: Calibration | None) -> dict:
     size = np.array([inp.image_width_px, inp.image_height_px], dtype=np.float64)
     vps = inp.vanishing_points
     second = vps[1].segments_px if len(vps) > 1 else np.zeros((0, 2, 2))
@@ -447,11 +487,19 @@ def fspy_state(inp: CalibrationInput, calibration: Calibration | None) -> dict:
     }
 
 
-def fspy_project_bytes(inp: CalibrationInput, image_bytes: bytes, calibration: Calibration | None = None) -> bytes:
+def fspy_project_bytes(
+    inp: CalibrationInput,
+    image_bytes: bytes,
+    calibration: Calibration | None = None,
+    *,
+    based_on: FspyProject | None = None,
+) -> bytes:
     """A complete `.fspy` file for ``inp`` and its picture (solved here unless ``calibration`` is given).
 
-    An input that does not solve is still saved, with ``cameraParameters`` null, as fSpy does.
-    Raises :class:`InputError` when the picture's size differs from the lines' image size.
+    With ``based_on``, the project ``inp`` came from, fSpy's keys that ``inp`` does not change
+    are kept as stored (see :func:`fspy_state`). An input that does not solve is still saved,
+    with ``cameraParameters`` null, as fSpy does. Raises :class:`InputError` when the picture's
+    size differs from the lines' image size.
     """
     size = image_size_px(image_bytes)
     if size != (inp.image_width_px, inp.image_height_px):
@@ -464,13 +512,18 @@ def fspy_project_bytes(inp: CalibrationInput, image_bytes: bytes, calibration: C
             calibration = calibrate(inp)
         except CalibrationError:
             calibration = None
-    state = json.dumps(fspy_state(inp, calibration), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    state = json.dumps(fspy_state(inp, calibration, based_on), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return HEADER.pack(MAGIC, VERSION, len(state), len(image_bytes)) + state + image_bytes
 
 
-def write_fspy(path: str | os.PathLike, inp: CalibrationInput, image_bytes: bytes) -> None:
-    """Write ``inp`` and its picture as a `.fspy` project that fSpy and fSpy-Blender open (atomically)."""
-    write_bytes_atomic(path, fspy_project_bytes(inp, image_bytes))
+def write_fspy(
+    path: str | os.PathLike, inp: CalibrationInput, image_bytes: bytes, *, based_on: FspyProject | None = None
+) -> None:
+    """Write ``inp`` and its picture as a `.fspy` project that fSpy and fSpy-Blender open (atomically).
+
+    ``based_on``: the project ``inp`` was read from, whose other settings are kept.
+    """
+    write_bytes_atomic(path, fspy_project_bytes(inp, image_bytes, based_on=based_on))
 
 
 # --- camera-parameters JSON ------------------------------------------------------------------
