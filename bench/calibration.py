@@ -135,7 +135,8 @@ def main() -> None:
                 solve = f"{'fails':>9}"
             if path in shared:
                 worst_shared = max(worst_shared, after)
-            print(f"{path.name:<30} {picture:>15} {before:10.2f} {after:9.3f} {before / after:7.1f} {floor:9.3f} {solve}")
+            print(f"{path.name:<30} {picture:>15} {before:10.2f} {after:9.3f} {before / after:7.1f} "
+                  f"{floor:9.3f} {solve}")
     if shared:
         verdict = "meets" if worst_shared <= TARGET_MS else "misses"
         print(f"slowest shared project: {worst_shared:.3f} ms after; {verdict} the ≤ {TARGET_MS:g} ms target")

@@ -577,8 +577,9 @@ def fspy_project_bytes(
             calibration = calibrate(inp)
         except CalibrationError:
             calibration = None
-    state = json.dumps(fspy_state(inp, calibration, based_on), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return HEADER.pack(MAGIC, VERSION, len(state), len(image_bytes)) + state + image_bytes
+    state = fspy_state(inp, calibration, based_on)
+    encoded = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return HEADER.pack(MAGIC, VERSION, len(encoded), len(image_bytes)) + encoded + image_bytes
 
 
 def write_fspy(
