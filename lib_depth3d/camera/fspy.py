@@ -84,8 +84,7 @@ def image_size_px(image_bytes: bytes) -> tuple[int, int]:
 
     Reads the header only, and for a PNG the metadata chunks after its image data too (an eXIf
     chunk may follow the pixels, where Pillow finds it only by decoding them): the picture itself
-    is never decoded, so the orientation is the one Pillow's decoding ``getexif`` gives, at the
-    cost of a header read.
+    is never decoded, yet the orientation is the one Pillow's decoding ``getexif`` finds.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -114,7 +113,7 @@ def _png_metadata_after_image_data(png_bytes: bytes) -> dict:
 
     offset, after_image_data = len(PNG_SIGNATURE), None
     in_image_data = False
-    while offset + 8 <= len(png_bytes):
+    while offset + PNG_CHUNK_HEADER.size <= len(png_bytes):
         length, kind = PNG_CHUNK_HEADER.unpack_from(png_bytes, offset)
         if kind == b"IDAT":
             in_image_data = True
