@@ -14,6 +14,7 @@ import json
 import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from lib_depth3d.files import write_bytes_atomic
 MAGIC = b"fspy"
 VERSION = 1
 HEADER = struct.Struct("<4sIII")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_CHUNK_HEADER = struct.Struct(">I4s")
 MAX_RELATIVE_COORDINATE = 1e6
 STATE_KEYS = (
     "globalSettings",
@@ -77,16 +80,65 @@ UNUSED_SEGMENTS_RELATIVE = {
 
 
 def image_size_px(image_bytes: bytes) -> tuple[int, int]:
-    """Displayed size (width, height) of an encoded picture: EXIF orientations 5–8 swap the sides."""
+    """Displayed size (width, height) of an encoded picture: EXIF orientations 5–8 swap the sides.
+
+    Reads the header only, and for a PNG the metadata chunks after its image data too (an eXIf
+    chunk may follow the pixels, where Pillow finds it only by decoding them): the picture itself
+    is never decoded, yet the orientation is the one Pillow's decoding ``getexif`` finds.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(image_bytes)) as picture:
             width, height = picture.size
-            orientation = picture.getexif().get(0x0112, 1)
+            if picture.format == "PNG":
+                picture.info.update(_png_metadata_after_image_data(image_bytes))
+                # PngImageFile.getexif decodes the pixels to reach trailing chunks; they are read above.
+                exif = Image.Image.getexif(picture)
+            else:
+                exif = picture.getexif()
+            orientation = exif.get(0x0112, 1)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise InputError(f"The picture is not a readable image ({error}); use a PNG or JPEG.") from error
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _png_metadata_after_image_data(png_bytes: bytes) -> dict:
+    """The info (eXIf, text) of the chunks that follow a PNG's first run of IDAT chunks, undecoded.
+
+    Walks the chunk headers to the end of the image data, then reads what Pillow's ``load_end``
+    reads there, with Pillow's own chunk readers; stops at IEND, the next APNG frame, or damage.
+    """
+    from PIL import PngImagePlugin
+
+    offset, after_image_data = len(PNG_SIGNATURE), None
+    in_image_data = False
+    while offset + PNG_CHUNK_HEADER.size <= len(png_bytes):
+        length, kind = PNG_CHUNK_HEADER.unpack_from(png_bytes, offset)
+        if kind == b"IDAT":
+            in_image_data = True
+        elif in_image_data:
+            after_image_data = offset
+            break
+        offset += PNG_CHUNK_HEADER.size + length + 4
+    if after_image_data is None:
+        return {}
+    stream = PngImagePlugin.PngStream(io.BytesIO(memoryview(png_bytes)[after_image_data:]))
+    while True:
+        try:
+            kind, position, length = stream.read()
+        except (struct.error, SyntaxError):
+            break
+        if kind in (b"IEND", b"fcTL"):
+            break
+        try:
+            stream.call(kind, position, length)
+        except (EOFError, AttributeError):
+            stream.fp.seek(position + length)
+        except (OSError, SyntaxError, ValueError, zlib.error):
+            break
+        stream.fp.read(4)  # the chunk's CRC
+    return stream.im_info
 
 
 # --- state access with errors naming the field -------------------------------------------------
@@ -266,10 +318,13 @@ class FspyProject:
             or not all(isinstance(o, (int, float)) and not isinstance(o, bool) and math.isfinite(o) for o in offsets)
         ):
             raise FspyFormatError("The fSpy project's referenceDistanceHandleOffsets must be two numbers.")
-        # Released fSpy disables its separate anchor ("hidden and placed at the origin control
-        # point"), so a stored referenceDistanceAnchor is stale: the origin is the anchor.
+        # fSpy restores the stored anchor verbatim on load and measures the reference from it;
+        # only moving the origin in the app snaps the anchor to the origin. Projects saved by
+        # earlier builds keep anchors away from the origin, and fSpy's camera depends on them.
         anchor = _relative_point(
-            _field(state, "controlPointsStateBase.origin"), "controlPointsStateBase.origin", size
+            _field(state, "controlPointsStateBase.referenceDistanceAnchor"),
+            "controlPointsStateBase.referenceDistanceAnchor",
+            size,
         )
         return ReferenceDistance(
             AXES_BY_FSPY_NAME[axis_name], distance, UNITS_BY_FSPY_NAME[unit_name], anchor,
@@ -304,39 +359,51 @@ def _upgrade_legacy_state(state: dict) -> dict:
 def read_fspy(source: str | os.PathLike | bytes) -> FspyProject:
     """Read a `.fspy` project from a path or bytes.
 
-    Raises :class:`FspyFormatError` for a wrong magic, another version, lengths past the end of
-    the file, a state that is not a JSON object or lacks fSpy's keys.
+    A file is read part by part, so its picture is read once and never copied. Raises
+    :class:`FspyFormatError` for a wrong magic, another version, lengths past the end of the
+    file, a state that is not a JSON object or lacks fSpy's keys.
     """
     if isinstance(source, (bytes, bytearray)):
-        data, name = bytes(source), "The fSpy project"
-    else:
-        name = str(source)
+        return _read_fspy_stream(io.BytesIO(source), "The fSpy project")
+    name = str(source)
+    try:
+        stream = open(source, "rb")
+    except FileNotFoundError as error:
+        raise FspyFormatError(f"fSpy project not found: {name}.") from error
+    except OSError as error:
+        raise FspyFormatError(f"Cannot read {name}: {error.strerror or error}.") from error
+    with stream:
         try:
-            data = Path(source).read_bytes()
-        except FileNotFoundError as error:
-            raise FspyFormatError(f"fSpy project not found: {name}.") from error
+            return _read_fspy_stream(stream if stream.seekable() else io.BytesIO(stream.read()), name)
         except OSError as error:
             raise FspyFormatError(f"Cannot read {name}: {error.strerror or error}.") from error
-    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+
+
+def _read_fspy_stream(stream: io.BufferedIOBase, name: str) -> FspyProject:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    head = stream.read(HEADER.size)
+    if head[: len(MAGIC)] != MAGIC:
         raise FspyFormatError(f"{name} is not an fSpy project (it does not start with 'fspy').")
-    if len(data) < HEADER.size:
-        raise FspyFormatError(f"{name} is truncated: its header needs {HEADER.size} bytes, the file has {len(data)}.")
-    _, version, state_length, image_length = HEADER.unpack_from(data)
+    if len(head) < HEADER.size:
+        raise FspyFormatError(f"{name} is truncated: its header needs {HEADER.size} bytes, the file has {size}.")
+    _, version, state_length, image_length = HEADER.unpack(head)
     if version != VERSION:
         raise FspyFormatError(f"Unsupported fSpy project file version {version} in {name}; only version 1 is known.")
-    if HEADER.size + state_length > len(data):
+    # Lengths are checked against the file before reading, so a damaged header allocates nothing.
+    if HEADER.size + state_length > size:
         raise FspyFormatError(
             f"{name} is truncated: the header announces {state_length} bytes of state, "
-            f"only {len(data) - HEADER.size} follow."
+            f"only {size - HEADER.size} follow."
         )
     image_start = HEADER.size + state_length
-    if image_start + image_length > len(data):
+    if image_start + image_length > size:
         raise FspyFormatError(
             f"{name} is truncated: the header announces {image_length} bytes of image, "
-            f"only {len(data) - image_start} follow."
+            f"only {size - image_start} follow."
         )
     try:
-        state = json.loads(data[HEADER.size : image_start].decode("utf-8"))
+        state = json.loads(stream.read(state_length).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise FspyFormatError(f"The state of {name} is not valid JSON ({error}).") from error
     if not isinstance(state, dict):
@@ -344,7 +411,7 @@ def read_fspy(source: str | os.PathLike | bytes) -> FspyProject:
     for key in STATE_KEYS:
         if not isinstance(state.get(key), dict):
             raise FspyFormatError(f"The state of {name} has no {key} object; the file is damaged.")
-    image_bytes = data[image_start : image_start + image_length]
+    image_bytes = stream.read(image_length)
     width = height = None
     if image_bytes:
         try:
@@ -386,8 +453,48 @@ def _fspy_handle_offsets(inp: CalibrationInput, calibration: Calibration | None)
     return [float(np.dot(h - anchor, direction)) for h in handles]
 
 
-def fspy_state(inp: CalibrationInput, calibration: Calibration | None) -> dict:
-    """The `.fspy` state JSON for ``inp`` (fSpy's keys, plus our lines under ``depth3d``)."""
+def fspy_state(
+    inp: CalibrationInput, calibration: Calibration | None, based_on: FspyProject | None = None
+) -> dict:
+    """The `.fspy` state JSON for ``inp`` (fSpy's keys, plus our lines under ``depth3d``).
+
+    ``based_on`` is the project ``inp`` was read from (and perhaps edited since): every value
+    that ``inp`` leaves as it was read is kept as stored, and so is every key fSpy keeps that we
+    do not use — hidden reference handles and distance, the 1-VP ``upAxis`` / ``horizonMode``, a
+    horizon stored as ``{"0": p, "1": p}``, display settings — so that a rewrite changes what
+    was changed and adds the solved ``cameraParameters`` and our lines.
+    """
+    state = _state_of_input(inp, calibration)
+    if based_on is None:
+        return state
+    as_read = _state_of_input(based_on.calibration_input(), None)
+    rewritten = dict(_keep_unchanged(state, as_read, based_on.state))
+    rewritten["cameraParameters"] = state["cameraParameters"]
+    rewritten["depth3d"] = state["depth3d"]
+    return rewritten
+
+
+def _keep_unchanged(ours: Any, ours_as_read: Any, stored: Any) -> Any:
+    """``stored`` where ``ours`` equals what we write for the state as read, else ``ours``.
+
+    Objects and equally long lists are merged member by member; keys only ``stored`` has stay.
+    """
+    if ours == ours_as_read:
+        return stored
+    if isinstance(ours, dict) and isinstance(ours_as_read, dict) and isinstance(stored, dict):
+        merged = dict(stored)
+        for key, value in ours.items():
+            merged[key] = _keep_unchanged(value, ours_as_read.get(key), stored[key]) if key in stored else value
+        return merged
+    if (
+        isinstance(ours, list) and isinstance(ours_as_read, list) and isinstance(stored, list)
+        and len(ours) == len(ours_as_read) == len(stored)
+    ):
+        return [_keep_unchanged(*members) for members in zip(ours, ours_as_read, stored)]
+    return ours
+
+
+def _state_of_input(inp: CalibrationInput, calibration: Calibration | None) -> dict:
     size = np.array([inp.image_width_px, inp.image_height_px], dtype=np.float64)
     vps = inp.vanishing_points
     second = vps[1].segments_px if len(vps) > 1 else np.zeros((0, 2, 2))
@@ -444,11 +551,19 @@ def fspy_state(inp: CalibrationInput, calibration: Calibration | None) -> dict:
     }
 
 
-def fspy_project_bytes(inp: CalibrationInput, image_bytes: bytes, calibration: Calibration | None = None) -> bytes:
+def fspy_project_bytes(
+    inp: CalibrationInput,
+    image_bytes: bytes,
+    calibration: Calibration | None = None,
+    *,
+    based_on: FspyProject | None = None,
+) -> bytes:
     """A complete `.fspy` file for ``inp`` and its picture (solved here unless ``calibration`` is given).
 
-    An input that does not solve is still saved, with ``cameraParameters`` null, as fSpy does.
-    Raises :class:`InputError` when the picture's size differs from the lines' image size.
+    With ``based_on``, the project ``inp`` came from, fSpy's keys that ``inp`` does not change
+    are kept as stored (see :func:`fspy_state`). An input that does not solve is still saved,
+    with ``cameraParameters`` null, as fSpy does. Raises :class:`InputError` when the picture's
+    size differs from the lines' image size.
     """
     size = image_size_px(image_bytes)
     if size != (inp.image_width_px, inp.image_height_px):
@@ -461,13 +576,19 @@ def fspy_project_bytes(inp: CalibrationInput, image_bytes: bytes, calibration: C
             calibration = calibrate(inp)
         except CalibrationError:
             calibration = None
-    state = json.dumps(fspy_state(inp, calibration), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return HEADER.pack(MAGIC, VERSION, len(state), len(image_bytes)) + state + image_bytes
+    state = fspy_state(inp, calibration, based_on)
+    encoded = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return HEADER.pack(MAGIC, VERSION, len(encoded), len(image_bytes)) + encoded + image_bytes
 
 
-def write_fspy(path: str | os.PathLike, inp: CalibrationInput, image_bytes: bytes) -> None:
-    """Write ``inp`` and its picture as a `.fspy` project that fSpy and fSpy-Blender open (atomically)."""
-    write_bytes_atomic(path, fspy_project_bytes(inp, image_bytes))
+def write_fspy(
+    path: str | os.PathLike, inp: CalibrationInput, image_bytes: bytes, *, based_on: FspyProject | None = None
+) -> None:
+    """Write ``inp`` and its picture as a `.fspy` project that fSpy and fSpy-Blender open (atomically).
+
+    ``based_on``: the project ``inp`` was read from, whose other settings are kept.
+    """
+    write_bytes_atomic(path, fspy_project_bytes(inp, image_bytes, based_on=based_on))
 
 
 # --- camera-parameters JSON ------------------------------------------------------------------

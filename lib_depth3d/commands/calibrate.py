@@ -18,7 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--lines", metavar="LINES.json", help="our lines JSON (pixels; see docs/calibration.md)")
     parser.add_argument("--image", metavar="IMAGE", help="the picture the lines were drawn on (its size is checked)")
     parser.add_argument(
-        "--write-fspy", metavar="OUT.fspy", help="also write an fSpy project of the lines and --image"
+        "--write-fspy", metavar="OUT.fspy",
+        help="also write an fSpy project: of the lines and --image, or the --fspy project with the solved "
+        "camera (its other settings kept)",
     )
     parser.add_argument("--output", metavar="OUT.json", help="write the report here instead of stdout")
 
@@ -30,13 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from lib_depth3d.camera.fspy import fspy_project_bytes, image_size_px
     from lib_depth3d.files import write_bytes_atomic
 
+    project = None
     if args.fspy:
-        if args.image or args.write_fspy:
-            raise InputError("--image and --write-fspy go with --lines; a .fspy project holds its own picture.")
-        inp = read_fspy(args.fspy).calibration_input()
+        if args.image:
+            raise InputError("--image goes with --lines; a .fspy project holds its own picture.")
+        project = read_fspy(args.fspy)
+        inp = project.calibration_input()
     else:
         inp = parse_lines_json(read_input_file(args.lines, "Lines JSON"))
-    image_bytes = None
+    image_bytes = None if project is None else project.image_bytes
     if args.image:
         image_bytes = read_input_file(args.image, "Picture")
         size = image_size_px(image_bytes)
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--write-fspy needs --image: a .fspy project embeds the picture.")
     calibration = calibrate(inp)
     if args.write_fspy:
-        write_bytes_atomic(args.write_fspy, fspy_project_bytes(inp, image_bytes, calibration))
+        write_bytes_atomic(args.write_fspy, fspy_project_bytes(inp, image_bytes, calibration, based_on=project))
     text = json.dumps(calibration.to_report(), indent=2)
     if args.output:
         write_bytes_atomic(args.output, (text + "\n").encode("utf-8"))

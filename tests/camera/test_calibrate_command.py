@@ -68,6 +68,8 @@ def test_lines_with_image_write_a_project_that_reads_back(capsys, tmp_path):
         (lambda d, f: ["--lines", d / "axes.json"], "Invalid axis assignment"),
         (lambda d, f: ["--lines", d / "lines.json", "--image", d / "small.png"], "200×100"),
         (lambda d, f: ["--lines", d / "lines.json", "--write-fspy", d / "out.fspy"], "needs --image"),
+        (lambda d, f: ["--fspy", f / "defaults.fspy", "--image", d / "small.png"], "--image goes with --lines"),
+        (lambda d, f: ["--fspy", f / "pp_problem.fspy", "--write-fspy", d / "out.fspy"], "Rotation determinant"),
         (lambda d, f: ["--lines", d / "truncated.json"], "not valid JSON"),
     ],
 )

@@ -307,3 +307,17 @@ def test_calibrate_file_tells_projects_and_lines_apart(tmp_path):
     (tmp_path / "fake.fspy").write_text("{}")
     with pytest.raises(FspyFormatError, match="not an fSpy project"):
         calibrate_file(tmp_path / "fake.fspy")
+
+
+def test_a_file_announcing_a_huge_picture_is_refused_before_reading_it(tmp_path):
+    path = tmp_path / "damaged.fspy"
+    path.write_bytes(header(1, 2, 2**32 - 1) + b"{}abc")
+    with pytest.raises(FspyFormatError, match="truncated.*4294967295 bytes of image, only 3 follow"):
+        read_fspy(path)
+
+
+def test_a_file_and_its_bytes_read_alike(tmp_path):
+    data = fspy_project_bytes(parse_lines_json(LINES), png_bytes(64, 48))
+    path = tmp_path / "room.fspy"
+    path.write_bytes(data)
+    assert read_fspy(path) == read_fspy(data)
