@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -27,11 +25,10 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
+from lib_depth3d.progress import Progress
 from lib_depth3d.scene import SceneFiles, SceneOptions
 from lib_depth3d.scene.build import Scene
 
-Progress = Callable[[str, "float | None"], None]
-"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ import gradio as gr
 from PIL import Image, ImageOps
 
 from lib_depth3d import canvas
+from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
+from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
 from lib_depth3d.errors import Depth3DError, InputError
 
 TAB_TITLE = "Depth 3D"
@@ -346,13 +348,13 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
             with gr.Column(scale=2, elem_id="depth3d_settings_column"):
                 picture = _upload_image(type="pil", label="Picture", elem_id="depth3d_input")
                 with gr.Accordion("Calibration", open=True):
-                    mode = gr.Radio(list(canvas.CALIBRATION_MODES), value="two_vp", label="Mode",
+                    mode = gr.Radio(list(CALIBRATION_MODES), value="two_vp", label="Mode",
                                     elem_id="depth3d_mode")
-                    first_axis = gr.Radio(list(canvas.AXES), value="+x", label="Vanishing point 1 axis",
+                    first_axis = gr.Radio(list(AXES), value="+x", label="Vanishing point 1 axis",
                                           elem_id="depth3d_axis1")
-                    second_axis = gr.Radio(list(canvas.AXES), value="+y", label="Vanishing point 2 axis",
+                    second_axis = gr.Radio(list(AXES), value="+y", label="Vanishing point 2 axis",
                                            elem_id="depth3d_axis2")
-                    principal_point_mode = gr.Radio(list(canvas.PRINCIPAL_POINT_MODES), value="center",
+                    principal_point_mode = gr.Radio(list(PRINCIPAL_POINT_MODES), value="center",
                                                     label="Principal point", elem_id="depth3d_pp_mode")
                     focal_length_mm = gr.Number(value=24, label="Focal length (mm, one-VP mode)",
                                                 elem_id="depth3d_focal_mm")

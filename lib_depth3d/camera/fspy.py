@@ -52,8 +52,8 @@ STATE_KEYS = (
 )
 AXES_BY_FSPY_NAME = {name: axis for axis, name in FSPY_AXIS_NAMES.items()}
 UNITS_BY_FSPY_NAME = {name: unit for unit, name in UNITS.items()}
-PRINCIPAL_POINT_MODES = {"Default": "center", "Manual": "manual", "FromThirdVanishingPoint": "third_vp"}
-FSPY_PRINCIPAL_POINT_MODES = {ours: theirs for theirs, ours in PRINCIPAL_POINT_MODES.items()}
+PRINCIPAL_POINT_MODE_BY_FSPY_NAME = {"Default": "center", "Manual": "manual", "FromThirdVanishingPoint": "third_vp"}
+FSPY_PRINCIPAL_POINT_MODES = {ours: theirs for theirs, ours in PRINCIPAL_POINT_MODE_BY_FSPY_NAME.items()}
 # fSpy's camera presets (id → sensor width, height in mm); a project may name one without sizes.
 CAMERA_PRESETS = {
     "aps-c": (22.3, 14.9), "canon_1d": (27.9, 18.6), "canon_1ds": (36.0, 24.0),
@@ -237,7 +237,7 @@ class FspyProject:
         mode = "one_vp" if mode_name == "OneVanishingPoint" else "two_vp"
         settings = "calibrationSettings1VP" if mode == "one_vp" else "calibrationSettings2VP"
         pp_name = _field(state, f"{settings}.principalPointMode")
-        if not _known(pp_name, PRINCIPAL_POINT_MODES) or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
+        if not _known(pp_name, PRINCIPAL_POINT_MODE_BY_FSPY_NAME) or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
             raise FspyFormatError(f"Unknown fSpy principalPointMode {json.dumps(pp_name)}.")
         rectangle = mode == "two_vp" and bool(_field(state, "calibrationSettings2VP.quadModeEnabled"))
 
@@ -284,7 +284,7 @@ class FspyProject:
             vanishing_points=tuple(vanishing_points),
             mode=mode,
             rectangle=rectangle,
-            principal_point_mode=PRINCIPAL_POINT_MODES[pp_name],
+            principal_point_mode=PRINCIPAL_POINT_MODE_BY_FSPY_NAME[pp_name],
             principal_point_px=principal,
             origin_px=origin,
             horizon_px=horizon,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib_depth3d.camera.inputs import METERS_PER_UNIT, CalibrationInput
-from lib_depth3d.camera.model import Camera, pixels_to_image_plane
+from lib_depth3d.camera.model import Camera, image_plane_to_pixels, pixels_to_image_plane
 from lib_depth3d.camera.vanishing import (
     VANISHING_POINT_FAILURE,
     image_plane_to_relative,
@@ -127,9 +127,8 @@ class Calibration:
         """The camera parameters plus our extras: true FOVs, focal lengths, residuals, warnings."""
         camera = self.camera
         width, height = camera.image_size_px
-        long_side = max(width, height)
         vanishing_points_px = [
-            None if vp is None else [(vp[0] * long_side + width) / 2.0, (height - vp[1] * long_side) / 2.0]
+            None if vp is None else image_plane_to_pixels(np.asarray(vp), width, height).tolist()
             for vp in self.vanishing_points_image_plane
         ]
         reference = self.input.reference
@@ -425,11 +424,8 @@ def _calibrate(inp: CalibrationInput) -> Calibration:
     if inp.reference is not None:
         handles_plane = _reference_handles_image_plane(inp, [fu, fv, third], axes)
         view[:3, 3] = translation * _reference_scale(inp, view, principal, f, handles_plane)
-        long_side = max(width, height)
-        handles_px = tuple(
-            ((float(p[0]) * long_side + width) / 2.0, (height - float(p[1]) * long_side) / 2.0)
-            for p in handles_plane
-        )
+        handles_px = tuple(tuple(image_plane_to_pixels(np.asarray(p, dtype=np.float64), width, height).tolist())
+                           for p in handles_plane)
     if not (np.all(np.isfinite(view)) and np.all(np.isfinite(principal)) and math.isfinite(f)):
         raise CalibrationError(
             "The calibration produced a non-finite camera: a coordinate or distance is far out of range. "

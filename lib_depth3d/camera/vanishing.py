@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib_depth3d.camera.model import pixels_to_image_plane
+from lib_depth3d.camera.model import image_plane_to_pixels, pixels_to_image_plane
 from lib_depth3d.errors import CalibrationError
 
 FSPY_EPSILON = 1e-8
@@ -125,8 +125,7 @@ def vanishing_point(segments_px: np.ndarray, width: int, height: int) -> Vanishi
     point = least_squares_point_image_plane(plane_segments)
     if point is None or not np.all(np.isfinite(point)):
         raise CalibrationError(VANISHING_POINT_FAILURE)
-    long_side = max(width, height)
-    point_px = np.array([(point[0] * long_side + width) / 2.0, (height - point[1] * long_side) / 2.0])
+    point_px = image_plane_to_pixels(np.asarray(point, dtype=np.float64), width, height)
     return VanishingPoint((float(point[0]), float(point[1])), segment_residual_px(segments_px, point_px))
 
 

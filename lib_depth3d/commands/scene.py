@@ -28,7 +28,7 @@ def _resolution(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lib_depth3d.depth.registry import DEFAULT_MODEL
-    from lib_depth3d.options import DEFAULT_FOV_DEG, MIN_RESOLUTION, SceneOptions
+    from lib_depth3d.options import DEFAULT_FOV_DEG, SceneOptions
 
     defaults = SceneOptions()
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode)")

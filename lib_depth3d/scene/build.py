@@ -262,9 +262,7 @@ def build_scene(
     new_index = np.cumsum(used, dtype=np.int64) - 1
     faces = new_index[triangles.faces].astype(np.uint32)
     camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
-    points = unproject_samples(
-        grid, inverse_depth, camera.focal_length_px, camera.principal_point_px, np.flatnonzero(used)
-    )
+    points = unproject_samples(grid, inverse_depth, camera, np.flatnonzero(used))
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
@@ -345,8 +343,6 @@ def _background_layer(
         return None
     layer_depth = inverse_depth.reshape(-1).copy()
     layer_depth[band.sample_ids] = band.inverse_depth
-    points = unproject_samples(
-        grid, layer_depth.reshape(rows, columns), camera.focal_length_px, camera.principal_point_px, band.sample_ids
-    )
+    points = unproject_samples(grid, layer_depth.reshape(rows, columns), camera, band.sample_ids)
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     return BackgroundLayer(positions=positions, uvs=band.uvs, faces=band.faces, texture=band.texture)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lib_depth3d.camera import camera_parameters_json
+from lib_depth3d.camera.solver import FSPY_AXIS_NAMES
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import write_bytes_atomic
@@ -22,7 +23,6 @@ from lib_depth3d.scene.build import Scene
 from lib_depth3d.scene.frames import Z_UP_TO_Y_UP, world_to_gltf
 from lib_depth3d.scene.gltf import glb_bytes
 
-FSPY_AXIS_NAMES = ("xPositive", "yPositive", "zPositive")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def camera_parameters(scene: Scene, calibration_parameters: dict | None = None) 
         "vanishingPoints": [
             _vanishing_point(camera_to_world, axis, relative_focal_length, principal) for axis in range(3)
         ],
-        "vanishingPointAxes": list(FSPY_AXIS_NAMES),
+        "vanishingPointAxes": [FSPY_AXIS_NAMES[axis] for axis in ("+x", "+y", "+z")],
         "relativeFocalLength": relative_focal_length,
         "imageWidth": width,
         "imageHeight": height,
