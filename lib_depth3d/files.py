@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -72,26 +73,37 @@ def read_input_file(path: str | os.PathLike, what: str) -> bytes:
         raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
 
 
+@contextlib.contextmanager
+def pillow_size_warnings_silenced() -> Iterator[None]:
+    """Silence Pillow's DecompressionBombWarning, printed with a source line past Pillow's own
+    threshold, within this block only; the caller judges the picture's size in its own words."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     """Decode a picture from a path or bytes, honouring its EXIF orientation.
 
     The picture keeps its mode (RGB, RGBA, L, I;16, …); callers convert as they need.
     Raises :class:`InputError` for a missing, unreadable or oversized picture.
     """
-    name = "the uploaded picture" if isinstance(source, bytes) else str(source)
-    data = source if isinstance(source, bytes) else None
+    uploaded = isinstance(source, bytes)
+    the_picture = "The uploaded picture" if uploaded else f"The picture {source}"
+    the_file = "The uploaded file" if uploaded else str(source)
+    data = source if uploaded else None
     if data is None:
         try:
             data = Path(source).read_bytes()
         except FileNotFoundError as error:
-            raise InputError(f"Picture not found: {name}.") from error
+            raise InputError(f"Picture not found: {source}.") from error
         except OSError as error:
-            raise InputError(f"Cannot read the picture {name}: {error.strerror or error}.") from error
+            raise InputError(f"Cannot read the picture {source}: {error.strerror or error}.") from error
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with pillow_size_warnings_silenced(), Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:
                 raise InputError(
-                    f"The picture {name} is {opened.width}×{opened.height}; "
+                    f"{the_picture} is {opened.width}×{opened.height} pixels; "
                     f"Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
                 )
             opened.load()
@@ -99,12 +111,18 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
                 opened = opened.convert("I;16")
             return ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
+        raise InputError(f"{the_file} is not a readable picture. Use a PNG, JPEG or WebP file.") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(
-            f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file."
+            f"{the_file} is not a readable picture ({error}). Use a PNG, JPEG or WebP file."
         ) from error
     except Image.DecompressionBombError as error:
-        raise InputError(f"The picture {name} is too large to open safely ({error}).") from error
+        # Pillow's own text quotes its threshold, not ours.
+        raise InputError(
+            f"{the_picture} is too large: Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
+        ) from error
 
 
 def to_rgb(picture: Image.Image) -> Image.Image:

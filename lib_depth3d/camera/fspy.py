@@ -32,7 +32,7 @@ from lib_depth3d.camera.model import Camera
 from lib_depth3d.camera.solver import FSPY_AXIS_NAMES, Calibration, calibrate
 from lib_depth3d.camera.vanishing import image_plane_to_relative
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
-from lib_depth3d.files import write_bytes_atomic
+from lib_depth3d.files import MAX_IMAGE_PIXELS, pillow_size_warnings_silenced, write_bytes_atomic
 
 MAGIC = b"fspy"
 VERSION = 1
@@ -81,11 +81,18 @@ def image_size_px(image_bytes: bytes) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(image_bytes)) as picture:
+        with pillow_size_warnings_silenced(), Image.open(io.BytesIO(image_bytes)) as picture:
             width, height = picture.size
             orientation = picture.getexif().get(0x0112, 1)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
+        raise InputError("The picture is not a readable image; use a PNG or JPEG.") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"The picture is not a readable image ({error}); use a PNG or JPEG.") from error
+    except Image.DecompressionBombError as error:
+        raise InputError(
+            f"The picture is too large: Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
+        ) from error
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
