@@ -157,6 +157,14 @@ def test_fspy_errors(reference_project, name, message):
     assert str(raised.value).startswith(message)
 
 
+def test_fspy_message_for_nearly_collinear_vanishing_points_is_followed_by_the_cause(reference_project):
+    # fSpy's no_camera_parameters project: its three VPs make a 179.4° angle.
+    with pytest.raises(CalibrationError) as raised:
+        calibrate(project_input(reference_project, "no_camera_parameters"))
+    assert str(raised.value).startswith("Invalid vanishing point configuration. Failed to compute focal length. ")
+    assert "three vanishing points are on one line" in str(raised.value)
+
+
 @pytest.mark.parametrize("name", ["shifted_landscape", "shifted_portrait", "fspy_github_bug_5"])
 def test_stored_camera_parameters_are_reproduced(reference_project, name):
     project = reference_project(name)
