@@ -21,6 +21,7 @@ from lib_depth3d.camera.vanishing import (
     lines_nearly_parallel,
     relative_to_image_plane,
     third_triangle_vertex,
+    largest_triangle_angle_rad,
     triangle_orthocenter,
     vanishing_point,
 )
@@ -31,6 +32,9 @@ DETERMINANT_TOLERANCE = 1e-7
 FOCAL_LENGTH_FAILURE = "Invalid vanishing point configuration. Failed to compute focal length."
 SECOND_VP_FAILURE = "Failed to compute second vanishing point"
 SENSOR_MISMATCH_WARNING = "Image/sensor proportions mismatch"
+# Three orthogonal directions vanish at the corners of an acute triangle; a triangle with an angle
+# within this of a straight one gets the cause after fSpy's "Failed to compute focal length".
+COLLINEAR_TOLERANCE_RAD = math.radians(1.0)
 AXIS_VECTORS = {
     "+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0),
     "+y": (0.0, 1.0, 0.0), "-y": (0.0, -1.0, 0.0),
@@ -279,11 +283,14 @@ def _solve_vanishing_points(inp: CalibrationInput, warnings: list[str]):
     elif inp.principal_point_mode == "third_vp":
         third = _vanishing_point_or_fail(inp.vanishing_points[2].segments_px, width, height, 3)
         residuals.append(third.residual_px)
-        orthocenter = triangle_orthocenter(fu, fv, np.array(third.image_plane))
+        third_plane = np.array(third.image_plane)
+        collinear = largest_triangle_angle_rad(fu, fv, third_plane) > math.pi - COLLINEAR_TOLERANCE_RAD
+        orthocenter = None if collinear else triangle_orthocenter(fu, fv, third_plane)
         if orthocenter is None:
             raise CalibrationError(
-                "Cannot place the principal point: the three vanishing points are on one line. "
-                "Draw the third set of lines along edges perpendicular to the other two."
+                f"{FOCAL_LENGTH_FAILURE} The three vanishing points are on one line (within 1°), so the "
+                "principal point cannot be placed: draw the third set of lines along edges perpendicular "
+                "to the other two."
             )
         principal = orthocenter
     f = focal_length_from_two_vanishing_points(fu, fv, principal)

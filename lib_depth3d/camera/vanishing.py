@@ -144,6 +144,24 @@ def lines_nearly_parallel(segments_px: np.ndarray, width: int, height: int) -> b
     return bool(np.min(cosines[upper]) > NEAR_PARALLEL_COSINE)
 
 
+def largest_triangle_angle_rad(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> float:
+    """The largest interior angle (radians) of the triangle of three image-plane points.
+
+    π for collinear points, also when two of them coincide.
+    """
+    vertices = np.array([first, second, third], dtype=np.float64)
+    largest = 0.0
+    for index in range(3):
+        to_next = vertices[(index + 1) % 3] - vertices[index]
+        to_previous = vertices[(index + 2) % 3] - vertices[index]
+        lengths = float(np.linalg.norm(to_next) * np.linalg.norm(to_previous))
+        if lengths == 0.0:
+            return float(np.pi)
+        cosine = float(np.clip(np.dot(to_next, to_previous) / lengths, -1.0, 1.0))
+        largest = max(largest, float(np.arccos(cosine)))
+    return largest
+
+
 def triangle_orthocenter(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray | None:
     """Orthocentre of a triangle; None when the vertices are collinear."""
     a, b = first

@@ -67,14 +67,22 @@ def local_file(spec: ModelSpec, folder: str | os.PathLike | None = None) -> tupl
     return None
 
 
-def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None) -> str:
-    """What to download and where to put it, for a user without network access."""
+def manual_download_advice(spec: ModelSpec, folder: str | os.PathLike | None = None) -> str:
+    """What to download by hand and where to save it (the models folder, ``folder``), for a user
+    without network access."""
     primary = spec.files[0]
-    target = models_dir(folder) / primary.filename
     checksum = f" (SHA-256 {primary.sha256})" if primary.sha256 else ""
     return (
-        f"The weights of {spec.name} are not available: {reason}. Download {primary.url}{checksum} "
-        f"({primary.size_label}) and save it as {target}, or pass its path with --weights."
+        f"Download {primary.url}{checksum} ({primary.size_label}) "
+        f"and save it as {models_dir(folder) / primary.filename}"
+    )
+
+
+def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None) -> str:
+    """Why the weights are missing and how to get them, for the commands that take ``--weights``."""
+    return (
+        f"The weights of {spec.name} are not available: {reason}. "
+        f"{manual_download_advice(spec, folder)}, or pass its path with --weights."
     )
 
 
