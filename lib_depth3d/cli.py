@@ -3,13 +3,15 @@
 Each subcommand lives in ``lib_depth3d/commands/<name>.py`` and defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported lazily so that a
 light command (``calibrate``) never pays for torch. A :class:`~lib_depth3d.errors.Depth3DError`
-becomes exit code 2 with its message on one line of stderr.
+becomes exit code 2 with its message on one line of stderr; SIGTERM exits (143) through the
+clean-ups, as Ctrl-C does (130).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import Sequence
 
@@ -45,8 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_when_terminated(signal_number: int, frame) -> None:
+    # Python's default for SIGTERM ends the process at once; exiting through SystemExit runs the
+    # clean-ups on the way out, so a terminated run removes its partial files.
+    raise SystemExit(128 + signal_number)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
     try:
         return int(args.run(args) or 0)
     except Depth3DError as error:
@@ -56,3 +65,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,7 @@ from lib_depth3d.camera import Calibration, Camera, calibrate, parse_lines_json,
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
-from lib_depth3d.scene import SceneOptions
+from lib_depth3d.scene import SceneFiles, SceneOptions
 
 Progress = Callable[[str, "float | None"], None]
 """Called with a short message and a fraction in [0, 1] (None when unknown)."""
@@ -31,28 +31,6 @@ DEFAULT_FOV_DEG = 55.0
 """Horizontal field of view assumed when neither a calibration nor a field of view is given."""
 
 ASPECT_TOLERANCE = 0.01
-
-
-@dataclass(frozen=True)
-class SceneFiles:
-    """The files written for one picture's scene and what the user should know about them.
-
-    Attributes:
-        glb: the scene (``BASE.glb``); depth_png: 16-bit depth, near = bright (``BASE_depth.png``);
-        camera_json: fSpy camera parameters (``BASE_camera.json``); fspy: the ``.fspy`` project
-        (``BASE.fspy``) or None when the camera did not come from vanishing lines.
-        camera: the camera the scene was built with (pixels of the picture).
-        calibration_report: :meth:`Calibration.to_report` of the calibration used, or None.
-        warnings: sentences from the calibration and the scene builder.
-    """
-
-    glb: Path
-    depth_png: Path
-    camera_json: Path
-    fspy: Path | None
-    camera: Camera
-    calibration_report: dict | None
-    warnings: list[str] = field(default_factory=list)
 
 
 def calibrate_lines(lines: dict | str | bytes) -> dict:
@@ -146,7 +124,7 @@ def build_scene_files(
     progress: Progress | None = None,
 ) -> SceneFiles:
     """Build the scene of ``picture`` and write ``BASE.glb``, ``BASE_depth.png``,
-    ``BASE_camera.json`` (and ``BASE.fspy``) into ``output_dir``, each file atomically.
+    ``BASE_camera.json`` (and ``BASE.fspy``) into ``output_dir``, as one set.
 
     The camera is, in this order: ``calibration`` (fitted to the picture's size), the
     ``.fspy`` project in ``fspy_bytes``, ``camera``, or a centred camera with ``fov_deg``
@@ -164,12 +142,8 @@ def build_scene_files(
     options = options or SceneOptions()
     if calibration is None and fspy_bytes is not None:
         calibration, fspy_bytes = load_calibration(fspy_bytes)
-    parameters = None
-    warnings: list[str] = []
     if calibration is not None:
         camera = camera_for_size(calibration, picture.width, picture.height)
-        parameters = {**calibration.to_camera_parameters(), "imageWidth": picture.width,
-                      "imageHeight": picture.height}
         reference = calibration.input.reference
         options = replace(
             options,
@@ -178,7 +152,6 @@ def build_scene_files(
         )
         if fspy_bytes is None and camera is calibration.camera:
             fspy_bytes = fspy_project_bytes(calibration.input, _png_bytes(picture), calibration)
-        warnings += calibration.warnings
     elif camera is None:
         fov = DEFAULT_FOV_DEG if fov_deg is None else fov_deg
         if not (isinstance(fov, (int, float)) and math.isfinite(fov)):
@@ -189,17 +162,7 @@ def build_scene_files(
     scene = build_scene(picture, depth, camera, options)
     if progress is not None:
         progress("Writing the scene files", None)
-    written = write_scene(scene, folder / f"{base_name}.glb", calibration_parameters=parameters,
-                          fspy_bytes=fspy_bytes)
-    return SceneFiles(
-        glb=written.glb,
-        depth_png=written.depth_png,
-        camera_json=written.camera_json,
-        fspy=written.fspy,
-        camera=scene.camera,
-        calibration_report=calibration.to_report() if calibration is not None else None,
-        warnings=[*warnings, *scene.warnings],
-    )
+    return write_scene(scene, folder / f"{base_name}.glb", calibration=calibration, fspy_bytes=fspy_bytes)
 
 
 def make_mask(picture: Image.Image, depth: DepthMap | np.ndarray, options: MaskOptions | None = None) -> MaskResult:

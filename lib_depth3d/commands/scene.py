@@ -148,9 +148,10 @@ def _depth(args, picture):
 
 def run(args: argparse.Namespace) -> int:
     from lib_depth3d.files import open_image
-    from lib_depth3d.scene import SceneOptions, build_scene, write_scene
+    from lib_depth3d.scene import SceneOptions, build_scene, check_scene_output, write_scene
     from lib_depth3d.scene.build import check_picture_size
 
+    check_scene_output(args.output)
     picture_size = _picture_size(args.image)
     check_picture_size(*picture_size)
     picture_bytes = read_input_file(args.image, "Picture")
@@ -178,12 +179,7 @@ def run(args: argparse.Namespace) -> int:
         animation_speed=args.animation_speed,
     )
     scene = build_scene(picture, depth, camera, options)
-    files = write_scene(
-        scene,
-        args.output,
-        calibration_parameters=calibration.to_camera_parameters() if calibration is not None else None,
-        fspy_bytes=fspy_bytes,
-    )
+    files = write_scene(scene, args.output, calibration=calibration, fspy_bytes=fspy_bytes)
     rows, columns = scene.grid_shape
     near, far = scene.depth_range
     cx, cy = camera.principal_point_px

@@ -55,6 +55,7 @@ def test_build_scene_files_from_lines_writes_every_file_with_the_base_name(room,
     files = pipeline.build_scene_files(picture, depth=depth, calibration=calibration, output_dir=tmp_path,
                                        base_name="00001-5-room")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".00001-5-room.glb.depth3d-set.json",  # the set's record of its .fspy, which a later set may lack
         "00001-5-room.fspy", "00001-5-room.glb", "00001-5-room_camera.json", "00001-5-room_depth.png"]
     assert files.calibration_report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
     assert files.camera.focal_length_px == pytest.approx(calibration.camera.focal_length_px)
