@@ -123,11 +123,9 @@ def scene_paths(glb_path: str | os.PathLike) -> dict[str, Path]:
     return {suffix: glb_path.with_name(base + suffix) for suffix in SCENE_WRITERS}
 
 
-def check_scene_output(glb_path: str | os.PathLike) -> dict[str, Path]:
-    """:func:`scene_paths`, once every one of them is known to be writable (before any work is done)."""
-    paths = scene_paths(glb_path)
-    check_targets(paths.values())
-    return paths
+def check_scene_output(glb_path: str | os.PathLike) -> None:
+    """Refuse, before any work is done, a scene path where one of :func:`scene_paths` cannot be written."""
+    check_targets(scene_paths(glb_path).values())
 
 
 def _vanishing_point(camera_to_blender_world: np.ndarray, axis: int, relative_focal_length: float, principal):
