@@ -15,7 +15,8 @@ and cut-out) are written by :func:`write_file_set` in four steps:
 A run killed before the commit point leaves the previous set as it was; one killed after it is
 completed by the next run that writes into the folder, so once settled a folder holds the old
 set or the new one, never a mix. Partial files carry their process's id: a run removes its own on
-any exit it survives, and those of processes that no longer run, but never a live process's.
+any exit it survives, and those of processes that no longer run, but never a live process's (nor
+an earlier version's partial file less than an hour old).
 
 A set whose files may vary (a scene's ``.fspy`` is written only for a calibrated camera) keeps,
 while it holds such optional files, a record ``.MAIN.depth3d-set.json`` of their names and
@@ -36,6 +37,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -44,6 +46,10 @@ from lib_depth3d.errors import OutputError
 PART_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{12}\.part$")
 JOURNAL_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{12}\.journal$")
 RECORD_SUFFIX = ".depth3d-set.json"
+LEGACY_PART_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.part$")
+LEGACY_PART_AGE_S = 3600.0
+"""Partial files of earlier versions (``tempfile``'s eight characters, no process id) are removed
+once this old: no write takes an hour, so nothing still writes them."""
 
 _COMMIT_LOCK = threading.Lock()
 """Commits of one process are serialised, so two threads writing one set never interleave."""
@@ -134,7 +140,11 @@ def settle_folder(folder: Path) -> None:
             _complete(folder, folder / name)
     for name in names:
         match = PART_PATTERN.match(name)
-        if match and not _is_running(int(match["pid"])):
+        if match:
+            stale = not _is_running(int(match["pid"]))
+        else:
+            stale = bool(LEGACY_PART_PATTERN.match(name)) and _age_s(folder / name) > LEGACY_PART_AGE_S
+        if stale:
             (folder / name).unlink(missing_ok=True)
 
 
@@ -250,6 +260,13 @@ def _with_record(
     if record_path.is_file():
         removals[record_path] = _sha256(record_path)
     return contents, removals
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _sha256(path: Path) -> str:

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -96,6 +97,16 @@ def test_the_partial_files_of_a_running_process_are_left_alone(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_an_earlier_versions_partial_files_go_once_an_hour_old(tmp_path):
+    old, recent = tmp_path / ".s.glb.k2j_x9qa.part", tmp_path / ".s.glb.p0zz31ab.part"
+    for part in (old, recent):
+        part.write_bytes(b"16 MB of a killed run")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    settle_folder(tmp_path)
+    assert not old.exists() and recent.exists()
 
 
 def _pid_of_finished_process() -> int:
