@@ -357,8 +357,8 @@ def scene(body: SceneRequest, http: Request) -> SceneResponse:
                 camera=json.loads(files.camera_json.read_text(encoding="utf-8")),
                 depth=_encode(files.depth_png.read_bytes()),
                 fspy=_encode(files.fspy.read_bytes()) if files.fspy is not None else None,
-                calibration=build.calibration_report,
-                warnings=build.warnings,
+                calibration=files.calibration_report,
+                warnings=list(files.warnings),
             )
     except Depth3DError as error:
         raise _failure(error) from error

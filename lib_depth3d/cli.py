@@ -4,7 +4,8 @@ Each subcommand lives in ``lib_depth3d/commands/<name>.py`` and defines ``HELP``
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported lazily so that a
 light command (``calibrate``) never pays for torch. A :class:`~lib_depth3d.errors.Depth3DError`
 becomes exit code 2 with its message on one line of stderr. Output piped into a reader that
-stops early (``| head``) ends the command quietly with exit code 141, as SIGPIPE ends ``yes``.
+stops early (``| head``) ends the command quietly with exit code 141, as SIGPIPE ends ``yes``;
+SIGTERM exits (143) through the clean-ups, as Ctrl-C does (130).
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ def build_parser(prog: str = "depth3d") -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_when_terminated(signal_number: int, frame) -> None:
+    # Python's default for SIGTERM ends the process at once; exiting through SystemExit runs the
+    # clean-ups on the way out, so a terminated run removes its partial files.
+    raise SystemExit(128 + signal_number)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
     """Run one command line; the exit code. ``prog`` is how the usage line names the program."""
     args = build_parser(prog).parse_args(argv)
+    previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
     try:
         code = int(args.run(args) or 0)
         sys.stdout.flush()
@@ -67,3 +75,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)

@@ -1,8 +1,8 @@
 """Reading pictures and writing outputs safely.
 
-Every output goes through :func:`atomic_output`: it is written under a temporary name in the
-destination folder and renamed over the destination only when complete, so a failure never
-leaves a half-written file where a good one stood.
+Every output goes through :mod:`lib_depth3d.output_sets`: it is written under a hidden partial
+name in the destination folder and renamed over the destination only when complete (with the
+other files of its set), so a failure never leaves a half-written file where a good one stood.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import io
 import os
 import struct
 import zlib
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lib_depth3d.errors import InputError
+from lib_depth3d.output_sets import check_targets, settle_folder, stage, write_error, write_file_set
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CHUNK_HEADER = struct.Struct(">I4s")
@@ -28,40 +28,35 @@ MAX_IMAGE_PIXELS = 16384 * 16384
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+    """Yield a hidden partial path beside ``path`` to write into; rename it to ``path`` on success.
 
-    Raises :class:`InputError` naming the folder when it cannot be written to.
+    For one file written by a library that wants a path (PIL, numpy): one rename needs no journal
+    (:mod:`lib_depth3d.output_sets`). The partial file is removed on any exit; :class:`OutputError`
+    names a target that cannot be written.
     """
-    destination = Path(path)
-    folder = destination.parent if str(destination.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"Cannot write {destination}: the folder {folder} does not exist.")
+    (target,) = check_targets([path])
+    settle_folder(target.parent)
+    part = stage(target, b"")
     try:
-        handle, temporary_name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=".part", dir=folder
-        )
-    except OSError as error:
-        raise InputError(
-            f"Cannot write {destination}: {error.strerror or error}. Choose a writable folder."
-        ) from error
-    os.close(handle)
-    temporary = Path(temporary_name)
-    # mkstemp creates 0600; outputs are shared files, so give them the umask's usual mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    try:
-        yield temporary
-        os.replace(temporary, destination)
+        yield part
+        try:
+            os.replace(part, target)
+        except OSError as error:
+            raise write_error(target, error) from error
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        part.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through :func:`atomic_output`."""
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(data)
+    """Write ``data`` to ``path`` as a set of one file (:func:`lib_depth3d.output_sets.write_file_set`)."""
+    write_file_set([(path, data)])
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    """The picture encoded as PNG."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_input_file(path: str | os.PathLike, what: str) -> bytes:
@@ -153,13 +148,6 @@ def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
     except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def png_bytes(picture: Image.Image) -> bytes:
-    """``picture`` encoded as PNG."""
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:

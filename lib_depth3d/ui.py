@@ -244,11 +244,11 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
                                    glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=report_progress)
     except (Depth3DError, OSError) as error:
         return nothing + (_message("error", f"Cannot build the scene: {error}"),)
-    summary = _scene_summary(build.calibration_report or {})
     files = build.files
+    summary = _scene_summary(files.calibration_report or {})
     downloads = [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path]
-    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in build.warnings)
-    kind = "warning" if build.warnings else "ok"
+    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
+    kind = "warning" if files.warnings else "ok"
     return str(files.glb), downloads, summary, build.depth, _message(kind, text)
 
 

@@ -137,8 +137,10 @@ def _scene_options(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from lib_depth3d import pipeline
     from lib_depth3d.files import open_image, picture_header_size
+    from lib_depth3d.scene import check_scene_output
     from lib_depth3d.scene.build import check_picture_size
 
+    check_scene_output(args.output)
     picture_bytes = read_input_file(args.image, "Picture")
     check_picture_size(*picture_header_size(picture_bytes, args.image))
     camera_source = _camera_source(args)
@@ -151,5 +153,5 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{depth_source.name} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
     build = pipeline.build_scene_files(picture, depth=depth, camera=camera, glb_path=args.output,
                                        options=_scene_options(args))
-    print("\n".join(pipeline.summary_lines(build)))
+    print(build.summary())
     return 0
