@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resolution", type=_resolution, default=512, metavar="N|full",
         help="vertex samples on the longer side (default 512; 'full' = one per pixel)",
     )
+    parser.add_argument(
+        "--no-fit", action="store_true",
+        help="with a calibration, keep the disparity's near/far mapping instead of fitting its scale "
+        "and shift to the calibrated floor and walls",
+    )
     parser.add_argument("--keep-edges", action="store_true", help="keep triangles across depth discontinuities")
     parser.add_argument(
         "--edge-angle", type=float, default=88.0, metavar="DEG",
@@ -164,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         depth_scale=args.depth_scale,
         calibrated_unit=reference.unit if reference is not None else None,
         world_up="z" if calibration is not None else "y",
+        fit_to_calibration=not args.no_fit,
         resolution=args.resolution,
         cut_discontinuities=not args.keep_edges,
         max_view_angle_deg=args.edge_angle,
@@ -203,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
         f"{position[2]:.3f}){unit} (glTF, Y up)"
     )
     print(f"  depth: {near:.3f} to {far:.3f}{unit}" + (f"; camera move: {scene.animation.name}" if scene.animation else ""))
+    if scene.calibration_fit is not None:
+        print(f"  depth {scene.calibration_fit.summary()}")
     for warning in scene.warnings + (calibration.warnings if calibration is not None else []):
         print(f"  warning: {warning}")
     return 0

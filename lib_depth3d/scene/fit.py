@@ -151,10 +151,14 @@ class CalibrationFit:
             else:
                 parts.append(f"{label} {after:.1f}° off")
         flatness = max(p.flatness for p in self.planes)
-        verb = "fitted" if self.fitted else "checked"
+        if self.fitted:
+            source = {"ground": "the floor", "origin": "the origin", "map": "the map's nearest point at 1"}
+            verb = f"fitted to the calibration (scale from {source[self.scale_from]}) on"
+        else:
+            verb = "checked against the calibration on"
         return (
-            f"{verb} to the calibration on {len(self.planes)} planes ({self.scale_from} scale): "
-            + ", ".join(parts) + f"; flat within {100 * flatness:.2f} % of the depth range"
+            f"{verb} {len(self.planes)} planes: " + ", ".join(parts)
+            + f"; flat within {100 * flatness:.2f} % of the depth range"
         )
 
 

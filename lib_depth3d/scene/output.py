@@ -7,6 +7,7 @@ good one stood.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -110,10 +111,14 @@ def write_scene(
         raise SceneError(f"The scene file must end in .glb, not {glb_path.name}.")
     depth_path, camera_path, fspy_path = companion_paths(glb_path)
     parameters = camera_parameters(scene, calibration_parameters)
+    camera_text = camera_parameters_json(parameters)
+    if scene.calibration_fit is not None:
+        # fSpy's importers read only their own keys, so the fit's figures can travel beside them.
+        camera_text = json.dumps({**json.loads(camera_text), "depth3dFit": scene.calibration_fit.as_json()}, indent=2)
     contents = [
         (glb_path, glb_bytes(scene)),
         (depth_path, depth_png_bytes(scene.zdepth)),
-        (camera_path, (camera_parameters_json(parameters) + "\n").encode("utf-8")),
+        (camera_path, (camera_text + "\n").encode("utf-8")),
     ]
     if fspy_bytes is not None:
         contents.append((fspy_path, fspy_bytes))
@@ -139,6 +144,7 @@ def scene_summary(scene: Scene, files: SceneFiles | None = None) -> dict:
         "frustum_size_px": [round(v, 3) for v in camera.frustum_size_px],
         "picture_offset_px": [round(v, 3) for v in camera.picture_offset_px],
         "animation": scene.animation.name if scene.animation is not None else None,
+        "calibration_fit": scene.calibration_fit.as_json() if scene.calibration_fit is not None else None,
         "warnings": list(scene.warnings),
     }
     if files is not None:

@@ -205,3 +205,34 @@ def test_without_a_floor_the_walls_alone_fix_the_shift():
 def _scene_zdepth(scene) -> np.ndarray:
     return scene.zdepth.values.astype(np.float64)
 
+
+
+def test_the_scene_command_fits_prints_and_records_the_figures_and_no_fit_turns_it_off(tmp_path):
+    import json
+    import subprocess
+
+    from tests.support.paths import EXAMPLES_DIR, REPO_ROOT, VENV_PYTHON
+
+    room = EXAMPLES_DIR / "room"
+    disparity_path = tmp_path / "disparity.npy"
+    np.save(disparity_path, (0.8 / np.load(room / "room_depth.npy") + 6.0).astype(np.float32))
+
+    def scene(name, *extra):
+        command = [
+            str(VENV_PYTHON), "-m", "lib_depth3d", "scene", str(room / "room.png"), "--depth", str(disparity_path),
+            "--fspy", str(room / "room.fspy"), "--occlusion-band", "0", *extra, "-o", str(tmp_path / name),
+        ]
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout, json.loads((tmp_path / name.replace(".glb", "_camera.json")).read_text())
+
+    printed, camera_json = scene("fitted.glb")
+    assert "depth fitted to the calibration (scale from the floor)" in printed
+    assert "depth: 2.285 to 5.579 m" in printed  # the true depth range of the room, in metres
+    figures = camera_json["depth3dFit"]
+    assert figures["fitted"] and figures["scaleFrom"] == "ground"
+    ground = [plane for plane in figures["planes"] if plane["ground"]]
+    assert ground[0]["angleDeg"] < 0.05 < 5.0 < ground[0]["angleBeforeDeg"]
+
+    printed, camera_json = scene("plain.glb", "--no-fit")
+    assert "fitted" not in printed and "depth3dFit" not in camera_json
