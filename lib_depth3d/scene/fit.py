@@ -41,6 +41,7 @@ GRADIENT_TOLERANCE = 0.1  # relative disagreement of a cell's gradient with a pl
 INLIER_FRACTION_OF_RANGE = 0.01  # a plane's cells lie within this fraction of the disparity range of it
 MIN_PLANE_FRACTION = 0.01  # of the picture's cells
 MAX_PLANES = 8
+HYPOTHESES = 64  # values of α tried per normal, quantiles of the cells' own
 ROUNDS = 3
 DEPTH_RATIO_SEARCH = (1.02, 1.0e4)
 FARTHEST_IN_MEDIAN_DEPTHS = 100.0
@@ -219,19 +220,48 @@ def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
     return gradient, planar, noise
 
 
-def _gradient_agreement(cells, gradient, planar, noise, beta: float) -> np.ndarray:
-    """Per cell and world axis (rows, columns, 3): how well the cell's gradient is that of a
-    plane of that normal through the cell, given ``beta`` (1 = exactly, → 0 = not at all)."""
-    alpha = (cells.values - beta)[..., None] / cells.along_normal
-    predicted = alpha[..., None] * cells.normal_gradient_px[None, None]  # (rows, columns, 3, 2)
-    miss = np.sum((gradient[:, :, None, :] - predicted) ** 2, axis=-1)
+@dataclass(frozen=True)
+class _GradientTerms:
+    """What the agreement of each planar cell's gradient with each calibrated normal needs,
+    computed once for every ``β`` tried: with ``k = ∇(n·r)/(n·r)`` a plane's gradient is
+    ``(d − β)·k``, so the miss ``|g − (d − β)·k|²`` expands into these dot products."""
+
+    planar: np.ndarray  # (rows, columns) bool
+    values: np.ndarray  # (P,)
+    g_dot_k: np.ndarray  # (P, 3)
+    k_dot_k: np.ndarray  # (P, 3)
+    g_dot_g: np.ndarray  # (P,)
+    noise_squared: float  # (3 × the gradient noise)², per pixel²
+
+
+def _gradient_terms(cells: _Cells, gradient: np.ndarray, planar: np.ndarray, noise: float) -> _GradientTerms:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = cells.normal_gradient_px[None] / cells.along_normal[planar][..., None]  # (P, 3, 2)
+    g = gradient[planar]
     gradient_noise = noise / math.sqrt(WINDOW_SUM_SQUARES) / cells.size_px
-    tolerance = 9.0 * gradient_noise**2 + GRADIENT_TOLERANCE**2 * np.sum(predicted**2, axis=-1)
-    agreement = 1.0 / (1.0 + miss / np.maximum(tolerance, 1e-300))
-    return np.where(planar[..., None] & np.isfinite(agreement), agreement, 0.0)
+    return _GradientTerms(
+        planar=planar,
+        values=cells.values[planar],
+        g_dot_k=np.einsum("pj,paj->pa", g, k),
+        k_dot_k=np.einsum("paj,paj->pa", k, k),
+        g_dot_g=np.einsum("pj,pj->p", g, g),
+        noise_squared=9.0 * gradient_noise**2,
+    )
 
 
-def _search_beta(cells, gradient, planar, noise) -> float:
+def _gradient_agreement(terms: _GradientTerms, beta: float) -> np.ndarray:
+    """Per planar cell and world axis (P, 3): how well the cell's gradient is that of a plane of
+    that normal through the cell, given ``beta`` (1 = exactly, → 0 = not at all)."""
+    above = (terms.values - beta)[:, None]
+    predicted_squared = above**2 * terms.k_dot_k
+    miss = np.maximum(terms.g_dot_g[:, None] - 2.0 * above * terms.g_dot_k + predicted_squared, 0.0)
+    tolerance = terms.noise_squared + GRADIENT_TOLERANCE**2 * predicted_squared
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agreement = 1.0 / (1.0 + miss / np.maximum(tolerance, 1e-300))
+    return np.where(np.isfinite(agreement), agreement, 0.0)
+
+
+def _search_beta(cells: _Cells, terms: _GradientTerms) -> float:
     """The disparity at infinity on which most cells' gradients agree with a calibrated plane."""
     low, high = np.percentile(cells.values, [1.0, 99.0])
     spread = max(high - low, 1e-12)
@@ -240,7 +270,7 @@ def _search_beta(cells, gradient, planar, noise) -> float:
         return low - spread * math.exp(-log_excess)
 
     def score(beta):
-        return float(np.sum(np.max(_gradient_agreement(cells, gradient, planar, noise, beta), axis=-1)))
+        return float(np.sum(np.max(_gradient_agreement(terms, beta), axis=-1)))
 
     grid = np.linspace(math.log(DEPTH_RATIO_SEARCH[0] - 1.0), math.log(DEPTH_RATIO_SEARCH[1] - 1.0), 48)
     best = int(np.argmax([score(beta_of(g)) for g in grid]))
@@ -268,12 +298,13 @@ class _Plane:
     cells: np.ndarray  # bool mask (eroded inliers)
 
 
-def _find_planes(cells, gradient, planar, noise, beta: float) -> list[_Plane]:
+def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float) -> list[_Plane]:
     """Planes of calibrated orientation, greedily, largest first, given ``beta``."""
     values = cells.values
     low, high = np.percentile(values, [1.0, 99.0])
     tolerance = max(4.0 * noise, INLIER_FRACTION_OF_RANGE * (high - low))
-    agreement = _gradient_agreement(cells, gradient, planar, noise, beta)
+    agreement = np.zeros(values.shape + (3,))
+    agreement[terms.planar] = _gradient_agreement(terms, beta)
     remaining = np.ones(values.shape, dtype=bool)
     min_cells = max(16, int(MIN_PLANE_FRACTION * values.size))
     planes: list[_Plane] = []
@@ -286,7 +317,7 @@ def _find_planes(cells, gradient, planar, noise, beta: float) -> list[_Plane]:
             candidates = candidates[np.isfinite(candidates)]
             if candidates.size < min_cells:
                 continue
-            hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, 100))
+            hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, HYPOTHESES))
             offsets = (values - beta)[remaining][None, :] - hypotheses[:, None] * cells.along_normal[..., axis][remaining][None, :]
             counts = np.sum(np.abs(offsets) < tolerance, axis=1)
             index = int(np.argmax(counts))
@@ -385,10 +416,11 @@ def fit_disparity(disparity: np.ndarray, camera: Camera, before: tuple[float, fl
     gradient, planar, noise = _window_gradients(cells)
     if not planar.any():
         return None
-    beta = _search_beta(cells, gradient, planar, noise)
+    terms = _gradient_terms(cells, gradient, planar, noise)
+    beta = _search_beta(cells, terms)
     planes: list[_Plane] = []
     for _ in range(ROUNDS):
-        found = _find_planes(cells, gradient, planar, noise, beta)
+        found = _find_planes(cells, terms, noise, beta)
         if not found:
             break
         beta, planes = _refine(cells, found, None)
@@ -418,7 +450,7 @@ def check_inverse_depth(inverse_depth: np.ndarray, camera: Camera) -> Calibratio
     agrees with them; nothing is fitted. None when no such plane is found."""
     cells = _cells(inverse_depth, camera)
     gradient, planar, noise = _window_gradients(cells)
-    found = _find_planes(cells, gradient, planar, noise, 0.0)
+    found = _find_planes(cells, _gradient_terms(cells, gradient, planar, noise), noise, 0.0)
     if not found:
         return None
     _, planes = _refine(cells, found, 0.0)

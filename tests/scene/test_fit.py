@@ -14,69 +14,10 @@ from hypothesis import strategies as st
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.scene import SceneOptions, build_scene
 from lib_depth3d.scene.fit import check_inverse_depth, fit_disparity
-from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_at_pixel
-from tests.support.rendered_room import network_disparity, render_room
+from lib_depth3d.scene.zdepth import disparity_mapping
+from tests.support.rendered_room import measured_planes, network_disparity, reference_error, render_room
 
-CELL_PX = 8
 VIEWS = [(320, 240, 0, 10), (320, 240, -20, 5), (320, 240, 25, 20), (320, 240, -35, 15), (240, 320, 10, 25)]
-
-
-def _cell_means(values: np.ndarray) -> np.ndarray:
-    height, width = values.shape[:2]
-    rows, columns = height // CELL_PX, width // CELL_PX
-    cropped = values[: rows * CELL_PX, : columns * CELL_PX]
-    return cropped.reshape(rows, CELL_PX, columns, CELL_PX, *values.shape[2:]).mean(axis=(1, 3))
-
-
-def measured_planes(room, zdepth: np.ndarray) -> dict[int, tuple[float, float]]:
-    """{room side: (angle to its calibrated orientation in degrees, flatness)} for each side that
-    fills at least 5 % of the picture: points averaged over 8×8 px cells that see only that side,
-    flatness = RMS distance from their best-fit plane / the room's true depth range."""
-    height, width = zdepth.shape
-    rows, columns = np.mgrid[0:height, 0:width] + 0.5
-    points = room.camera.unproject(np.stack([columns, rows], -1).reshape(-1, 2), zdepth.reshape(-1), frame="camera")
-    cell_points = _cell_means(points.reshape(height, width, 3))
-    depth_range = float(room.zdepth.max() - room.zdepth.min())
-    figures = {}
-    for side in range(6):
-        whole = _cell_means((room.labels == side).astype(np.float64)) == 1.0
-        if whole.mean() < 0.05:
-            continue
-        on_side = cell_points[whole]
-        centred = on_side - on_side.mean(axis=0)
-        normal = np.linalg.svd(centred, full_matrices=False)[2][2]
-        calibrated = room.camera.world_to_camera[:3, side % 3]
-        angle = math.degrees(math.acos(min(1.0, abs(float(normal @ calibrated)))))
-        figures[side] = (angle, float(np.sqrt(np.mean((centred @ normal) ** 2))) / depth_range)
-    return figures
-
-
-def reference_ends(room) -> np.ndarray:
-    """Two floor points 1 m apart along x, well inside the floor's part of the picture (2×3, metres)."""
-    height, width = room.labels.shape
-    best = None
-    for x in np.arange(0.25, 4.0, 0.25):
-        for y in np.arange(0.25, 3.75, 0.25):
-            ends = np.array([[x, y, 0.0], [x + 1.0, y, 0.0]])
-            pixels, depth = room.camera.project(ends)
-            if not np.all(depth > 0):
-                continue
-            rows, columns = pixels[:, 1].astype(int), pixels[:, 0].astype(int)
-            inside = np.all((rows >= 8) & (rows < height - 8) & (columns >= 8) & (columns < width - 8))
-            if inside and all(np.all(room.labels[r - 4 : r + 5, c - 4 : c + 5] == 2) for r, c in zip(rows, columns)):
-                spread = float(np.linalg.norm(pixels[1] - pixels[0]))
-                if best is None or spread > best[0]:
-                    best = (spread, ends)
-    assert best is not None, "no 1 m of floor in view"
-    return best[1]
-
-
-def reference_error(room, zdepth: np.ndarray) -> float:
-    """Relative error of 1 m along the floor, measured on the depth."""
-    pixels, _ = room.camera.project(reference_ends(room))
-    depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
-    ends = room.camera.unproject(pixels, depths)
-    return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
 
 
 def fitted_zdepth(room, disparity):

@@ -1,5 +1,6 @@
-"""Rooms rendered analytically (exact z-depth) with a known calibrated camera, and the disparity
-a relative depth network would give for them.
+"""Rooms rendered analytically (exact z-depth) with a known calibrated camera, the disparity a
+relative depth network would give for them, and the figures measured on a depth against the
+room's truth (angles of its sides, flatness, a 1 m reference) by the fit's tests and benchmark.
 
 The world is fSpy's: Z up, the floor is ``z = 0`` and the origin is the floor corner where the
 walls ``x = 0`` and ``y = 0`` meet. A ball on the floor adds a surface of no calibrated
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib_depth3d.camera import Camera
+from lib_depth3d.scene.zdepth import zdepth_at_pixel
 
 ROOM_SIZE_M = (5.0, 4.0, 2.6)
 BALL_CENTRE_M = (2.8, 1.4, 0.45)
 BALL_RADIUS_M = 0.45
+CELL_PX = 8  # the 'small cells' the flatness is averaged over
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,61 @@ def network_disparity(
     spread = float(clean.max() - clean.min())
     disturbance = noise * rng.standard_normal(zdepth.shape) + bias * smooth_field(*zdepth.shape, rng)
     return (clean + shift + spread * disturbance).astype(np.float32)
+
+
+def _cell_means(values: np.ndarray) -> np.ndarray:
+    height, width = values.shape[:2]
+    rows, columns = height // CELL_PX, width // CELL_PX
+    cropped = values[: rows * CELL_PX, : columns * CELL_PX]
+    return cropped.reshape(rows, CELL_PX, columns, CELL_PX, *values.shape[2:]).mean(axis=(1, 3))
+
+
+def measured_planes(room, zdepth: np.ndarray) -> dict[int, tuple[float, float]]:
+    """{room side: (angle to its calibrated orientation in degrees, flatness)} for each side that
+    fills at least 5 % of the picture: points averaged over 8×8 px cells that see only that side,
+    flatness = RMS distance from their best-fit plane / the room's true depth range."""
+    height, width = zdepth.shape
+    rows, columns = np.mgrid[0:height, 0:width] + 0.5
+    points = room.camera.unproject(np.stack([columns, rows], -1).reshape(-1, 2), zdepth.reshape(-1), frame="camera")
+    cell_points = _cell_means(points.reshape(height, width, 3))
+    depth_range = float(room.zdepth.max() - room.zdepth.min())
+    figures = {}
+    for side in range(6):
+        whole = _cell_means((room.labels == side).astype(np.float64)) == 1.0
+        if whole.mean() < 0.05:
+            continue
+        on_side = cell_points[whole]
+        centred = on_side - on_side.mean(axis=0)
+        normal = np.linalg.svd(centred, full_matrices=False)[2][2]
+        calibrated = room.camera.world_to_camera[:3, side % 3]
+        angle = math.degrees(math.acos(min(1.0, abs(float(normal @ calibrated)))))
+        figures[side] = (angle, float(np.sqrt(np.mean((centred @ normal) ** 2))) / depth_range)
+    return figures
+
+
+def reference_ends(room) -> np.ndarray:
+    """Two floor points 1 m apart along x, well inside the floor's part of the picture (2×3, metres)."""
+    height, width = room.labels.shape
+    best = None
+    for x in np.arange(0.25, 4.0, 0.25):
+        for y in np.arange(0.25, 3.75, 0.25):
+            ends = np.array([[x, y, 0.0], [x + 1.0, y, 0.0]])
+            pixels, depth = room.camera.project(ends)
+            if not np.all(depth > 0):
+                continue
+            rows, columns = pixels[:, 1].astype(int), pixels[:, 0].astype(int)
+            inside = np.all((rows >= 8) & (rows < height - 8) & (columns >= 8) & (columns < width - 8))
+            if inside and all(np.all(room.labels[r - 4 : r + 5, c - 4 : c + 5] == 2) for r, c in zip(rows, columns)):
+                spread = float(np.linalg.norm(pixels[1] - pixels[0]))
+                if best is None or spread > best[0]:
+                    best = (spread, ends)
+    assert best is not None, "no 1 m of floor in view"
+    return best[1]
+
+
+def reference_error(room, zdepth: np.ndarray) -> float:
+    """Relative error of 1 m along the floor, measured on the depth."""
+    pixels, _ = room.camera.project(reference_ends(room))
+    depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
+    ends = room.camera.unproject(pixels, depths)
+    return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
