@@ -40,6 +40,7 @@ WINDOW_SUM_SQUARES = WINDOW_CELLS * sum(k * k for k in range(-(WINDOW_CELLS // 2
 GRADIENT_TOLERANCE = 0.1  # relative disagreement of a cell's gradient with a plane's, allowed for network bias
 INLIER_FRACTION_OF_RANGE = 0.01  # a plane's cells lie within this fraction of the disparity range of it
 MIN_PLANE_FRACTION = 0.01  # of the picture's cells
+QUANTIZATION_OF_RANGE = 1e-5
 MAX_PLANES = 8
 HYPOTHESES = 64  # values of α tried per normal, quantiles of the cells' own
 ROUNDS = 3
@@ -216,7 +217,10 @@ def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
     noise = float(np.median(spread))
     inner = (slice(half, rows - half), slice(half, columns - half))
     gradient[inner] = np.stack([along_u, along_v], -1) / cells.size_px
-    planar[inner] = spread <= 3.0 * noise + 1e-12 * np.abs(cells.values).max()
+    # The floor: rounding alone (a float32 map's, a 16-bit PNG's) differs between near and far
+    # values, and must not make an exact map's planes look rough.
+    low, high = np.percentile(cells.values, [1.0, 99.0])
+    planar[inner] = spread <= 3.0 * noise + QUANTIZATION_OF_RANGE * (high - low)
     return gradient, planar, noise
 
 
@@ -310,7 +314,9 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
     planes: list[_Plane] = []
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (values - beta)[..., None] / cells.along_normal
-    while len(planes) < MAX_PLANES:
+    for _ in range(2 * MAX_PLANES):
+        if len(planes) == MAX_PLANES:
+            break
         best = None
         for axis in range(3):
             candidates = ratios[..., axis][remaining & (agreement[..., axis] > 0.5)]
@@ -333,9 +339,8 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
         # A plane must stand out from the noise: its disparity above the horizon, α·(n·r), varies
         # over its cells by more than the tolerance (else any noise field is "a plane at infinity").
         span = np.ptp(alpha * cells.along_normal[..., axis][core]) if core.any() else 0.0
-        if core.sum() < min_cells or span < 4.0 * tolerance:
-            break
-        planes.append(_Plane(axis, alpha, core))
+        if core.sum() >= min_cells and span >= 4.0 * tolerance:
+            planes.append(_Plane(axis, alpha, core))
         remaining &= ~inliers
     return planes
 

@@ -42,6 +42,17 @@ def test_a_noisy_biased_disparity_is_fitted_to_the_calibrated_floor_and_walls(vi
     assert reference_error(room, zdepth) < 0.02
 
 
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: f"{v[0]}x{v[1]}-yaw{v[2]}-pitch{v[3]}")
+def test_an_exact_float32_disparity_gives_the_true_depth(view):
+    width, height, yaw, pitch = view
+    room = render_room(2 * width, 2 * height, 70.0, yaw, pitch)
+    for shift in (3.0, 25.0):  # rounding to float32 grows with the shift, unevenly between near and far
+        disparity = network_disparity(room.zdepth, 1.7, shift * 1.7 / room.zdepth.min(), 0.0, 0.0)
+        fit, zdepth = fitted_zdepth(room, disparity)
+        assert fit.scale_from == "ground"
+        assert np.median(np.abs(zdepth / room.zdepth - 1.0)) < 1e-4
+
+
 def test_before_the_fit_the_floor_and_walls_are_turned_and_the_report_says_so():
     room = render_room(320, 240, 70.0, 0, 10)
     disparity = network_disparity(room.zdepth, 1.7, 3.0, 0.003, 0.01)
