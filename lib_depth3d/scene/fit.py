@@ -217,8 +217,8 @@ def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
     noise = float(np.median(spread))
     inner = (slice(half, rows - half), slice(half, columns - half))
     gradient[inner] = np.stack([along_u, along_v], -1) / cells.size_px
-    # The floor: rounding alone (a float32 map's, a 16-bit PNG's) differs between near and far
-    # values, and must not make an exact map's planes look rough.
+    # A lower bound, since rounding alone (a float32 map's, a 16-bit PNG's) differs between near
+    # and far values, and must not make an exact map's planes look rough.
     low, high = np.percentile(cells.values, [1.0, 99.0])
     planar[inner] = spread <= 3.0 * noise + QUANTIZATION_OF_RANGE * (high - low)
     return gradient, planar, noise
@@ -324,8 +324,8 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
             if candidates.size < min_cells:
                 continue
             hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, HYPOTHESES))
-            offsets = (values - beta)[remaining][None, :] - hypotheses[:, None] * cells.along_normal[..., axis][remaining][None, :]
-            counts = np.sum(np.abs(offsets) < tolerance, axis=1)
+            above, along = (values - beta)[remaining], cells.along_normal[..., axis][remaining]
+            counts = np.sum(np.abs(above[None, :] - hypotheses[:, None] * along[None, :]) < tolerance, axis=1)
             index = int(np.argmax(counts))
             if best is None or counts[index] > best[0]:
                 best = (int(counts[index]), axis, float(hypotheses[index]))
@@ -370,8 +370,11 @@ def _refine(cells, planes: list[_Plane], beta: float | None) -> tuple[float, lis
     return refined_beta, [replace(p, alpha=float(a)) for p, a in zip(planes, solution[: len(planes)])]
 
 
-def _plane_figures(cells: _Cells, planes: list[_Plane], scale: float, shift: float, normals) -> list[tuple[float, float]]:
-    """(angle to the calibrated normal in degrees, flatness) per plane for ``w = scale·value + shift``."""
+def _plane_figures(
+    cells: _Cells, planes: list[_Plane], scale: float, shift: float, normals: np.ndarray
+) -> list[tuple[float, float]]:
+    """(angle to the calibrated normal in degrees, flatness) per plane for ``w = scale·value + shift``;
+    a plane with fewer than three cells in front of the camera is reported perpendicular (90°)."""
     inverse = scale * cells.values + shift
     valid = inverse > 0
     depth = np.where(valid, 1.0 / np.where(valid, inverse, 1.0), np.nan)
@@ -391,11 +394,17 @@ def _plane_figures(cells: _Cells, planes: list[_Plane], scale: float, shift: flo
     return figures
 
 
+def _ground_offset(camera: Camera) -> float:
+    """``c`` of the floor ``n·X = c`` in the camera frame (minus the camera's height, world units)."""
+    return float(camera.world_to_camera[:3, UP_AXIS] @ camera.world_to_camera[:3, 3])
+
+
 def _ground_index(cells: _Cells, planes: list[_Plane], camera: Camera, scale_sign: float) -> int | None:
     """The horizontal plane through the world origin: the one at the origin's pixel, else the
-    largest one below the camera."""
-    ground_offset = float(camera.world_to_camera[:3, UP_AXIS] @ camera.world_to_camera[:3, 3])
-    horizontal = [i for i, p in enumerate(planes) if p.axis == UP_AXIS and p.alpha * ground_offset * scale_sign > 0]
+    largest one on the floor's side of the camera (the one a positive scale can put there)."""
+    horizontal = [
+        i for i, p in enumerate(planes) if p.axis == UP_AXIS and p.alpha * _ground_offset(camera) * scale_sign > 0
+    ]
     if not horizontal:
         return None
     pixel, depth = camera.project(np.zeros((1, 3)))
@@ -403,13 +412,15 @@ def _ground_index(cells: _Cells, planes: list[_Plane], camera: Camera, scale_sig
         row, column = (pixel[0, ::-1] / cells.size_px).astype(int)
         reach = 3
         for index in horizontal:
-            mask = planes[index].cells[max(row - reach, 0) : row + reach + 1, max(column - reach, 0) : column + reach + 1]
-            if mask.any():
+            around = (slice(max(row - reach, 0), row + reach + 1), slice(max(column - reach, 0), column + reach + 1))
+            if planes[index].cells[around].any():
                 return index
     return max(horizontal, key=lambda i: planes[i].cells.sum())
 
 
-def fit_disparity(disparity: np.ndarray, camera: Camera, before: tuple[float, float]) -> CalibrationFit | None:
+def fit_disparity(
+    disparity: np.ndarray, camera: Camera, before: tuple[float, float]
+) -> CalibrationFit | None:
     """Fit ``inverse depth = scale·disparity + shift`` (world units) so the calibrated planes hold.
 
     ``disparity``: (H, W) relative disparity, near = large. ``camera``: the calibrated camera
@@ -434,8 +445,7 @@ def fit_disparity(disparity: np.ndarray, camera: Camera, before: tuple[float, fl
     scale_sign = 1.0 if np.median(cells.values) > beta else -1.0
     ground = _ground_index(cells, planes, camera, scale_sign)
     if ground is not None:
-        ground_offset = float(camera.world_to_camera[:3, UP_AXIS] @ camera.world_to_camera[:3, 3])
-        scale, scale_from = 1.0 / (planes[ground].alpha * ground_offset), "ground"
+        scale, scale_from = 1.0 / (planes[ground].alpha * _ground_offset(camera)), "ground"
     else:
         scale, scale_from = scale_sign / max(abs(float(cells.values.max()) - beta), 1e-300), "map"
     normals = camera.world_to_camera[:3, :3]
