@@ -22,7 +22,7 @@ from lib_depth3d.scene.occlusion import MIN_PUSH_BACK, BackgroundLayer, backgrou
 from lib_depth3d.scene.occlusion import default_band_px
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
-from lib_depth3d.scene.zdepth import disparity_mapping
+from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
 
 MAX_PICTURE_SIDE_PX = 8192
 DEFAULT_NEAR = 1.0
@@ -252,8 +252,7 @@ def scene_zdepth(
                     "found and was put 100 median depths away; check the depth near those areas."
                 )
         else:
-            scale, shift = mapping
-            zdepth = (1.0 / (scale * depth.values.astype(np.float64) + shift)).astype(np.float32)
+            zdepth = zdepth_from_disparity(depth.values, near, far)
     else:
         zdepth = depth.values.astype(np.float32, copy=True)
 
