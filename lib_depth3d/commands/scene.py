@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resolution", type=_resolution, default=defaults.resolution, metavar="N|full",
         help=f"vertex samples on the longer side (default {defaults.resolution}; 'full' = one per pixel)",
     )
+    parser.add_argument(
+        "--no-fit", action="store_true",
+        help="with a calibration, keep the disparity's near/far mapping instead of fitting its scale "
+        "and shift to the calibrated floor and walls",
+    )
     parser.add_argument("--keep-edges", action="store_true", help="keep triangles across depth discontinuities")
     parser.add_argument(
         "--edge-angle", type=float, default=defaults.max_view_angle_deg, metavar="DEG",
@@ -119,6 +124,7 @@ def _scene_options(args: argparse.Namespace):
         far=args.far,
         depth_scale=args.depth_scale,
         world_up="auto",
+        fit_to_calibration=not args.no_fit,
         resolution=args.resolution,
         cut_discontinuities=not args.keep_edges,
         max_view_angle_deg=args.edge_angle,

@@ -9,6 +9,7 @@ anything is written; the files are then committed together by
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -58,7 +59,12 @@ def _depth_png(output: SceneOutput) -> bytes:
 
 
 def _camera_json(output: SceneOutput) -> bytes:
-    return (camera_parameters_json(output.camera_parameters) + "\n").encode("utf-8")
+    text = camera_parameters_json(output.camera_parameters)
+    fit = output.scene.calibration_fit
+    if fit is not None:
+        # fSpy's importers read only their own keys, so the fit's figures can travel beside them.
+        text = json.dumps({**json.loads(text), "depth3dFit": fit.as_json()}, indent=2)
+    return (text + "\n").encode("utf-8")
 
 
 def _fspy(output: SceneOutput) -> bytes | None:
@@ -230,5 +236,8 @@ def scene_summary(scene: Scene, files: SceneFiles, camera_description: str) -> s
     )
     move = f"; camera move: {scene.animation.name}" if scene.animation is not None else ""
     lines.append(f"  depth: {near:.3f} to {far:.3f} {scene.units}{move}")
+    if scene.calibration_fit is not None:
+        lines.append(f"  depth {scene.calibration_fit.summary()}")
     lines += [f"  warning: {warning}" for warning in files.warnings]
     return "\n".join(lines)
+
