@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -134,7 +136,7 @@ def test_scene_from_lines_returns_the_glb_the_camera_and_the_fspy(client):
 
 def test_scene_from_a_field_of_view(client, tmp_path):
     answer = client.post("/depth3d/v1/scene", json={
-        "image": png(room_picture()), "depth_image": png(room_depth_png((320, 240))), "fov_deg": 80, "resolution": 64})
+        "image": png(room_picture()), "depth_image": png(room_depth_png()), "fov_deg": 80, "resolution": 64})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["fspy"] is None and body["calibration"] is None
@@ -160,7 +162,7 @@ def test_mask_cuts_an_uploaded_depth_as_stored(client):
 
 @pytest.mark.parametrize("route, change, status, message", [
     ("depth", {"image": "not base64!"}, 400, "image is not valid base64"),
-    ("depth", {"image": b64(b"just some bytes")}, 400, "not a readable picture"),
+    ("depth", {"image": b64(b"just some bytes")}, 400, "image is not a readable picture; send a PNG"),
     ("depth", {"model": "no-such-model"}, 400, "Unknown depth model"),
     ("depth", {"model": "controlnet:depth_midas"}, 400, "sd-webui-controlnet extension is not installed"),
     ("depth", {"net_size": 71}, 400, "multiple of 14"),
@@ -196,8 +198,181 @@ def test_a_missing_field_is_a_422_naming_it(client):
     assert answer.json()["detail"][0]["loc"] == ["body", "image"]
 
 
-def test_a_depth_of_another_shape_is_refused(client):
-    answer = client.post("/depth3d/v1/depth", json={"image": png(room_picture()),
-                                                    "depth_image": png(Image.new("L", (100, 100)))})
+def test_scene_from_an_fspy_project_sent_as_a_data_url(client):
+    project = "data:application/octet-stream;base64," + b64((ROOM / "room.fspy").read_bytes())
+    answer = client.post("/depth3d/v1/scene", json={
+        "image": "data:image/png;base64," + png(room_picture()), "depth_image": png(room_depth_png()),
+        "fspy": project, "resolution": 64})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["calibration"]["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
+
+
+def test_a_picture_sent_as_the_fspy_project_is_named_as_such(client):
+    answer = client.post("/depth3d/v1/scene", json={
+        "image": png(room_picture()), "depth_image": png(room_depth_png()), "fspy": png(room_picture())})
     assert answer.status_code == 400
-    assert "aspect ratios differ" in answer.json()["detail"]
+    assert answer.json()["detail"].startswith("fspy is not an fSpy project")
+
+
+@pytest.mark.parametrize("route", ["depth", "scene"])
+def test_a_depth_image_of_another_size_is_refused_as_on_the_command_line(client, route):
+    answer = client.post(f"/depth3d/v1/{route}", json={"image": png(room_picture()),
+                                                        "depth_image": png(room_depth_png((320, 240)))})
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == ("depth_image is 320×240 but image is 640×480; "
+                                       "send the depth at the picture's size.")
+
+
+@pytest.mark.parametrize("route, field", [("scene", "fov_degrees"), ("mask", "near"), ("depth", "netsize")])
+def test_an_unknown_field_is_a_422_naming_it(client, route, field):
+    """A misspelt option must not be ignored (a misspelt field of view used to give 55°)."""
+    request = {"image": png(room_picture()), "depth_image": png(room_depth_png()), field: 30}
+    answer = client.post(f"/depth3d/v1/{route}", json=request)
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == [{"loc": ["body", field], "msg": "extra fields not permitted",
+                                        "type": "value_error.extra"}]
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """The signature and IHDR of a ``width``×``height`` RGB PNG with one byte of pixel data: its
+    header is valid, and decoding it would fail (or, were it whole, take width × height × 3 bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("route", ["depth", "scene", "mask"])
+def test_a_picture_over_the_routes_pixel_limit_is_refused_from_its_header(client, monkeypatch, route):
+    import lib_depth3d.api as api
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the picture was decoded")
+
+    monkeypatch.setattr(api, "open_image", no_decoding)
+    limit = api.LIMITS[f"/{route}"].max_picture_pixels
+    side = int(limit ** 0.5) + 1
+    answer = client.post(f"/depth3d/v1/{route}", json={"image": b64(png_header_only(side, side)), "fov_deg": 60}
+                         if route == "scene" else {"image": b64(png_header_only(side, side))})
+    assert answer.status_code == 413
+    assert answer.json()["detail"] == (f"image has more than {limit / 1e6:g} megapixels, this route's limit; "
+                                       "send a smaller picture.")
+
+
+def test_a_mask_depth_over_the_pixel_limit_is_refused_from_its_header(client):
+    from lib_depth3d.api import LIMITS
+
+    side = int(LIMITS["/mask"].max_picture_pixels ** 0.5) + 1
+    answer = client.post("/depth3d/v1/mask", json={"image": png(Image.new("RGB", (8, 8))),
+                                                   "depth_image": b64(png_header_only(side, 16))})
+    assert answer.status_code == 400  # under the limit: read, and then refused as unreadable
+    answer = client.post("/depth3d/v1/mask", json={"image": png(Image.new("RGB", (8, 8))),
+                                                   "depth_image": b64(png_header_only(side, side))})
+    assert answer.status_code == 413
+    assert answer.json()["detail"].startswith("depth_image has more than")
+
+
+def test_a_picture_at_the_pixel_limit_is_decoded(client, monkeypatch):
+    """The limit is the most pixels accepted, not the first refused (checked at a small limit)."""
+    from lib_depth3d.api import LIMITS, RequestLimits
+
+    monkeypatch.setitem(LIMITS, "/mask", RequestLimits(max_body_bytes=LIMITS["/mask"].max_body_bytes,
+                                                       max_picture_pixels=40 * 30))
+    request = {"image": png(Image.new("RGB", (40, 30))), "depth_image": png(Image.new("L", (40, 30), 200))}
+    assert client.post("/depth3d/v1/mask", json=request).status_code == 200
+    request["image"] = png(Image.new("RGB", (41, 30)))
+    assert client.post("/depth3d/v1/mask", json=request).status_code == 413
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_body_over_the_routes_limit_is_refused_unread(client, monkeypatch, streamed):
+    from lib_depth3d.api import LIMITS, RequestLimits
+
+    monkeypatch.setitem(LIMITS, "/depth", RequestLimits(max_body_bytes=4096, max_picture_pixels=4096 * 4096))
+    body = json.dumps({"image": "A" * 5000}).encode()
+    content = (body[i:i + 1000] for i in range(0, len(body), 1000)) if streamed else body
+    answer = client.post("/depth3d/v1/depth", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert answer.json() == {"detail": "The request body is over this route's limit of 4096 bytes; "
+                                       "send smaller pictures."}
+
+
+def test_a_body_under_the_limit_is_read(client, monkeypatch):
+    from lib_depth3d.api import LIMITS, RequestLimits
+
+    picture = png(Image.new("RGB", (28, 28), (90, 120, 150)))
+    body = json.dumps({"image": picture, "model": MODEL, "net_size": 28}).encode()
+    monkeypatch.setitem(LIMITS, "/depth", RequestLimits(max_body_bytes=len(body), max_picture_pixels=28 * 28))
+    answer = client.post("/depth3d/v1/depth", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("body", [
+    b'{"image": "' + b"x" * 200_000,  # malformed JSON: FastAPI's own 422 carried the whole body back
+    json.dumps({"image": "AAAA", "q" * 200_000: 1}).encode(),  # an unknown field with a long name
+    json.dumps({"image": "AAAA", "model": "m" * 200_000}).encode(),
+    json.dumps({"image": ["x" * 200_000]}).encode(),
+])
+def test_errors_never_echo_the_body(client, body):
+    answer = client.post("/depth3d/v1/scene", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert len(answer.content) < 2000
+    assert "xxxxxxxxxx" not in answer.text and "mmmmmmmmmm" not in answer.text
+
+
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=600, max_size=3000),
+       field=st.sampled_from(["version", "mode", "rectangle"]))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_400_never_carries_a_long_value_back(client, text, field):
+    """Whatever value a lines JSON holds, the message stays short: a bad value is named, never repeated whole."""
+    lines = {"version": 1, "image": {"width": 56, "height": 40}, "mode": "two_vp", field: text}
+    answer = client.post("/depth3d/v1/scene", json={"image": png(Image.new("RGB", (56, 40))),
+                                                    "depth_image": png(Image.new("L", (56, 40))), "lines": lines})
+    assert answer.status_code == 400
+    assert len(answer.json()["detail"]) <= 501
+
+
+@pytest.fixture
+def webui_api_client(client):
+    """Our routes on an app with A1111's ``--api`` error handlers."""
+    from tests.support.a1111.api_middleware import api_middleware
+
+    app = FastAPI()
+    api_middleware(app)
+    app.include_router(router)
+    return TestClient(app)
+
+
+@pytest.mark.parametrize("body, status", [
+    (b'{"image": "' + b"x" * 200_000, 422),
+    (json.dumps({"image": "AAAA", "fov_degrees": 30}).encode(), 422),
+    (json.dumps({"image": b64(b"just some bytes")}).encode(), 400),
+])
+def test_under_the_webuis_api_errors_come_in_its_shape_without_the_body(webui_api_client, body, status):
+    answer = webui_api_client.post("/depth3d/v1/scene", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status
+    error = answer.json()
+    assert (error["error"], error["body"]) == ("HTTPException", "")
+    assert error["detail"] and len(answer.content) < 2000
+
+
+def test_under_the_webuis_api_a_body_over_the_limit_is_a_413(webui_api_client, monkeypatch):
+    from lib_depth3d.api import LIMITS, RequestLimits
+
+    monkeypatch.setitem(LIMITS, "/mask", RequestLimits(max_body_bytes=1000, max_picture_pixels=4096 * 4096))
+    answer = webui_api_client.post("/depth3d/v1/mask", json={"image": "A" * 2000})
+    assert answer.status_code == 413
+    assert answer.json()["detail"] == "The request body is over this route's limit of 1000 bytes; send smaller pictures."
+
+
+def test_a_network_size_over_the_apis_limit_is_a_422(client):
+    from lib_depth3d.api import MAX_NET_SIZE
+
+    answer = client.post("/depth3d/v1/depth", json={"image": png(Image.new("RGB", (28, 28))), "model": MODEL,
+                                                    "net_size": MAX_NET_SIZE + 14})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "net_size"]
