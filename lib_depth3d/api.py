@@ -70,6 +70,10 @@ MAX_NET_SIZE = 2048
 """The largest ``net_size`` the API runs a network at (the command line and the WebUI allow the
 models' own maximum): a network's memory grows with the square of its size."""
 
+MAX_GRID_SIDE = 2048
+"""The largest ``resolution`` of a scene's grid (the command line allows a vertex per pixel, up to
+4096²): a full-resolution 4096² scene took 5 GB in ``bench/api.py``."""
+
 MAX_DETAIL_CHARS = 500
 """An error message longer than this is cut, so that no value from the request comes back whole."""
 
@@ -177,7 +181,8 @@ class SceneRequest(DepthRequest):
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
     near: Optional[float] = None
     far: Optional[float] = None
-    resolution: Optional[int] = 512
+    resolution: int = Field(512, ge=2, le=MAX_GRID_SIDE, description="vertex samples on the picture's longer "
+                                                                   f"side (at most {MAX_GRID_SIDE})")
     cut_discontinuities: bool = True
     decimate: bool = True
     fill_occlusions: bool = Field(True, description="add a background layer behind foreground edges, so a moving "

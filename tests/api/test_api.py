@@ -376,3 +376,12 @@ def test_a_network_size_over_the_apis_limit_is_a_422(client):
                                                     "net_size": MAX_NET_SIZE + 14})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "net_size"]
+
+
+@pytest.mark.parametrize("resolution", [None, 2049])
+def test_a_scene_grid_over_the_apis_limit_is_a_422(client, resolution):
+    """A full-resolution 4096² grid took 5 GB; the API builds at most a 2048 grid."""
+    answer = client.post("/depth3d/v1/scene", json={"image": png(room_picture()), "depth_image": png(room_depth_png()),
+                                                    "resolution": resolution})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "resolution"]
