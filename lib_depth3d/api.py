@@ -33,7 +33,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, Extra, Field
+from pydantic import BaseModel, Field
 
 from lib_depth3d import pipeline
 from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, depth_png_bytes
@@ -137,7 +137,7 @@ class StrictRequest(BaseModel):
     """A request whose unknown fields are refused (a misspelt option would otherwise be ignored)."""
 
     class Config:
-        extra = Extra.forbid
+        extra = "forbid"
 
 
 class ModelInfo(BaseModel):

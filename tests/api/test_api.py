@@ -229,8 +229,9 @@ def test_an_unknown_field_is_a_422_naming_it(client, route, field):
     request = {"image": png(room_picture()), "depth_image": png(room_depth_png()), field: 30}
     answer = client.post(f"/depth3d/v1/{route}", json=request)
     assert answer.status_code == 422
-    assert answer.json()["detail"] == [{"loc": ["body", field], "msg": "extra fields not permitted",
-                                        "type": "value_error.extra"}]
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", field] and set(error) == {"loc", "msg", "type"}  # pydantic 2 adds the input
+    assert error["type"] in ("value_error.extra", "extra_forbidden")  # pydantic 1 (A1111), 2 (Forge)
 
 
 def png_header_only(width: int, height: int) -> bytes:
