@@ -66,9 +66,10 @@ LIMITS = {
 16-bit depth PNG of noise (what compresses worst) in base64, 112 MiB, and on ``/scene`` an
 ``.fspy`` that holds the picture once more."""
 
-MAX_NET_SIZE = 2048
-"""The largest ``net_size`` the API runs a network at (the command line and the WebUI allow the
-models' own maximum): a network's memory grows with the square of its size."""
+MAX_NET_SIZE = 1036
+"""The largest ``net_size`` the API runs a network at, twice Depth Anything V2's own 518 (the
+command line and the WebUI allow up to 4096): a network's memory grows with the square of its
+size, and Depth Anything V2 Small alone took 2.9 GB at 2044 in ``bench/api.py``."""
 
 MAX_GRID_SIDE = 2048
 """The largest ``resolution`` of a scene's grid (the command line allows a vertex per pixel, up to
