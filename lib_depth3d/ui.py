@@ -688,6 +688,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 7870, outputs_dir: str | None 
         listener.bind((host, port))
     except OSError as error:
         listener.close()
-        raise InputError(f"Cannot listen on {host}:{port} ({error.strerror or error}); choose another --port.") from error
+        raise InputError(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}); choose another --port."
+        ) from error
     print(f"Depth 3D: http://{host}:{port}/ (HTTP API under /depth3d/v1)", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])

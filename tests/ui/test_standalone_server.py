@@ -93,10 +93,8 @@ class Server:
 
     def run_event(self, fn_index: int, data: list, session: str) -> tuple[int, bytes]:
         """Call an event over gradio's HTTP route, as a script may (no queue websocket needed)."""
-        if self.gradio_4:
-            body = json.dumps({"fn_index": fn_index, "data": data, "session_hash": session, "event_data": None})
-            return self.post("run/predict", body.encode())
-        return self.post("run/predict", json.dumps({"fn_index": fn_index, "data": data, "session_hash": session}).encode())
+        body = {"fn_index": fn_index, "data": data, "session_hash": session, "event_data": None}
+        return self.post("run/predict", json.dumps(body).encode())
 
 
 @pytest.fixture(scope="module")

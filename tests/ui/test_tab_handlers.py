@@ -235,7 +235,8 @@ def test_file_inputs_take_only_files_uploaded_through_the_page(server_folders, t
     secret = tmp_path / "secret.txt"
     secret.write_text("secret")
     file_input = ui._file_input(file_types=["image"])
-    assert Path(file_input.preprocess({"name": str(upload), "is_file": True, "data": None}).name).read_bytes() == b"uploaded"
+    accepted = file_input.preprocess({"name": str(upload), "is_file": True, "data": None})
+    assert Path(accepted.name).read_bytes() == b"uploaded"
     for claimed in (str(secret), str(upload.parent / ".." / ".." / "secret.txt"), "secret.txt"):
         with pytest.raises(ui.gr.Error, match="only files uploaded through this page"):
             file_input.preprocess({"name": claimed, "is_file": True, "data": None})
