@@ -27,6 +27,7 @@ from lib_depth3d.camera.model import pixels_to_image_plane
 from lib_depth3d.camera.solver import AXIS_VECTORS, Calibration, calibrate
 from lib_depth3d.camera.vanishing import least_squares_point_homogeneous, segment_lines_image_plane
 from lib_depth3d.errors import CalibrationError
+from lib_depth3d.files import to_rgb
 
 WORKING_LONG_SIDE_PX = 1600
 MIN_SEGMENT_LENGTH = 0.025  # of the working picture's longer side
@@ -136,12 +137,8 @@ class LineDetection:
 
 # --- segments --------------------------------------------------------------------------------
 def grey_levels(picture: Image.Image) -> np.ndarray:
-    """The picture as an H×W uint8 grey array (alpha composited on white)."""
-    if picture.mode in ("RGBA", "LA", "P"):
-        picture = picture.convert("RGBA")
-        background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-        picture = Image.alpha_composite(background, picture)
-    return np.asarray(picture.convert("L"), dtype=np.uint8)
+    """The picture as an H×W uint8 grey array (any PIL mode, through :func:`~lib_depth3d.files.to_rgb`)."""
+    return np.asarray(to_rgb(picture).convert("L"), dtype=np.uint8)
 
 
 def noise_sigma_grey(grey: np.ndarray) -> float:
