@@ -244,9 +244,12 @@ def candidate_directions(segments: _Segments, tolerance: float, rng: np.random.G
 
 
 def _camera_direction(point: np.ndarray, focal: float) -> np.ndarray:
-    """Unit camera-frame direction of a homogeneous image-plane VP, principal point at the centre."""
+    """Unit camera-frame direction toward a homogeneous image-plane VP, principal point at the centre.
+
+    Toward the VP as fSpy takes it: in front of the camera (z < 0), whatever the sign of ``point``.
+    """
     direction = np.array([point[0], point[1], -focal * point[2]])
-    return direction / np.linalg.norm(direction)
+    return direction / np.linalg.norm(direction) * (1.0 if point[2] >= 0 else -1.0)
 
 
 def _angle_deg(first: np.ndarray, second: np.ndarray) -> float:
