@@ -33,7 +33,7 @@ WORKING_LONG_SIDE_PX = 1600
 MIN_SEGMENT_LENGTH = 0.025  # of the working picture's longer side
 MAX_SEGMENTS = 400  # the longest ones; shorter edges add little and cost time
 HYPOTHESES = 600
-INLIER_DISTANCE_PX = 1.5  # working pixels an endpoint may lie off the line toward the vanishing point
+INLIER_DISTANCE_PX = 1.5
 MAX_DIRECTIONS = 6
 MIN_SEGMENTS_PER_DIRECTION = 3
 MAX_SEGMENTS_PER_AXIS = 30  # the longest inliers go into the lines JSON
@@ -44,6 +44,8 @@ NOISY_SIGMA_GREY = 8.0  # estimated noise (grey levels) above which missing line
 HIGH_CONFIDENCE_MIN_SEGMENTS = 4
 HIGH_CONFIDENCE_MAX_MISFIT_PX = 2.0
 HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG = 2.0
+HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG = 1.0
+SENSITIVITY_TURN_DEG = 0.1
 
 TEXTURELESS = (
     "The picture is almost uniform, so it has no edges to find vanishing lines on; "
@@ -77,18 +79,24 @@ class DetectionConfidence:
         misfit_px: the largest per-VP RMS misfit of the chosen segments (pixels of the picture).
         orthogonality_residual_deg: with a third direction found, the angle between its own
             vanishing direction and the one the first two imply; None with two directions.
+        fov_sensitivity_deg: how far the field of view moves (degrees) when either VP's
+            direction turns by 0.1°; large when a VP is nearly at infinity (edges nearly
+            parallel in the picture), which leaves the focal length barely determined.
     """
 
     segments_per_direction: tuple[int, ...]
     misfit_px: float
     orthogonality_residual_deg: float | None
+    fov_sensitivity_deg: float
 
     @property
     def high(self) -> bool:
-        """Enough segments per direction, a small misfit, and (with a third direction) orthogonality."""
+        """Enough segments per direction, a small misfit, a well-determined focal length, and
+        (with a third direction) orthogonality."""
         return (
             min(self.segments_per_direction[:2]) >= HIGH_CONFIDENCE_MIN_SEGMENTS
             and self.misfit_px <= HIGH_CONFIDENCE_MAX_MISFIT_PX
+            and self.fov_sensitivity_deg <= HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG
             and (
                 self.orthogonality_residual_deg is None
                 or self.orthogonality_residual_deg <= HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG
@@ -100,6 +108,7 @@ class DetectionConfidence:
             "segmentsPerDirection": list(self.segments_per_direction),
             "misfitPixels": self.misfit_px,
             "orthogonalityResidualDegrees": self.orthogonality_residual_deg,
+            "fieldOfViewSensitivityDegrees": self.fov_sensitivity_deg,
             "high": self.high,
         }
 
@@ -442,7 +451,12 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
     return LineDetection(
         input=calibration.input,
         calibration=calibration,
-        confidence=DetectionConfidence(counts, max(calibration.vanishing_point_residuals_px), _orthogonality(calibration)),
+        confidence=DetectionConfidence(
+            counts,
+            max(calibration.vanishing_point_residuals_px),
+            _orthogonality(calibration),
+            fov_sensitivity_deg(calibration),
+        ),
         segments_px=segments_px,
     )
 
@@ -460,3 +474,31 @@ def _orthogonality(calibration: Calibration) -> float | None:
     first, second = (np.array(AXIS_VECTORS[a]) for a in calibration.vanishing_point_axes[:2])
     implied = calibration.view_transform[:3, :3] @ np.cross(first, second)
     return _angle_deg(own / np.linalg.norm(own), implied)
+
+
+def fov_sensitivity_deg(calibration: Calibration) -> float:
+    """Largest change of the field of view (degrees) when VP 1 or VP 2 turns by 0.1°; inf if one breaks it.
+
+    Each VP's camera direction is turned about two axes perpendicular to it, and the focal length
+    solved again from the turned pair about the same principal point.
+    """
+    principal = np.array(calibration.principal_point_image_plane)
+    focal = calibration.relative_focal_length
+    points = [np.array(p) - principal for p in calibration.vanishing_points_image_plane[:2]]
+    turn = math.radians(SENSITIVITY_TURN_DEG)
+    fov = 2 * math.atan(1 / focal)
+    worst = 0.0
+    for index in range(2):
+        direction = np.array([*points[index], -focal])
+        direction /= np.linalg.norm(direction)
+        across = np.cross(direction, [0.0, 0.0, 1.0])
+        across /= np.linalg.norm(across)
+        for axis in (across, np.cross(direction, across)):
+            turned = math.cos(turn) * direction + math.sin(turn) * np.cross(axis, direction)
+            moved = list(points)
+            moved[index] = -focal * turned[:2] / turned[2]
+            f_squared = -float(np.dot(moved[0], moved[1]))
+            if not f_squared > 0:
+                return math.inf
+            worst = max(worst, abs(math.degrees(2 * math.atan(1 / math.sqrt(f_squared)) - fov)))
+    return worst

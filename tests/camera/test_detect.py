@@ -4,6 +4,7 @@ import io
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_confidence_is_low_when_the_third_direction_is_not_orthogonal():
     room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
     detection = detect_calibration(room.picture)
     assert detection.confidence.orthogonality_residual_deg < 1.0
-    skewed = detection.confidence.__class__(detection.confidence.segments_per_direction, detection.confidence.misfit_px, 5.0)
+    skewed = replace(detection.confidence, orthogonality_residual_deg=5.0)
     assert not skewed.high
 
 
