@@ -25,7 +25,11 @@ from PIL import Image
 from lib_depth3d.camera.inputs import CalibrationInput, VanishingPointLines, lines_json
 from lib_depth3d.camera.model import pixels_to_image_plane
 from lib_depth3d.camera.solver import AXIS_VECTORS, Calibration, calibrate
-from lib_depth3d.camera.vanishing import least_squares_point_homogeneous, segment_lines_image_plane
+from lib_depth3d.camera.vanishing import (
+    least_squares_point_homogeneous,
+    segment_lines_image_plane,
+    triangle_orthocenter,
+)
 from lib_depth3d.errors import CalibrationError
 from lib_depth3d.files import to_rgb
 
@@ -37,7 +41,8 @@ INLIER_DISTANCE_PX = 1.5
 MAX_DIRECTIONS = 6
 MIN_SEGMENTS_PER_DIRECTION = 3
 MAX_SEGMENTS_PER_AXIS = 30  # the longest inliers go into the lines JSON
-ORTHOGONALITY_TOLERANCE_DEG = 3.0
+THIRD_VP_GAIN = 0.2
+THIRD_VP_ABOVE_DEG = 1.0
 FIELD_OF_VIEW_RANGE_DEG = (15.0, 140.0)  # across the longer side
 CONTRAST_MIN_GREY = 2.0  # grey levels (standard deviation) below which a picture is textureless
 NOISY_SIGMA_GREY = 8.0  # estimated noise (grey levels) above which missing lines are put down to noise
@@ -78,23 +83,28 @@ class DetectionConfidence:
             calibration input's vanishing points (2 or 3 numbers).
         misfit_px: the largest per-VP RMS misfit of the chosen segments (pixels of the picture).
         orthogonality_residual_deg: with a third direction found, the angle between its own
-            vanishing direction and the one the first two imply; None with two directions.
+            vanishing direction and the one the first two imply; None with two directions, and
+            when the third VP placed the principal point (it is then 0 by construction).
         fov_sensitivity_deg: how far the field of view moves (degrees) when either VP's
             direction turns by 0.1°; large when a VP is nearly at infinity (edges nearly
             parallel in the picture), which leaves the focal length barely determined.
+        principal_point_from_third_vp: the principal point is the orthocentre of the three VPs,
+            not the centre; nothing is left to check it against, so confidence is never high.
     """
 
     segments_per_direction: tuple[int, ...]
     misfit_px: float
     orthogonality_residual_deg: float | None
     fov_sensitivity_deg: float
+    principal_point_from_third_vp: bool = False
 
     @property
     def high(self) -> bool:
-        """Enough segments per direction, a small misfit, a well-determined focal length, and
-        (with a third direction) orthogonality."""
+        """A centred principal point, enough segments per direction, a small misfit, a
+        well-determined focal length, and (with a third direction) orthogonality."""
         return (
-            min(self.segments_per_direction[:2]) >= HIGH_CONFIDENCE_MIN_SEGMENTS
+            not self.principal_point_from_third_vp
+            and min(self.segments_per_direction[:2]) >= HIGH_CONFIDENCE_MIN_SEGMENTS
             and self.misfit_px <= HIGH_CONFIDENCE_MAX_MISFIT_PX
             and self.fov_sensitivity_deg <= HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG
             and (
@@ -109,6 +119,7 @@ class DetectionConfidence:
             "misfitPixels": self.misfit_px,
             "orthogonalityResidualDegrees": self.orthogonality_residual_deg,
             "fieldOfViewSensitivityDegrees": self.fov_sensitivity_deg,
+            "principalPointFromThirdVanishingPoint": self.principal_point_from_third_vp,
             "high": self.high,
         }
 
@@ -252,12 +263,12 @@ def candidate_directions(segments: _Segments, tolerance: float, rng: np.random.G
     return found
 
 
-def _camera_direction(point: np.ndarray, focal: float) -> np.ndarray:
-    """Unit camera-frame direction toward a homogeneous image-plane VP, principal point at the centre.
+def _camera_direction(point: np.ndarray, focal: float, principal: np.ndarray = np.zeros(2)) -> np.ndarray:
+    """Unit camera-frame direction toward a homogeneous image-plane VP (principal point on the image plane).
 
     Toward the VP as fSpy takes it: in front of the camera (z < 0), whatever the sign of ``point``.
     """
-    direction = np.array([point[0], point[1], -focal * point[2]])
+    direction = np.array([point[0] - principal[0] * point[2], point[1] - principal[1] * point[2], -focal * point[2]])
     return direction / np.linalg.norm(direction) * (1.0 if point[2] >= 0 else -1.0)
 
 
@@ -266,11 +277,11 @@ def _angle_deg(first: np.ndarray, second: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(np.dot(first, second))))))
 
 
-def _pair_focal(first: np.ndarray, second: np.ndarray) -> float | None:
-    """Relative focal length making two finite VPs orthogonal about the centre, if plausible."""
+def _pair_focal(first: np.ndarray, second: np.ndarray, principal: np.ndarray = np.zeros(2)) -> float | None:
+    """Relative focal length making two finite VPs orthogonal about ``principal``, if plausible."""
     if min(abs(first[2]), abs(second[2])) < 1e-9:
         return None
-    f_squared = -float(np.dot(first[:2] / first[2], second[:2] / second[2]))
+    f_squared = -float(np.dot(first[:2] / first[2] - principal, second[:2] / second[2] - principal))
     if not f_squared > 0:
         return None
     focal = math.sqrt(f_squared)
@@ -278,16 +289,24 @@ def _pair_focal(first: np.ndarray, second: np.ndarray) -> float | None:
     return focal if FIELD_OF_VIEW_RANGE_DEG[0] <= fov <= FIELD_OF_VIEW_RANGE_DEG[1] else None
 
 
-def orthogonal_directions(segments: _Segments, candidates, tolerance: float) -> tuple[list[np.ndarray], float] | None:
-    """The orthogonal set of vanishing points with the most edge length, and its focal length.
+@dataclass(frozen=True)
+class OrthogonalSet:
+    """Three mutually orthogonal vanishing directions of one camera (image plane, homogeneous VPs).
 
-    Each pair of finite candidate VPs fixes the focal length (principal point at the centre) and
-    with it the third orthogonal direction; the set's support is the length of all segments
-    within ``tolerance`` of one of the three. Returns ([VP a, VP b, predicted VP c], focal) as
-    homogeneous image-plane points, or None when no pair gives a plausible focal length.
+    ``principal`` is the centre (0, 0), or the orthocentre of three candidate VPs when
+    ``from_third_vp``; ``support`` is the length of the segments that fit one of the three.
     """
-    lengths = 2 * segments.half_lengths
-    best = None
+
+    points: tuple[np.ndarray, np.ndarray, np.ndarray]
+    focal: float
+    principal: np.ndarray
+    from_third_vp: bool
+    support: float = 0.0
+
+
+def _centred_sets(candidates) -> list[OrthogonalSet]:
+    """Per pair of finite candidates: the focal about the centre, and the third direction it implies."""
+    found = []
     for a, b in combinations(range(len(candidates)), 2):
         first, second = candidates[a][0], candidates[b][0]
         focal = _pair_focal(first, second)
@@ -295,12 +314,65 @@ def orthogonal_directions(segments: _Segments, candidates, tolerance: float) -> 
             continue
         normal = np.cross(_camera_direction(first, focal), _camera_direction(second, focal))
         third = np.array([normal[0], normal[1], -normal[2] / focal])
-        points = [first, second, third / np.linalg.norm(third)]
-        supported = (segments.distances(np.array(points)) <= tolerance).any(axis=0)
-        score = float(lengths[supported].sum())
-        if best is None or score > best[0]:
-            best = (score, points, focal)
-    return None if best is None else (best[1], best[2])
+        found.append(OrthogonalSet((first, second, third / np.linalg.norm(third)), focal, np.zeros(2), False))
+    return found
+
+
+def _orthocentre_sets(candidates, half_extent: np.ndarray) -> list[OrthogonalSet]:
+    """Per triple of finite candidates whose orthocentre lies in the picture: that principal point."""
+    found = []
+    for triple in combinations(range(len(candidates)), 3):
+        points = [candidates[i][0] for i in triple]
+        if min(abs(p[2]) for p in points) < 1e-9:
+            continue
+        principal = triangle_orthocenter(*(p[:2] / p[2] for p in points))
+        if principal is None or np.any(np.abs(principal) > half_extent):
+            continue
+        focal = _pair_focal(points[0], points[1], principal)
+        if focal is not None:
+            found.append(OrthogonalSet(tuple(points), focal, principal, True))
+    return found
+
+
+def orthogonal_directions(segments: _Segments, candidates, tolerance: float, half_extent: np.ndarray) -> OrthogonalSet | None:
+    """The orthogonal set of vanishing points with the most edge length, or None when none fits.
+
+    Each pair of finite candidate VPs fixes the focal length (principal point at the centre) and
+    with it the third orthogonal direction; the set's support is the length of all segments
+    within ``tolerance`` of one of the three. Three candidates whose orthocentre lies in the
+    picture (``half_extent``: half its size on the image plane) place the principal point
+    there instead; they win with :data:`THIRD_VP_GAIN` more support than the best centred set,
+    or with as much support when the centred set's own third direction, refitted to its
+    segments, misses the one its pair implies by more than :data:`THIRD_VP_ABOVE_DEG`. An
+    off-centre principal point is rare, and three noisy VPs place it less precisely than the
+    centre of an uncropped photo.
+    """
+    lengths = 2 * segments.half_lengths
+
+    def best_of(sets: list[OrthogonalSet]) -> OrthogonalSet | None:
+        scored = [
+            replace(s, support=float(lengths[(segments.distances(np.array(s.points)) <= tolerance).any(axis=0)].sum()))
+            for s in sets
+        ]
+        return max(scored, key=lambda s: s.support, default=None)
+
+    centred = best_of(_centred_sets(candidates))
+    moved = best_of(_orthocentre_sets(candidates, half_extent))
+    if moved is None or (centred is not None and moved.support < centred.support):
+        return centred
+    if centred is None or moved.support > (1.0 + THIRD_VP_GAIN) * centred.support:
+        return moved
+    return moved if _third_residual_deg(segments, centred, tolerance) > THIRD_VP_ABOVE_DEG else centred
+
+
+def _third_residual_deg(segments: _Segments, centred: OrthogonalSet, tolerance: float) -> float:
+    """Angle between the third VP refitted to its segments and the one its refitted pair implies (0 if unseen)."""
+    masks, points = _assign(segments, list(centred.points), tolerance)
+    focal = _pair_focal(points[0], points[1])
+    if masks[2].sum() < 2 or focal is None:
+        return 0.0
+    implied = np.cross(_camera_direction(points[0], focal), _camera_direction(points[1], focal))
+    return _angle_deg(implied, _camera_direction(points[2], focal))
 
 
 def geometric_point(segments: _Segments, mask: np.ndarray, point: np.ndarray, scale: float, iterations: int = 5) -> np.ndarray:
@@ -406,7 +478,10 @@ def _raise_for_missing_lines(grey: np.ndarray) -> None:
 
 
 def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
-    """Detect vanishing lines in ``picture`` and solve its camera (two-VP mode, centred principal point).
+    """Detect vanishing lines in ``picture`` and solve its camera (two-VP mode).
+
+    The principal point is the picture's centre, unless three detected directions agree on
+    another one much better (then their orthocentre, fSpy's ``third_vp`` mode).
 
     Raises :class:`CalibrationError` with one sentence when the picture is textureless or too
     noisy, has no usable lines, shows only one direction, or its lines fit no camera.
@@ -423,25 +498,31 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
     candidates = candidate_directions(segments, tolerance, np.random.default_rng(seed))
     if len(candidates) < 2:
         raise CalibrationError(ONE_DIRECTION if candidates else NO_LINES)
-    chosen = orthogonal_directions(segments, candidates, tolerance)
+    chosen = orthogonal_directions(segments, candidates, tolerance, np.array([width, height]) / max(width, height))
     if chosen is None:
         raise CalibrationError(DISAGREE)
-    masks, points = _assign(segments, chosen[0], tolerance)
+    masks, points = _assign(segments, list(chosen.points), tolerance)
     if min(int(m.sum()) for m in masks[:2]) < MIN_SEGMENTS_PER_DIRECTION:
         raise CalibrationError(DISAGREE)
-    found = [i for i in range(3) if masks[i].sum() >= MIN_SEGMENTS_PER_DIRECTION]
-    pair = calibration_pair([points[i] for i in found], [int(masks[i].sum()) for i in found])
-    if pair is None:
-        raise CalibrationError(DISAGREE)
-    pair = [found[i] for i in pair]
-    order, axes = _axis_names([_camera_direction(points[i], chosen[1]) for i in pair])
+    if chosen.from_third_vp:
+        if masks[2].sum() < 2:
+            raise CalibrationError(DISAGREE)
+        found, pair = [0, 1, 2], [0, 1]
+    else:
+        found = [i for i in range(3) if masks[i].sum() >= MIN_SEGMENTS_PER_DIRECTION]
+        pair = calibration_pair([points[i] for i in found], [int(masks[i].sum()) for i in found])
+        if pair is None:
+            raise CalibrationError(DISAGREE)
+        pair = [found[i] for i in pair]
+    order, axes = _axis_names([_camera_direction(points[i], chosen.focal, chosen.principal) for i in pair])
     vanishing_points = [
         VanishingPointLines(segments_px[solver_segments(segments, masks[pair[i]], points[pair[i]], tolerance)], axis)
         for i, axis in zip(order, axes)
     ]
     for i in set(found) - set(pair):
         vanishing_points.append(VanishingPointLines(segments_px[solver_segments(segments, masks[i], points[i], tolerance)]))
-    inp = CalibrationInput(width, height, tuple(vanishing_points))
+    principal_point_mode = "third_vp" if chosen.from_third_vp else "center"
+    inp = CalibrationInput(width, height, tuple(vanishing_points), principal_point_mode=principal_point_mode)
     try:
         calibration = calibrate(inp)
     except CalibrationError:
@@ -454,8 +535,9 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
         confidence=DetectionConfidence(
             counts,
             max(calibration.vanishing_point_residuals_px),
-            _orthogonality(calibration),
+            None if chosen.from_third_vp else _orthogonality(calibration),
             fov_sensitivity_deg(calibration),
+            chosen.from_third_vp,
         ),
         segments_px=segments_px,
     )

@@ -26,10 +26,19 @@ class RenderedRoom:
     camera: Camera
 
 
-def room_camera(width: int, height: int, horizontal_fov_deg: float, yaw_deg: float, pitch_deg: float) -> Camera:
+def room_camera(
+    width: int,
+    height: int,
+    horizontal_fov_deg: float,
+    yaw_deg: float,
+    pitch_deg: float,
+    principal_shift: tuple[float, float] = (0.0, 0.0),
+) -> Camera:
     """A level (no roll) camera 1.5 m high, 2.2 m behind the room's middle, looking across it.
 
-    Yaw turns about +z from +x, pitch tilts up from level, both in degrees.
+    Yaw turns about +z from +x, pitch tilts up from level, both in degrees; ``principal_shift``
+    moves the principal point from the centre by these fractions of the width and height (a
+    shifted lens, or a crop).
     """
     yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
     forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)])
@@ -43,7 +52,8 @@ def room_camera(width: int, height: int, horizontal_fov_deg: float, yaw_deg: flo
     view[:3, :3] = rotation
     view[:3, 3] = -rotation @ position
     focal = width / 2.0 / math.tan(math.radians(horizontal_fov_deg) / 2.0)
-    return Camera(width, height, focal, (width / 2.0, height / 2.0), view)
+    principal = (width * (0.5 + principal_shift[0]), height * (0.5 + principal_shift[1]))
+    return Camera(width, height, focal, principal, view)
 
 
 def _room_hit(origin, directions):
