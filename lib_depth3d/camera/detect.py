@@ -5,8 +5,11 @@ side is at most :data:`WORKING_LONG_SIDE_PX`. Segments are grouped by vanishing 
 length-weighted multi-RANSAC on fSpy's **image plane** (y up, the longer side spans [-1, 1]):
 vanishing-point hypotheses from random pairs of segments, the best-supported one refined by least
 squares on its inliers and its segments removed, up to :data:`MAX_DIRECTIONS` times. Of these
-candidate directions the pair (plus an optional third) that is mutually orthogonal for one
-camera with its principal point at the picture's centre and carries the most edge length wins.
+candidate directions the orthogonal set of one camera that carries the most edge length wins:
+a pair and the third direction it implies with the principal point at the picture's centre, or
+three candidates whose orthocentre places the principal point (see :func:`orthogonal_directions`).
+Each direction's VP is then refitted robustly to its segments (endpoint distances, Cauchy
+weights) and the segments that agree with it become the lines.
 
 The result is an ordinary :class:`~lib_depth3d.camera.inputs.CalibrationInput` — the chosen
 segments per axis, in pixels — solved by :func:`~lib_depth3d.camera.solver.calibrate`, so it
@@ -37,12 +40,12 @@ WORKING_LONG_SIDE_PX = 1600
 MIN_SEGMENT_LENGTH = 0.025  # of the working picture's longer side
 MAX_SEGMENTS = 400  # the longest ones; shorter edges add little and cost time
 HYPOTHESES = 600
-INLIER_DISTANCE_PX = 1.5
+INLIER_DISTANCE_PX = 1.5  # working pixels an endpoint may lie off the line from its midpoint to the VP
 MAX_DIRECTIONS = 6
 MIN_SEGMENTS_PER_DIRECTION = 3
 MAX_SEGMENTS_PER_AXIS = 30  # the longest inliers go into the lines JSON
-THIRD_VP_GAIN = 0.2
-THIRD_VP_ABOVE_DEG = 1.0
+THIRD_VP_GAIN = 0.2  # more support an off-centre principal point needs to win outright
+THIRD_VP_ABOVE_DEG = 1.0  # the centred set's third-direction miss that lets it win at equal support
 FIELD_OF_VIEW_RANGE_DEG = (15.0, 140.0)  # across the longer side
 CONTRAST_MIN_GREY = 2.0  # grey levels (standard deviation) below which a picture is textureless
 NOISY_SIGMA_GREY = 8.0  # estimated noise (grey levels) above which missing lines are put down to noise
@@ -212,7 +215,8 @@ def endpoint_distances(points: np.ndarray, midpoints: np.ndarray, directions: np
 
 @dataclass(frozen=True)
 class _Segments:
-    plane: np.ndarray  # N×2×2 image plane
+    """N segments on the image plane, with what the grouping needs of them precomputed."""
+
     lines: np.ndarray  # N×3 unit-normal homogeneous lines
     midpoints: np.ndarray
     directions: np.ndarray
@@ -222,7 +226,7 @@ class _Segments:
     def of(cls, plane: np.ndarray) -> "_Segments":
         vectors = plane[:, 1] - plane[:, 0]
         lengths = np.hypot(vectors[:, 0], vectors[:, 1])
-        return cls(plane, segment_lines_image_plane(plane), plane.mean(axis=1), vectors / lengths[:, None], lengths / 2)
+        return cls(segment_lines_image_plane(plane), plane.mean(axis=1), vectors / lengths[:, None], lengths / 2)
 
     def distances(self, points: np.ndarray) -> np.ndarray:
         return endpoint_distances(np.atleast_2d(points), self.midpoints, self.directions, self.half_lengths)
@@ -263,7 +267,7 @@ def candidate_directions(segments: _Segments, tolerance: float, rng: np.random.G
     return found
 
 
-def _camera_direction(point: np.ndarray, focal: float, principal: np.ndarray = np.zeros(2)) -> np.ndarray:
+def _camera_direction(point: np.ndarray, focal: float, principal=(0.0, 0.0)) -> np.ndarray:
     """Unit camera-frame direction toward a homogeneous image-plane VP (principal point on the image plane).
 
     Toward the VP as fSpy takes it: in front of the camera (z < 0), whatever the sign of ``point``.
@@ -277,10 +281,11 @@ def _angle_deg(first: np.ndarray, second: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(np.dot(first, second))))))
 
 
-def _pair_focal(first: np.ndarray, second: np.ndarray, principal: np.ndarray = np.zeros(2)) -> float | None:
+def _pair_focal(first: np.ndarray, second: np.ndarray, principal=(0.0, 0.0)) -> float | None:
     """Relative focal length making two finite VPs orthogonal about ``principal``, if plausible."""
     if min(abs(first[2]), abs(second[2])) < 1e-9:
         return None
+    principal = np.asarray(principal, dtype=np.float64)
     f_squared = -float(np.dot(first[:2] / first[2] - principal, second[:2] / second[2] - principal))
     if not f_squared > 0:
         return None
