@@ -118,7 +118,7 @@ def random_room_views(count: int, seed: int = 1):
 
 
 def test_high_confidence_is_not_given_to_a_wrong_camera():
-    # Views 3–9 of this seed: five that face one wall and miss by 0.67° to 34°, two within 0.1°.
+    # Views 3–9 of this seed: five that face one wall and miss by 0.67° to 34°, two within 0.5°.
     for index, (width, height, fov, yaw, pitch) in list(enumerate(random_room_views(10)))[3:]:
         truth = room_camera(width, height, fov, yaw, pitch)
         try:
