@@ -170,6 +170,8 @@ def noise_sigma_grey(grey: np.ndarray) -> float:
 
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
     response = cv2.filter2D(grey.astype(np.float32), -1, kernel)[1:-1, 1:-1]
+    if response.size == 0:  # a picture under 3 pixels across has no interior to estimate from
+        return 0.0
     return float(math.sqrt(math.pi / 2.0) * np.mean(np.abs(response)) / 6.0)
 
 
