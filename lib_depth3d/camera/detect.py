@@ -121,7 +121,8 @@ class DetectionConfidence:
             "segmentsPerDirection": list(self.segments_per_direction),
             "misfitPixels": self.misfit_px,
             "orthogonalityResidualDegrees": self.orthogonality_residual_deg,
-            "fieldOfViewSensitivityDegrees": self.fov_sensitivity_deg,
+            # JSON has no infinity: null says a 0.1° turn leaves no focal length at all.
+            "fieldOfViewSensitivityDegrees": self.fov_sensitivity_deg if math.isfinite(self.fov_sensitivity_deg) else None,
             "principalPointFromThirdVanishingPoint": self.principal_point_from_third_vp,
             "high": self.high,
         }
