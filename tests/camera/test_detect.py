@@ -91,6 +91,16 @@ def test_confidence_is_low_when_the_third_direction_is_not_orthogonal():
     assert not skewed.high
 
 
+def test_a_barely_determined_focal_length_is_not_high_confidence_and_reports_as_json():
+    room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
+    confidence = detect_calibration(room.picture).confidence
+    assert confidence.fov_sensitivity_deg < 0.5
+    for sensitivity, reported in ((3.0, 3.0), (math.inf, None)):
+        loose = replace(confidence, fov_sensitivity_deg=sensitivity)
+        assert not loose.high
+        assert json.loads(json.dumps(loose.to_report(), allow_nan=False))["fieldOfViewSensitivityDegrees"] == reported
+
+
 def test_command_prints_the_report_with_the_lines_and_writes_them(tmp_path, capsys):
     room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
     picture = tmp_path / "room.png"
