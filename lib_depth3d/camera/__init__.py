@@ -1,5 +1,6 @@
 """Camera model and calibration from vanishing lines (fSpy-compatible)."""
 
+from lib_depth3d.camera.detect import DetectionConfidence, LineDetection, detect_calibration
 from lib_depth3d.camera.fspy import (
     FspyProject,
     calibrate_file,
@@ -25,13 +26,16 @@ __all__ = [
     "Calibration",
     "CalibrationInput",
     "Camera",
+    "DetectionConfidence",
     "FspyProject",
+    "LineDetection",
     "ReferenceDistance",
     "VanishingPointLines",
     "calibrate",
     "calibrate_file",
     "camera_from_parameters",
     "camera_parameters_json",
+    "detect_calibration",
     "fspy_project_bytes",
     "image_plane_to_pixels",
     "lines_json",

@@ -83,17 +83,34 @@ def least_squares_point_image_plane(segments_plane: np.ndarray) -> np.ndarray | 
     vector of the smallest singular value. None when that point lies at infinity (parallel lines)
     or a segment has no length.
     """
+    lines = segment_lines_image_plane(segments_plane)
+    if np.any(np.hypot(lines[:, 0], lines[:, 1]) < FSPY_EPSILON):
+        return None
+    point = least_squares_point_homogeneous(lines)
+    if abs(point[2]) < FSPY_EPSILON * np.hypot(point[0], point[1]):
+        return None
+    return point[:2] / point[2]
+
+
+def segment_lines_image_plane(segments_plane: np.ndarray) -> np.ndarray:
+    """N×3 homogeneous lines ``p0 × p1`` of N×2×2 image-plane segments, scaled to unit normals.
+
+    A zero-length segment keeps its zero line (its normal cannot be scaled).
+    """
     starts = np.concatenate([segments_plane[:, 0], np.ones((len(segments_plane), 1))], axis=1)
     ends = np.concatenate([segments_plane[:, 1], np.ones((len(segments_plane), 1))], axis=1)
     lines = np.cross(starts, ends)
     normal_lengths = np.hypot(lines[:, 0], lines[:, 1])
-    if np.any(normal_lengths < FSPY_EPSILON):
-        return None
-    lines = lines / normal_lengths[:, None]
-    point = np.linalg.svd(lines)[2][-1]
-    if abs(point[2]) < FSPY_EPSILON * np.hypot(point[0], point[1]):
-        return None
-    return point[:2] / point[2]
+    return lines / np.where(normal_lengths < FSPY_EPSILON, 1.0, normal_lengths)[:, None]
+
+
+def least_squares_point_homogeneous(lines: np.ndarray) -> np.ndarray:
+    """Unit homogeneous point (x, y, w) minimising the squared distances to N unit-normal lines.
+
+    The right singular vector of the smallest singular value; ``w`` near 0 means the lines are
+    (nearly) parallel and meet at infinity in the direction (x, y).
+    """
+    return np.linalg.svd(lines)[2][-1]
 
 
 def segment_residual_px(segments_px: np.ndarray, vanishing_point_px: np.ndarray) -> float:

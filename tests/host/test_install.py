@@ -1,6 +1,9 @@
 """install.py run as A1111 runs it, against the double's ``launch``."""
 
 import runpy
+import sys
+
+import pytest
 
 from tests.support.a1111.fixture import REPO_ROOT, a1111  # noqa: F401
 
@@ -27,8 +30,24 @@ def test_never_touches_what_the_webui_has_whatever_its_version(a1111):
     assert a1111.launch.pip_calls == []
 
 
-def test_every_requirement_line_is_read_with_its_version_bounds(a1111):
+def test_every_requirement_line_is_read_with_its_version_bounds(a1111, monkeypatch):
     a1111.launch.installed.clear()
+    monkeypatch.setitem(sys.modules, "cv2", None)  # None in sys.modules: the import fails
     run_install()
     names = [call[0].split('"')[1] for call in a1111.launch.pip_calls]
-    assert names == ["pygltflib>=1.16,<2", "safetensors>=0.3"]
+    assert names == ["pygltflib>=1.16,<2", "safetensors>=0.3", "opencv-python-headless==4.10.0.84"]
+
+
+def test_opencv_counts_as_present_by_its_import_whatever_distribution_gives_it(a1111):
+    pytest.importorskip("cv2")
+    a1111.launch.installed.update({"pygltflib": "1.16.2"})
+    assert "opencv-python-headless" not in a1111.launch.installed
+    run_install()
+    assert a1111.launch.pip_calls == []
+
+
+def test_opencv_is_installed_when_cv2_does_not_import(a1111, monkeypatch):
+    a1111.launch.installed.update({"pygltflib": "1.16.2", "opencv-python-headless": "4.10.0.84"})
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    run_install()
+    assert [call[0] for call in a1111.launch.pip_calls] == ['install "opencv-python-headless==4.10.0.84"']

@@ -1,0 +1,265 @@
+"""Detected vanishing lines: rendered rooms recover their camera; bad pictures get one clear sentence."""
+
+import io
+import itertools
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+
+from lib_depth3d.camera import calibrate, parse_lines_json, read_fspy
+from lib_depth3d.camera.detect import (
+    DISAGREE,
+    NO_LINES,
+    ONE_DIRECTION,
+    TEXTURELESS,
+    detect_calibration,
+)
+from lib_depth3d.cli import main
+from lib_depth3d.errors import CalibrationError
+from tests.support.rooms import render_room, room_camera
+
+# width, height, horizontal FOV (deg), yaw (deg), pitch (deg): views across the room toward a corner.
+ROOM_VIEWS = [
+    (640, 480, 70, 35, 0),
+    (480, 640, 60, 130, -12),
+    (800, 450, 85, 225, 10),
+    (600, 600, 55, 310, -20),
+    (720, 540, 75, 60, 15),
+    (640, 480, 50, 150, -5),
+    (800, 450, 65, 240, -15),
+    (480, 640, 80, 330, 8),
+]
+
+
+def rotation_error_deg(found: np.ndarray, truth: np.ndarray) -> float:
+    """Smallest angle between two world→camera rotations over relabellings of the world axes."""
+    best = 180.0
+    for order in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            relabel = np.zeros((3, 3))
+            relabel[list(order), [0, 1, 2]] = signs
+            if np.linalg.det(relabel) < 0:
+                continue
+            cosine = (np.trace((found @ relabel).T @ truth) - 1.0) / 2.0
+            best = min(best, math.degrees(math.acos(np.clip(cosine, -1.0, 1.0))))
+    return best
+
+
+@pytest.fixture(scope="module", params=range(len(ROOM_VIEWS)), ids=lambda i: "{}x{}-fov{}-yaw{}-pitch{}".format(*ROOM_VIEWS[i]))
+def detected_room(request):
+    width, height, fov, yaw, pitch = ROOM_VIEWS[request.param]
+    room = render_room(room_camera(width, height, fov, yaw, pitch), seed=request.param)
+    return room, fov, detect_calibration(room.picture)
+
+
+def test_rendered_rooms_give_their_field_of_view_and_rotation(detected_room):
+    room, fov, detection = detected_room
+    calibration = detection.calibration
+    assert math.degrees(calibration.true_horizontal_fov_rad) == pytest.approx(fov, abs=0.5)
+    assert rotation_error_deg(calibration.view_transform[:3, :3], room.camera.world_to_camera[:3, :3]) < 0.5
+    assert detection.confidence.high
+
+
+def test_the_up_axis_is_the_pictures_vertical_and_the_origin_is_on_the_floor(detected_room):
+    room, _, detection = detected_room
+    world_up_in_camera = detection.calibration.view_transform[:3, 2]
+    true_up_in_camera = room.camera.world_to_camera[:3, 2]
+    assert math.degrees(math.acos(np.clip(world_up_in_camera @ true_up_in_camera, -1, 1))) < 0.5
+    origin_ray = room.camera.unproject(np.array([detection.input.origin_px]), np.ones(1))[0] - room.camera.position_world
+    assert origin_ray[2] < 0  # the true room's floor (z = 0) is what the origin's pixel sees
+
+
+def test_detected_lines_are_an_ordinary_calibration_input(detected_room, tmp_path):
+    _, _, detection = detected_room
+    again = calibrate(parse_lines_json(json.dumps(detection.lines_json())))
+    np.testing.assert_allclose(again.view_transform, detection.calibration.view_transform, atol=1e-9)
+    counts = detection.confidence.segments_per_direction
+    assert counts == tuple(len(v.segments_px) for v in detection.input.vanishing_points)
+    assert min(counts[:2]) >= 2
+    assert detection.confidence.misfit_px == pytest.approx(max(detection.calibration.vanishing_point_residuals_px))
+
+
+def test_confidence_is_low_when_the_third_direction_is_not_orthogonal():
+    room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
+    detection = detect_calibration(room.picture)
+    assert detection.confidence.orthogonality_residual_deg < 1.0
+    skewed = replace(detection.confidence, orthogonality_residual_deg=5.0)
+    assert not skewed.high
+
+
+def test_a_barely_determined_focal_length_is_not_high_confidence_and_reports_as_json():
+    room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
+    confidence = detect_calibration(room.picture).confidence
+    assert confidence.fov_sensitivity_deg < 0.5
+    for sensitivity, reported in ((3.0, 3.0), (math.inf, None)):
+        loose = replace(confidence, fov_sensitivity_deg=sensitivity)
+        assert not loose.high
+        assert json.loads(json.dumps(loose.to_report(), allow_nan=False))["fieldOfViewSensitivityDegrees"] == reported
+
+
+def test_command_prints_the_report_with_the_lines_and_writes_them(tmp_path, capsys):
+    room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
+    picture = tmp_path / "room.png"
+    room.picture.save(picture)
+    lines, project = tmp_path / "lines.json", tmp_path / "room.fspy"
+    assert main(["calibrate", "--detect", str(picture), "--write-lines", str(lines), "--write-fspy", str(project)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70, abs=0.5)
+    assert report["detection"]["lines"] == json.loads(lines.read_text())
+    assert report["detection"]["confidence"]["high"] is True
+    from_project = calibrate(read_fspy(project).calibration_input())
+    assert math.degrees(from_project.true_horizontal_fov_rad) == pytest.approx(report["trueHorizontalFieldOfViewDegrees"], abs=1e-9)
+
+
+def test_write_lines_needs_detect(tmp_path, capsys):
+    assert main(["calibrate", "--lines", str(tmp_path / "x.json"), "--write-lines", str(tmp_path / "y.json")]) == 2
+    assert "--write-lines goes with --detect" in capsys.readouterr().err
+
+
+def random_room_views(count: int, seed: int = 1):
+    """Views of any yaw (so also facing one wall head-on), pitch ±25°, FOV 40°–95°, five aspect ratios."""
+    rng = np.random.default_rng(seed)
+    sizes = [(640, 480), (480, 640), (800, 450), (600, 600), (720, 540)]
+    return [(*sizes[i % 5], rng.uniform(40, 95), rng.uniform(0, 360), rng.uniform(-25, 25)) for i in range(count)]
+
+
+def test_high_confidence_is_not_given_to_a_wrong_camera():
+    # Views 3–9 of this seed: five that face one wall and miss by 0.67° to 34°, two within 0.5°.
+    for index, (width, height, fov, yaw, pitch) in list(enumerate(random_room_views(10)))[3:]:
+        truth = room_camera(width, height, fov, yaw, pitch)
+        try:
+            detection = detect_calibration(render_room(truth, seed=index).picture)
+        except CalibrationError:
+            continue
+        found = detection.calibration
+        error = max(
+            abs(math.degrees(found.true_horizontal_fov_rad) - fov),
+            rotation_error_deg(found.view_transform[:3, :3], truth.world_to_camera[:3, :3]),
+        )
+        assert error < 1.0 or not detection.confidence.high, (index, error)
+
+
+# --- bad pictures ------------------------------------------------------------------------------
+def stripes(*families):
+    """A light picture with dark 3-px lines; each family is a list of ((x0, y0), (x1, y1))."""
+    picture = Image.new("L", (640, 480), 200)
+    draw = ImageDraw.Draw(picture)
+    for family in families:
+        for line in family:
+            draw.line(line, fill=30, width=3)
+    return picture
+
+
+def smooth_blobs():
+    y, x = np.mgrid[0:480, 0:640]
+    values = 128 + 60 * np.sin(x / 37.0 + np.sin(y / 23.0)) * np.cos(y / 41.0 + np.cos(x / 29.0))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8))
+
+
+BAD_PICTURES = {
+    "textureless": (lambda: Image.new("RGB", (640, 480), (120, 130, 140)), TEXTURELESS),
+    "no straight edges": (smooth_blobs, NO_LINES),
+    "one direction": (
+        lambda: stripes([((k * 50 + 20, 0), (320 + (k * 50 - 300) * 0.3, 479)) for k in range(12)]),
+        ONE_DIRECTION,
+    ),
+    "two families of parallel lines": (
+        lambda: stripes(
+            [((k * 40, 0), (k * 40 + 200, 479)) for k in range(-10, 20)],
+            [((0, k * 40 + 10), (639, k * 40 + 10)) for k in range(12)],
+        ),
+        DISAGREE,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BAD_PICTURES)
+def test_bad_pictures_get_one_sentence_saying_what_to_do(name):
+    make, sentence = BAD_PICTURES[name]
+    with pytest.raises(CalibrationError) as raised:
+        detect_calibration(make())
+    assert str(raised.value) == sentence
+
+
+def test_a_noisy_picture_is_called_noisy():
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8)
+    with pytest.raises(CalibrationError, match=r"^The picture is too noisy for straight edges to be found \(estimated noise \d+ grey levels\)"):
+        detect_calibration(Image.fromarray(noise))
+
+
+def test_the_command_turns_a_bad_picture_into_exit_code_2(tmp_path, capsys):
+    picture = tmp_path / "flat.png"
+    Image.new("RGB", (320, 240), (90, 90, 90)).save(picture)
+    assert main(["calibrate", "--detect", str(picture)]) == 2
+    assert capsys.readouterr().err == f"error: {TEXTURELESS}\n"
+
+
+# --- an off-centre principal point ----------------------------------------------------------
+# width, height, horizontal FOV, yaw, pitch, principal point shift (fractions of width, height), seed:
+# pitched views (all three VPs finite) through a shifted lens.
+SHIFTED_VIEWS = [
+    (640, 480, 60, 35, -25, (0.2, 0.05), 0),
+    (640, 480, 70, 35, -20, (0.0, 0.25), 2),
+]
+
+
+@pytest.mark.parametrize("view", SHIFTED_VIEWS, ids=lambda v: "shift{}-{}".format(*v[5]))
+def test_a_third_direction_moves_the_principal_point_when_the_centre_cannot_explain_it(view):
+    width, height, fov, yaw, pitch, shift, seed = view
+    truth = room_camera(width, height, fov, yaw, pitch, shift)
+    detection = detect_calibration(render_room(truth, seed=seed).picture)
+    found = detection.calibration
+    assert detection.input.principal_point_mode == "third_vp"
+    assert np.hypot(*np.subtract(found.camera.principal_point_px, truth.principal_point_px)) < 8.0
+    true_fov = 2 * math.degrees(math.atan(width / 2 / truth.focal_length_px))
+    assert math.degrees(found.camera.horizontal_fov_rad) == pytest.approx(true_fov, abs=1.0)
+    assert rotation_error_deg(found.view_transform[:3, :3], truth.world_to_camera[:3, :3]) < 1.0
+    assert not detection.confidence.high  # three VPs fix such a principal point exactly: nothing checks it
+
+
+# --- fSpy's photos ---------------------------------------------------------------------------
+FSPY_TWO_VP = ["defaults.fspy", "shifted_landscape.fspy", "shifted_portrait.fspy", "fspy_github_bug_5.fspy", "quad-problem.fspy"]
+
+
+def detect_fspy_photo(fspy_fixtures, name):
+    project = read_fspy(fspy_fixtures / name)
+    reference = calibrate(project.calibration_input())
+    picture = ImageOps.exif_transpose(Image.open(io.BytesIO(project.image_bytes)))
+    return reference, detect_calibration(picture)
+
+
+@pytest.mark.parametrize("name", ["shifted_landscape.fspy", "shifted_portrait.fspy"])
+def test_fspy_photos_give_fspys_field_of_view_and_rotation(fspy_fixtures, name):
+    reference, detection = detect_fspy_photo(fspy_fixtures, name)
+    found = detection.calibration
+    assert math.degrees(found.true_horizontal_fov_rad) == pytest.approx(math.degrees(reference.true_horizontal_fov_rad), abs=2.0)
+    assert rotation_error_deg(found.view_transform[:3, :3], reference.view_transform[:3, :3]) < 2.0
+
+
+@pytest.mark.parametrize("name", FSPY_TWO_VP)
+def test_fspy_photos_are_never_confidently_wrong(fspy_fixtures, name):
+    try:
+        reference, detection = detect_fspy_photo(fspy_fixtures, name)
+    except CalibrationError:
+        return
+    found = detection.calibration
+    error = max(
+        abs(math.degrees(found.true_horizontal_fov_rad - reference.true_horizontal_fov_rad)),
+        rotation_error_deg(found.view_transform[:3, :3], reference.view_transform[:3, :3]),
+    )
+    assert error < 2.0 or not detection.confidence.high
+
+
+# Detection does not reach the issue's 2° on these yet (docs/calibration.md, "Measured"): strict
+# xfail, so the day it does this test fails and must join the one above.
+@pytest.mark.xfail(strict=True, reason="detection misses fSpy's field of view by more than 2° on these photos")
+@pytest.mark.parametrize("name", ["defaults.fspy", "fspy_github_bug_5.fspy", "quad-problem.fspy"])
+def test_fspy_photos_not_yet_within_2_degrees(fspy_fixtures, name):
+    reference, detection = detect_fspy_photo(fspy_fixtures, name)
+    found = detection.calibration
+    assert math.degrees(found.true_horizontal_fov_rad) == pytest.approx(math.degrees(reference.true_horizontal_fov_rad), abs=2.0)
+    assert rotation_error_deg(found.view_transform[:3, :3], reference.view_transform[:3, :3]) < 2.0
