@@ -28,7 +28,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Literal, Optional, Tuple
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -37,7 +37,14 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from lib_depth3d import pipeline
-from lib_depth3d.camera.sources import CameraSource, FieldOfViewCamera, FspyCamera, calibration_source
+from lib_depth3d.camera.sources import (
+    AutomaticCamera,
+    CameraSource,
+    DetectedLinesCamera,
+    FieldOfViewCamera,
+    FspyCamera,
+    calibration_source,
+)
 from lib_depth3d.depth.controlnet import depth_preprocessors
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
@@ -200,6 +207,10 @@ class SceneRequest(DepthRequest):
                                      description="horizontal field of view in degrees when no calibration is given "
                                                  f"(default {DEFAULT_FOV_DEG:g})")
     lines: Optional[dict] = Field(None, description="vanishing lines JSON (pixels), solved for the camera")
+    camera: Optional[Literal["auto", "detect"]] = Field(
+        None, description="without lines or fspy: 'auto' uses vanishing lines detected in the picture when they "
+                          "are trusted, else the field of view; 'detect' always uses the detected lines (refused "
+                          "when none are found). The camera JSON's depth3dCamera says which source gave the camera")
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
     near: Optional[float] = SCENE_DEFAULTS.near
     far: Optional[float] = SCENE_DEFAULTS.far
@@ -310,13 +321,18 @@ def _depth_source(body: DepthRequest, http: Request, route: str) -> DepthSource:
 
 
 def _camera_source(body: SceneRequest) -> CameraSource:
-    if body.lines is not None and body.fspy is not None:
-        raise InputError("Give either lines or fspy for the camera, not both.")
+    if sum(value is not None for value in (body.lines, body.fspy, body.camera)) > 1:
+        raise InputError("Give one of lines, fspy or camera for the camera, not several.")
     if body.lines is not None:
         return calibration_source(body.lines)
     if body.fspy is not None:
         return FspyCamera(decode_fspy(body.fspy))
-    return FieldOfViewCamera(assumed=True) if body.fov_deg is None else FieldOfViewCamera(body.fov_deg)
+    field_of_view = FieldOfViewCamera(assumed=True) if body.fov_deg is None else FieldOfViewCamera(body.fov_deg)
+    if body.camera == "detect":
+        return DetectedLinesCamera()
+    if body.camera == "auto":
+        return AutomaticCamera(field_of_view)
+    return field_of_view
 
 
 @router.get("/models", response_model=ModelsResponse)

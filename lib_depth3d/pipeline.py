@@ -110,7 +110,7 @@ def build_scene_files(
     scene = build_scene(picture, depth, camera.camera, options)
     if progress is not None:
         progress("Writing the scene files", None)
-    files = write_scene(scene, glb_path, calibration=camera.calibration, fspy_bytes=camera.fspy_bytes)
+    files = write_scene(scene, glb_path, camera=camera)
     return SceneBuild(files, depth, scene, camera)
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from modules import paths, script_callbacks, scripts, shared
 
 from lib_depth3d import pipeline, ui
-from lib_depth3d.camera.sources import CameraSource, FieldOfViewCamera, calibration_source
+from lib_depth3d.camera.sources import AutomaticCamera, CameraSource, FieldOfViewCamera, calibration_source
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, estimator_sources, parse_depth_source
@@ -35,6 +35,7 @@ OUTPUT_MASK = "Mask"
 OUTPUT_CHOICES = (OUTPUT_DEPTH, OUTPUT_SCENE, OUTPUT_MASK)
 OUTPUT_TAGS = {OUTPUT_DEPTH: "depth", OUTPUT_SCENE: "glb", OUTPUT_MASK: "mask"}
 NO_CALIBRATION = "None (use the field of view)"
+AUTOMATIC_CAMERA = "Automatic (lines detected in each picture or the field of view)"
 INFOTEXT_MODEL = "Depth3D model"
 INFOTEXT_OUTPUTS = "Depth3D outputs"
 INFOTEXT_FOV = "Depth3D FOV"
@@ -56,7 +57,7 @@ def saved_calibrations() -> list[str]:
     """``.fspy`` projects saved from the tab, relative to :func:`outputs_folder`."""
     folder = outputs_folder()
     found = sorted(folder.glob("**/*.fspy")) if folder.is_dir() else []
-    return [NO_CALIBRATION, *(path.relative_to(folder).as_posix() for path in found)]
+    return [NO_CALIBRATION, AUTOMATIC_CAMERA, *(path.relative_to(folder).as_posix() for path in found)]
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,12 @@ class Settings:
         depth = parse_depth_source(model, input_size=size, models_folder=models_folder(),
                                    keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)))
         calibration_name = calibration_name or NO_CALIBRATION
-        camera = FieldOfViewCamera(fov) if calibration_name == NO_CALIBRATION else _saved_calibration(calibration_name)
+        if calibration_name == NO_CALIBRATION:
+            camera = FieldOfViewCamera(fov)
+        elif calibration_name == AUTOMATIC_CAMERA:
+            camera = AutomaticCamera(FieldOfViewCamera(fov))
+        else:
+            camera = _saved_calibration(calibration_name)
         return cls(depth, camera, tuple(outputs), fov, calibration_name, size)
 
     def check_network_size(self, width: int, height: int) -> None:

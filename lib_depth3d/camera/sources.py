@@ -10,7 +10,7 @@ the entry points can construct.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Union
 
 from lib_depth3d.camera.inputs import CalibrationInput
@@ -33,8 +33,10 @@ class CameraChoice:
         camera: the camera, in pixels of the picture.
         calibration: the calibration it came from (world Z up, fSpy's axes), or None.
         fspy_bytes: the ``.fspy`` project to keep beside the scene, or None.
-        source: which kind of source gave it: ``lines``, ``fspy`` or ``field of view``.
+        source: which kind of source gave it: ``lines``, ``fspy``, ``detected lines`` or
+            ``field of view``.
         description: one phrase for summaries ("calibrated from room.fspy").
+        notes: sentences about the choice (why detected lines were not used, how far to trust them).
     """
 
     camera: Camera
@@ -42,10 +44,12 @@ class CameraChoice:
     fspy_bytes: bytes | None
     source: str
     description: str
+    notes: tuple[str, ...] = ()
 
     @property
-    def warnings(self) -> list[str]:
-        return list(self.calibration.warnings) if self.calibration is not None else []
+    def warnings(self) -> tuple[str, ...]:
+        """The calibration's warnings, then the notes."""
+        return (*(self.calibration.warnings if self.calibration is not None else ()), *self.notes)
 
 
 def camera_for_size(calibration: Calibration, width_px: int, height_px: int) -> Camera:
@@ -131,7 +135,57 @@ class FieldOfViewCamera:
         return CameraChoice(camera, None, None, "field of view", note)
 
 
-CameraSource = Union[LinesCamera, FspyCamera, FieldOfViewCamera]
+@dataclass(frozen=True)
+class DetectedLinesCamera:
+    """A camera from vanishing lines detected in the picture
+    (:func:`~lib_depth3d.camera.detect.detect_calibration`); refused in words when none are found,
+    and used with a note when the detection's confidence is not high."""
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+        from lib_depth3d.camera.detect import detect_calibration
+
+        return _detected_choice(detect_calibration(picture), picture, picture_bytes)
+
+
+@dataclass(frozen=True)
+class AutomaticCamera:
+    """The best camera the picture itself gives: detected vanishing lines when their confidence
+    is high, else ``fallback`` (a field of view), with a note saying why."""
+
+    fallback: FieldOfViewCamera = FieldOfViewCamera(assumed=True)
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+        from lib_depth3d.camera.detect import detect_calibration
+        from lib_depth3d.errors import CalibrationError
+
+        try:
+            detection = detect_calibration(picture)
+        except CalibrationError as error:
+            reason = f"No camera could be found from the picture's lines: {error}"
+        else:
+            if detection.confidence.high:
+                return _detected_choice(detection, picture, picture_bytes)
+            reason = f"The lines detected in the picture were not trusted ({_confidence_words(detection)})."
+        choice = self.fallback.choose(picture, picture_bytes)
+        return replace(choice, notes=(*choice.notes, f"{reason} The camera is the {choice.description}; draw the "
+                                                     "lines in the Depth 3D tab for a calibrated camera."))
+
+
+def _confidence_words(detection) -> str:
+    confidence = detection.confidence
+    return (f"{', '.join(str(n) for n in confidence.segments_per_direction)} segments per direction, "
+            f"misfit {confidence.misfit_px:.1f} px, field of view sensitive to "
+            f"{confidence.fov_sensitivity_deg:.1f}° per 0.1° of line angle")
+
+
+def _detected_choice(detection, picture: Image.Image, picture_bytes: bytes | None) -> CameraChoice:
+    choice = LinesCamera(detection.input, "lines detected in the picture").choose(picture, picture_bytes)
+    notes = () if detection.confidence.high else (
+        f"The detected lines are uncertain ({_confidence_words(detection)}); check the camera, or draw the lines.",)
+    return replace(choice, source="detected lines", notes=(*choice.notes, *notes))
+
+
+CameraSource = Union[LinesCamera, FspyCamera, FieldOfViewCamera, DetectedLinesCamera, AutomaticCamera]
 
 
 def calibration_source(data: dict | str | bytes, label: str | None = None) -> LinesCamera | FspyCamera:

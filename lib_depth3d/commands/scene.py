@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument("--fspy", metavar="PROJECT.fspy", help="camera from an fSpy project")
     camera.add_argument("--lines", metavar="LINES.json", help="camera from our vanishing-lines JSON")
+    camera.add_argument("--detect-lines", action="store_true",
+                        help="camera from vanishing lines detected in the picture (see 'calibrate --detect')")
     camera.add_argument(
         "--fov", metavar="DEGREES", type=float,
         help=f"horizontal field of view, principal point at the centre (default {DEFAULT_FOV_DEG:g})",
@@ -96,8 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _camera_source(args: argparse.Namespace):
-    from lib_depth3d.camera.sources import FieldOfViewCamera, calibration_source
+    from lib_depth3d.camera.sources import DetectedLinesCamera, FieldOfViewCamera, calibration_source
 
+    if args.detect_lines:
+        return DetectedLinesCamera()
     if args.fspy:
         return calibration_source(read_input_file(args.fspy, "fSpy project"), args.fspy)
     if args.lines:

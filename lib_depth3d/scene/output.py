@@ -18,8 +18,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from lib_depth3d.camera import Calibration, Camera, camera_parameters_json
+from lib_depth3d.camera import Camera, camera_parameters_json
 from lib_depth3d.camera.solver import FSPY_AXIS_NAMES
+from lib_depth3d.camera.sources import CameraChoice
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.errors import SceneError
 from lib_depth3d.output_sets import check_targets, write_file_set
@@ -31,14 +32,14 @@ from lib_depth3d.scene.gltf import glb_bytes
 
 @dataclass(frozen=True)
 class SceneOutput:
-    """What the writers encode: the scene, its fSpy camera parameters and the project it came from.
-
-    ``fspy_bytes`` is None when the camera did not come from vanishing lines.
-    """
+    """What the writers encode: the scene, its fSpy camera parameters, the project it came from
+    (None when the camera did not come from vanishing lines) and where the camera came from
+    (``{"source": …, "description": …}``, None when nobody said)."""
 
     scene: Scene
     camera_parameters: dict
     fspy_bytes: bytes | None
+    camera_source: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,15 @@ def _depth_png(output: SceneOutput) -> bytes:
 
 def _camera_json(output: SceneOutput) -> bytes:
     text = camera_parameters_json(output.camera_parameters)
-    fit = output.scene.calibration_fit
-    if fit is not None:
-        # fSpy's importers read only their own keys, so the fit's figures can travel beside them.
-        text = json.dumps({**json.loads(text), "depth3dFit": fit.as_json()}, indent=2)
+    # fSpy's importers read only their own keys, so where the camera came from and the fit's
+    # figures can travel beside them.
+    extras = {}
+    if output.camera_source is not None:
+        extras["depth3dCamera"] = output.camera_source
+    if output.scene.calibration_fit is not None:
+        extras["depth3dFit"] = output.scene.calibration_fit.as_json()
+    if extras:
+        text = json.dumps({**json.loads(text), **extras}, indent=2)
     return (text + "\n").encode("utf-8")
 
 
@@ -183,23 +189,19 @@ def camera_parameters(scene: Scene, calibration_parameters: dict | None = None) 
     }
 
 
-def write_scene(
-    scene: Scene,
-    glb_path: str | os.PathLike,
-    *,
-    calibration: Calibration | None = None,
-    fspy_bytes: bytes | None = None,
-) -> SceneFiles:
+def write_scene(scene: Scene, glb_path: str | os.PathLike, *, camera: CameraChoice | None = None) -> SceneFiles:
     """Write ``OUT.glb`` and the files of :data:`SCENE_WRITERS` beside it, as one set.
 
-    ``calibration``: the calibration the scene's camera came from; its parameters go into the
-    camera JSON. ``fspy_bytes``: the fSpy project the camera came from, written beside the scene.
-    A ``.fspy`` an earlier set wrote at OUT.fspy is removed when this one has none.
-    Raises :class:`~lib_depth3d.errors.OutputError` when the set cannot be written.
+    ``camera``: the camera choice the scene's camera came from: its calibration's parameters go
+    into the camera JSON with where the camera came from, its ``.fspy`` project beside the scene,
+    its warnings into the result. A ``.fspy`` an earlier set wrote at OUT.fspy is removed when
+    this one has none. Raises :class:`~lib_depth3d.errors.OutputError` when the set cannot be written.
     """
     paths = scene_paths(glb_path)
+    calibration = None if camera is None else camera.calibration
     parameters = camera_parameters(scene, None if calibration is None else calibration.to_camera_parameters())
-    output = SceneOutput(scene, parameters, fspy_bytes)
+    output = SceneOutput(scene, parameters, None if camera is None else camera.fspy_bytes,
+                         None if camera is None else {"source": camera.source, "description": camera.description})
     contents = {suffix: writer.write(output) for suffix, writer in SCENE_WRITERS.items()}
     written = {suffix: paths[suffix] for suffix, data in contents.items() if data is not None}
     write_file_set([(written[suffix], contents[suffix]) for suffix in written],
@@ -208,7 +210,7 @@ def write_scene(
         paths=written,
         camera=scene.camera,
         calibration_report=None if calibration is None else calibration.to_report(),
-        warnings=(*(calibration.warnings if calibration is not None else ()), *scene.warnings),
+        warnings=(*(camera.warnings if camera is not None else ()), *scene.warnings),
     )
 
 

@@ -122,7 +122,8 @@ def test_img2img_with_a_saved_calibration_and_a_mask(a1111, models_dir):
     shutil.copy(REPO_ROOT / "examples" / "room" / "room.fspy", saved / "room.fspy")
     _, fresh_runner, fresh_script = load(a1111, models_dir, is_img2img=True)
     choices = fresh_runner.ui_components[fresh_script][4].choices
-    assert [c[0] if isinstance(c, tuple) else c for c in choices][1:] == ["20260101-room/room.fspy"]
+    assert [c[0] if isinstance(c, tuple) else c for c in choices][1:] == [module.AUTOMATIC_CAMERA,
+                                                                          "20260101-room/room.fspy"]
     values, script_args = arguments(fresh_runner, fresh_script, outputs=("3D scene (.glb)", "Mask"),
                                     calibration="20260101-room/room.fspy")
     with Image.open(REPO_ROOT / "examples" / "room" / "room.png") as room:
@@ -144,6 +145,21 @@ def test_img2img_with_a_saved_calibration_and_a_mask(a1111, models_dir):
     assert mask.mode == "L" and mask.size == (WIDTH, HEIGHT)
     with Image.open(folder / f"{base}_mask.png") as saved_mask:
         np.testing.assert_array_equal(np.asarray(saved_mask), np.asarray(mask))
+
+
+def test_the_automatic_camera_falls_back_to_the_field_of_view_and_says_so(a1111, models_dir):
+    """Generated pictures without straight edges: the camera JSON names the field of view as the
+    source, and the comment under the gallery says why the lines were not used."""
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, calibration=module.AUTOMATIC_CAMERA, fov=50.0)
+    p, processed = a1111.txt2img(runner, script_args, prompt="a room", seed=3, width=WIDTH, height=HEIGHT)
+    folder = a1111.root / "outputs" / "txt2img-images"
+    (camera_path,) = folder.glob("*_camera.json")
+    camera = json.loads(camera_path.read_text())
+    assert camera["depth3dCamera"]["source"] == "field of view"
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(50.0)
+    assert any("from the picture's lines" in comment or "were not trusted" in comment for comment in p.comments)
+    assert f"Depth3D calibration: {module.AUTOMATIC_CAMERA}" in processed.infotexts[0]
 
 
 def test_interrupt_stops_between_pictures_without_partial_files(a1111, models_dir):

@@ -1,0 +1,97 @@
+"""Camera sources from the picture itself: detected lines and the automatic choice, through the
+composer, the command line and the API; every result says which source gave the camera."""
+
+import base64
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib_depth3d import pipeline
+from lib_depth3d.camera.sources import AutomaticCamera, DetectedLinesCamera, FieldOfViewCamera
+from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.errors import CalibrationError
+from tests.support.paths import REPO_ROOT
+from tests.support.rooms import render_room, room_camera
+
+TRUE_FOV_DEG = 70.0
+
+
+@pytest.fixture(scope="module")
+def room():
+    return render_room(room_camera(640, 480, TRUE_FOV_DEG, 35, 0), seed=0)
+
+
+def slope(width=640, height=480) -> np.ndarray:
+    """A z-depth that rises from the bottom row to the top: some shape, no lines to detect."""
+    return np.tile(np.linspace(5.0, 2.0, height, dtype=np.float32)[:, None], (1, width))
+
+
+def blank(width=320, height=240):
+    return Image.new("RGB", (width, height), (120, 120, 120))
+
+
+def test_detected_lines_give_the_rooms_field_of_view(room):
+    choice = pipeline.choose_camera(room.picture, DetectedLinesCamera())
+    assert choice.source == "detected lines" and choice.calibration is not None
+    assert math.degrees(choice.camera.horizontal_fov_rad) == pytest.approx(TRUE_FOV_DEG, abs=0.5)
+    assert choice.fspy_bytes[:4] == b"fspy"  # the detected lines are kept as an ordinary project
+    with pytest.raises(CalibrationError):
+        pipeline.choose_camera(blank(), DetectedLinesCamera())
+
+
+def test_automatic_uses_trusted_lines_and_otherwise_the_field_of_view_saying_why(room):
+    trusted = pipeline.choose_camera(room.picture, AutomaticCamera())
+    assert trusted.source == "detected lines" and not trusted.notes
+    fallback = pipeline.choose_camera(blank(), AutomaticCamera(FieldOfViewCamera(40.0)))
+    assert fallback.source == "field of view" and fallback.calibration is None
+    assert math.degrees(fallback.camera.horizontal_fov_rad) == pytest.approx(40.0)
+    (note,) = fallback.notes
+    assert note.startswith("No camera could be found from the picture's lines:") and "40° horizontal" in note
+
+
+def test_the_camera_json_and_the_summary_name_the_source(room, tmp_path):
+    depth = DepthMap(slope(), "depth")
+    build = pipeline.build_scene_files(blank(640, 480), depth=depth,
+                                       camera=pipeline.choose_camera(blank(640, 480), AutomaticCamera()),
+                                       glb_path=tmp_path / "s.glb")
+    camera_json = json.loads(build.files.camera_json.read_text())
+    assert camera_json["depth3dCamera"]["source"] == "field of view"
+    assert "No camera could be found" in build.summary()
+    assert any("No camera could be found" in warning for warning in build.files.warnings)
+
+
+def test_the_scene_command_detects_the_lines(room, tmp_path):
+    picture, depth = tmp_path / "room.png", tmp_path / "room.npy"
+    room.picture.save(picture)
+    np.save(depth, slope())
+    result = subprocess.run([sys.executable, "-m", "lib_depth3d", "scene", str(picture), "--depth", str(depth),
+                             "--depth-kind", "depth", "--detect-lines", "--no-fit", "-o", str(tmp_path / "s.glb")],
+                            cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "camera: calibrated from lines detected in the picture; 70." in result.stdout
+    assert json.loads((tmp_path / "s_camera.json").read_text())["depth3dCamera"]["source"] == "detected lines"
+    assert (tmp_path / "s.fspy").read_bytes()[:4] == b"fspy"
+
+
+def test_the_api_takes_the_automatic_camera(room):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from lib_depth3d.api import router
+    from lib_depth3d.files import png_bytes
+
+    app = FastAPI()
+    app.include_router(router)
+    depth = Image.fromarray(np.round(DepthMap(slope(), "depth").nearness() * 255).astype(np.uint8), "L")
+    answer = TestClient(app).post("/depth3d/v1/scene", json={
+        "image": base64.b64encode(png_bytes(room.picture)).decode(),
+        "depth_image": base64.b64encode(png_bytes(depth)).decode(), "camera": "auto", "resolution": 64})
+    assert answer.status_code == 200, answer.text
+    camera = answer.json()["camera"]
+    assert camera["depth3dCamera"]["source"] == "detected lines"
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(TRUE_FOV_DEG, abs=0.5)
