@@ -157,6 +157,9 @@ class Job:
     shows a new image, the picture pasted back into the original."""
     written: set = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
+    failure: str | None = None
+    """Why the depth of a picture failed (the GPU ran out of memory, ControlNet raised): the
+    pictures after it are left without depth rather than failing the same way again."""
 
 
 def _saved_calibration(name: str) -> CameraSource:
@@ -239,11 +242,18 @@ class Script(scripts.Script):
 
     def postprocess_image(self, p, pp, *args):
         job = getattr(p, "depth3d_job", None)
-        if job is None or shared.state.interrupted:
+        if job is None or job.failure is not None or shared.state.interrupted:
             return
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
-        job.depths[position] = pipeline.estimate(pp.image, job.settings.depth, progress=_show_progress)
+        try:
+            job.depths[position] = pipeline.estimate(pp.image, job.settings.depth, progress=_show_progress)
+        except Depth3DError as error:
+            # Raised from this hook, it would only be logged: say it where a refusal is said.
+            job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "
+                           f"have no depth. {error}")
+            p.comment(job.failure)
+            p.extra_generation_params[INFOTEXT_ERROR] = job.failure
 
     def postprocess(self, p, processed, *args):
         job = getattr(p, "depth3d_job", None)

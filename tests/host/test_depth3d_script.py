@@ -267,6 +267,29 @@ def test_controlnet_depth_is_offered_and_writes_the_depth_files(a1111, models_di
     assert paste_values(infotext, script.infotext_fields)[1] == "controlnet:depth_midas"
 
 
+def test_a_depth_that_fails_during_the_run_is_said_where_refusals_are(a1111, models_dir, fake_controlnet,
+                                                                      monkeypatch):
+    calls = []
+
+    def out_of_memory(self, *args, **kwargs):
+        calls.append(args[1])
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(fake_controlnet), "__call__", out_of_memory)
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, model="controlnet:depth_midas", net_size=96)
+    p, processed = a1111.txt2img(runner, script_args, seed=6, width=WIDTH, height=HEIGHT, batch_size=2)
+    # The pictures are kept; the second is not tried again; no depth file, no depth in the gallery.
+    assert len(processed.images) == 3 and calls == [96]
+    assert files_in(a1111.root / "outputs" / "txt2img-images") == ["00000-6.png", "00001-7.png"]
+    (message,) = processed.comments.splitlines()
+    assert message.startswith("Depth 3D: the depth of picture 1 failed")
+    assert "ControlNet's depth_midas failed: RuntimeError: CUDA out of memory" in message
+    parameters = a1111.generation_parameters_copypaste.parse_generation_parameters(processed.infotexts[1])
+    assert parameters["Depth3D error"] == message == json.loads(processed.js())["extra_generation_params"]["Depth3D error"]
+    assert a1111.errors.reported == []
+
+
 def test_a_controlnet_resolution_out_of_its_range_stops_the_run(a1111, models_dir, fake_controlnet):
     module, runner, script = load(a1111, models_dir)
     values, script_args = arguments(runner, script, model="controlnet:depth_midas", net_size=40)
