@@ -372,6 +372,7 @@ def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, 
     assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("Depth 3D", "depth3d")
     states = [block.value for block in blocks.blocks.values() if isinstance(block, gr.State)]
     assert str(a1111.root / "outputs" / "depth3d") in states
+    assert WEBUI_ADVICE in states  # the build's missing-weights message gives the WebUI's remedy
 
 
 def test_pictures_in_dated_subfolders_get_their_files_beside_them(a1111, models_dir):
