@@ -64,7 +64,7 @@ def plain_trimesh(picture, depth, camera, resolution, path: Path) -> int:
     rows, columns = grid_shape(SIZE, SIZE, resolution)
     grid = sample_grid(SIZE, SIZE, rows, columns)
     inverse = sample_inverse_depth(depth.values, grid)
-    vertices = unproject_samples(grid, inverse, camera.focal_length_px, camera.principal_point_px)
+    vertices = unproject_samples(grid, inverse, camera)
     ids = np.arange(rows * columns).reshape(rows, columns)
     a, b, c, d = ids[:-1, :-1].ravel(), ids[:-1, 1:].ravel(), ids[1:, :-1].ravel(), ids[1:, 1:].ravel()
     faces = np.concatenate([np.stack([a, c, d], 1), np.stack([a, d, b], 1)])

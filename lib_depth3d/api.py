@@ -34,7 +34,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from PIL import Image
-from pydantic import BaseModel, Extra, Field
+from pydantic import BaseModel, Field
 
 from lib_depth3d import pipeline
 from lib_depth3d.camera.sources import CameraSource, FieldOfViewCamera, FspyCamera, calibration_source
@@ -69,9 +69,14 @@ LIMITS = {
 16-bit depth PNG of noise (what compresses worst) in base64, 112 MiB, and on ``/scene`` an
 ``.fspy`` that holds the picture once more."""
 
-MAX_NET_SIZE = 2048
-"""The largest ``net_size`` the API runs a network at (the command line and the WebUI allow the
-models' own maximum): a network's memory grows with the square of its size."""
+MAX_NET_SIZE = 1036
+"""The largest ``net_size`` the API runs a network at, twice Depth Anything V2's own 518 (the
+command line and the WebUI allow up to 4096): a network's memory grows with the square of its
+size, and Depth Anything V2 Small alone took 2.9 GB at 2044 in ``bench/api.py``."""
+
+MAX_GRID_SIDE = 2048
+"""The largest ``resolution`` of a scene's grid (the command line allows a vertex per pixel, up to
+4096²): a full-resolution 4096² scene took 5 GB in ``bench/api.py``."""
 
 MAX_DETAIL_CHARS = 500
 """An error message longer than this is cut, so that no value from the request comes back whole."""
@@ -159,7 +164,7 @@ class StrictRequest(BaseModel):
     """A request whose unknown fields are refused (a misspelt option would otherwise be ignored)."""
 
     class Config:
-        extra = Extra.forbid
+        extra = "forbid"
 
 
 class ModelInfo(BaseModel):
@@ -205,8 +210,8 @@ class SceneRequest(DepthRequest):
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
     near: Optional[float] = SCENE_DEFAULTS.near
     far: Optional[float] = SCENE_DEFAULTS.far
-    resolution: Optional[int] = Field(SCENE_DEFAULTS.resolution, ge=MIN_RESOLUTION,
-                                      description="vertex samples on the longer side (null: one per pixel)")
+    resolution: int = Field(SCENE_DEFAULTS.resolution, ge=MIN_RESOLUTION, le=MAX_GRID_SIDE,
+                            description=f"vertex samples on the picture's longer side (at most {MAX_GRID_SIDE})")
     cut_discontinuities: bool = SCENE_DEFAULTS.cut_discontinuities
     decimate: bool = SCENE_DEFAULTS.decimate
     fill_occlusions: bool = Field(SCENE_DEFAULTS.fill_occlusions,
@@ -369,8 +374,8 @@ def scene(body: SceneRequest, http: Request) -> SceneResponse:
                 camera=json.loads(files.camera_json.read_text(encoding="utf-8")),
                 depth=_encode(files.depth_png.read_bytes()),
                 fspy=_encode(files.fspy.read_bytes()) if files.fspy is not None else None,
-                calibration=build.calibration_report,
-                warnings=build.warnings,
+                calibration=files.calibration_report,
+                warnings=list(files.warnings),
             )
     except Depth3DError as error:
         raise _failure(error) from error

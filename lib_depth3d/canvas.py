@@ -19,10 +19,7 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.camera import camera_from_parameters
-
-AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
-PRINCIPAL_POINT_MODES = ("center", "manual", "third_vp")
-CALIBRATION_MODES = ("two_vp", "one_vp")
+from lib_depth3d.files import png_bytes
 REFERENCE_UNITS = ("m", "cm", "mm", "km", "in", "ft", "mi", "")
 GRID_HALF_LINES = 10
 GRID_SAMPLES_PER_LINE = 64
@@ -120,14 +117,13 @@ def settings_of_lines(lines: dict) -> dict:
 
 def picture_data_url(picture: Image.Image) -> str:
     """The picture as a data URL for the canvas (PNG, or JPEG for large pictures to keep it light)."""
-    buffer = io.BytesIO()
     if picture.width * picture.height <= DATA_URL_PNG_MAX_PIXELS:
-        picture.save(buffer, format="PNG")
-        kind = "png"
+        data, kind = png_bytes(picture), "png"
     else:
+        buffer = io.BytesIO()
         picture.convert("RGB").save(buffer, format="JPEG", quality=92)
-        kind = "jpeg"
-    return f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        data, kind = buffer.getvalue(), "jpeg"
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _nice_spacing(length: float) -> float:

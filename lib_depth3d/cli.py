@@ -1,15 +1,19 @@
-"""`python -m lib_depth3d SUBCOMMAND …`: the command line of the engine.
+"""`depth3d SUBCOMMAND …` (or `python -m lib_depth3d …`): the command line of the engine.
 
 Each subcommand lives in ``lib_depth3d/commands/<name>.py`` and defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported lazily so that a
 light command (``calibrate``) never pays for torch. A :class:`~lib_depth3d.errors.Depth3DError`
-becomes exit code 2 with its message on one line of stderr.
+becomes exit code 2 with its message on one line of stderr. Output piped into a reader that
+stops early (``| head``) ends the command quietly with exit code 141, as SIGPIPE ends ``yes``;
+SIGTERM exits (143) through the clean-ups, as Ctrl-C does (130).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from typing import Sequence
 
@@ -25,15 +29,16 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def _command_modules() -> dict[str, object]:
     return {name: importlib.import_module(module) for name, module in COMMANDS.items()}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "depth3d") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lib_depth3d",
+        prog=prog,
         description="Depth3D: depthmaps, camera calibration from vanishing lines, "
         "camera-matched .glb scenes and depth masks.",
     )
@@ -45,10 +50,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _exit_when_terminated(signal_number: int, frame) -> None:
+    # Python's default for SIGTERM ends the process at once; exiting through SystemExit runs the
+    # clean-ups on the way out, so a terminated run removes its partial files.
+    raise SystemExit(128 + signal_number)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
+    """Run one command line; the exit code. ``prog`` is how the usage line names the program."""
+    args = build_parser(prog).parse_args(argv)
+    previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The interpreter flushes stdout again at exit: point it at /dev/null so that cannot raise.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Depth3DError as error:
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
@@ -56,3 +75,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)

@@ -13,6 +13,10 @@ class InputError(Depth3DError):
     """A file, image, array or request field that cannot be used as given."""
 
 
+class OutputError(InputError):
+    """An output that cannot be written: its folder is missing, it names a folder, the disk is full."""
+
+
 class CalibrationError(Depth3DError):
     """The vanishing lines or calibration settings do not determine a camera."""
 

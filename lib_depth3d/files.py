@@ -1,8 +1,8 @@
 """Reading pictures and writing outputs safely.
 
-Every output goes through :func:`atomic_output`: it is written under a temporary name in the
-destination folder and renamed over the destination only when complete, so a failure never
-leaves a half-written file where a good one stood.
+Every output goes through :mod:`lib_depth3d.output_sets`: it is written under a hidden partial
+name in the destination folder and renamed over the destination only when complete (with the
+other files of its set), so a failure never leaves a half-written file where a good one stood.
 """
 
 from __future__ import annotations
@@ -11,54 +11,52 @@ import contextlib
 import io
 import os
 import struct
-import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lib_depth3d.errors import InputError
+from lib_depth3d.output_sets import check_targets, settle_folder, stage, write_error, write_file_set
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_CHUNK_HEADER = struct.Struct(">I4s")
 MAX_IMAGE_PIXELS = 16384 * 16384
 """The most pixels a picture may have; :func:`open_image` refuses larger ones before decoding."""
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
+    """Yield a hidden partial path beside ``path`` to write into; rename it to ``path`` on success.
 
-    Raises :class:`InputError` naming the folder when it cannot be written to.
+    For one file written by a library that wants a path (PIL, numpy): one rename needs no journal
+    (:mod:`lib_depth3d.output_sets`). The partial file is removed on any exit; :class:`OutputError`
+    names a target that cannot be written.
     """
-    destination = Path(path)
-    folder = destination.parent if str(destination.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"Cannot write {destination}: the folder {folder} does not exist.")
+    (target,) = check_targets([path])
+    settle_folder(target.parent)
+    part = stage(target, b"")
     try:
-        handle, temporary_name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=".part", dir=folder
-        )
-    except OSError as error:
-        raise InputError(
-            f"Cannot write {destination}: {error.strerror or error}. Choose a writable folder."
-        ) from error
-    os.close(handle)
-    temporary = Path(temporary_name)
-    # mkstemp creates 0600; outputs are shared files, so give them the umask's usual mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    try:
-        yield temporary
-        os.replace(temporary, destination)
+        yield part
+        try:
+            os.replace(part, target)
+        except OSError as error:
+            raise write_error(target, error) from error
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        part.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through :func:`atomic_output`."""
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(data)
+    """Write ``data`` to ``path`` as a set of one file (:func:`lib_depth3d.output_sets.write_file_set`)."""
+    write_file_set([(path, data)])
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    """The picture encoded as PNG."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def read_input_file(path: str | os.PathLike, what: str) -> bytes:
@@ -88,28 +86,68 @@ def _open_unchecked(data: bytes) -> Image.Image:
     raise UnidentifiedImageError("cannot identify image file")
 
 
-def _upright_size(opened: Image.Image) -> tuple[int, int]:
-    width, height = opened.size
-    orientation = opened.getexif().get(0x0112, 1) if "exif" in opened.info else 1
-    # EXIF orientations 5–8 turn the picture a quarter: open_image swaps its sides.
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+def _png_metadata_after_image_data(data: bytes) -> dict:
+    """The info (eXIf, text) of the chunks that follow a PNG's first run of IDAT chunks, undecoded.
+
+    Walks the chunk headers to the end of the image data, then reads what Pillow's ``load_end``
+    reads there, with Pillow's own chunk readers; stops at IEND, the next APNG frame, or damage.
+    """
+    from PIL import PngImagePlugin
+
+    offset, after_image_data = len(PNG_SIGNATURE), None
+    in_image_data = False
+    while offset + PNG_CHUNK_HEADER.size <= len(data):
+        length, kind = PNG_CHUNK_HEADER.unpack_from(data, offset)
+        if kind == b"IDAT":
+            in_image_data = True
+        elif in_image_data:
+            after_image_data = offset
+            break
+        offset += PNG_CHUNK_HEADER.size + length + 4
+    if after_image_data is None:
+        return {}
+    stream = PngImagePlugin.PngStream(io.BytesIO(memoryview(data)[after_image_data:]))
+    while True:
+        try:
+            kind, position, length = stream.read()
+        except (struct.error, SyntaxError):
+            break
+        if kind in (b"IEND", b"fcTL"):
+            break
+        try:
+            stream.call(kind, position, length)
+        except (EOFError, AttributeError):
+            stream.fp.seek(position + length)
+        except (OSError, SyntaxError, ValueError, zlib.error):
+            break
+        stream.fp.read(4)  # the chunk's CRC
+    return stream.im_info
 
 
 def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
-    """The upright (width, height) of the picture file ``data`` (called ``name`` in messages) from
-    its header alone, so that an oversized picture can be refused undecoded."""
+    """The displayed (width, height) of the picture file ``data`` (``name`` in messages): EXIF
+    orientations 5–8 swap the sides.
+
+    Reads the header only, and for a PNG the metadata chunks after its image data too (an eXIf
+    chunk may follow the pixels, where Pillow finds it only by decoding them): the picture itself
+    is never decoded, yet the orientation is the one Pillow's decoding ``getexif`` finds.
+    """
     try:
         with _open_unchecked(data) as opened:
-            return _upright_size(opened)
-    except (UnidentifiedImageError, OSError) as error:
+            width, height = opened.size
+            if opened.format == "PNG":
+                opened.info.update(_png_metadata_after_image_data(data))
+                # PngImageFile.getexif decodes the pixels to reach trailing chunks; they are read above.
+                exif = Image.Image.getexif(opened)
+            else:
+                exif = opened.getexif()
+            orientation = exif.get(0x0112, 1)
+    except UnidentifiedImageError as error:
+        # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
+        raise InputError(f"{name} is not a readable picture. Use a PNG, JPEG or WebP file.") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
-
-
-def png_bytes(picture: Image.Image) -> bytes:
-    """``picture`` encoded as PNG."""
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:
@@ -118,20 +156,22 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     The picture keeps its mode (RGB, RGBA, L, I;16, …); callers convert as they need.
     Raises :class:`InputError` for a missing, unreadable or oversized picture.
     """
-    name = "the uploaded picture" if isinstance(source, bytes) else str(source)
-    data = source if isinstance(source, bytes) else None
+    uploaded = isinstance(source, bytes)
+    the_picture = "The uploaded picture" if uploaded else f"The picture {source}"
+    the_file = "The uploaded file" if uploaded else str(source)
+    data = source if uploaded else None
     if data is None:
         try:
             data = Path(source).read_bytes()
         except FileNotFoundError as error:
-            raise InputError(f"Picture not found: {name}.") from error
+            raise InputError(f"Picture not found: {source}.") from error
         except OSError as error:
-            raise InputError(f"Cannot read the picture {name}: {error.strerror or error}.") from error
+            raise InputError(f"Cannot read the picture {source}: {error.strerror or error}.") from error
     try:
         with _open_unchecked(data) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:
                 raise InputError(
-                    f"The picture {name} is {opened.width}×{opened.height}; "
+                    f"{the_picture} is {opened.width}×{opened.height} pixels; "
                     f"Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
                 )
             opened.load()
@@ -139,9 +179,12 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
                 opened = opened.convert("I;16")
             return ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
+        raise InputError(f"{the_file} is not a readable picture. Use a PNG, JPEG or WebP file.") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(
-            f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file."
+            f"{the_file} is not a readable picture ({error}). Use a PNG, JPEG or WebP file."
         ) from error
 
 

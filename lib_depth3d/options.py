@@ -44,6 +44,10 @@ class SceneOptions:
             ('m', 'cm', 'ft', …); None when the calibration's scale is arbitrary.
         world_up: 'z' for a calibrated world (fSpy/Blender axes), 'y' for the camera frame;
             'auto' takes 'y' for a camera with the identity pose, 'z' otherwise.
+        fit_to_calibration: in a calibrated world, fit the scale and shift of a disparity map
+            (without near/far or depth scale) so that the floor and walls the depth shows lie
+            where the calibration puts them, and check any other map against them
+            (:mod:`lib_depth3d.scene.fit`); False maps and scales as without a fit.
     Surface:
         resolution: samples on the picture's longer side (None: one vertex per pixel).
         cut_discontinuities, max_view_angle_deg, decimate, max_depth_error,
@@ -63,6 +67,7 @@ class SceneOptions:
     depth_scale: float | None = None
     calibrated_unit: str | None = None
     world_up: Literal["auto", "z", "y"] = "auto"
+    fit_to_calibration: bool = True
     resolution: int | None = 512
     cut_discontinuities: bool = True
     max_view_angle_deg: float = 88.0

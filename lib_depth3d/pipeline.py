@@ -12,11 +12,8 @@ for the user.
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -27,11 +24,9 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
-from lib_depth3d.scene import SceneFiles, SceneOptions
+from lib_depth3d.progress import Progress
+from lib_depth3d.scene import SceneFiles, SceneOptions, scene_summary
 from lib_depth3d.scene.build import Scene
-
-Progress = Callable[[str, "float | None"], None]
-"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
 
 
 @dataclass(frozen=True)
@@ -39,24 +34,21 @@ class SceneBuild:
     """A scene built and written for one picture, and what the user should know about it.
 
     Attributes:
-        files: the paths written (:class:`~lib_depth3d.scene.SceneFiles`).
+        files: the files written, the calibration report and the warnings
+            (:class:`~lib_depth3d.scene.SceneFiles`).
         depth: the depth the scene was built from, at the picture's size.
         scene: the :class:`~lib_depth3d.scene.build.Scene` (geometry, camera in scene units, …).
         camera: the camera the source chose (pixels of the picture) and where it came from.
-        warnings: sentences from the calibration and the scene builder.
     """
 
     files: SceneFiles
     depth: DepthMap
     scene: Scene
     camera: CameraChoice
-    warnings: list[str] = field(default_factory=list)
 
-    @property
-    def calibration_report(self) -> dict | None:
-        """:meth:`Calibration.to_report` of the calibration used, or None."""
-        calibration = self.camera.calibration
-        return calibration.to_report() if calibration is not None else None
+    def summary(self) -> str:
+        """What the build tells the user (:func:`~lib_depth3d.scene.scene_summary`)."""
+        return scene_summary(self.scene, self.files, self.camera.description)
 
 
 def _check_picture(picture) -> None:
@@ -106,13 +98,8 @@ def build_scene_files(
 
     _check_picture(picture)
     options = options or SceneOptions()
-    choice = camera
-    parameters = None
-    if choice.calibration is not None:
-        calibration = choice.calibration
-        parameters = {**calibration.to_camera_parameters(), "imageWidth": picture.width,
-                      "imageHeight": picture.height}
-        reference = calibration.input.reference
+    if camera.calibration is not None:
+        reference = camera.calibration.input.reference
         options = replace(
             options,
             calibrated_unit=options.calibrated_unit or (reference.unit if reference is not None else None),
@@ -120,11 +107,11 @@ def build_scene_files(
         )
     if progress is not None:
         progress("Building the 3D scene", None)
-    scene = build_scene(picture, depth, choice.camera, options)
+    scene = build_scene(picture, depth, camera.camera, options)
     if progress is not None:
         progress("Writing the scene files", None)
-    files = write_scene(scene, glb_path, calibration_parameters=parameters, fspy_bytes=choice.fspy_bytes)
-    return SceneBuild(files, depth, scene, choice, [*scene.warnings, *choice.warnings])
+    files = write_scene(scene, glb_path, calibration=camera.calibration, fspy_bytes=camera.fspy_bytes)
+    return SceneBuild(files, depth, scene, camera)
 
 
 def run_scene(
@@ -141,34 +128,6 @@ def run_scene(
     choice = choose_camera(picture, camera, picture_bytes)
     return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,
                              options=options, progress=progress)
-
-
-def summary_lines(build: SceneBuild) -> list[str]:
-    """What a scene build tells the user, one line each: the file and its triangles, the
-    background layer, the files beside it, the camera, the depth range, then the warnings."""
-    scene, files, camera = build.scene, build.files, build.camera.camera
-    rows, columns = scene.grid_shape
-    near, far = scene.depth_range
-    cx, cy = camera.principal_point_px
-    position = scene.gltf_camera.translation
-    unit = f" {scene.units}"
-    beside = ", ".join(path.name for path in (files.depth_png, files.camera_json, files.fspy) if path is not None)
-    lines = [
-        f"wrote {files.glb} ({len(scene.positions)} vertices, {len(scene.faces)} triangles from a "
-        f"{columns}×{rows} grid; {scene.cut_triangles} cut at depth edges)"
-    ]
-    if scene.background is not None:
-        lines.append(f"  background layer behind the edges: {len(scene.background.faces)} triangles")
-    lines.append(f"  beside it: {beside}")
-    lines.append(
-        f"  camera: {build.camera.description}; {math.degrees(camera.horizontal_fov_rad):.1f}° across the width, "
-        f"principal point ({cx:.1f}, {cy:.1f}) px, at ({position[0]:.3f}, {position[1]:.3f}, "
-        f"{position[2]:.3f}){unit} (glTF, Y up)"
-    )
-    lines.append(f"  depth: {near:.3f} to {far:.3f}{unit}"
-                 + (f"; camera move: {scene.animation.name}" if scene.animation else ""))
-    lines += [f"  warning: {warning}" for warning in build.warnings]
-    return lines
 
 
 def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions | None = None) -> MaskResult:

@@ -16,6 +16,9 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
+import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ import gradio as gr
 from PIL import Image, ImageOps
 
 from lib_depth3d import canvas
+from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
+from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
 from lib_depth3d.errors import Depth3DError, InputError
 
 TAB_TITLE = "Depth 3D"
@@ -47,6 +52,55 @@ def _js(function_name: str) -> dict:
 def _file_path(uploaded) -> str:
     """An uploaded gr.File's path: gradio 4 passes the path, gradio 3 a temporary-file wrapper."""
     return uploaded if isinstance(uploaded, str) else uploaded.name
+
+
+def _is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or under it once both are resolved (``..`` and symbolic links)."""
+    resolved, base = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return resolved == base or base in resolved.parents
+
+
+def _gradio_temp_folder() -> Path:
+    """Where gradio (3.41 and 4) keeps uploads and the copies of the files it serves."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def _without_server_paths(text: str, outputs_dir: str | None = None) -> str:
+    """``text`` with every path under the outputs folder, gradio's temp folder or the system's
+    temp folder replaced by words: the page may be seen by people who must not learn the
+    server's folders (an uploaded file's path, an output path)."""
+    folders = {str(_gradio_temp_folder()): "the uploaded file", tempfile.gettempdir(): "a temporary file"}
+    if outputs_dir:
+        folders[str(outputs_dir)] = "the outputs folder"
+    variants = {}
+    for folder, words in folders.items():
+        for spelling in (folder, os.path.abspath(folder), os.path.realpath(folder)):
+            variants.setdefault(spelling.rstrip(os.sep), words)
+    for folder in sorted(variants, key=len, reverse=True):  # the deepest folder names a path best
+        text = re.sub(re.escape(folder) + r"(?![^/\s'\",;:])(?:/[^\s'\",;:]*)?", variants[folder], text)
+    return text
+
+
+NOT_AN_UPLOAD = "Depth 3D reads only files uploaded through this page; upload the file again."
+
+if not GRADIO_4:
+    class _UploadedFile(gr.File):
+        """``gr.File`` that takes only files uploaded through the page. Gradio 3 copies whatever
+        server path a request names as ``{"name": path, "is_file": true}`` into its temp folder,
+        hands the copy to the event and then serves it; the page's own uploads are already in that
+        folder. (Gradio 4 refuses such paths itself.)"""
+
+        is_template = True  # the page shows it as the "file" component it is
+
+        def preprocess(self, x):
+            entries = x if isinstance(x, list) else [x] if x else []
+            if any(entry.get("is_file") and not _is_inside(entry["name"], self.DEFAULT_TEMP_DIR) for entry in entries):
+                raise gr.Error(NOT_AN_UPLOAD)
+            return super().preprocess(x)
+
+
+def _file_input(**kwargs) -> gr.File:
+    return gr.File(**kwargs) if GRADIO_4 else _UploadedFile(**kwargs)
 
 
 def _message(kind: str, text: str) -> str:
@@ -173,7 +227,8 @@ def on_fspy_upload(fspy_file):
         picture.load()
         lines = lines_json(project.calibration_input())
     except (Depth3DError, OSError) as error:
-        return (gr.update(),) * 4 + (gr.update(),) * 8 + (_message("error", f"Cannot load the .fspy: {error}"),)
+        text = _without_server_paths(f"Cannot load the .fspy: {error}")
+        return (gr.update(),) * 4 + (gr.update(),) * 8 + (_message("error", text),)
     settings = canvas.settings_of_lines(lines)
     setting_updates = tuple(gr.update(value=settings[name]) for name in _Settings.__dataclass_fields__)
     return (picture, picture, json.dumps(lines), _canvas_message(picture, lines)) + setting_updates + ("",)
@@ -196,7 +251,7 @@ def on_save_fspy(picture, lines_text, outputs_dir):
         path = _new_output_dir(outputs_dir) / "depth3d.fspy"
         write_bytes_atomic(path, data)
     except (Depth3DError, OSError) as error:
-        return None, _message("error", f"Cannot save the .fspy: {error}")
+        return None, _message("error", _without_server_paths(f"Cannot save the .fspy: {error}", outputs_dir))
     note = "" if calibration is not None else " (the lines do not solve yet; the project holds no camera)"
     return str(path), _message("ok", f"Saved the .fspy project{note}.")
 
@@ -244,12 +299,12 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
         build = pipeline.run_scene(picture, depth=depth_source, camera=camera, options=options,
                                    glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=report_progress)
     except (Depth3DError, OSError) as error:
-        return nothing + (_message("error", f"Cannot build the scene: {error}"),)
-    summary = _scene_summary(build.calibration_report or {})
+        return nothing + (_message("error", _without_server_paths(f"Cannot build the scene: {error}", outputs_dir)),)
     files = build.files
+    summary = _scene_summary(files.calibration_report or {})
     downloads = [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path]
-    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in build.warnings)
-    kind = "warning" if build.warnings else "ok"
+    text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
+    kind = "warning" if files.warnings else "ok"
     return str(files.glb), downloads, summary, build.depth, _message(kind, text)
 
 
@@ -352,13 +407,13 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
             with gr.Column(scale=2, elem_id="depth3d_settings_column"):
                 picture = _upload_image(type="pil", label="Picture", elem_id="depth3d_input")
                 with gr.Accordion("Calibration", open=True):
-                    mode = gr.Radio(list(canvas.CALIBRATION_MODES), value="two_vp", label="Mode",
+                    mode = gr.Radio(list(CALIBRATION_MODES), value="two_vp", label="Mode",
                                     elem_id="depth3d_mode")
-                    first_axis = gr.Radio(list(canvas.AXES), value="+x", label="Vanishing point 1 axis",
+                    first_axis = gr.Radio(list(AXES), value="+x", label="Vanishing point 1 axis",
                                           elem_id="depth3d_axis1")
-                    second_axis = gr.Radio(list(canvas.AXES), value="+y", label="Vanishing point 2 axis",
+                    second_axis = gr.Radio(list(AXES), value="+y", label="Vanishing point 2 axis",
                                            elem_id="depth3d_axis2")
-                    principal_point_mode = gr.Radio(list(canvas.PRINCIPAL_POINT_MODES), value="center",
+                    principal_point_mode = gr.Radio(list(PRINCIPAL_POINT_MODES), value="center",
                                                     label="Principal point", elem_id="depth3d_pp_mode")
                     focal_length_mm = gr.Number(value=24, label="Focal length (mm, one-VP mode)",
                                                 elem_id="depth3d_focal_mm")
@@ -370,7 +425,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                         reference_unit = gr.Dropdown(list(canvas.REFERENCE_UNITS), value="m", label="Unit",
                                                      elem_id="depth3d_ref_unit")
                 with gr.Accordion("fSpy project", open=False):
-                    fspy_upload = gr.File(file_types=[".fspy"], label="Load .fspy", elem_id="depth3d_fspy_in")
+                    fspy_upload = _file_input(file_types=[".fspy"], label="Load .fspy", elem_id="depth3d_fspy_in")
                     save_fspy = gr.Button("Save .fspy", elem_id="depth3d_save_fspy")
                     fspy_download = gr.File(label=".fspy", interactive=False, elem_id="depth3d_fspy_out")
                 with gr.Accordion("Depth and scene", open=True):
@@ -378,9 +433,9 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                     source = gr.Dropdown(sources, value=DEFAULT_MODEL if DEFAULT_MODEL in sources else sources[0],
                                          label="Depth from", elem_id="depth3d_source")
                     _licence_line(source, "depth3d_source_licence")
-                    depth_file = gr.File(file_types=["image", ".npy"],
-                                         label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
-                                         elem_id="depth3d_depth_file")
+                    depth_file = _file_input(file_types=["image", ".npy"],
+                                             label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
+                                             elem_id="depth3d_depth_file")
                     with gr.Row():
                         near = gr.Number(value=0, label="Near (0 = from depth)", elem_id="depth3d_near")
                         far = gr.Number(value=0, label="Far (0 = from depth)", elem_id="depth3d_far")
@@ -582,12 +637,59 @@ def standalone_app(*, outputs_dir: str | None = None) -> gr.Blocks:
     return app
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 7870, outputs_dir: str | None = None) -> None:
-    """Serve :func:`standalone_app` until interrupted."""
-    app = standalone_app(outputs_dir=outputs_dir)
-    app.queue(**({"default_concurrency_limit": 1} if GRADIO_4 else {"concurrency_count": 1}))
+def _guard_file_route(temp_folder: Path):
+    """An HTTP middleware serving gradio's ``/file=`` only for files in ``temp_folder``.
+
+    Gradio 3.41 serves every file under the server's working folder there; the page needs only
+    its uploads and the copies of its outputs, which gradio keeps in its temp folder.
+    """
+    from starlette.responses import PlainTextResponse
+
+    async def guard(request, call_next):
+        path = request.scope["path"]  # percent-decoded, as gradio's route reads it
+        if path.startswith("/file=") and not _is_inside(path[len("/file="):], temp_folder):
+            return PlainTextResponse("Not found.", status_code=404)
+        return await call_next(request)
+
+    return guard
+
+
+def standalone_server(*, outputs_dir: str | None, temp_folder: Path):
+    """The FastAPI app of ``python -m lib_depth3d ui``: the HTTP API of :mod:`lib_depth3d.api`
+    (same routes, same limits as in the WebUI) and the tab at ``/``, whose ``/file=`` serves
+    only ``temp_folder``, gradio's temp folder for this server alone."""
+    from fastapi import FastAPI
+
+    from lib_depth3d.api import router
+
+    blocks = standalone_app(outputs_dir=outputs_dir)
+    blocks.queue(**({"default_concurrency_limit": 1} if GRADIO_4 else {"concurrency_count": 1}))
+    blocks.show_api = False
+    app = FastAPI()
+    app.middleware("http")(_guard_file_route(temp_folder))
+    app.include_router(router)
+    return gr.mount_gradio_app(app, blocks, path="")
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 7870, outputs_dir: str | None = None,
+          temp_folder: Path) -> None:
+    """Serve :func:`standalone_server` until interrupted, then remove ``temp_folder``.
+    ``GRADIO_TEMP_DIR`` must name ``temp_folder`` before gradio is imported (gradio 4 reads it then)."""
+    import socket
+
+    import uvicorn
+
+    app = standalone_server(outputs_dir=outputs_dir, temp_folder=temp_folder)
+    # uvicorn ends a server stopped by a signal with that signal, past the caller's finally.
+    app.router.on_shutdown.append(lambda: shutil.rmtree(temp_folder, ignore_errors=True))
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        app.launch(server_name=host, server_port=port, show_api=False, inbrowser=False, quiet=True,
-                   prevent_thread_lock=False)
+        listener.bind((host, port))
     except OSError as error:
-        raise InputError(f"Cannot listen on {host}:{port} ({error}); choose another --port.") from error
+        listener.close()
+        raise InputError(
+            f"Cannot listen on {host}:{port} ({error.strerror or error}); choose another --port."
+        ) from error
+    print(f"Depth 3D: http://{host}:{port}/ (HTTP API under /depth3d/v1)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])

@@ -298,7 +298,7 @@ def on_image_saved(params) -> None:
     if OUTPUT_SCENE in settings.outputs:
         camera = pipeline.choose_camera(params.image, settings.camera)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")
-        job.warnings += build.warnings
+        job.warnings += build.files.warnings
     else:
         write_bytes_atomic(folder / f"{base}_depth.png", depth_png_bytes(depth))
     if OUTPUT_MASK in settings.outputs:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything Depth3D's standalone tool and its test suite need, from the project's own files:
-#   - .venv/ with the versions AUTOMATIC1111 1.10 pins (requirements-dev.txt),
+#   - .venv/ with the versions AUTOMATIC1111 1.10 pins (requirements-dev.txt) and this project
+#     installed editable in it, which gives the `depth3d` command (.venv/bin/depth3d),
 #   - Khronos glTF-Validator under tools/node/ (npm),
 #   - Debian's chromium and blender when running as root and they are missing.
 # Safe to run again: each step is skipped when already done.
@@ -23,9 +24,10 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 
 if [ ! -d tools/node/node_modules/gltf-validator ]; then
     echo "setup: installing gltf-validator (npm)"
     npm install --silent --no-audit --no-fund --prefix tools/node
 fi
-echo "setup: ready (.venv/bin/python)"
+echo "setup: ready (.venv/bin/depth3d, .venv/bin/python)"

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,11 @@ from lib_depth3d.camera.model import Camera
 from lib_depth3d.camera.solver import FSPY_AXIS_NAMES, Calibration, calibrate
 from lib_depth3d.camera.vanishing import image_plane_to_relative
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
-from lib_depth3d.files import write_bytes_atomic
+from lib_depth3d.files import picture_header_size, write_bytes_atomic
 
 MAGIC = b"fspy"
 VERSION = 1
 HEADER = struct.Struct("<4sIII")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_CHUNK_HEADER = struct.Struct(">I4s")
 MAX_RELATIVE_COORDINATE = 1e6
 STATE_KEYS = (
     "globalSettings",
@@ -52,8 +49,8 @@ STATE_KEYS = (
 )
 AXES_BY_FSPY_NAME = {name: axis for axis, name in FSPY_AXIS_NAMES.items()}
 UNITS_BY_FSPY_NAME = {name: unit for unit, name in UNITS.items()}
-PRINCIPAL_POINT_MODES = {"Default": "center", "Manual": "manual", "FromThirdVanishingPoint": "third_vp"}
-FSPY_PRINCIPAL_POINT_MODES = {ours: theirs for theirs, ours in PRINCIPAL_POINT_MODES.items()}
+PRINCIPAL_POINT_MODE_BY_FSPY_NAME = {"Default": "center", "Manual": "manual", "FromThirdVanishingPoint": "third_vp"}
+FSPY_PRINCIPAL_POINT_MODES = {ours: theirs for theirs, ours in PRINCIPAL_POINT_MODE_BY_FSPY_NAME.items()}
 # fSpy's camera presets (id → sensor width, height in mm); a project may name one without sizes.
 CAMERA_PRESETS = {
     "aps-c": (22.3, 14.9), "canon_1d": (27.9, 18.6), "canon_1ds": (36.0, 24.0),
@@ -80,65 +77,9 @@ UNUSED_SEGMENTS_RELATIVE = {
 
 
 def image_size_px(image_bytes: bytes) -> tuple[int, int]:
-    """Displayed size (width, height) of an encoded picture: EXIF orientations 5–8 swap the sides.
-
-    Reads the header only, and for a PNG the metadata chunks after its image data too (an eXIf
-    chunk may follow the pixels, where Pillow finds it only by decoding them): the picture itself
-    is never decoded, yet the orientation is the one Pillow's decoding ``getexif`` finds.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(image_bytes)) as picture:
-            width, height = picture.size
-            if picture.format == "PNG":
-                picture.info.update(_png_metadata_after_image_data(image_bytes))
-                # PngImageFile.getexif decodes the pixels to reach trailing chunks; they are read above.
-                exif = Image.Image.getexif(picture)
-            else:
-                exif = picture.getexif()
-            orientation = exif.get(0x0112, 1)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"The picture is not a readable image ({error}); use a PNG or JPEG.") from error
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def _png_metadata_after_image_data(png_bytes: bytes) -> dict:
-    """The info (eXIf, text) of the chunks that follow a PNG's first run of IDAT chunks, undecoded.
-
-    Walks the chunk headers to the end of the image data, then reads what Pillow's ``load_end``
-    reads there, with Pillow's own chunk readers; stops at IEND, the next APNG frame, or damage.
-    """
-    from PIL import PngImagePlugin
-
-    offset, after_image_data = len(PNG_SIGNATURE), None
-    in_image_data = False
-    while offset + PNG_CHUNK_HEADER.size <= len(png_bytes):
-        length, kind = PNG_CHUNK_HEADER.unpack_from(png_bytes, offset)
-        if kind == b"IDAT":
-            in_image_data = True
-        elif in_image_data:
-            after_image_data = offset
-            break
-        offset += PNG_CHUNK_HEADER.size + length + 4
-    if after_image_data is None:
-        return {}
-    stream = PngImagePlugin.PngStream(io.BytesIO(memoryview(png_bytes)[after_image_data:]))
-    while True:
-        try:
-            kind, position, length = stream.read()
-        except (struct.error, SyntaxError):
-            break
-        if kind in (b"IEND", b"fcTL"):
-            break
-        try:
-            stream.call(kind, position, length)
-        except (EOFError, AttributeError):
-            stream.fp.seek(position + length)
-        except (OSError, SyntaxError, ValueError, zlib.error):
-            break
-        stream.fp.read(4)  # the chunk's CRC
-    return stream.im_info
+    """Displayed size (width, height) of a project's picture, from its header alone
+    (:func:`lib_depth3d.files.picture_header_size`)."""
+    return picture_header_size(image_bytes, "The picture")
 
 
 # --- state access with errors naming the field -------------------------------------------------
@@ -237,7 +178,7 @@ class FspyProject:
         mode = "one_vp" if mode_name == "OneVanishingPoint" else "two_vp"
         settings = "calibrationSettings1VP" if mode == "one_vp" else "calibrationSettings2VP"
         pp_name = _field(state, f"{settings}.principalPointMode")
-        if not _known(pp_name, PRINCIPAL_POINT_MODES) or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
+        if not _known(pp_name, PRINCIPAL_POINT_MODE_BY_FSPY_NAME) or (mode == "one_vp" and pp_name == "FromThirdVanishingPoint"):
             raise FspyFormatError(f"Unknown fSpy principalPointMode {json.dumps(pp_name)}.")
         rectangle = mode == "two_vp" and bool(_field(state, "calibrationSettings2VP.quadModeEnabled"))
 
@@ -284,7 +225,7 @@ class FspyProject:
             vanishing_points=tuple(vanishing_points),
             mode=mode,
             rectangle=rectangle,
-            principal_point_mode=PRINCIPAL_POINT_MODES[pp_name],
+            principal_point_mode=PRINCIPAL_POINT_MODE_BY_FSPY_NAME[pp_name],
             principal_point_px=principal,
             origin_px=origin,
             horizon_px=horizon,

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib_depth3d.camera.inputs import METERS_PER_UNIT, CalibrationInput
-from lib_depth3d.camera.model import Camera, pixels_to_image_plane
+from lib_depth3d.camera.model import Camera, image_plane_to_pixels, pixels_to_image_plane
 from lib_depth3d.camera.vanishing import (
     VANISHING_POINT_FAILURE,
     image_plane_to_relative,
     lines_nearly_parallel,
     relative_to_image_plane,
     third_triangle_vertex,
+    largest_triangle_angle_rad,
     triangle_orthocenter,
     vanishing_point,
 )
@@ -31,6 +32,9 @@ DETERMINANT_TOLERANCE = 1e-7
 FOCAL_LENGTH_FAILURE = "Invalid vanishing point configuration. Failed to compute focal length."
 SECOND_VP_FAILURE = "Failed to compute second vanishing point"
 SENSOR_MISMATCH_WARNING = "Image/sensor proportions mismatch"
+# Three orthogonal directions vanish at the corners of an acute triangle; a triangle with an angle
+# within this of a straight one gets the cause after fSpy's "Failed to compute focal length".
+COLLINEAR_TOLERANCE_RAD = math.radians(1.0)
 AXIS_VECTORS = {
     "+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0),
     "+y": (0.0, 1.0, 0.0), "-y": (0.0, -1.0, 0.0),
@@ -127,9 +131,8 @@ class Calibration:
         """The camera parameters plus our extras: true FOVs, focal lengths, residuals, warnings."""
         camera = self.camera
         width, height = camera.image_size_px
-        long_side = max(width, height)
         vanishing_points_px = [
-            None if vp is None else [(vp[0] * long_side + width) / 2.0, (height - vp[1] * long_side) / 2.0]
+            None if vp is None else image_plane_to_pixels(np.asarray(vp), width, height).tolist()
             for vp in self.vanishing_points_image_plane
         ]
         reference = self.input.reference
@@ -280,11 +283,14 @@ def _solve_vanishing_points(inp: CalibrationInput, warnings: list[str]):
     elif inp.principal_point_mode == "third_vp":
         third = _vanishing_point_or_fail(inp.vanishing_points[2].segments_px, width, height, 3)
         residuals.append(third.residual_px)
-        orthocenter = triangle_orthocenter(fu, fv, np.array(third.image_plane))
+        third_plane = np.array(third.image_plane)
+        collinear = largest_triangle_angle_rad(fu, fv, third_plane) > math.pi - COLLINEAR_TOLERANCE_RAD
+        orthocenter = None if collinear else triangle_orthocenter(fu, fv, third_plane)
         if orthocenter is None:
             raise CalibrationError(
-                "Cannot place the principal point: the three vanishing points are on one line. "
-                "Draw the third set of lines along edges perpendicular to the other two."
+                f"{FOCAL_LENGTH_FAILURE} The three vanishing points are on one line (within 1°), so the "
+                "principal point cannot be placed: draw the third set of lines along edges perpendicular "
+                "to the other two."
             )
         principal = orthocenter
     f = focal_length_from_two_vanishing_points(fu, fv, principal)
@@ -425,11 +431,8 @@ def _calibrate(inp: CalibrationInput) -> Calibration:
     if inp.reference is not None:
         handles_plane = _reference_handles_image_plane(inp, [fu, fv, third], axes)
         view[:3, 3] = translation * _reference_scale(inp, view, principal, f, handles_plane)
-        long_side = max(width, height)
-        handles_px = tuple(
-            ((float(p[0]) * long_side + width) / 2.0, (height - float(p[1]) * long_side) / 2.0)
-            for p in handles_plane
-        )
+        handles_px = tuple(tuple(image_plane_to_pixels(np.asarray(p, dtype=np.float64), width, height).tolist())
+                           for p in handles_plane)
     if not (np.all(np.isfinite(view)) and np.all(np.isfinite(principal)) and math.isfinite(f)):
         raise CalibrationError(
             "The calibration produced a non-finite camera: a coordinate or distance is far out of range. "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lib_depth3d.camera.model import pixels_to_image_plane
+from lib_depth3d.camera.model import image_plane_to_pixels, pixels_to_image_plane
 from lib_depth3d.errors import CalibrationError
 
 FSPY_EPSILON = 1e-8
@@ -125,8 +125,7 @@ def vanishing_point(segments_px: np.ndarray, width: int, height: int) -> Vanishi
     point = least_squares_point_image_plane(plane_segments)
     if point is None or not np.all(np.isfinite(point)):
         raise CalibrationError(VANISHING_POINT_FAILURE)
-    long_side = max(width, height)
-    point_px = np.array([(point[0] * long_side + width) / 2.0, (height - point[1] * long_side) / 2.0])
+    point_px = image_plane_to_pixels(np.asarray(point, dtype=np.float64), width, height)
     return VanishingPoint((float(point[0]), float(point[1])), segment_residual_px(segments_px, point_px))
 
 
@@ -143,6 +142,24 @@ def lines_nearly_parallel(segments_px: np.ndarray, width: int, height: int) -> b
     cosines = np.abs(unit @ unit.T)
     upper = np.triu_indices(len(unit), k=1)
     return bool(np.min(cosines[upper]) > NEAR_PARALLEL_COSINE)
+
+
+def largest_triangle_angle_rad(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> float:
+    """The largest interior angle (radians) of the triangle of three image-plane points.
+
+    π for collinear points, also when two of them coincide.
+    """
+    vertices = np.array([first, second, third], dtype=np.float64)
+    largest = 0.0
+    for index in range(3):
+        to_next = vertices[(index + 1) % 3] - vertices[index]
+        to_previous = vertices[(index + 2) % 3] - vertices[index]
+        lengths = float(np.linalg.norm(to_next) * np.linalg.norm(to_previous))
+        if lengths == 0.0:
+            return float(np.pi)
+        cosine = float(np.clip(np.dot(to_next, to_previous) / lengths, -1.0, 1.0))
+        largest = max(largest, float(np.arccos(cosine)))
+    return largest
 
 
 def triangle_orthocenter(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray | None:

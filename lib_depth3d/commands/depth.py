@@ -1,11 +1,10 @@
-"""`python -m lib_depth3d depth IMAGE -o OUT.png|OUT.npy`: estimate a depthmap."""
+"""`python -m lib_depth3d depth IMAGE -o OUT.png|OUT.npy`: estimate a depthmap (formats: ``DEPTH_WRITERS``)."""
 
 from __future__ import annotations
 
 import argparse
 
 from lib_depth3d.commands.model_options import add_model_options, end_progress, network_source, terminal_progress
-from lib_depth3d.errors import InputError
 
 HELP = "Estimate the depth of a picture and save it as a 16-bit PNG (near = bright) or a float32 .npy."
 
@@ -21,14 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from lib_depth3d import pipeline
-    from lib_depth3d.depth.depthmap import save_depth
+    from lib_depth3d.depth.depthmap import depth_writer, save_depth
     from lib_depth3d.files import open_image
+    from lib_depth3d.output_sets import check_targets
 
-    if Path(args.output).suffix.lower() not in (".png", ".npy"):
-        raise InputError(f"The output must end in .png or .npy, not {Path(args.output).name}.")
+    depth_writer(args.output)  # a suffix without a writer is refused before the network runs
+    check_targets([args.output])
     picture = open_image(args.image)
     depth = pipeline.estimate(picture, network_source(args.model, args), terminal_progress())
     end_progress()

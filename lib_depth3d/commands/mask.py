@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lib_depth3d.depth.depthmap import load_depth
-    from lib_depth3d.files import atomic_output, open_image
+    from lib_depth3d.files import open_image, png_bytes
     from lib_depth3d.mask import MaskOptions, cutout_rgba, depth_mask
+    from lib_depth3d.output_sets import check_targets, write_file_set
 
     for option, path in (("--output", args.output), ("--cutout", args.cutout)):
         if path is not None and Path(path).suffix.lower() != ".png":
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("Give the band either as --min/--max or as --percentiles, not both.")
     if args.cutout is not None and args.picture is None:
         raise InputError("--cutout needs --picture: the picture to cut out.")
+    check_targets([path for path in (args.output, args.cutout) if path is not None])
     options = MaskOptions(
         near_min=0.5 if args.near_min is None else args.near_min,
         near_max=1.0 if args.near_max is None else args.near_max,
@@ -68,13 +70,13 @@ def run(args: argparse.Namespace) -> int:
     result = depth_mask(depth.values if is_image else depth, options, None if picture is None else picture.size)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    with atomic_output(args.output) as temporary:
-        result.mask.save(temporary, format="PNG")
+    files = [(args.output, png_bytes(result.mask))]
+    if args.cutout is not None:
+        files.append((args.cutout, png_bytes(cutout_rgba(picture, result.mask))))
+    write_file_set(files)
     low, high = result.cutoffs
     print(f"{args.output}: {result.mask.width}×{result.mask.height} mask, band {low:.3f}–{high:.3f} "
           f"{'repainted' if args.invert else 'kept'}")
     if args.cutout is not None:
-        with atomic_output(args.cutout) as temporary:
-            cutout_rgba(picture, result.mask).save(temporary, format="PNG")
         print(f"{args.cutout}: kept part of {Path(args.picture).name} (RGBA)")
     return 0

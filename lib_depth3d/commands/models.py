@@ -34,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
         except weights.DownloadLockError:
             raise  # its own advice; the file itself is not the problem
         except WeightsError as error:
-            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."))) from error
+            # This command has no --weights option: only the models folder is advised.
+            raise WeightsError(
+                f"The weights of {spec.name} could not be downloaded: {str(error).rstrip('.')}. "
+                f"{weights.manual_download_advice(spec)}."
+            ) from error
         print(f"{spec.name}: {path}")
         return 0
     print(f"Models folder: {weights.models_dir()}")

@@ -28,7 +28,7 @@ def _resolution(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lib_depth3d.depth.registry import DEFAULT_MODEL
-    from lib_depth3d.options import DEFAULT_FOV_DEG, MIN_RESOLUTION, SceneOptions
+    from lib_depth3d.options import DEFAULT_FOV_DEG, SceneOptions
 
     defaults = SceneOptions()
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode)")
@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resolution", type=_resolution, default=defaults.resolution, metavar="N|full",
         help=f"vertex samples on the longer side (default {defaults.resolution}; 'full' = one per pixel)",
+    )
+    parser.add_argument(
+        "--no-fit", action="store_true",
+        help="with a calibration, keep the disparity's near/far mapping instead of fitting its scale "
+        "and shift to the calibrated floor and walls",
     )
     parser.add_argument("--keep-edges", action="store_true", help="keep triangles across depth discontinuities")
     parser.add_argument(
@@ -119,6 +124,7 @@ def _scene_options(args: argparse.Namespace):
         far=args.far,
         depth_scale=args.depth_scale,
         world_up="auto",
+        fit_to_calibration=not args.no_fit,
         resolution=args.resolution,
         cut_discontinuities=not args.keep_edges,
         max_view_angle_deg=args.edge_angle,
@@ -137,8 +143,10 @@ def _scene_options(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from lib_depth3d import pipeline
     from lib_depth3d.files import open_image, picture_header_size
+    from lib_depth3d.scene import check_scene_output
     from lib_depth3d.scene.build import check_picture_size
 
+    check_scene_output(args.output)
     picture_bytes = read_input_file(args.image, "Picture")
     check_picture_size(*picture_header_size(picture_bytes, args.image))
     camera_source = _camera_source(args)
@@ -151,5 +159,5 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{depth_source.name} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
     build = pipeline.build_scene_files(picture, depth=depth, camera=camera, glb_path=args.output,
                                        options=_scene_options(args))
-    print("\n".join(pipeline.summary_lines(build)))
+    print(build.summary())
     return 0

@@ -1,10 +1,14 @@
-"""`python -m lib_depth3d ui`: the Depth 3D tab in a browser, without A1111."""
+"""`python -m lib_depth3d ui`: the Depth 3D tab in a browser, and the HTTP API, without A1111."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-HELP = "serve the Depth 3D tab (canvas editor, build, downloads) standalone in a browser"
+HELP = "serve the Depth 3D tab (canvas editor, build, downloads) and the HTTP API standalone"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lib_depth3d.ui import serve
+    # The server's own temp folder, for gradio's uploads and served copies: the only files its
+    # /file= route serves. Gradio 4 reads GRADIO_TEMP_DIR when imported, so it is set first.
+    base = os.environ.get("GRADIO_TEMP_DIR")
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    temp_folder = Path(tempfile.mkdtemp(prefix="depth3d-ui-", dir=base))
+    os.environ["GRADIO_TEMP_DIR"] = str(temp_folder)
+    try:
+        from lib_depth3d.ui import serve
 
-    serve(host=args.host, port=args.port, outputs_dir=args.outputs)
+        serve(host=args.host, port=args.port, outputs_dir=args.outputs, temp_folder=temp_folder)
+    finally:
+        shutil.rmtree(temp_folder, ignore_errors=True)
     return 0

@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap
-from lib_depth3d.depth.estimate import Progress
 from lib_depth3d.errors import DepthSourceError, InputError
 from lib_depth3d.files import to_rgb
+from lib_depth3d.progress import Progress
 
 NOT_AVAILABLE = (
     "ControlNet's preprocessors are not available: neither the sd-webui-controlnet extension nor Forge's "

@@ -17,13 +17,13 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 from PIL import Image
 
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import atomic_output, open_image
+from lib_depth3d.files import open_image, write_bytes_atomic
 
 DepthKind = Literal["disparity", "depth", "metric"]
 DEPTH_KINDS: tuple[str, ...] = ("disparity", "depth", "metric")
@@ -89,17 +89,32 @@ def depth_png_bytes(depth: DepthMap) -> bytes:
     return buffer.getvalue()
 
 
-def save_depth(depth: DepthMap, path: str | os.PathLike) -> None:
-    """Write a depth map as 16-bit PNG (``.png``) or raw float32 ``.npy``, atomically."""
+def depth_npy_bytes(depth: DepthMap) -> bytes:
+    """The depth's values as stored (float32, in its kind's unit) in a NumPy ``.npy`` file."""
+    buffer = io.BytesIO()
+    np.save(buffer, depth.values)
+    return buffer.getvalue()
+
+
+DEPTH_WRITERS: dict[str, Callable[[DepthMap], bytes]] = {
+    ".png": depth_png_bytes,
+    ".npy": depth_npy_bytes,
+}
+"""Depth file encoders by file suffix: a new depth format is its encoder and one line here."""
+
+
+def depth_writer(path: str | os.PathLike) -> Callable[[DepthMap], bytes]:
+    """The encoder for ``path``'s suffix; :class:`InputError` listing the suffixes for another."""
     suffix = Path(path).suffix.lower()
-    if suffix not in (".png", ".npy"):
-        raise InputError(f"Depth output must end in .png or .npy, not {Path(path).name}.")
-    with atomic_output(path) as temporary:
-        if suffix == ".npy":
-            with open(temporary, "wb") as handle:
-                np.save(handle, depth.values)
-        else:
-            temporary.write_bytes(depth_png_bytes(depth))
+    if suffix not in DEPTH_WRITERS:
+        endings = " or ".join(DEPTH_WRITERS)
+        raise InputError(f"Depth output must end in {endings}, not {Path(path).name}.")
+    return DEPTH_WRITERS[suffix]
+
+
+def save_depth(depth: DepthMap, path: str | os.PathLike) -> None:
+    """Write a depth map in the format of ``path``'s suffix (:data:`DEPTH_WRITERS`), atomically."""
+    write_bytes_atomic(path, depth_writer(path)(depth))
 
 
 def load_depth(path: str | os.PathLike, kind: DepthKind = "disparity") -> DepthMap:

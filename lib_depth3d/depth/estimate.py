@@ -17,7 +17,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -26,9 +25,8 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, get_model
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import to_rgb
+from lib_depth3d.progress import Progress
 
-Progress = Callable[[str, "float | None"], None]
-"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 from lib_depth3d.depth.registry import MODELS, ModelSpec, get_model
 from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import InputError
+from lib_depth3d.progress import Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,8 +36,6 @@ USER_DEPTH_IMAGE = "depth-image"
 CONTROLNET_NOTE = "Licence: that of ControlNet's own preprocessor weights (see the ControlNet of this WebUI)."
 NON_COMMERCIAL = "non-commercial use only"
 
-Progress = Callable[[str, "float | None"], None]
-"""Called with a short message and a fraction in [0, 1] (None when unknown)."""
 
 
 @dataclass(frozen=True)

@@ -80,17 +80,25 @@ def local_file(spec: ModelSpec, folder: str | os.PathLike | None = None) -> tupl
     return None
 
 
-def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None,
-                            advice: str = MODELS_FOLDER_ADVICE) -> str:
-    """What to download and where to put it, for a user without network access; ``advice``: how
-    to use a file kept elsewhere, in the words of where the message is shown
-    (:data:`WEIGHTS_OPTION_ADVICE`, :data:`WEBUI_ADVICE`, …)."""
+def manual_download_advice(spec: ModelSpec, folder: str | os.PathLike | None = None) -> str:
+    """What to download by hand and where to save it (the models folder, ``folder``), for a user
+    without network access."""
     primary = spec.files[0]
-    target = models_dir(folder) / primary.filename
     checksum = f" (SHA-256 {primary.sha256})" if primary.sha256 else ""
     return (
-        f"The weights of {spec.name} are not available: {reason}. Download {primary.url}{checksum} "
-        f"({primary.size_label}) and save it as {target}. {advice}"
+        f"Download {primary.url}{checksum} ({primary.size_label}) "
+        f"and save it as {models_dir(folder) / primary.filename}"
+    )
+
+
+def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None,
+                            advice: str = MODELS_FOLDER_ADVICE) -> str:
+    """Why the weights are missing and how to get them; ``advice``: how to use a file kept
+    elsewhere, in the words of where the message is shown (:data:`WEIGHTS_OPTION_ADVICE`,
+    :data:`WEBUI_ADVICE`, …)."""
+    return (
+        f"The weights of {spec.name} are not available: {reason}. "
+        f"{manual_download_advice(spec, folder)}. {advice}"
     )
 
 

@@ -15,13 +15,14 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
+from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, unproject_samples
 from lib_depth3d.scene.occlusion import MIN_PUSH_BACK, BackgroundLayer, background_band, band_samples_for
 from lib_depth3d.scene.occlusion import default_band_px
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
-from lib_depth3d.scene.zdepth import zdepth_from_disparity
+from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
 
 MAX_PICTURE_SIDE_PX = 8192
 DEFAULT_NEAR = 1.0
@@ -46,6 +47,8 @@ class Scene:
         full_triangles, cut_triangles: triangle counts before decimation, and dropped at edges.
         animation: the camera move, if any.
         background: the layer behind the foreground's edges, if asked for and anything was cut.
+        calibration_fit: how the depth was fitted to (or checked against) the calibration's
+            floor and walls, when it was.
         warnings: things the user should know (each one sentence).
     """
 
@@ -64,6 +67,7 @@ class Scene:
     options: SceneOptions
     animation: CameraAnimation | None = None
     background: BackgroundLayer | None = None
+    calibration_fit: CalibrationFit | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -143,14 +147,16 @@ def _with_scaled_translation(camera: Camera, factor: float) -> Camera:
 
 def scene_zdepth(
     depth: DepthMap, camera: Camera, world_up: str, options: SceneOptions
-) -> tuple[np.ndarray, Camera, str, list[str]]:
-    """(z-depth in scene units, camera in scene units, units, warnings) for a depth map.
+) -> tuple[np.ndarray, Camera, str, CalibrationFit | None, list[str]]:
+    """(z-depth in scene units, camera in scene units, units, fit, warnings) for a depth map.
 
     Disparity is mapped by near/far (in inverse depth); depth is scaled; metric passes through.
-    With a calibration (``world_up == 'z'``) and no explicit scale, the depth is scaled so that
-    the surface passes through the calibrated world origin; a metric map instead rescales the
-    calibration to metres: by its unit when a reference distance fixed one, else so that the
-    world origin lies on the surface.
+    With a calibration (``world_up == 'z'``) and no explicit scale, a disparity map is fitted
+    to the calibrated floor and walls (:func:`fit_disparity`): its scale comes from the floor
+    through the origin, or else the surface is made to pass through the calibrated world
+    origin, as a depth map is; a metric map instead rescales the calibration to metres: by its
+    unit when a reference distance fixed one, else so that the world origin lies on the
+    surface. Maps that are not fitted are checked against the calibrated planes.
     """
     warnings: list[str] = []
     check_not_constant(depth.values)
@@ -168,11 +174,32 @@ def scene_zdepth(
     if depth.kind == "metric" and options.depth_scale is not None:
         raise SceneError("Metric depth is in metres already; use --depth-kind depth to rescale it.")
     calibrated = world_up == "z"
+    explicit_scale = options.depth_scale is not None or (
+        depth.kind == "disparity" and options.near is not None
+    )
+    fit = None
     if depth.kind == "disparity":
         near, far = (
             (options.near, options.far) if options.near is not None else (DEFAULT_NEAR, DEFAULT_FAR)
         )
-        zdepth = zdepth_from_disparity(depth.values, near, far)
+        mapping = disparity_mapping(depth.values, near, far)
+        if calibrated and options.fit_to_calibration and not explicit_scale:
+            fit = fit_disparity(depth.values, camera, mapping)
+            if fit is None:
+                warnings.append(
+                    "No floor or wall of the calibrated orientations was found in the depth, so "
+                    "its shift is not fitted: it is mapped from 1 to 10 units, which may turn the "
+                    "floor and walls."
+                )
+        if fit is not None:
+            zdepth, beyond_horizon = fit.zdepth(depth.values)
+            if beyond_horizon > 0.005:
+                warnings.append(
+                    f"{100 * beyond_horizon:.1f} % of the depth lies beyond the horizon the fit "
+                    "found and was put 100 median depths away; check the depth near those areas."
+                )
+        else:
+            zdepth = zdepth_from_disparity(depth.values, near, far)
     else:
         zdepth = depth.values.astype(np.float32, copy=True)
 
@@ -190,14 +217,11 @@ def scene_zdepth(
                 )
             else:
                 camera = _with_scaled_translation(camera, origin[1] / origin[0])
-        return zdepth, camera, "m", warnings
+        return zdepth, camera, "m", _checked(zdepth, camera, calibrated, options), warnings
 
-    explicit_scale = options.depth_scale is not None or (
-        depth.kind == "disparity" and options.near is not None
-    )
     scale = options.depth_scale or 1.0
-    matched = False
-    if calibrated and not explicit_scale:
+    matched = fit is not None and fit.scale_from == "ground"
+    if calibrated and not explicit_scale and not matched:
         origin = _origin_depths(camera, zdepth)
         if origin is None:
             warnings.append(
@@ -206,12 +230,23 @@ def scene_zdepth(
             )
         else:
             scale, matched = origin[0] / origin[1], True
+            if fit is not None:
+                fit = fit.scaled(scale)
     if scale != 1.0:
         zdepth = zdepth * np.float32(scale)
-    # Matched to the origin, or scaled by the user into the world: the calibration's unit holds.
+    if fit is None:
+        fit = _checked(zdepth, camera, calibrated, options)
+    # Matched to the floor or the origin, or scaled by the user into the world: the calibration's unit holds.
     in_world_unit = calibrated and options.calibrated_unit is not None and (matched or explicit_scale)
     units = options.calibrated_unit if in_world_unit else "scene units"
-    return zdepth, camera, units, warnings
+    return zdepth, camera, units, fit, warnings
+
+
+def _checked(zdepth: np.ndarray, camera: Camera, calibrated: bool, options: SceneOptions) -> CalibrationFit | None:
+    """The calibrated planes found in a depth that is not fitted, and their angles and flatness."""
+    if not (calibrated and options.fit_to_calibration):
+        return None
+    return check_inverse_depth(1.0 / zdepth.astype(np.float64), camera)
 
 
 def build_scene(
@@ -236,7 +271,7 @@ def build_scene(
             f"picture, not {width}×{height}."
         )
     world_up = _resolve_world_up(camera, options.world_up)
-    zdepth, camera, units, warnings = scene_zdepth(depth, camera, world_up, options)
+    zdepth, camera, units, calibration_fit, warnings = scene_zdepth(depth, camera, world_up, options)
 
     rows, columns = grid_shape(width, height, options.resolution)
     grid = sample_grid(width, height, rows, columns)
@@ -262,9 +297,7 @@ def build_scene(
     new_index = np.cumsum(used, dtype=np.int64) - 1
     faces = new_index[triangles.faces].astype(np.uint32)
     camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
-    points = unproject_samples(
-        grid, inverse_depth, camera.focal_length_px, camera.principal_point_px, np.flatnonzero(used)
-    )
+    points = unproject_samples(grid, inverse_depth, camera, np.flatnonzero(used))
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
@@ -310,6 +343,7 @@ def build_scene(
         options=options,
         animation=animation,
         background=background,
+        calibration_fit=calibration_fit,
         warnings=warnings,
     )
 
@@ -345,8 +379,6 @@ def _background_layer(
         return None
     layer_depth = inverse_depth.reshape(-1).copy()
     layer_depth[band.sample_ids] = band.inverse_depth
-    points = unproject_samples(
-        grid, layer_depth.reshape(rows, columns), camera.focal_length_px, camera.principal_point_px, band.sample_ids
-    )
+    points = unproject_samples(grid, layer_depth.reshape(rows, columns), camera, band.sample_ids)
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     return BackgroundLayer(positions=positions, uvs=band.uvs, faces=band.faces, texture=band.texture)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib_depth3d.camera.model import Camera
 from lib_depth3d.errors import SceneError
 from lib_depth3d.options import MIN_RESOLUTION
 
@@ -101,11 +102,11 @@ def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
 def unproject_samples(
     grid: SampleGrid,
     inverse_depth: np.ndarray,
-    focal_length_px: float,
-    principal_point_px: tuple[float, float],
+    camera: Camera,
     sample_ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 3) camera-frame points (x right, y up, looking down −z) of grid samples.
+    """(n, 3) camera-frame points (x right, y up, looking down −z) of grid samples
+    (:meth:`Camera.unproject` at their pixels and z-depths).
 
     ``sample_ids``: row-major indices of the samples to lift (default: all of them).
     """
@@ -113,13 +114,5 @@ def unproject_samples(
     if sample_ids is None:
         sample_ids = np.arange(rows * columns)
     row, column = np.divmod(sample_ids, columns)
-    cx, cy = principal_point_px
-    zdepth = 1.0 / inverse_depth.reshape(-1)[sample_ids]
-    return np.stack(
-        [
-            (grid.x_px[column] - cx) / focal_length_px * zdepth,
-            (cy - grid.y_px[row]) / focal_length_px * zdepth,
-            -zdepth,
-        ],
-        axis=-1,
-    )
+    pixels = np.stack([grid.x_px[column], grid.y_px[row]], axis=-1)
+    return camera.unproject(pixels, 1.0 / inverse_depth.reshape(-1)[sample_ids], frame="camera")

@@ -1,49 +1,137 @@
-"""Writing a scene's files: the ``.glb`` and, beside it, depth PNG, camera JSON and ``.fspy``.
+"""Writing a scene's files as one set: the ``.glb`` and beside it depth PNG, camera JSON and ``.fspy``.
 
-Every byte is produced before anything is written, and each file goes through
-:func:`lib_depth3d.files.atomic_output`, so a failure never leaves a half-written file where a
-good one stood.
+Each file comes from one writer in :data:`SCENE_WRITERS`, keyed by the suffix it adds to the
+scene's base name (``OUT.glb`` → ``OUT_depth.png``). A writer reads a :class:`SceneOutput` and
+returns the file's bytes, or None when the scene has no such file. Every byte is produced before
+anything is written; the files are then committed together by
+:func:`lib_depth3d.output_sets.write_file_set`, so a reader sees the previous set or this one.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
-from lib_depth3d.camera import camera_parameters_json
+from lib_depth3d.camera import Calibration, Camera, camera_parameters_json
+from lib_depth3d.camera.solver import FSPY_AXIS_NAMES
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.errors import SceneError
-from lib_depth3d.files import write_bytes_atomic
+from lib_depth3d.output_sets import check_targets, write_file_set
 from lib_depth3d.scene.build import Scene
 from lib_depth3d.scene.frames import Z_UP_TO_Y_UP, world_to_gltf
 from lib_depth3d.scene.gltf import glb_bytes
 
-FSPY_AXIS_NAMES = ("xPositive", "yPositive", "zPositive")
+
+
+@dataclass(frozen=True)
+class SceneOutput:
+    """What the writers encode: the scene, its fSpy camera parameters and the project it came from.
+
+    ``fspy_bytes`` is None when the camera did not come from vanishing lines.
+    """
+
+    scene: Scene
+    camera_parameters: dict
+    fspy_bytes: bytes | None
+
+
+@dataclass(frozen=True)
+class SceneWriter:
+    """One file of a scene: ``write`` encodes it; an ``optional`` one may have nothing to write
+    (None), and then the file an earlier set left under its name is removed."""
+
+    write: Callable[[SceneOutput], "bytes | None"]
+    optional: bool = False
+
+
+def _glb(output: SceneOutput) -> bytes:
+    return glb_bytes(output.scene)
+
+
+def _depth_png(output: SceneOutput) -> bytes:
+    return depth_png_bytes(output.scene.zdepth)
+
+
+def _camera_json(output: SceneOutput) -> bytes:
+    text = camera_parameters_json(output.camera_parameters)
+    fit = output.scene.calibration_fit
+    if fit is not None:
+        # fSpy's importers read only their own keys, so the fit's figures can travel beside them.
+        text = json.dumps({**json.loads(text), "depth3dFit": fit.as_json()}, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
+def _fspy(output: SceneOutput) -> bytes | None:
+    return output.fspy_bytes
+
+
+MAIN_SUFFIX = ".glb"
+SCENE_WRITERS: dict[str, SceneWriter] = {
+    MAIN_SUFFIX: SceneWriter(_glb),
+    "_depth.png": SceneWriter(_depth_png),
+    "_camera.json": SceneWriter(_camera_json),
+    ".fspy": SceneWriter(_fspy, optional=True),
+}
+"""The scene's files by the suffix each adds to the base name; the main file first.
+A new format is its encoder (a function of :class:`SceneOutput`) and one line here."""
 
 
 @dataclass(frozen=True)
 class SceneFiles:
-    """Paths of the files written for one scene (``fspy`` is None when no project was used)."""
+    """The files written for one scene and what the user should know about them.
 
-    glb: Path
-    depth_png: Path
-    camera_json: Path
-    fspy: Path | None
+    Attributes:
+        paths: the files written, by their writer's suffix in :data:`SCENE_WRITERS` order (a
+            suffix whose writer had nothing, such as ``.fspy`` without lines, is absent).
+        camera: the camera the scene was built with (pixels of the picture).
+        calibration_report: :meth:`Calibration.to_report` of the calibration used, or None.
+        warnings: sentences from the calibration and the scene builder.
+    """
+
+    paths: Mapping[str, Path]
+    camera: Camera
+    calibration_report: dict | None
+    warnings: tuple[str, ...]
+
+    @property
+    def glb(self) -> Path:
+        """The scene (``BASE.glb``)."""
+        return self.paths[MAIN_SUFFIX]
+
+    @property
+    def depth_png(self) -> Path:
+        """16-bit depth, near = bright (``BASE_depth.png``)."""
+        return self.paths["_depth.png"]
+
+    @property
+    def camera_json(self) -> Path:
+        """fSpy camera parameters (``BASE_camera.json``)."""
+        return self.paths["_camera.json"]
+
+    @property
+    def fspy(self) -> Path | None:
+        """The ``.fspy`` project (``BASE.fspy``), or None when the camera did not come from vanishing lines."""
+        return self.paths.get(".fspy")
 
 
-def companion_paths(glb_path: str | os.PathLike) -> tuple[Path, Path, Path]:
-    """(depth PNG, camera JSON, .fspy) paths beside ``OUT.glb``: OUT_depth.png, OUT_camera.json, OUT.fspy."""
+def scene_paths(glb_path: str | os.PathLike) -> dict[str, Path]:
+    """Every file a scene ``OUT.glb`` may have, by writer suffix: OUT.glb, OUT_depth.png, OUT_camera.json, OUT.fspy."""
     glb_path = Path(glb_path)
-    stem = glb_path.with_suffix("")
-    return (
-        stem.with_name(stem.name + "_depth.png"),
-        stem.with_name(stem.name + "_camera.json"),
-        stem.with_suffix(".fspy"),
-    )
+    if glb_path.suffix.lower() != MAIN_SUFFIX:
+        raise SceneError(f"The scene file must end in .glb, not {glb_path.name}.")
+    base = glb_path.name[: -len(MAIN_SUFFIX)]
+    return {suffix: glb_path.with_name(base + suffix) for suffix in SCENE_WRITERS}
+
+
+def check_scene_output(glb_path: str | os.PathLike) -> None:
+    """Refuse, before any work is done, a scene path where one of :func:`scene_paths` cannot be written."""
+    check_targets(scene_paths(glb_path).values())
 
 
 def _vanishing_point(camera_to_blender_world: np.ndarray, axis: int, relative_focal_length: float, principal):
@@ -60,8 +148,8 @@ def _vanishing_point(camera_to_blender_world: np.ndarray, axis: int, relative_fo
 def camera_parameters(scene: Scene, calibration_parameters: dict | None = None) -> dict:
     """fSpy camera parameters of the scene's camera, in the world Blender shows after import.
 
-    With ``calibration_parameters`` (the calibration's own) only the transforms are replaced
-    by the scene's (they differ when a metric depth rescaled the calibration's unit). Without,
+    With ``calibration_parameters`` (the calibration's own) only the transforms and the picture
+    size are replaced by the scene's (they differ when a metric depth rescaled the calibration's unit). Without,
     the parameters are derived from the camera; for the camera-frame world (Y up) the world is
     the one Blender's glTF importer makes of it (Z up).
     """
@@ -73,9 +161,10 @@ def camera_parameters(scene: Scene, calibration_parameters: dict | None = None) 
         "viewTransform": {"rows": world_to_camera.tolist()},
         "cameraTransform": {"rows": camera_to_world.tolist()},
     }
-    if calibration_parameters is not None:
-        return {**calibration_parameters, **transforms}
     width, height = camera.image_size_px
+    if calibration_parameters is not None:
+        # A calibration drawn on the picture at another size carries over (same aspect ratio).
+        return {**calibration_parameters, **transforms, "imageWidth": width, "imageHeight": height}
     long_side, short_side = max(width, height), min(width, height)
     relative_focal_length = camera.relative_focal_length
     principal = camera.principal_point_image_plane
@@ -87,7 +176,7 @@ def camera_parameters(scene: Scene, calibration_parameters: dict | None = None) 
         "vanishingPoints": [
             _vanishing_point(camera_to_world, axis, relative_focal_length, principal) for axis in range(3)
         ],
-        "vanishingPointAxes": list(FSPY_AXIS_NAMES),
+        "vanishingPointAxes": [FSPY_AXIS_NAMES[axis] for axis in ("+x", "+y", "+z")],
         "relativeFocalLength": relative_focal_length,
         "imageWidth": width,
         "imageHeight": height,
@@ -98,50 +187,57 @@ def write_scene(
     scene: Scene,
     glb_path: str | os.PathLike,
     *,
-    calibration_parameters: dict | None = None,
+    calibration: Calibration | None = None,
     fspy_bytes: bytes | None = None,
 ) -> SceneFiles:
-    """Write ``OUT.glb`` and beside it the 16-bit depth PNG, fSpy camera JSON and ``.fspy``.
+    """Write ``OUT.glb`` and the files of :data:`SCENE_WRITERS` beside it, as one set.
 
-    ``fspy_bytes``: the fSpy project the camera came from, copied beside the scene when given.
+    ``calibration``: the calibration the scene's camera came from; its parameters go into the
+    camera JSON. ``fspy_bytes``: the fSpy project the camera came from, written beside the scene.
+    A ``.fspy`` an earlier set wrote at OUT.fspy is removed when this one has none.
+    Raises :class:`~lib_depth3d.errors.OutputError` when the set cannot be written.
     """
-    glb_path = Path(glb_path)
-    if glb_path.suffix.lower() != ".glb":
-        raise SceneError(f"The scene file must end in .glb, not {glb_path.name}.")
-    depth_path, camera_path, fspy_path = companion_paths(glb_path)
-    parameters = camera_parameters(scene, calibration_parameters)
-    contents = [
-        (glb_path, glb_bytes(scene)),
-        (depth_path, depth_png_bytes(scene.zdepth)),
-        (camera_path, (camera_parameters_json(parameters) + "\n").encode("utf-8")),
+    paths = scene_paths(glb_path)
+    parameters = camera_parameters(scene, None if calibration is None else calibration.to_camera_parameters())
+    output = SceneOutput(scene, parameters, fspy_bytes)
+    contents = {suffix: writer.write(output) for suffix, writer in SCENE_WRITERS.items()}
+    written = {suffix: paths[suffix] for suffix, data in contents.items() if data is not None}
+    write_file_set([(written[suffix], contents[suffix]) for suffix in written],
+                   optional=[paths[suffix] for suffix, writer in SCENE_WRITERS.items() if writer.optional])
+    return SceneFiles(
+        paths=written,
+        camera=scene.camera,
+        calibration_report=None if calibration is None else calibration.to_report(),
+        warnings=(*(calibration.warnings if calibration is not None else ()), *scene.warnings),
+    )
+
+
+def scene_summary(scene: Scene, files: SceneFiles, camera_description: str) -> str:
+    """The lines the scene command prints after writing ``files``.
+
+    ``camera_description``: where the camera came from (``calibrated from room.fspy``, ``55°
+    horizontal field of view (assumed; …)``).
+    """
+    rows, columns = scene.grid_shape
+    near, far = scene.depth_range
+    camera = scene.camera
+    cx, cy = camera.principal_point_px
+    x, y, z = scene.gltf_camera.translation
+    lines = [
+        f"wrote {files.glb} ({len(scene.positions)} vertices, {len(scene.faces)} triangles from a "
+        f"{columns}×{rows} grid; {scene.cut_triangles} cut at depth edges)"
     ]
-    if fspy_bytes is not None:
-        contents.append((fspy_path, fspy_bytes))
-    for path, data in contents:
-        write_bytes_atomic(path, data)
-    return SceneFiles(glb_path, depth_path, camera_path, fspy_path if fspy_bytes is not None else None)
-
-
-def scene_summary(scene: Scene, files: SceneFiles | None = None) -> dict:
-    """Figures worth printing after building a scene (JSON-serialisable)."""
-    camera = scene.gltf_camera
-    summary = {
-        "vertices": int(len(scene.positions)),
-        "triangles": int(len(scene.faces)),
-        "full_grid_triangles": scene.full_triangles,
-        "cut_triangles": scene.cut_triangles,
-        "background_triangles": int(len(scene.background.faces)) if scene.background is not None else 0,
-        "grid": f"{scene.grid_shape[1]}×{scene.grid_shape[0]}",
-        "units": scene.units,
-        "depth_range": [round(v, 4) for v in scene.depth_range],
-        "camera_position": [round(float(v), 4) for v in camera.translation],
-        "yfov_deg": round(math.degrees(camera.yfov_rad), 4),
-        "frustum_size_px": [round(v, 3) for v in camera.frustum_size_px],
-        "picture_offset_px": [round(v, 3) for v in camera.picture_offset_px],
-        "animation": scene.animation.name if scene.animation is not None else None,
-        "warnings": list(scene.warnings),
-    }
-    if files is not None:
-        summary["files"] = [str(p) for p in (files.glb, files.depth_png, files.camera_json, files.fspy) if p]
-    return summary
+    if scene.background is not None:
+        lines.append(f"  background layer behind the edges: {len(scene.background.faces)} triangles")
+    lines.append("  beside it: " + ", ".join(path.name for path in files.paths.values() if path != files.glb))
+    lines.append(
+        f"  camera: {camera_description}; {math.degrees(camera.horizontal_fov_rad):.1f}° across the width, "
+        f"principal point ({cx:.1f}, {cy:.1f}) px, at ({x:.3f}, {y:.3f}, {z:.3f}) {scene.units} (glTF, Y up)"
+    )
+    move = f"; camera move: {scene.animation.name}" if scene.animation is not None else ""
+    lines.append(f"  depth: {near:.3f} to {far:.3f} {scene.units}{move}")
+    if scene.calibration_fit is not None:
+        lines.append(f"  depth {scene.calibration_fit.summary()}")
+    lines += [f"  warning: {warning}" for warning in files.warnings]
+    return "\n".join(lines)
 

@@ -24,8 +24,8 @@ def check_not_constant(values: np.ndarray) -> None:
         )
 
 
-def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.ndarray:
-    """Relative disparity → z-depth, linear in inverse depth: max → ``near``, min → ``far``.
+def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[float, float]:
+    """(scale, shift) with ``1/z = scale · disparity + shift`` putting max → ``near``, min → ``far``.
 
     ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
     """
@@ -35,11 +35,19 @@ def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.
             f"far={far:g}."
         )
     check_not_constant(disparity)
+    low, high = float(np.min(disparity)), float(np.max(disparity))
+    scale = (1.0 / near - 1.0 / far) / (high - low)
+    return scale, 1.0 / far - low * scale
+
+
+def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Relative disparity → z-depth, linear in inverse depth: max → ``near``, min → ``far``.
+
+    ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
+    """
+    scale, shift = disparity_mapping(disparity, near, far)
     values = np.asarray(disparity, dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
-    nearness = (values - low) / (high - low)
-    inverse_depth = 1.0 / far + nearness * (1.0 / near - 1.0 / far)
-    return (1.0 / inverse_depth).astype(np.float32)
+    return (1.0 / (scale * values + shift)).astype(np.float32)
 
 
 QUADRANT_PATCH_PX = 3

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from lib_depth3d.camera import calibrate, read_fspy
+from lib_depth3d.camera import calibrate
 
 BLENDER_SCRIPT = r"""
 import json, sys
@@ -43,12 +43,12 @@ json.dump(results, open(sys.argv[sys.argv.index("--") + 2], "w"))
 
 
 @pytest.mark.blender
-def test_fspy_blender_camera_projects_like_ours(tmp_path, fspy_fixtures):
+def test_fspy_blender_camera_projects_like_ours(tmp_path, reference_project):
     blender = shutil.which("blender")
     assert blender, "blender is not installed"
     job, expected = {}, {}
     for name in ("shifted_landscape", "shifted_portrait", "fspy_github_bug_5", "defaults"):
-        calibration = calibrate(read_fspy(fspy_fixtures / f"{name}.fspy").calibration_input())
+        calibration = calibrate(reference_project(name).calibration_input())
         camera = calibration.camera
         grid = np.stack(
             np.meshgrid(np.linspace(0, camera.image_width_px, 5), np.linspace(0, camera.image_height_px, 4)), -1

@@ -2,6 +2,7 @@
 
 import io
 import json
+import struct
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from PIL import Image
 
 from lib_depth3d.camera import read_fspy
 from lib_depth3d.cli import main
+from tests.support.fspy_reference import written_reference_project_bytes
 from tests.support.paths import REPO_ROOT
 
 LINES = {
@@ -26,14 +28,30 @@ def write_png(path, width, height):
     Image.new("RGB", (width, height), (200, 180, 160)).save(path)
 
 
+@pytest.fixture(params=["written", "fspy"])
+def project_folder(request, tmp_path_factory):
+    """fSpy's reference files where ../shared has them, or the tests' own versions of those read
+    here: defaults, fspy_github_bug_5 and pp_problem written from their control points, a project
+    of header version 153 and a JPEG photo."""
+    if request.param == "fspy":
+        return request.getfixturevalue("fspy_fixtures")
+    folder = tmp_path_factory.mktemp("projects")
+    for name in ("defaults", "fspy_github_bug_5", "pp_problem"):
+        (folder / f"{name}.fspy").write_bytes(written_reference_project_bytes(name))
+    defaults = written_reference_project_bytes("defaults")
+    (folder / "invalid_project_version.fspy").write_bytes(defaults[:4] + struct.pack("<I", 153) + defaults[8:])
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(folder / "box.jpg")
+    return folder
+
+
 def run_cli(capsys, *args):
     code = main(["calibrate", *map(str, args)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def test_fspy_project_prints_fspy_parameters_and_extras(capsys, fspy_fixtures):
-    code, out, err = run_cli(capsys, "--fspy", fspy_fixtures / "fspy_github_bug_5.fspy")
+def test_fspy_project_prints_fspy_parameters_and_extras(capsys, project_folder):
+    code, out, err = run_cli(capsys, "--fspy", project_folder / "fspy_github_bug_5.fspy")
     assert code == 0 and err == ""
     report = json.loads(out)
     assert report["relativeFocalLength"] == pytest.approx(1.8251018650552107, abs=1e-12)
@@ -57,23 +75,35 @@ def test_lines_with_image_write_a_project_that_reads_back(capsys, tmp_path):
     assert code == 0 and json.loads(again)["viewTransform"] == json.loads(out)["viewTransform"]
 
 
+def assert_one_line_error(code, out, err, message):
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("invalid_project_version.fspy", "Unsupported fSpy project file version 153"),
+        ("box.jpg", "not an fSpy project"),
+        ("pp_problem.fspy", "Rotation determinant 0.91824"),
+    ],
+)
+def test_bad_project_exits_2_with_one_line(capsys, project_folder, name, message):
+    assert_one_line_error(*run_cli(capsys, "--fspy", project_folder / name), message)
+
+
 @pytest.mark.parametrize(
     "make_args, message",
     [
-        (lambda d, f: ["--fspy", f / "invalid_project_version.fspy"], "Unsupported fSpy project file version 153"),
-        (lambda d, f: ["--fspy", f / "box.jpg"], "not an fSpy project"),
-        (lambda d, f: ["--fspy", d / "missing.fspy"], "not found"),
-        (lambda d, f: ["--fspy", f / "pp_problem.fspy"], "Rotation determinant 0.91824"),
-        (lambda d, f: ["--lines", d / "parallel.json"], "Failed to compute vanishing point"),
-        (lambda d, f: ["--lines", d / "axes.json"], "Invalid axis assignment"),
-        (lambda d, f: ["--lines", d / "lines.json", "--image", d / "small.png"], "200×100"),
-        (lambda d, f: ["--lines", d / "lines.json", "--write-fspy", d / "out.fspy"], "needs --image"),
-        (lambda d, f: ["--fspy", f / "defaults.fspy", "--image", d / "small.png"], "--image goes with --lines"),
-        (lambda d, f: ["--fspy", f / "pp_problem.fspy", "--write-fspy", d / "out.fspy"], "Rotation determinant"),
-        (lambda d, f: ["--lines", d / "truncated.json"], "not valid JSON"),
+        (lambda d: ["--fspy", d / "missing.fspy"], "not found"),
+        (lambda d: ["--lines", d / "parallel.json"], "Failed to compute vanishing point"),
+        (lambda d: ["--lines", d / "axes.json"], "Invalid axis assignment"),
+        (lambda d: ["--lines", d / "lines.json", "--image", d / "small.png"], "200×100"),
+        (lambda d: ["--lines", d / "lines.json", "--write-fspy", d / "out.fspy"], "needs --image"),
+        (lambda d: ["--lines", d / "truncated.json"], "not valid JSON"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(capsys, tmp_path, fspy_fixtures, make_args, message):
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, make_args, message):
     (tmp_path / "lines.json").write_text(json.dumps(LINES))
     parallel = json.loads(json.dumps(LINES))
     parallel["vanishing_points"][0]["segments"] = [[[0, 0], [10, 10]], [[0, 5], [10, 15]]]
@@ -83,15 +113,22 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, fspy_fixtures, make_a
     (tmp_path / "axes.json").write_text(json.dumps(axes))
     (tmp_path / "truncated.json").write_text(json.dumps(LINES)[:40])
     write_png(tmp_path / "small.png", 200, 100)
-    code, out, err = run_cli(capsys, *make_args(tmp_path, fspy_fixtures))
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert_one_line_error(*run_cli(capsys, *make_args(tmp_path)), message)
     assert not (tmp_path / "out.fspy").exists()
 
 
-def test_module_entry_point_runs_in_a_fresh_process(fspy_fixtures):
+def test_a_rewrite_that_does_not_solve_and_an_image_beside_a_project_exit_2(capsys, project_folder, tmp_path):
+    code, out, err = run_cli(capsys, "--fspy", project_folder / "pp_problem.fspy", "--write-fspy", tmp_path / "out.fspy")
+    assert_one_line_error(code, out, err, "Rotation determinant")
+    assert not (tmp_path / "out.fspy").exists()
+    write_png(tmp_path / "small.png", 200, 100)
+    code, out, err = run_cli(capsys, "--fspy", project_folder / "defaults.fspy", "--image", tmp_path / "small.png")
+    assert_one_line_error(code, out, err, "--image goes with --lines")
+
+
+def test_module_entry_point_runs_in_a_fresh_process(project_folder):
     result = subprocess.run(
-        [sys.executable, "-m", "lib_depth3d", "calibrate", "--fspy", str(fspy_fixtures / "defaults.fspy")],
+        [sys.executable, "-m", "lib_depth3d", "calibrate", "--fspy", str(project_folder / "defaults.fspy")],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

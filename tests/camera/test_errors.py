@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lib_depth3d.camera import calibrate, parse_lines_json
 from lib_depth3d.errors import CalibrationError
@@ -87,6 +89,27 @@ def test_coincident_vanishing_points_are_refused_clearly():
 def test_collinear_three_vanishing_points_cannot_place_the_principal_point():
     with pytest.raises(CalibrationError, match="on one line"):
         solve(with_changes(LEVEL, principal_point={"mode": "third_vp"}))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(along=st.floats(0.15, 0.85), off_line_px=st.floats(-1.0, 1.0))
+def test_nearly_collinear_three_vanishing_points_are_named(along, off_line_px):
+    """A third VP up to 1 px off the line through VPs 1 and 2 (1 900 px apart): fSpy only says
+    that the focal length failed."""
+    first, second = np.array([-400.0, 380.0]), np.array([1500.0, 420.0])
+    normal = np.array([-(second - first)[1], (second - first)[0]]) / np.linalg.norm(second - first)
+    third = first + along * (second - first) + off_line_px * normal
+    data = {
+        "image": {"width": 1000, "height": 800},
+        "vanishing_points": [
+            {"axis": "+x", "segments": segments_toward(first, [(600, 100), (600, 700)])},
+            {"axis": "+y", "segments": segments_toward(second, [(300, 100), (300, 700)])},
+            {"segments": segments_toward(third, [(150, 50), (850, 750)])},
+        ],
+        "principal_point": {"mode": "third_vp"},
+    }
+    with pytest.raises(CalibrationError, match="on one line"):
+        solve(data)
 
 
 def test_rotation_determinant_error_prints_five_decimals():

@@ -21,6 +21,7 @@ from lib_depth3d.camera import (
 )
 from lib_depth3d.camera.fspy import fspy_project_bytes
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
+from tests.support.fspy_reference import written_reference_project_bytes
 from tests.support.json_paths import leaf_paths
 
 LINES = {
@@ -122,8 +123,8 @@ def test_exif_orientation_swaps_the_displayed_size():
     assert project.calibration_input().image_width_px == 64
 
 
-def test_fixture_project_round_trips_through_our_writer(fspy_fixtures):
-    project = read_fspy(fspy_fixtures / "shifted_landscape.fspy")
+def test_reference_project_round_trips_through_our_writer(reference_project):
+    project = reference_project("shifted_landscape")
     inp = project.calibration_input()
     again = read_fspy(fspy_project_bytes(inp, project.image_bytes))
     np.testing.assert_allclose(
@@ -133,8 +134,8 @@ def test_fixture_project_round_trips_through_our_writer(fspy_fixtures):
     )
 
 
-def test_legacy_state_variants_are_upgraded(fspy_fixtures):
-    project = read_fspy(fspy_fixtures / "defaults.fspy")
+def test_legacy_state_variants_are_upgraded(reference_project):
+    project = reference_project("defaults")
     state = json.loads(json.dumps(project.state))
     horizon = state["controlPointsState1VP"]["horizon"]
     state["controlPointsState1VP"]["horizon"] = {"0": horizon[0], "1": horizon[1]}
@@ -161,8 +162,18 @@ def test_camera_preset_gives_the_sensor_size(fspy_fixtures):
     assert read_fspy(fspy_fixtures / "defaults.fspy").calibration_input().sensor_mm == (36.0, 24.0)
 
 
-def test_truncated_at_every_header_byte_is_a_clear_error(fspy_fixtures):
-    data = (fspy_fixtures / "defaults.fspy").read_bytes()
+@pytest.mark.parametrize("preset, sensor_mm", [("35_mm_film", (36.0, 24.0)), ("micro_4_3rds", (17.3, 14.0))])
+def test_camera_preset_overrides_the_custom_sensor_size(preset, sensor_mm):
+    project = read_fspy(written_reference_project_bytes("defaults"))
+    state = json.loads(json.dumps(project.state))
+    state["calibrationSettingsBase"]["cameraData"].update(presetId=preset, customSensorWidth=20, customSensorHeight=10)
+    encoded = json.dumps(state).encode()
+    preset_project = read_fspy(header(1, len(encoded), len(project.image_bytes)) + encoded + project.image_bytes)
+    assert preset_project.calibration_input().sensor_mm == sensor_mm
+
+
+def test_truncated_at_every_header_byte_is_a_clear_error(reference_project_bytes):
+    data = reference_project_bytes("defaults")
     for length in range(0, 17):
         with pytest.raises(FspyFormatError, match="not an fSpy project|truncated"):
             read_fspy(data[:length])
@@ -173,6 +184,7 @@ def test_truncated_at_every_header_byte_is_a_clear_error(fspy_fixtures):
     [
         (b"PK\x03\x04" + bytes(40), "not an fSpy project"),
         (header(2, 2, 0) + b"{}", "Unsupported fSpy project file version 2"),
+        (header(153, 2, 0) + b"{}", "Unsupported fSpy project file version 153"),
         (header(1, 500, 0) + b"{}", "truncated.*500 bytes of state"),
         (header(1, 2, 9) + b"{}abc", "truncated.*9 bytes of image"),
         (header(1, 3, 0) + b"{x}", "not valid JSON"),
@@ -200,8 +212,8 @@ def test_invalid_version_fixture(fspy_fixtures):
         ("controlPointsStateBase.origin", "controlPointsStateBase.origin"),
     ],
 )
-def test_missing_nested_keys_are_named(fspy_fixtures, path, message):
-    project = read_fspy(fspy_fixtures / "defaults.fspy")
+def test_missing_nested_keys_are_named(reference_project, path, message):
+    project = reference_project("defaults")
     state = json.loads(json.dumps(project.state))
     *parents, last = path.split(".")
     target = state
@@ -224,9 +236,21 @@ def test_project_without_picture_has_no_size():
         empty.calibration_input()
 
 
-def test_json_export_reads_writes_and_builds_its_camera(fspy_fixtures, tmp_path):
-    exported = json.loads((fspy_fixtures / "json_export.json").read_text())
-    parameters = read_camera_parameters(fspy_fixtures / "json_export.json")
+@pytest.fixture(params=["written", "fspy"])
+def camera_parameters_export(request, tmp_path):
+    """A camera-parameters export of a landscape picture: fSpy's own (json_export.json, where
+    ../shared has it) or the one the tests write of the defaults reference project's solution."""
+    if request.param == "fspy":
+        return request.getfixturevalue("fspy_fixtures") / "json_export.json"
+    project = read_fspy(written_reference_project_bytes("defaults"))
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(calibrate(project.calibration_input()).to_camera_parameters(), indent=2))
+    return path
+
+
+def test_json_export_reads_writes_and_builds_its_camera(camera_parameters_export, tmp_path):
+    exported = json.loads(camera_parameters_export.read_text())
+    parameters = read_camera_parameters(camera_parameters_export)
     assert parameters == exported
     path = tmp_path / "camera.json"
     write_camera_parameters(path, parameters)
@@ -252,8 +276,8 @@ def test_json_export_reads_writes_and_builds_its_camera(fspy_fixtures, tmp_path)
         ("principalPoint", None, "principalPoint"),
     ],
 )
-def test_bad_camera_parameters_are_named(fspy_fixtures, key, value, message):
-    exported = json.loads((fspy_fixtures / "json_export.json").read_text())
+def test_bad_camera_parameters_are_named(camera_parameters_export, key, value, message):
+    exported = json.loads(camera_parameters_export.read_text())
     exported[key] = value
     with pytest.raises(FspyFormatError, match=message):
         read_camera_parameters(exported)
@@ -269,8 +293,8 @@ def test_camera_parameters_text_must_be_an_object():
         read_camera_parameters(b"{")
 
 
-def test_any_damaged_state_field_gives_a_clear_error_or_a_finite_camera(fspy_fixtures):
-    project = read_fspy(fspy_fixtures / "fspy_github_bug_5.fspy")
+def test_any_damaged_state_field_gives_a_clear_error_or_a_finite_camera(reference_project):
+    project = reference_project("fspy_github_bug_5")
     image = png_bytes(403, 302)
     original = json.loads(json.dumps(project.state))
     outcomes = {"solved": 0, "refused": 0}

@@ -1,22 +1,40 @@
-"""The solver reproduces fSpy: the spec's section 6 values and every stored cameraParameters."""
+"""The solver reproduces fSpy: the spec's section 6 values and every stored cameraParameters.
+
+Each test runs on the reference project as the tests write it from its control points
+(``[written]``) and on fSpy's own file where ../shared has it (``[fspy]``).
+"""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from lib_depth3d.camera import ReferenceDistance, calibrate, calibrate_file, read_fspy
+from lib_depth3d.camera import ReferenceDistance, calibrate, read_fspy
+from lib_depth3d.camera.inputs import lines_json
 from lib_depth3d.errors import CalibrationError
+from tests.support.fspy_reference import REFERENCE_LINES
 
 TOLERANCE = 1e-9
+# defaults.fspy stores these reference handle offsets although its reference axis is unset.
+DEFAULTS_HANDLE_OFFSETS = (0.13108430697783005, 0.065990108556575)
 
 
-def project_input(fspy_fixtures, name):
-    return read_fspy(fspy_fixtures / f"{name}.fspy").calibration_input()
+def project_input(reference_project, name):
+    return reference_project(name).calibration_input()
 
 
-def test_defaults_two_vp(fspy_fixtures):
-    calibration = calibrate(project_input(fspy_fixtures, "defaults"))
+@pytest.mark.parametrize("name", sorted(REFERENCE_LINES))
+def test_fspy_files_read_to_the_control_points_the_tests_embed(fspy_fixtures, name):
+    assert lines_json(read_fspy(fspy_fixtures / f"{name}.fspy").calibration_input()) == REFERENCE_LINES[name]
+
+
+def test_defaults_fspy_file_holds_the_handle_offsets_the_tests_embed(fspy_fixtures):
+    state = read_fspy(fspy_fixtures / "defaults.fspy").state
+    assert tuple(state["controlPointsStateBase"]["referenceDistanceHandleOffsets"]) == DEFAULTS_HANDLE_OFFSETS
+
+
+def test_defaults_two_vp(reference_project):
+    calibration = calibrate(project_input(reference_project, "defaults"))
     assert calibration.relative_focal_length == pytest.approx(1.3048894917164935, abs=TOLERANCE)
     assert calibration.fspy_horizontal_fov_rad == pytest.approx(1.30776451644231, abs=TOLERANCE)
     assert calibration.fspy_vertical_fov_rad == pytest.approx(0.8378773036731978, abs=TOLERANCE)
@@ -43,12 +61,9 @@ def test_defaults_two_vp(fspy_fixtures):
     assert calibration.warnings == []
 
 
-def test_defaults_with_reference_distance_along_x(fspy_fixtures):
-    inp = project_input(fspy_fixtures, "defaults")
-    offsets = read_fspy(fspy_fixtures / "defaults.fspy").state["controlPointsStateBase"][
-        "referenceDistanceHandleOffsets"
-    ]
-    reference = ReferenceDistance("+x", 4.0, "m", inp.origin_px, fspy_handle_offsets=tuple(offsets))
+def test_defaults_with_reference_distance_along_x(reference_project):
+    inp = project_input(reference_project, "defaults")
+    reference = ReferenceDistance("+x", 4.0, "m", inp.origin_px, fspy_handle_offsets=DEFAULTS_HANDLE_OFFSETS)
     calibration = calibrate(inp.with_reference(reference))
     np.testing.assert_allclose(
         calibration.camera.position_world,
@@ -64,8 +79,8 @@ def test_defaults_with_reference_distance_along_x(fspy_fixtures):
         assert abs(offset[0] * toward_vp[1] - offset[1] * toward_vp[0]) < 1e-9 * np.linalg.norm(toward_vp) ** 2
 
 
-def test_defaults_one_vp(fspy_fixtures):
-    inp = project_input(fspy_fixtures, "defaults")
+def test_defaults_one_vp(reference_project):
+    inp = project_input(reference_project, "defaults")
     width, height = inp.image_width_px, inp.image_height_px
     one_vp = replace(
         inp,
@@ -93,8 +108,8 @@ def test_defaults_one_vp(fspy_fixtures):
     )
 
 
-def test_shifted_landscape(fspy_fixtures):
-    calibration = calibrate(project_input(fspy_fixtures, "shifted_landscape"))
+def test_shifted_landscape(reference_project):
+    calibration = calibrate(project_input(reference_project, "shifted_landscape"))
     np.testing.assert_allclose(
         calibration.principal_point_image_plane, (0.3989572393362909, -0.03334410428322157), atol=TOLERANCE
     )
@@ -108,16 +123,16 @@ def test_shifted_landscape(fspy_fixtures):
     )
 
 
-def test_shifted_portrait(fspy_fixtures):
-    calibration = calibrate(project_input(fspy_fixtures, "shifted_portrait"))
+def test_shifted_portrait(reference_project):
+    calibration = calibrate(project_input(reference_project, "shifted_portrait"))
     np.testing.assert_allclose(
         calibration.principal_point_image_plane, (-0.031336872895855405, -0.3902268568232556), atol=TOLERANCE
     )
     assert calibration.relative_focal_length == pytest.approx(1.5220240819060893, abs=TOLERANCE)
 
 
-def test_github_bug_5_reference_distance_in_millimetres(fspy_fixtures):
-    calibration = calibrate(project_input(fspy_fixtures, "fspy_github_bug_5"))
+def test_github_bug_5_reference_distance_in_millimetres(reference_project):
+    calibration = calibrate(project_input(reference_project, "fspy_github_bug_5"))
     assert calibration.relative_focal_length == pytest.approx(1.8251018650552107, abs=TOLERANCE)
     np.testing.assert_allclose(
         calibration.camera.position_world,
@@ -136,15 +151,23 @@ def test_github_bug_5_reference_distance_in_millimetres(fspy_fixtures):
         ("no_camera_parameters", "Invalid vanishing point configuration. Failed to compute focal length."),
     ],
 )
-def test_fspy_errors(fspy_fixtures, name, message):
+def test_fspy_errors(reference_project, name, message):
     with pytest.raises(CalibrationError) as raised:
-        calibrate_file(fspy_fixtures / f"{name}.fspy")
+        calibrate(project_input(reference_project, name))
     assert str(raised.value).startswith(message)
 
 
+def test_fspy_message_for_nearly_collinear_vanishing_points_is_followed_by_the_cause(reference_project):
+    # fSpy's no_camera_parameters project: its three VPs make a 179.4° angle.
+    with pytest.raises(CalibrationError) as raised:
+        calibrate(project_input(reference_project, "no_camera_parameters"))
+    assert str(raised.value).startswith("Invalid vanishing point configuration. Failed to compute focal length. ")
+    assert "three vanishing points are on one line" in str(raised.value)
+
+
 @pytest.mark.parametrize("name", ["shifted_landscape", "shifted_portrait", "fspy_github_bug_5"])
-def test_stored_camera_parameters_are_reproduced(fspy_fixtures, name):
-    project = read_fspy(fspy_fixtures / f"{name}.fspy")
+def test_stored_camera_parameters_are_reproduced(reference_project, name):
+    project = reference_project(name)
     stored = project.camera_parameters
     ours = calibrate(project.calibration_input()).to_camera_parameters()
     for key in ("viewTransform", "cameraTransform"):
@@ -158,8 +181,8 @@ def test_stored_camera_parameters_are_reproduced(fspy_fixtures, name):
     assert (ours["imageWidth"], ours["imageHeight"]) == (stored["imageWidth"], stored["imageHeight"])
 
 
-def test_one_vp_project_solves_with_fspy_warning(fspy_fixtures):
-    calibration = calibrate(project_input(fspy_fixtures, "1_vp_control_test"))
+def test_one_vp_project_solves_with_fspy_warning(reference_project):
+    calibration = calibrate(project_input(reference_project, "1_vp_control_test"))
     assert calibration.relative_focal_length == pytest.approx(2 * 50 / 20, abs=TOLERANCE)
     assert calibration.warnings == ["Image/sensor proportions mismatch"]
     assert calibration.vanishing_point_axes == ("-x", "-z", "-y")

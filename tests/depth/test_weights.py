@@ -234,6 +234,20 @@ def test_models_command_downloads_into_the_models_folder(server, isolated_models
     assert f"present ({served.filename})" in capsys.readouterr().out
 
 
+def test_a_failed_models_download_advises_only_what_the_command_offers(server, isolated_models_dir, monkeypatch,
+                                                                        capsys):
+    from lib_depth3d.cli import main
+
+    spec = MODELS["midas-dpt-hybrid"]
+    missing = dataclasses.replace(spec.files[0], url=f"{server}/missing.bin", sha256=PAYLOAD_SHA256)
+    monkeypatch.setitem(MODELS, spec.name, dataclasses.replace(spec, files=(missing,)))
+    assert main(["models", "--download", spec.name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "404" in err
+    assert f"save it as {isolated_models_dir / missing.filename}." in err
+    assert "--weights" not in err
+
+
 def test_a_wrong_range_answer_is_not_appended(server, isolated_models_dir):
     isolated_models_dir.mkdir(parents=True)
     (isolated_models_dir / "weights.bin.part").write_bytes(PAYLOAD[:1000])

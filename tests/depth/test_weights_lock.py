@@ -236,7 +236,7 @@ def test_lock_trouble_is_reported_as_it_is_not_as_a_missing_file(monkeypatch):
     def locked(*args, **kwargs):
         raise stuck
 
-    monkeypatch.setattr(weights, "local_file", lambda spec: None)
+    monkeypatch.setattr(weights, "local_file", lambda spec, folder=None: None)
     monkeypatch.setattr(weights, "download", locked)
     with pytest.raises(WeightsError) as caught:
         weights_for(get_model("depth-anything-v2-small"))

@@ -134,8 +134,9 @@ def test_img2img_with_a_saved_calibration_and_a_mask(a1111, models_dir):
                                  denoising_strength=0.3, seed=9)
     folder = a1111.root / "outputs" / "img2img-images"
     base = "00000-9"
-    assert files_in(folder) == sorted(f"{base}{s}" for s in (".png", ".glb", ".fspy", "_camera.json", "_depth.png",
-                                                            "_mask.png"))
+    assert files_in(folder) == sorted([f".{base}.glb.depth3d-set.json"]  # the record of the set's .fspy
+                                      + [f"{base}{s}" for s in (".png", ".glb", ".fspy", "_camera.json", "_depth.png",
+                                                                "_mask.png")])
     camera = json.loads((folder / f"{base}_camera.json").read_text())
     assert (camera["imageWidth"], camera["imageHeight"]) == (WIDTH, HEIGHT)
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.01)

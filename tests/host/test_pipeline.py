@@ -64,8 +64,9 @@ def test_build_scene_files_from_lines_writes_every_file_with_the_base_name(room,
     build = pipeline.build_scene_files(picture, depth=depth, camera=pipeline.choose_camera(picture, camera),
                                        glb_path=tmp_path / "00001-5-room.glb")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".00001-5-room.glb.depth3d-set.json",  # the set's record of its .fspy, which a later set may lack
         "00001-5-room.fspy", "00001-5-room.glb", "00001-5-room_camera.json", "00001-5-room_depth.png"]
-    assert build.calibration_report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
+    assert build.files.calibration_report["trueHorizontalFieldOfViewDegrees"] == pytest.approx(70.0, abs=0.01)
     assert build.camera.source == "lines" and build.camera.description == "calibrated from vanishing lines"
     stored = load_depth(build.files.depth_png).values
     assert np.corrcoef(stored.ravel(), depth.nearness().ravel())[0, 1] > 0.999
@@ -77,7 +78,7 @@ def test_build_scene_files_with_a_field_of_view(room, tmp_path):
                                        camera=pipeline.choose_camera(picture, FieldOfViewCamera(assumed=True)),
                                        glb_path=tmp_path / "plain.glb")
     assert math.degrees(build.camera.camera.horizontal_fov_rad) == pytest.approx(DEFAULT_FOV_DEG)
-    assert build.files.fspy is None and build.calibration_report is None
+    assert build.files.fspy is None and build.files.calibration_report is None
     assert "assumed" in build.camera.description
     given = pipeline.build_scene_files(picture, depth=depth, camera=pipeline.choose_camera(picture, FieldOfViewCamera(40.0)),
                                        glb_path=tmp_path / "given.glb")

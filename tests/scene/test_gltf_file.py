@@ -11,8 +11,8 @@ from PIL import Image
 
 from lib_depth3d.camera import Camera, camera_from_parameters, read_camera_parameters
 from lib_depth3d.depth.depthmap import DepthMap, load_depth
-from lib_depth3d.errors import InputError
-from lib_depth3d.scene import SceneOptions, build_scene, scene_summary, write_scene
+from lib_depth3d.errors import InputError, OutputError
+from lib_depth3d.scene import SceneOptions, build_scene, write_scene
 from tests.support.glb import rotation_from_quaternion, project_with_file_camera, read_glb
 from tests.support.gltf_validator import problems, validate_files
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
@@ -192,7 +192,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_partial_file(tmp_p
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="No space left on device"):
         write_scene(scene, target)
     assert target.read_bytes() == b"the good file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.glb"]
@@ -203,12 +203,3 @@ def test_an_output_folder_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_scene(scene, tmp_path / "missing" / "scene.glb")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_summary_names_the_figures_a_caller_reports(written):
-    scene, files = written[0]["walk"]
-    summary = scene_summary(scene, files)
-    assert summary["triangles"] == len(scene.faces) and summary["vertices"] == len(scene.positions)
-    assert summary["animation"] == "walk" and summary["units"] == "scene units"
-    assert summary["files"] == [str(files.glb), str(files.depth_png), str(files.camera_json)]
-    json.dumps(summary)

@@ -10,10 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib_depth3d.camera import calibrate, camera_from_parameters, parse_lines_json
+from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
+from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
 from lib_depth3d.canvas import (
-    AXES,
-    CALIBRATION_MODES,
-    PRINCIPAL_POINT_MODES,
     REFERENCE_UNITS,
     calibration_overlay,
     default_lines,

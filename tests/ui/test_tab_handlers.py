@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -204,3 +206,60 @@ def test_missing_weights_say_the_remedy_of_where_the_tab_runs(tmp_path, monkeypa
                          progress=lambda *a, **k: None)
     assert "depth3d-error" in result[4] and "are not available: Cannot reach huggingface.co" in result[4]
     assert words in result[4] and "--weights" not in result[4]
+
+
+@pytest.fixture
+def server_folders(tmp_path, monkeypatch):
+    """Gradio's temp folder and the system's temp folder in places of their own, so that each
+    rule that hides a server path is seen at work alone."""
+    uploads, system = tmp_path / "gradio-uploads", tmp_path / "system-temp"
+    uploads.mkdir()
+    system.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    monkeypatch.setattr(tempfile, "tempdir", str(system))
+    return SimpleNamespace(uploads=uploads, system=system, outputs=tmp_path / "outputs")
+
+
+def test_a_bad_depth_upload_is_explained_without_its_server_path(server_folders):
+    depth_path = server_folders.uploads / "0a1b2c" / "depth.png"
+    depth_path.parent.mkdir()
+    depth_path.write_bytes(b"not a picture")
+    result = ui.on_build(room_picture(), room_lines_text(), USER_DEPTH_IMAGE, uploaded(depth_path), 0, 0, 64, True,
+                         True, "none", str(server_folders.outputs), progress=lambda *a, **k: None)
+    message = result[4]
+    assert "Cannot build the scene: the uploaded file is not a readable picture" in message
+    assert str(server_folders.uploads.parent) not in message
+
+
+def test_an_unwritable_outputs_folder_is_explained_without_its_path(server_folders, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    for outputs in (blocker, blocker / "sub"):
+        path, message = ui.on_save_fspy(room_picture(), room_lines_text(), str(outputs))
+        assert path is None and "Cannot save the .fspy" in message and "the outputs folder" in message
+        assert str(tmp_path) not in message
+
+
+def test_an_unreadable_fspy_upload_is_explained_without_its_path(server_folders):
+    message = ui.on_fspy_upload(uploaded(server_folders.uploads / "gone" / "x.fspy"))[-1]
+    assert "Cannot load the .fspy" in message and "the uploaded file" in message
+    assert str(server_folders.uploads) not in message
+
+
+@pytest.mark.skipif(ui.GRADIO_4, reason="gradio 4 refuses server paths in file inputs itself")
+def test_file_inputs_take_only_files_uploaded_through_the_page(server_folders, tmp_path):
+    upload = server_folders.uploads / "f00d" / "depth.png"
+    upload.parent.mkdir()
+    upload.write_bytes(b"uploaded")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    file_input = ui._file_input(file_types=["image"])
+    accepted = file_input.preprocess({"name": str(upload), "is_file": True, "data": None})
+    assert Path(accepted.name).read_bytes() == b"uploaded"
+    for claimed in (str(secret), str(upload.parent / ".." / ".." / "secret.txt"), "secret.txt"):
+        with pytest.raises(ui.gr.Error, match="only files uploaded through this page"):
+            file_input.preprocess({"name": claimed, "is_file": True, "data": None})
+        with pytest.raises(ui.gr.Error):
+            file_input.preprocess([{"name": claimed, "is_file": True, "data": None}])
+    assert file_input.get_block_name() == "file"
+    assert list(server_folders.uploads.rglob("secret.txt")) == []

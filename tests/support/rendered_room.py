@@ -1,0 +1,169 @@
+"""Rooms rendered analytically (exact z-depth) with a known calibrated camera, the disparity a
+relative depth network would give for them, and the figures measured on a depth against the
+room's truth (angles of its sides, flatness, a 1 m reference) by the fit's tests and benchmark.
+
+The world is fSpy's: Z up, the floor is ``z = 0`` and the origin is the floor corner where the
+walls ``x = 0`` and ``y = 0`` meet. A ball on the floor adds a surface of no calibrated
+orientation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lib_depth3d.camera import Camera
+from lib_depth3d.scene.zdepth import zdepth_at_pixel
+
+ROOM_SIZE_M = (5.0, 4.0, 2.6)
+BALL_CENTRE_M = (2.8, 1.4, 0.45)
+BALL_RADIUS_M = 0.45
+CELL_PX = 8  # the 'small cells' the flatness is averaged over
+
+
+@dataclass(frozen=True)
+class RenderedRoom:
+    """A camera in the room and what it sees.
+
+    Attributes:
+        camera: the calibrated camera; its world unit is metres.
+        zdepth: (H, W) exact z-depth of each pixel centre, metres.
+        labels: (H, W) which side of the room the pixel sees: the world axis (0, 1, 2) of the
+            wall ``x = 0``, the wall ``y = 0`` or the floor; 3, 4, 5 for the opposite walls
+            ``x = 5``, ``y = 4`` and the ceiling; −1 on the ball.
+    """
+
+    camera: Camera
+    zdepth: np.ndarray
+    labels: np.ndarray
+
+
+def look_from(position_m, yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """world_to_camera for a level camera at ``position_m`` turned ``yaw_deg`` from looking
+    towards −x −y (the origin corner) and pitched ``pitch_deg`` down."""
+    yaw, pitch = math.radians(yaw_deg + 225.0), math.radians(pitch_deg)
+    forward = np.array([math.cos(yaw) * math.cos(pitch), math.sin(yaw) * math.cos(pitch), -math.sin(pitch)])
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    rotation = np.stack([right, up, -forward])  # rows: camera x, y, z axes in world coordinates
+    world_to_camera = np.eye(4)
+    world_to_camera[:3, :3] = rotation
+    world_to_camera[:3, 3] = -rotation @ np.asarray(position_m, dtype=np.float64)
+    return world_to_camera
+
+
+def render_room(
+    width: int, height: int, horizontal_fov_deg: float, yaw_deg: float, pitch_deg: float,
+    position_m=(3.8, 3.1, 1.5),
+) -> RenderedRoom:
+    """Ray-cast the room (and the ball) through every pixel centre."""
+    camera = Camera.from_fov(width, height, horizontal_fov_deg, look_from(position_m, yaw_deg, pitch_deg))
+    rows, columns = np.mgrid[0:height, 0:width] + 0.5
+    cx, cy = camera.principal_point_px
+    rays_camera = np.stack(
+        [(columns - cx) / camera.focal_length_px, (cy - rows) / camera.focal_length_px, -np.ones_like(rows)], -1
+    )
+    rays_world = rays_camera @ camera.world_to_camera[:3, :3]  # Rᵀ r, per pixel; |z-component| = 1 in camera
+    centre = camera.position_world
+    limits = np.array(ROOM_SIZE_M)
+    with np.errstate(divide="ignore"):
+        hits = np.where(rays_world > 0, (limits - centre) / rays_world, -centre / rays_world)
+    hits[~np.isfinite(hits)] = np.inf
+    zdepth = hits.min(axis=-1)
+    axis = hits.argmin(axis=-1)
+    lower_side = np.take_along_axis(rays_world, axis[..., None], -1)[..., 0] < 0
+    labels = np.where(lower_side, axis, axis + 3)
+
+    offset = centre - np.array(BALL_CENTRE_M)
+    b = rays_world @ offset
+    a = np.einsum("...i,...i", rays_world, rays_world)
+    disc = b**2 - a * (offset @ offset - BALL_RADIUS_M**2)
+    ball = (-b - np.sqrt(np.maximum(disc, 0))) / a
+    on_ball = (disc > 0) & (ball > 0) & (ball < zdepth)
+    zdepth = np.where(on_ball, ball, zdepth)
+    labels = np.where(on_ball, -1, labels)
+    return RenderedRoom(camera, zdepth, labels)
+
+
+def smooth_field(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random field in [−1, 1]: a few waves of at most one period across the picture."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    v, u = rows / max(height, width), columns / max(height, width)
+    field = np.zeros((height, width))
+    for _ in range(4):
+        fu, fv = rng.uniform(-1.0, 1.0, 2)
+        field += np.cos(2 * math.pi * (fu * u + fv * v) + rng.uniform(0, 2 * math.pi))
+    return field / np.abs(field).max()
+
+
+def network_disparity(
+    zdepth: np.ndarray, scale: float, shift: float, noise: float, bias: float, seed: int = 0
+) -> np.ndarray:
+    """``scale / z + shift`` as a network gives it: plus white noise with a standard deviation of
+    ``noise`` times the range of ``scale / z``, and a smooth bias of up to ``± bias`` of that range."""
+    rng = np.random.default_rng(seed)
+    clean = scale / zdepth
+    spread = float(clean.max() - clean.min())
+    disturbance = noise * rng.standard_normal(zdepth.shape) + bias * smooth_field(*zdepth.shape, rng)
+    return (clean + shift + spread * disturbance).astype(np.float32)
+
+
+def _cell_means(values: np.ndarray) -> np.ndarray:
+    height, width = values.shape[:2]
+    rows, columns = height // CELL_PX, width // CELL_PX
+    cropped = values[: rows * CELL_PX, : columns * CELL_PX]
+    return cropped.reshape(rows, CELL_PX, columns, CELL_PX, *values.shape[2:]).mean(axis=(1, 3))
+
+
+def measured_planes(room, zdepth: np.ndarray) -> dict[int, tuple[float, float]]:
+    """{room side: (angle to its calibrated orientation in degrees, flatness)} for each side that
+    fills at least 5 % of the picture: points averaged over 8×8 px cells that see only that side,
+    flatness = RMS distance from their best-fit plane / the room's true depth range."""
+    height, width = zdepth.shape
+    rows, columns = np.mgrid[0:height, 0:width] + 0.5
+    points = room.camera.unproject(np.stack([columns, rows], -1).reshape(-1, 2), zdepth.reshape(-1), frame="camera")
+    cell_points = _cell_means(points.reshape(height, width, 3))
+    depth_range = float(room.zdepth.max() - room.zdepth.min())
+    figures = {}
+    for side in range(6):
+        whole = _cell_means((room.labels == side).astype(np.float64)) == 1.0
+        if whole.mean() < 0.05:
+            continue
+        on_side = cell_points[whole]
+        centred = on_side - on_side.mean(axis=0)
+        normal = np.linalg.svd(centred, full_matrices=False)[2][2]
+        calibrated = room.camera.world_to_camera[:3, side % 3]
+        angle = math.degrees(math.acos(min(1.0, abs(float(normal @ calibrated)))))
+        figures[side] = (angle, float(np.sqrt(np.mean((centred @ normal) ** 2))) / depth_range)
+    return figures
+
+
+def reference_ends(room) -> np.ndarray:
+    """Two floor points 1 m apart along x, well inside the floor's part of the picture (2×3, metres)."""
+    height, width = room.labels.shape
+    best = None
+    for x in np.arange(0.25, 4.0, 0.25):
+        for y in np.arange(0.25, 3.75, 0.25):
+            ends = np.array([[x, y, 0.0], [x + 1.0, y, 0.0]])
+            pixels, depth = room.camera.project(ends)
+            if not np.all(depth > 0):
+                continue
+            rows, columns = pixels[:, 1].astype(int), pixels[:, 0].astype(int)
+            inside = np.all((rows >= 8) & (rows < height - 8) & (columns >= 8) & (columns < width - 8))
+            if inside and all(np.all(room.labels[r - 4 : r + 5, c - 4 : c + 5] == 2) for r, c in zip(rows, columns)):
+                spread = float(np.linalg.norm(pixels[1] - pixels[0]))
+                if best is None or spread > best[0]:
+                    best = (spread, ends)
+    assert best is not None, "no 1 m of floor in view"
+    return best[1]
+
+
+def reference_error(room, zdepth: np.ndarray) -> float:
+    """Relative error of 1 m along the floor, measured on the depth."""
+    pixels, _ = room.camera.project(reference_ends(room))
+    depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
+    ends = room.camera.unproject(pixels, depths)
+    return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
