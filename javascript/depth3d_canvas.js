@@ -626,18 +626,35 @@
         });
     }
 
+    // The WebUI's own send buttons (A1111 1.x and Forge build them as ToolButtons inside the row's
+    // form group), the last one first: ours goes after it.
+    var WEBUI_SEND_BUTTONS = ["_send_to_extras", "_send_to_inpaint", "_send_to_img2img"];
+
+    function lastSendButton(tabName) {
+        for (var i = 0; i < WEBUI_SEND_BUTTONS.length; i++) {
+            var found = root().querySelector("#" + tabName + WEBUI_SEND_BUTTONS[i]);
+            if (found) return found;
+        }
+        var tools = root().querySelectorAll("#image_buttons_" + tabName + " .tool");
+        return tools.length ? tools[tools.length - 1] : null;
+    }
+
+    // A copy of the WebUI's own button carries gradio's generated classes (they differ between
+    // gradio 3 and 4), so it looks like its neighbours; an icon, as theirs, keeps it one line high.
     function addSendButtons() {
         ["txt2img", "img2img"].forEach(function (tabName) {
-            var row = root().querySelector("#image_buttons_" + tabName);
-            if (!row || row.querySelector(".depth3d-send")) return;
-            var button = document.createElement("button");
-            button.type = "button";
-            button.className = "lg secondary gradio-button tool depth3d-send";
+            if (root().querySelector("#" + tabName + "_send_to_depth3d")) return;
+            var neighbour = lastSendButton(tabName);
+            if (!neighbour) return;
+            var button = neighbour.cloneNode(false);
             button.id = tabName + "_send_to_depth3d";
-            button.textContent = "Depth 3D";
-            button.title = "Send the selected image to the Depth 3D tab";
+            button.type = "button";
+            button.textContent = "\uD83E\uDDCA";  // ice cube: the picture as a 3D scene
+            button.title = "Send image to the Depth 3D tab (vanishing lines, depth and the 3D scene).";
+            button.setAttribute("aria-label", "Send to Depth 3D");
+            button.classList.add("depth3d-send");
             button.addEventListener("click", function () { sendGalleryToDepth3d(tabName); });
-            row.appendChild(button);
+            neighbour.insertAdjacentElement("afterend", button);
         });
     }
 

@@ -49,6 +49,7 @@ from lib_depth3d.depth.controlnet import depth_preprocessors
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, UserDepth, parse_depth_source
+from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import Depth3DError, DepthSourceError, FspyFormatError, InputError, WeightsError
 from lib_depth3d.files import open_image, picture_header_size, png_bytes
 from lib_depth3d.options import DEFAULT_FOV_DEG, FIELD_OF_VIEW_RANGE_DEG, MIN_RESOLUTION, SceneOptions
@@ -145,13 +146,19 @@ router = APIRouter(prefix=PREFIX, tags=["Depth3D"], route_class=LimitedRoute)
 MODELS_FOLDER_STATE = "depth3d_models_folder"
 """The app's state attribute holding a function that gives the models folder (see :func:`mount`)."""
 
+WEIGHTS_ADVICE_STATE = "depth3d_weights_advice"
+"""The app's state attribute holding how a missing-weights message ends (see :func:`mount`)."""
+
 SCENE_DEFAULTS = SceneOptions()
 
 
-def mount(app, models_folder: Callable[[], Path] | None = None) -> None:
+def mount(app, models_folder: Callable[[], Path] | None = None, weights_advice: str = MODELS_FOLDER_ADVICE) -> None:
     """Include :data:`router` in the FastAPI ``app``; ``models_folder()`` gives the folder depth
-    weights are read from and downloaded to, asked on each request (a setting may change it)."""
+    weights are read from and downloaded to, asked on each request (a setting may change it);
+    ``weights_advice`` ends a missing-weights message (see
+    :class:`~lib_depth3d.depth.sources.NetworkDepth`: the WebUI gives its setting)."""
     setattr(app.state, MODELS_FOLDER_STATE, models_folder)
+    setattr(app.state, WEIGHTS_ADVICE_STATE, weights_advice)
     app.include_router(router)
 
 
@@ -308,6 +315,10 @@ def _failure(error: Depth3DError) -> HTTPException:
         status = 503
     else:
         status = 400
+    if isinstance(error, WeightsError):
+        # Built from the registry and the server's models folder, never from the request, and its
+        # last sentence is the remedy: given whole.
+        return HTTPException(status_code=status, detail=str(error))
     return HTTPException(status_code=status, detail=_clipped(str(error)))
 
 
@@ -317,7 +328,8 @@ def _depth_source(body: DepthRequest, http: Request, route: str) -> DepthSource:
         depth_picture, _ = decode_picture(body.depth_image, "depth_image", LIMITS[route].max_picture_pixels)
         return UserDepth(depth_picture)
     return parse_depth_source(body.model or DEFAULT_MODEL, input_size=body.net_size,
-                              models_folder=_models_folder(http))
+                              models_folder=_models_folder(http),
+                              weights_advice=getattr(http.app.state, WEIGHTS_ADVICE_STATE, MODELS_FOLDER_ADVICE))
 
 
 def _camera_source(body: SceneRequest) -> CameraSource:

@@ -265,12 +265,14 @@ def _new_output_dir(outputs_dir: str | None) -> Path:
 
 
 def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut_edges, decimate, animation,
-             outputs_dir, fill_occlusions=True, models_folder=None, progress=gr.Progress()):
+             outputs_dir, fill_occlusions=True, models_folder=None, weights_advice=None, progress=gr.Progress()):
     """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words.
-    ``models_folder``: where depth weights live (None: the default folder)."""
+    ``models_folder``: where depth weights live (None: the default folder); ``weights_advice``: see
+    :class:`~lib_depth3d.depth.sources.NetworkDepth` (None: the standalone server's)."""
     from lib_depth3d import pipeline
     from lib_depth3d.camera.sources import calibration_source
     from lib_depth3d.depth.sources import parse_depth_source
+    from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
     from lib_depth3d.scene import SceneOptions
 
     nothing = (None, None, "", None)
@@ -283,7 +285,8 @@ def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut
     try:
         camera = calibration_source(_parse_lines(lines_text), "the canvas")
         depth_source = parse_depth_source(source, depth=None if depth_file is None else _file_path(depth_file),
-                                          models_folder=models_folder)
+                                          models_folder=models_folder,
+                                          weights_advice=weights_advice or MODELS_FOLDER_ADVICE)
         options = SceneOptions(
             near=float(near) if near else None,
             far=float(far) if far else None,
@@ -372,12 +375,14 @@ def licences_html() -> str:
     return f'<span class="info">(Licences — {"; ".join(groups)})</span>'
 
 
-def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_folder: str | None = None) -> gr.Blocks:
+def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_folder: str | None = None,
+              weights_advice: str | None = None) -> gr.Blocks:
     """The Depth 3D tab as a :class:`gr.Blocks` (A1111's ``on_ui_tabs`` or the standalone server).
 
     ``in_webui`` adds "send to img2img inpaint" (it needs A1111's img2img tab); ``outputs_dir``
     is where builds are written (a temporary folder when None); ``models_folder`` where depth
-    weights live (None: the default folder).
+    weights live (None: the default folder); ``weights_advice`` ends a missing-weights message
+    (see :class:`~lib_depth3d.depth.sources.NetworkDepth`; None: the standalone server's).
     """
     from lib_depth3d.depth.registry import DEFAULT_MODEL
     from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
@@ -387,6 +392,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
         depth_state = gr.State(None)
         outputs_state = gr.State(outputs_dir)
         models_state = gr.State(models_folder)
+        advice_state = gr.State(weights_advice)
         with gr.Row(elem_id="depth3d_main_row"):
             with gr.Column(scale=3, elem_id="depth3d_canvas_column"):
                 gr.HTML('<div id="depth3d_canvas_host" class="depth3d-canvas-host"></div>')
@@ -483,7 +489,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                         outputs=[fspy_download, message])
         built = build.click(on_build,
                     inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
-                            decimate, animation, outputs_state, fill_occlusions, models_state],
+                            decimate, animation, outputs_state, fill_occlusions, models_state, advice_state],
                     outputs=[scene_file, downloads, summary, depth_state, message])
         mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
                        mask_feather, mask_grow]

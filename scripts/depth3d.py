@@ -23,12 +23,14 @@ from lib_depth3d.camera.sources import AutomaticCamera, CameraSource, FieldOfVie
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, estimator_sources, parse_depth_source
-from lib_depth3d.depth.weights import webui_models_dir
-from lib_depth3d.errors import InputError
+from lib_depth3d.depth.weights import WEBUI_ADVICE, webui_models_dir
+from lib_depth3d.errors import Depth3DError, InputError, WeightsError
 from lib_depth3d.files import atomic_output, write_bytes_atomic
 from lib_depth3d.options import DEFAULT_FOV_DEG, check_field_of_view
 
-SECTION = ("depth3d", "Depth 3D")
+SECTION = ("depth3d", "Depth 3D", "postprocessing")
+"""The settings section (id, label) and the category A1111 1.7+ lists it under (registered by
+A1111 as "Postprocessing", beside upscaling and face restoration)."""
 OUTPUT_DEPTH = "Depth image in the gallery"
 OUTPUT_SCENE = "3D scene (.glb)"
 OUTPUT_MASK = "Mask"
@@ -41,6 +43,9 @@ INFOTEXT_OUTPUTS = "Depth3D outputs"
 INFOTEXT_FOV = "Depth3D FOV"
 INFOTEXT_CALIBRATION = "Depth3D calibration"
 INFOTEXT_NET_SIZE = "Depth3D net size"
+INFOTEXT_ERROR = "Depth3D error"
+"""Why Depth 3D stopped a run: A1111's API answers ``info`` with the generation parameters but
+without the comments shown under the gallery, so the reason is given there too."""
 
 
 def models_folder() -> Path:
@@ -87,7 +92,8 @@ class Settings:
             raise InputError(f"Depth 3D: {error}") from error
         size = int(net_size or 0) or None
         depth = parse_depth_source(model, input_size=size, models_folder=models_folder(),
-                                   keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)))
+                                   keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)),
+                                   weights_advice=WEBUI_ADVICE)
         calibration_name = calibration_name or NO_CALIBRATION
         if calibration_name == NO_CALIBRATION:
             camera = FieldOfViewCamera(fov)
@@ -104,6 +110,14 @@ class Settings:
             self.depth.check(width, height)
         except InputError as error:
             raise InputError(f"Depth 3D: {error} Set 0 to use the model's own size.") from error
+
+    def check_weights(self) -> None:
+        """Find and verify the depth weights (downloading them when missing) before any picture is
+        generated: a failure later, in a hook, would only be logged while the pictures go on."""
+        try:
+            self.depth.check_weights(_show_progress)
+        except WeightsError as error:
+            raise WeightsError(f"Depth 3D: {error}") from error
 
     def infotext(self) -> dict:
         return {
@@ -149,6 +163,9 @@ class Job:
     shows a new image, the picture pasted back into the original."""
     written: set = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
+    failure: str | None = None
+    """Why the depth of a picture failed (the GPU ran out of memory, ControlNet raised): the
+    pictures after it are left without depth rather than failing the same way again."""
 
 
 def _saved_calibration(name: str) -> CameraSource:
@@ -170,11 +187,17 @@ def _fitted(depth: DepthMap, picture: Image.Image) -> DepthMap:
     return depth if (depth.width, depth.height) == picture.size else depth.resized(*picture.size)
 
 
-def _refuse(p, error: InputError) -> None:
-    """Stop the run before anything is generated and say why where the user looks: A1111 only
-    logs an exception raised in a script's hook and goes on generating, so raising would not stop it."""
+def _show_progress(message: str, fraction) -> None:
+    shared.state.textinfo = f"Depth 3D: {message}" + ("" if fraction is None else f" {fraction:.0%}")
+
+
+def _refuse(p, error: Depth3DError) -> None:
+    """Stop the run before anything is generated and say why where the user looks: under the
+    gallery (a comment) and in the API's ``info`` (:data:`INFOTEXT_ERROR`). A1111 only logs an
+    exception raised in a script's hook and goes on generating, so raising would not stop it."""
     message = str(error)
     p.comment(message)
+    p.extra_generation_params[INFOTEXT_ERROR] = message
     shared.state.textinfo = message
     shared.state.interrupt()
 
@@ -215,8 +238,9 @@ class Script(scripts.Script):
         try:
             settings = Settings.from_ui(model, outputs, fov_deg, calibration_name, net_size)
             settings.check_network_size(p.width, p.height)
+            settings.check_weights()
             job = Job(settings)
-        except InputError as error:
+        except Depth3DError as error:
             _refuse(p, error)
             return
         p.extra_generation_params.update({k: v for k, v in settings.infotext().items() if v is not None})
@@ -224,15 +248,18 @@ class Script(scripts.Script):
 
     def postprocess_image(self, p, pp, *args):
         job = getattr(p, "depth3d_job", None)
-        if job is None or shared.state.interrupted:
+        if job is None or job.failure is not None or shared.state.interrupted:
             return
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
-        depth = pipeline.estimate(
-            pp.image, job.settings.depth,
-            progress=lambda message, fraction: setattr(shared.state, "textinfo", f"Depth 3D: {message}"),
-        )
-        job.depths[position] = depth
+        try:
+            job.depths[position] = pipeline.estimate(pp.image, job.settings.depth, progress=_show_progress)
+        except Depth3DError as error:
+            # Raised from this hook, it would only be logged: say it where a refusal is said.
+            job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "
+                           f"have no depth. {error}")
+            p.comment(job.failure)
+            p.extra_generation_params[INFOTEXT_ERROR] = job.failure
 
     def postprocess(self, p, processed, *args):
         job = getattr(p, "depth3d_job", None)
@@ -288,30 +315,30 @@ def on_image_saved(params) -> None:
 
 
 def on_ui_settings() -> None:
-    options = {
+    options = shared.options_section(SECTION, {
         "depth3d_models_dir": shared.OptionInfo(
-            "", "Depth model folder (empty: models/depth3d in the WebUI folder)", section=SECTION),
+            "", "Depth model folder (empty: models/depth3d in the WebUI folder)"),
         "depth3d_keep_loaded": shared.OptionInfo(
-            False, "Keep the depth model on the GPU between generations (faster, uses VRAM)", section=SECTION),
+            False, "Keep the depth model on the GPU between generations (faster, uses VRAM)"),
         "depth3d_default_model": shared.OptionInfo(
-            DEFAULT_MODEL, "Default depth model", *ui.dropdown_setting(MODELS), section=SECTION,
-            comment_after=ui.licences_html()),
+            DEFAULT_MODEL, "Default depth model", *ui.dropdown_setting(MODELS), comment_after=ui.licences_html()),
         "depth3d_outputs_dir": shared.OptionInfo(
-            "", "Folder for the Depth 3D tab's outputs (empty: outputs/depth3d)", section=SECTION),
-    }
+            "", "Folder for the Depth 3D tab's outputs (empty: outputs/depth3d)"),
+    })
     for key, info in options.items():
         shared.opts.add_option(key, info)
 
 
 def on_ui_tabs():
-    tab = ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder()), models_folder=str(models_folder()))
+    tab = ui.build_tab(in_webui=True, outputs_dir=str(outputs_folder()), models_folder=str(models_folder()),
+                       weights_advice=WEBUI_ADVICE)
     return [(tab, "Depth 3D", "depth3d")]
 
 
 def on_app_started(demo, app) -> None:
     from lib_depth3d.api import mount
 
-    mount(app, models_folder)
+    mount(app, models_folder, weights_advice=WEBUI_ADVICE)
 
 
 script_callbacks.on_image_saved(on_image_saved)

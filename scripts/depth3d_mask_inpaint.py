@@ -15,7 +15,7 @@ if str(EXTENSION_ROOT) not in sys.path:
 
 from modules import images, paths, processing, scripts, shared  # noqa: E402
 
-from lib_depth3d.depth.weights import webui_models_dir  # noqa: E402
+from lib_depth3d.depth.weights import WEBUI_ADVICE, webui_models_dir  # noqa: E402
 
 from lib_depth3d.mask.infotext import INFOTEXT_KEYS, infotext_params, paste_fields  # noqa: E402
 from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402
@@ -38,7 +38,7 @@ class Script(scripts.Script):
     def run(self, p, *args):
         settings = InpaintMaskSettings.from_script_args(
             args, models_folder=webui_models_dir(shared.opts.data.get("depth3d_models_dir"), paths.models_path),
-            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)))
+            keep_loaded=bool(shared.opts.data.get("depth3d_keep_loaded", False)), weights_advice=WEBUI_ADVICE)
 
         def report(message, fraction):
             shared.state.textinfo = f"Depth3D: {message}" + ("" if fraction is None else f" {fraction:.0%}")

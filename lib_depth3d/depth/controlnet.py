@@ -1,5 +1,6 @@
-"""ControlNet's depth preprocessors (sd-webui-controlnet), run in-process when that extension is
-loaded in the same WebUI.
+"""ControlNet's depth preprocessors, run in-process when ControlNet is loaded in the same WebUI:
+the sd-webui-controlnet extension (AUTOMATIC1111) or Forge's built-in ControlNet
+(``sd_forge_controlnet``, whose preprocessors Forge registers in ``modules_forge.shared``).
 
 ControlNet returns 8-bit, min-max normalised nearness (near = bright) at its own resolution and
 silently resets out-of-range settings; here every setting is passed explicitly, checked against
@@ -7,6 +8,9 @@ the preprocessor's declared range first, and the result is resized to the pictur
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 from PIL import Image
@@ -17,17 +21,49 @@ from lib_depth3d.files import to_rgb
 from lib_depth3d.progress import Progress
 
 NOT_AVAILABLE = (
-    "ControlNet's preprocessors are not available: the sd-webui-controlnet extension is not installed "
-    "or not loaded in this WebUI. Install it, or choose one of Depth3D's own depth models."
+    "ControlNet's preprocessors are not available: neither the sd-webui-controlnet extension nor Forge's "
+    "built-in ControlNet is loaded in this WebUI. Install or enable one, or choose one of Depth3D's own depth models."
 )
 
 
-def _preprocessor_registry():
-    try:
-        from scripts.supported_preprocessor import Preprocessor  # sd-webui-controlnet, inside A1111
-    except Exception as error:  # absent, or present but failing to import: the same answer for the user
-        raise InputError(NOT_AVAILABLE) from error
-    return Preprocessor
+@dataclass(frozen=True)
+class PreprocessorRegistry:
+    """One WebUI's ControlNet preprocessors, seen the same way whichever ControlNet holds them.
+
+    Attributes:
+        preprocessors: every preprocessor under the name that ControlNet's UI shows.
+        find: the preprocessor a name (or, in sd-webui-controlnet, an internal name) stands for, or None.
+        resolution_fields: the attributes declaring the resolution setting, the first present one
+            counting (sd-webui-controlnet's legacy preprocessors declare ``resolution``; Forge's
+            ControlNet reads ``slider_resolution`` only).
+    """
+
+    preprocessors: Mapping[str, object]
+    find: Callable[[str], object]
+    resolution_fields: tuple[str, ...]
+
+
+def _sd_webui_controlnet() -> PreprocessorRegistry:
+    from scripts.supported_preprocessor import Preprocessor  # sd-webui-controlnet, inside A1111
+
+    return PreprocessorRegistry(Preprocessor.all_processors, Preprocessor.get_preprocessor,
+                                ("resolution", "slider_resolution"))
+
+
+def _forge_controlnet() -> PreprocessorRegistry:
+    from modules_forge.shared import supported_preprocessors  # Forge, filled by its built-in extensions
+
+    return PreprocessorRegistry(supported_preprocessors, supported_preprocessors.get, ("slider_resolution",))
+
+
+def _preprocessor_registry() -> PreprocessorRegistry:
+    failure = None
+    for registry in (_sd_webui_controlnet, _forge_controlnet):
+        try:
+            return registry()
+        except Exception as error:  # absent, or present but failing to import: the same answer for the user
+            failure = error
+    raise InputError(NOT_AVAILABLE) from failure
 
 
 def controlnet_available() -> bool:
@@ -39,24 +75,33 @@ def controlnet_available() -> bool:
 
 
 def depth_preprocessors() -> list[str]:
-    """ControlNet's depth preprocessors (tagged "Depth") under the labels its UI shows
-    (``depth_midas``, whose internal name is ``depth``), or [] without ControlNet."""
+    """ControlNet's depth preprocessors (tagged "Depth") under the names its UI shows
+    (sd-webui-controlnet: ``depth_midas``, whose internal name is ``depth``), or [] without ControlNet."""
     if not controlnet_available():
         return []
     registry = _preprocessor_registry()
     return sorted(
-        label for label, processor in registry.all_processors.items() if "Depth" in getattr(processor, "tags", [])
+        label for label, processor in registry.preprocessors.items() if "Depth" in getattr(processor, "tags", [])
     )
 
 
+def _declared(parameter) -> dict | None:
+    """A setting's range and default as both ControlNets declare it (``gradio_update_kwargs``: a
+    property in sd-webui-controlnet, a dict in Forge); None when the preprocessor does not show it."""
+    declared = getattr(parameter, "gradio_update_kwargs", None) if parameter is not None else None
+    return declared if declared and declared.get("visible", False) else None
+
+
 def _checked(parameter, value: float | None, what: str, name: str) -> float | None:
-    if parameter is None or not getattr(parameter, "visible", False):
+    declared = _declared(parameter)
+    if declared is None:
         return None
     if value is None:
-        return parameter.value
-    if not parameter.minimum <= value <= parameter.maximum:
+        return declared["value"]
+    if not declared["minimum"] <= value <= declared["maximum"]:
         raise InputError(
-            f"{what} of ControlNet's {name} must be between {parameter.minimum} and {parameter.maximum}, got {value}."
+            f"{what} of ControlNet's {name} must be between {declared['minimum']} and {declared['maximum']}, "
+            f"got {value}."
         )
     return value
 
@@ -72,11 +117,12 @@ def checked_settings(
     against the preprocessor's declared range (None: its default; None also for a setting it does
     not show). Raises :class:`InputError` naming the setting, so callers can check before a run."""
     registry = _preprocessor_registry()
-    processor = registry.get_preprocessor(preprocessor)
+    processor = registry.find(preprocessor)
     if processor is None:
         choices = ", ".join(depth_preprocessors()) or "none"
         raise InputError(f"ControlNet has no preprocessor {preprocessor!r}; its depth preprocessors are: {choices}.")
-    resolution_parameter = getattr(processor, "resolution", None) or getattr(processor, "slider_resolution", None)
+    resolution_parameter = next((getattr(processor, field) for field in registry.resolution_fields
+                                 if getattr(processor, field, None) is not None), None)
     return processor, [
         _checked(resolution_parameter, resolution, "The resolution", preprocessor),
         _checked(processor.slider_1, slider_1, "Slider 1", preprocessor),

@@ -198,13 +198,16 @@ def weights_for(
     download_missing: bool = True,
     allow_unverified: bool = False,
     progress: Progress | None = None,
+    advice: str | None = None,
 ) -> Path:
     """The weight file to load: ``weights_path``, else one in the models folder (``models_folder``,
     default :func:`~lib_depth3d.depth.weights.models_dir`; downloaded there when missing and
     ``download_missing``). Files from the models folder are checked against the registry's size
-    and SHA-256 once per process."""
+    and SHA-256 once per process. ``advice`` ends the message for missing weights (default
+    :data:`~lib_depth3d.depth.weights.MODELS_FOLDER_ADVICE`)."""
     from lib_depth3d.depth import weights
 
+    advice = weights.MODELS_FOLDER_ADVICE if advice is None else advice
     if weights_path is not None:
         path = Path(weights_path)
         if not path.is_file():
@@ -214,7 +217,7 @@ def weights_for(
     if found is None:
         if not download_missing:
             raise WeightsError(weights.missing_weights_message(spec, "the file is not in the models folder",
-                                                               models_folder))
+                                                               models_folder, advice))
         primary = spec.files[0]
 
         def report(done: int, total: int | None) -> None:
@@ -228,7 +231,8 @@ def weights_for(
         except weights.DownloadLockError:
             raise  # its own advice; the file itself is not the problem
         except WeightsError as error:
-            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."), models_folder)) from error
+            raise WeightsError(weights.missing_weights_message(spec, str(error).rstrip("."), models_folder,
+                                                               advice)) from error
     path, weight_file = found
     key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)
     if key not in _verified:
@@ -278,6 +282,7 @@ def estimate_depth(
     keep_loaded: bool = False,
     download_missing: bool = True,
     allow_unverified: bool = False,
+    weights_advice: str | None = None,
 ) -> DepthMap:
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
@@ -288,7 +293,8 @@ def estimate_depth(
     ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
     ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (default: see :func:`resolve_device`).
     ``keep_loaded``: keep the network's GPU / half-precision copy for the next call.
-    ``download_missing``/``allow_unverified``: see :func:`weights_for` and the registry.
+    ``download_missing``/``allow_unverified``: see :func:`weights_for` and the registry;
+    ``weights_advice``: :func:`weights_for`'s ``advice``.
     ``progress(message, fraction)`` hears about downloads, loading and the estimate.
     """
     import torch
@@ -300,7 +306,7 @@ def estimate_depth(
         raise InputError("The picture is empty (0 pixels).")
     tensor = network_input(picture, spec, input_size)
     path = weights_for(spec, weights_path, models_folder=models_folder, download_missing=download_missing,
-                       allow_unverified=allow_unverified, progress=progress)
+                       allow_unverified=allow_unverified, progress=progress, advice=weights_advice)
     if progress is not None:
         progress(f"Loading {spec.name}", None)
     loaded = load_network(spec, path)

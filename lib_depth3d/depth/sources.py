@@ -8,8 +8,9 @@ A *depth source* is one of:
 
 Entry points hold a source *name* (``depth-anything-v2-small``, ``controlnet:depth_midas``,
 ``depth-image``); :func:`parse_depth_source` is the one place such a name is classified. Each
-source then knows how to check its settings against a picture size, estimate, and name its
-licence, so no caller branches on the kind of source.
+source then knows how to check its settings against a picture size, make sure its weights are at
+hand (:meth:`NetworkDepth.check_weights`), estimate, and name its licence, so no caller branches
+on the kind of source.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from lib_depth3d.depth.registry import MODELS, ModelSpec, get_model
+from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 CONTROLNET_PREFIX = "controlnet:"
 USER_DEPTH_IMAGE = "depth-image"
-CONTROLNET_NOTE = "Licence: that of ControlNet's own preprocessor weights (see sd-webui-controlnet)."
+CONTROLNET_NOTE = "Licence: that of ControlNet's own preprocessor weights (see the ControlNet of this WebUI)."
 NON_COMMERCIAL = "non-commercial use only"
 
 
@@ -69,6 +71,9 @@ class NetworkDepth:
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: the best available, or A1111's).
         keep_loaded: keep the network's GPU copy for the next call.
         download_missing, allow_unverified: see :func:`lib_depth3d.depth.estimate.weights_for`.
+        weights_advice: the sentence a missing-weights message ends with, telling the user how to
+            use a file kept elsewhere where that message is shown (the command line's
+            ``--weights``, the WebUI's setting: :mod:`lib_depth3d.depth.weights`' ``*_ADVICE``).
     """
 
     model: ModelSpec
@@ -79,6 +84,7 @@ class NetworkDepth:
     keep_loaded: bool = False
     download_missing: bool = True
     allow_unverified: bool = False
+    weights_advice: str = MODELS_FOLDER_ADVICE
 
     @property
     def name(self) -> str:
@@ -97,6 +103,16 @@ class NetworkDepth:
 
         network_size(width_px, height_px, self.model, self.input_size)
 
+    def check_weights(self, progress: Progress | None = None) -> Path:
+        """The weight file, found and verified (downloaded first when missing and allowed),
+        without running the network: an entry point calls it before any long work, so missing,
+        damaged or unverifiable weights stop the job at once with :class:`WeightsError`."""
+        from lib_depth3d.depth.estimate import weights_for
+
+        return weights_for(self.model, self.weights_path, models_folder=self.models_folder,
+                           download_missing=self.download_missing, allow_unverified=self.allow_unverified,
+                           progress=progress, advice=self.weights_advice)
+
     def mask_nearness(self, picture: Image.Image, progress: Progress | None = None) -> np.ndarray:
         """Nearness in [0, 1] (1 = nearest) that a mask band refers to: the estimate, normalised."""
         return self.estimate(picture, progress).nearness()
@@ -108,6 +124,7 @@ class NetworkDepth:
             picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
             device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
             download_missing=self.download_missing, allow_unverified=self.allow_unverified,
+            weights_advice=self.weights_advice,
         )
 
 
@@ -141,6 +158,10 @@ class ControlNetDepth:
 
         checked_settings(self.preprocessor, self.resolution, self.slider_1, self.slider_2, self.slider_3)
 
+    def check_weights(self, progress: Progress | None = None) -> None:
+        """Nothing to check beforehand: ControlNet finds and downloads its preprocessors' models
+        itself when they first run."""
+
     def mask_nearness(self, picture: Image.Image, progress: Progress | None = None) -> np.ndarray:
         """Nearness in [0, 1] (1 = nearest) that a mask band refers to: the estimate, normalised."""
         return self.estimate(picture, progress).nearness()
@@ -169,6 +190,9 @@ class UserDepth:
     def check(self, width_px: int, height_px: int) -> None:
         if self.depth is None:
             raise InputError("The depth-image source needs a depth image (near = bright) or a .npy file.")
+
+    def check_weights(self, progress: Progress | None = None) -> None:
+        """A depth the user gives needs no weights."""
 
     def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
         """The depth, which must have the picture's size: a depth of another size is refused rather
@@ -214,11 +238,13 @@ def parse_depth_source(
     keep_loaded: bool = False,
     download_missing: bool = True,
     allow_unverified: bool = False,
+    weights_advice: str = MODELS_FOLDER_ADVICE,
 ) -> DepthSource:
     """The depth source a name stands for, with the options that apply to it.
 
     ``input_size`` is the network's processing size, and a ControlNet preprocessor's resolution;
-    ``depth``/``kind`` are the user's depth for ``depth-image``. Raises :class:`InputError`
+    ``depth``/``kind`` are the user's depth for ``depth-image``; ``weights_advice``: see
+    :class:`NetworkDepth`. Raises :class:`InputError`
     listing the choices for an unknown name.
     """
     if name == USER_DEPTH_IMAGE:
@@ -234,7 +260,7 @@ def parse_depth_source(
         weights_path=None if weights_path is None else Path(weights_path),
         models_folder=None if models_folder is None else Path(models_folder),
         device=device, keep_loaded=keep_loaded, download_missing=download_missing,
-        allow_unverified=allow_unverified,
+        allow_unverified=allow_unverified, weights_advice=weights_advice,
     )
 
 

@@ -6,8 +6,9 @@
   partial file exists, verified against the registry's SHA-256 and only then renamed into place.
   The whole download holds ``<name>.lock`` (:func:`download_lock`), so two WebUI instances, a
   WebUI and a command line run, or two threads never write into one ``.part``.
-* :func:`read_state_dict`: safetensors, or ``torch.load(weights_only=True)`` — never a full
-  unpickler (A1111 refuses those too).
+* :func:`read_state_dict`: safetensors, or torch's own ``weights_only`` loader — never a full
+  unpickler, and never A1111's replacement of ``torch.load`` (``modules/safe.py``), which refuses
+  files written by recent torch and hides why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import errno
 import hashlib
 import http.client
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -38,6 +40,17 @@ DownloadProgress = Callable[[int, "int | None"], None]
 
 WaitNotice = Callable[[str], None]
 """Called once with a sentence for the user when another download of the same file runs first."""
+
+MODELS_FOLDER_ADVICE = f"Or set {MODELS_DIR_ENV} to the folder that holds it."
+"""How a user points Depth3D at weights of their own, outside the WebUI and the commands with ``--weights``."""
+
+WEIGHTS_OPTION_ADVICE = "Or pass its path with --weights."
+"""The same, for the commands that take ``--weights``."""
+
+WEBUI_ADVICE = (
+    'That folder is the "Depth model folder" setting (Settings → Depth 3D); change it to use weights kept elsewhere.'
+)
+"""The same, inside the WebUI (the accordion, the tab, the mask script and the API)."""
 
 
 def models_dir(folder: str | os.PathLike | None = None) -> Path:
@@ -78,11 +91,14 @@ def manual_download_advice(spec: ModelSpec, folder: str | os.PathLike | None = N
     )
 
 
-def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None) -> str:
-    """Why the weights are missing and how to get them, for the commands that take ``--weights``."""
+def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None,
+                            advice: str = MODELS_FOLDER_ADVICE) -> str:
+    """Why the weights are missing and how to get them; ``advice``: how to use a file kept
+    elsewhere, in the words of where the message is shown (:data:`WEIGHTS_OPTION_ADVICE`,
+    :data:`WEBUI_ADVICE`, …)."""
     return (
         f"The weights of {spec.name} are not available: {reason}. "
-        f"{manual_download_advice(spec, folder)}, or pass its path with --weights."
+        f"{manual_download_advice(spec, folder)}. {advice}"
     )
 
 
@@ -344,7 +360,14 @@ def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:
-    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict, on the CPU."""
+    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict, on the CPU.
+
+    A ``.pth`` goes through torch's own ``weights_only`` loader (``torch.serialization.load``):
+    A1111 replaces ``torch.load`` with a checker that refuses the archives recent torch writes
+    (``bad file inside …/.format_version``) and then returns None, while ``weights_only``
+    already refuses anything but tensors and plain containers. A refused file is named with its
+    real cause.
+    """
     import torch
 
     path = Path(path)
@@ -356,17 +379,43 @@ def read_state_dict(path: str | os.PathLike) -> dict:
 
             state = load_file(str(path), device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.serialization.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # each reader raises its own types for a damaged file
-        raise WeightsError(
-            f"{path} cannot be read as weights ({type(error).__name__}: {error}). The file is truncated "
-            "or not a weight file; delete it and download it again."
-        ) from error
+        raise WeightsError(_unreadable_message(path, error)) from error
     if isinstance(state, dict) and "model" in state and "optimizer" in state:
         state = state["model"]
-    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise WeightsError(f"{path} does not hold a state dict of tensors.")
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict of tensors: it is not a weight "
+                           "file of a depth network. Use the published file.")
+    not_tensors = [(key, value) for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        key, value = not_tensors[0]
+        raise WeightsError(f"{path} is not a state dict of tensors: its entry {key!r} is a {type(value).__name__} "
+                           f"({len(not_tensors)} such entries). Use the published weight file.")
     return state
+
+
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")  # torch ≥ 2.4; before
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _unreadable_message(path: Path, error: Exception) -> str:
+    """Why ``path`` could not be read: Python objects the safe loader refuses to rebuild, or
+    the reader's own first sentence (a truncated archive, not a weight file at all)."""
+    text = _TERMINAL_CODES.sub("", str(error))
+    refused = _UNSUPPORTED_GLOBAL.search(text)
+    if refused is not None:
+        return (
+            f"{path} holds Python objects besides tensors ({refused.group(1)}), which the safe weights loader "
+            "refuses to rebuild: it is not a plain weight file. Use the published file, or save its state dict "
+            "alone with torch.save(model.state_dict(), …)."
+        )
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
+    first = first.split(". ")[0].rstrip(".")
+    return (
+        f"{path} cannot be read as weights ({type(error).__name__}: {first}). The file is truncated "
+        "or not a weight file; delete it and download it again."
+    )
 
 
 HF_PREFIXES = ("backbone.", "neck.", "head.", "dpt.")

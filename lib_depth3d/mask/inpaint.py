@@ -106,7 +106,7 @@ class InpaintMaskSettings:
     def from_script_args(cls, args: Sequence[object], **depth_options) -> "InpaintMaskSettings":
         """Read the values in :data:`SCRIPT_ARGS` order; raises :class:`InputError` naming a bad one.
         ``depth_options`` go to :func:`~lib_depth3d.depth.sources.parse_depth_source`
-        (``models_folder``, ``keep_loaded``, ``device``)."""
+        (``models_folder``, ``keep_loaded``, ``device``, ``weights_advice``)."""
         if len(args) != len(SCRIPT_ARGS):
             raise InputError(
                 f"The Depth mask inpaint script takes {len(SCRIPT_ARGS)} arguments ({', '.join(SCRIPT_ARGS)}); "

@@ -164,7 +164,7 @@ def test_mask_cuts_an_uploaded_depth_as_stored(client):
     ("depth", {"image": "not base64!"}, 400, "image is not valid base64"),
     ("depth", {"image": b64(b"just some bytes")}, 400, "image is not a readable picture; send a PNG"),
     ("depth", {"model": "no-such-model"}, 400, "Unknown depth model"),
-    ("depth", {"model": "controlnet:depth_midas"}, 400, "sd-webui-controlnet extension is not installed"),
+    ("depth", {"model": "controlnet:depth_midas"}, 400, "neither the sd-webui-controlnet extension nor Forge"),
     ("depth", {"net_size": 71}, 400, "multiple of 14"),
     ("depth", {"model": "depth-anything-v2-large"}, 503, ""),
     ("scene", {"lines": {"version": 1}}, 400, ""),

@@ -273,12 +273,19 @@ def test_canvas_survives_a_rerender_of_its_host(page):
     assert canvas_lines(page)["origin"] == pytest.approx([300, 300], abs=1.0)
 
 
-# A1111 1.x's ids around the txt2img gallery and img2img's "Inpaint upload" tab, built into the
-# standalone page so that the send buttons can be driven as they would be in the WebUI.
+# A1111 1.10's elements around the txt2img gallery (its tool buttons in the row's form group, with
+# gradio's generated class) and img2img's "Inpaint upload" tab, built into the standalone page so
+# that the send buttons can be driven as they would be in the WebUI.
 A1111_ELEMENTS = """(pictureUrl) => {
     const host = document.createElement('div');
+    const tool = (id, icon) =>
+        `<button id="${id}" class="lg secondary gradio-button tool svelte-cmf5ev">${icon}</button>`;
     host.innerHTML = '<div id="txt2img_gallery"><div class="thumbnail-item selected"><img></div></div>' +
-        '<div id="image_buttons_txt2img"></div>' +
+        '<div id="image_buttons_txt2img" class="image-buttons"><div class="form">' +
+        tool('txt2img_open_folder', '📂') + tool('save_txt2img', '💾') +
+        tool('txt2img_send_to_img2img', '🖼️') + tool('txt2img_send_to_inpaint', '🎨️') +
+        tool('txt2img_send_to_extras', '📐') + tool('txt2img_upscale', '✨') +
+        '</div></div>' +
         '<div id="img_inpaint_base"><input type="file"></div><div id="img_inpaint_mask"><input type="file"></div>';
     host.querySelector('img').src = pictureUrl;
     gradioApp().appendChild(host);
@@ -288,6 +295,18 @@ A1111_ELEMENTS = """(pictureUrl) => {
 def test_send_buttons_use_the_webui_elements(page):
     picture_url = "data:image/png;base64," + base64.b64encode((ROOM / "room.png").read_bytes()).decode()
     page.evaluate(A1111_ELEMENTS, picture_url)
+    page.wait_for_selector("#txt2img_send_to_depth3d", timeout=WAIT_MS)
+    # Placed and styled as A1111's own send buttons: right after them in their group, with their classes.
+    placed = page.evaluate("""() => {
+        const button = document.querySelector('#txt2img_send_to_depth3d');
+        const extras = document.querySelector('#txt2img_send_to_extras');
+        const height = (element) => element.getBoundingClientRect().height;
+        return {after: button.previousElementSibling === extras, parent: button.parentElement === extras.parentElement,
+                classes: button.className, text: button.textContent,
+                lines: Math.round(height(button) / height(extras))};
+    }""")
+    assert placed == {"after": True, "parent": True, "text": "\U0001F9CA", "lines": 1,
+                      "classes": "lg secondary gradio-button tool svelte-cmf5ev depth3d-send"}
     page.click("#txt2img_send_to_depth3d")
     page.wait_for_function("() => window.depth3dCanvas.lines && window.depth3dCanvas.image", timeout=WAIT_MS)
     assert canvas_lines(page)["image"] == {"width": 640, "height": 480}

@@ -1,5 +1,5 @@
-"""ControlNet's preprocessors (with a stand-in for sd-webui-controlnet's registry) and the
-user-supplied depth image, as typed depth sources parsed from their names."""
+"""ControlNet's preprocessors (with stand-ins for sd-webui-controlnet's and Forge's registries)
+and the user-supplied depth image, as typed depth sources parsed from their names."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from lib_depth3d.depth.controlnet import controlnet_available, depth_preprocessors
 from lib_depth3d.depth.sources import ControlNetDepth, UserDepth, available_sources, parse_depth_source
 from lib_depth3d.errors import DepthSourceError, InputError
-from tests.support.controlnet import FakeDepthPreprocessor, fake_controlnet  # noqa: F401 (fixture)
+from tests.support.controlnet import FakeDepthPreprocessor, fake_controlnet, fake_forge_controlnet  # noqa: F401
 
 
 def picture(width=90, height=60) -> Image.Image:
@@ -21,10 +21,11 @@ def picture(width=90, height=60) -> Image.Image:
 
 def test_without_controlnet_the_message_says_what_to_do(monkeypatch):
     monkeypatch.setitem(sys.modules, "scripts", None)
+    monkeypatch.setitem(sys.modules, "modules_forge", None)
     assert not controlnet_available()
     assert depth_preprocessors() == []
     assert "controlnet:depth_midas" not in available_sources()
-    with pytest.raises(InputError, match="sd-webui-controlnet extension is not installed"):
+    with pytest.raises(InputError, match="neither the sd-webui-controlnet extension nor Forge's built-in ControlNet"):
         parse_depth_source("controlnet:depth_midas").estimate(picture())
 
 
@@ -97,3 +98,26 @@ def test_a_failing_preprocessor_is_reported_as_controlnets(fake_controlnet, monk
     monkeypatch.setattr(FakeDepthPreprocessor, "__call__", out_of_memory)
     with pytest.raises(DepthSourceError, match="ControlNet's depth_midas failed: RuntimeError: CUDA out of memory"):
         parse_depth_source("controlnet:depth_midas").estimate(picture())
+
+
+def test_forges_built_in_controlnet_preprocessors_are_offered_and_run(fake_forge_controlnet):
+    assert depth_preprocessors() == ["depth_marigold", "depth_midas"]
+    assert available_sources()[-3:] == ["controlnet:depth_marigold", "controlnet:depth_midas", "depth-image"]
+    depth = parse_depth_source("controlnet:depth_midas", input_size=256).estimate(picture())
+    shape, dtype, resolution, *sliders = fake_forge_controlnet.calls[-1]
+    assert shape == (60, 90, 3) and dtype == np.uint8 and resolution == 256
+    assert sliders == [None, None, None]  # Forge declares them hidden: not passed
+    assert depth.values.shape == (60, 90) and depth.values[0].mean() < 0.05 and depth.values[-1].mean() > 0.95
+
+
+def test_forges_resolution_range_is_the_one_its_controlnet_reads(fake_forge_controlnet):
+    # The legacy range (64–2048) is no longer Forge's: its ControlNet offers 128–2048.
+    with pytest.raises(InputError, match="The resolution of ControlNet's depth_midas must be between 128 and 2048, "
+                                         "got 100"):
+        ControlNetDepth("depth_midas", resolution=100).check(90, 60)
+    ControlNetDepth("depth_marigold").estimate(picture())
+    marigold = sys.modules["modules_forge.shared"].supported_preprocessors["depth_marigold"]
+    assert [call[2] for call in marigold.calls] == [768]  # Marigold's own default
+    assert fake_forge_controlnet.calls == []
+    with pytest.raises(InputError, match="depth_marigold, depth_midas"):
+        parse_depth_source("controlnet:canny_nothing").estimate(picture())

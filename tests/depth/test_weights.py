@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.server
+import re
 import threading
 from pathlib import Path
 
@@ -169,11 +170,33 @@ def test_truncated_checkpoint_is_a_weights_error(tmp_path):
             read_state_dict(path)
 
 
-def test_pickled_code_is_refused(tmp_path):
+def test_pickled_code_is_refused_naming_what_it_would_run(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"weight": torch.ones(1), "hook": print}, path)
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match=r"holds Python objects besides tensors \((builtins\.)?print\)"):
         read_state_dict(path)
+
+
+@pytest.mark.parametrize("content, cause", [
+    ([torch.ones(2)], "holds a list, not a state dict of tensors"),
+    ({"weight": torch.ones(2), "epoch": 3, "step": 4}, "its entry 'epoch' is a int (2 such entries)"),
+])
+def test_a_readable_file_that_is_not_a_state_dict_says_what_it_holds(tmp_path, content, cause):
+    path = tmp_path / "other.pth"
+    torch.save(content, path)
+    with pytest.raises(WeightsError, match=re.escape(cause)):
+        read_state_dict(path)
+
+
+def test_missing_weights_end_with_the_advice_of_where_they_are_shown(isolated_models_dir):
+    spec = MODELS["midas-dpt-hybrid"]
+    for advice in (weights.MODELS_FOLDER_ADVICE, weights.WEIGHTS_OPTION_ADVICE, weights.WEBUI_ADVICE):
+        with pytest.raises(WeightsError) as caught:
+            weights_for(spec, download_missing=False, advice=advice)
+        assert str(caught.value).endswith(f"save it as {isolated_models_dir / spec.files[0].filename}. {advice}")
+    with pytest.raises(WeightsError) as caught:
+        weights_for(spec, download_missing=False)
+    assert str(caught.value).endswith(weights.MODELS_FOLDER_ADVICE) and "--weights" not in str(caught.value)
 
 
 class Tiny(torch.nn.Module):

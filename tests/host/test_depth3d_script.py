@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lib_depth3d.depth import weights
 from lib_depth3d.depth.estimate import estimate_depth
 from lib_depth3d.depth.licence_note import licence_note
 from lib_depth3d.depth.registry import MODELS
+from lib_depth3d.depth.weights import WEBUI_ADVICE, read_state_dict
+from lib_depth3d.errors import WeightsError
 from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
 from tests.support.controlnet import fake_controlnet  # noqa: F401
 from tests.support.gradio_events import component, handler
@@ -205,6 +208,54 @@ def test_bad_settings_stop_the_run_before_generating_and_say_why(a1111, models_d
     assert a1111.errors.reported == []
 
 
+@pytest.fixture
+def offline(monkeypatch):
+    """No route to the weights' host, as on a WebUI without internet access."""
+    def unreachable(url, partial, progress, timeout_s):
+        raise WeightsError(f"Cannot reach huggingface.co to download {partial.with_suffix('').name} "
+                           "(Network is unreachable); check the network.")
+
+    monkeypatch.setattr(weights, "_fetch", unreachable)
+
+
+@pytest.mark.parametrize("model, placed, cause", [
+    ("depth-anything-v2-small", None, "are not available: Cannot reach huggingface.co"),
+    ("depth-anything-v2-small", b"an interrupted copy", "has 19 bytes but depth_anything_v2_vits.pth has 99218434"),
+    (MODEL, None, "No published SHA-256 is recorded"),  # the test's random weights have none
+])
+def test_weights_that_cannot_be_used_stop_the_run_before_generating(a1111, tmp_path, offline, model, placed, cause):
+    folder = tmp_path / "empty-models"
+    folder.mkdir()
+    if placed is not None:
+        (folder / MODELS[model].files[0].filename).write_bytes(placed)
+    module, runner, script = load(a1111, folder)
+    values, script_args = arguments(runner, script, model=model, net_size=0)
+    p, processed = a1111.txt2img(runner, script_args, seed=4, width=WIDTH, height=HEIGHT, n_iter=2)
+    assert processed.images == [] and not (a1111.root / "outputs").exists()
+    (message,) = processed.comments.splitlines()
+    assert message.startswith("Depth 3D: ") and cause in message
+    if placed is None:  # the WebUI's remedy, not the command line's
+        assert message.endswith(f"save it as {folder / MODELS[model].files[0].filename}. {WEBUI_ADVICE}")
+    assert "--weights" not in message and "Depth3D outputs" not in processed.infotexts[0]
+    # The API's answer (info = Processed.js()) carries the reason too.
+    info = json.loads(processed.js())
+    assert info["extra_generation_params"]["Depth3D error"] == message
+    parameters = a1111.generation_parameters_copypaste.parse_generation_parameters(info["infotexts"][0])
+    assert parameters["Depth3D error"] == message
+    assert a1111.errors.reported == []
+
+
+def test_weights_are_read_past_the_webuis_safe_unpickler(a1111, tmp_path):
+    import torch
+
+    path = tmp_path / "written_by_recent_torch.pth"
+    torch.save({"weight": torch.arange(3.0)}, path)
+    # A1111's torch.load refuses the archive recent torch writes, logs why, and returns None.
+    assert torch.load(path, map_location="cpu", weights_only=True) is None
+    assert "bad file inside" in str(a1111.errors.reported[-1][1])
+    assert torch.equal(read_state_dict(path)["weight"], torch.arange(3.0))
+
+
 def test_a_network_size_of_the_model_multiple_is_accepted(a1111, models_dir):
     module, runner, script = load(a1111, models_dir)
     values, script_args = arguments(runner, script, net_size=42, outputs=("Depth image in the gallery",))
@@ -231,6 +282,29 @@ def test_controlnet_depth_is_offered_and_writes_the_depth_files(a1111, models_di
     infotext = processed.infotexts[0]
     assert 'Depth3D model: "controlnet:depth_midas"' in infotext
     assert paste_values(infotext, script.infotext_fields)[1] == "controlnet:depth_midas"
+
+
+def test_a_depth_that_fails_during_the_run_is_said_where_refusals_are(a1111, models_dir, fake_controlnet,
+                                                                      monkeypatch):
+    calls = []
+
+    def out_of_memory(self, *args, **kwargs):
+        calls.append(args[1])
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(fake_controlnet), "__call__", out_of_memory)
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, model="controlnet:depth_midas", net_size=96)
+    p, processed = a1111.txt2img(runner, script_args, seed=6, width=WIDTH, height=HEIGHT, batch_size=2)
+    # The pictures are kept; the second is not tried again; no depth file, no depth in the gallery.
+    assert len(processed.images) == 3 and calls == [96]
+    assert files_in(a1111.root / "outputs" / "txt2img-images") == ["00000-6.png", "00001-7.png"]
+    (message,) = processed.comments.splitlines()
+    assert message.startswith("Depth 3D: the depth of picture 1 failed")
+    assert "ControlNet's depth_midas failed: RuntimeError: CUDA out of memory" in message
+    parameters = a1111.generation_parameters_copypaste.parse_generation_parameters(processed.infotexts[1])
+    assert parameters["Depth3D error"] == message == json.loads(processed.js())["extra_generation_params"]["Depth3D error"]
+    assert a1111.errors.reported == []
 
 
 def test_a_controlnet_resolution_out_of_its_range_stops_the_run(a1111, models_dir, fake_controlnet):
@@ -265,6 +339,9 @@ def test_settings_section_and_models_folder(a1111, models_dir):
     labels = a1111.shared.opts.data_labels
     keys = ["depth3d_models_dir", "depth3d_keep_loaded", "depth3d_default_model", "depth3d_outputs_dir"]
     assert all(labels[key].section == ("depth3d", "Depth 3D") for key in keys)
+    # Listed under one of A1111's categories, not "Uncategorized".
+    assert {labels[key].category_id for key in keys} == {"postprocessing"}
+    assert "postprocessing" in a1111.shared.OPTION_CATEGORIES
     licences = labels["depth3d_default_model"].comment_after
     assert "CC BY-NC 4.0 (non-commercial use only)</a>: depth-anything-v2-base, depth-anything-v2-large;" in licences
     del a1111.shared.opts.data["depth3d_models_dir"]
@@ -283,6 +360,26 @@ def test_app_started_mounts_the_api_with_the_webui_models_folder(a1111, models_d
     assert [m["name"] for m in models if m["installed"]] == [MODEL]
 
 
+def test_the_webuis_api_gives_the_webuis_remedy_for_missing_weights(a1111, models_dir, offline):
+    import base64
+    import io
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    load(a1111, models_dir)
+    app = FastAPI()
+    a1111.script_callbacks.app_started_callback(None, app)
+    picture = io.BytesIO()
+    Image.new("RGB", (WIDTH, HEIGHT), "grey").save(picture, format="PNG")
+    answer = TestClient(app).post("/depth3d/v1/depth", json={
+        "image": base64.b64encode(picture.getvalue()).decode(), "model": "depth-anything-v2-small"})
+    assert answer.status_code == 503
+    detail = answer.json()["detail"]
+    assert detail.endswith(WEBUI_ADVICE) and str(models_dir / "depth_anything_v2_vits.pth") in detail
+    assert "--weights" not in detail
+
+
 def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, models_dir):
     import gradio as gr
 
@@ -292,6 +389,7 @@ def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, 
     assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("Depth 3D", "depth3d")
     states = [block.value for block in blocks.blocks.values() if isinstance(block, gr.State)]
     assert str(a1111.root / "outputs" / "depth3d") in states
+    assert WEBUI_ADVICE in states  # the build's missing-weights message gives the WebUI's remedy
 
 
 def test_pictures_in_dated_subfolders_get_their_files_beside_them(a1111, models_dir):

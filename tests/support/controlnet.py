@@ -1,5 +1,7 @@
-"""A stand-in for sd-webui-controlnet's preprocessor registry (``scripts.supported_preprocessor``)
-with the same lookup rules, for tests of the in-process ControlNet depth source."""
+"""Stand-ins for the two ControlNet preprocessor registries, with their lookup rules and their
+way of declaring settings, for tests of the in-process ControlNet depth source:
+sd-webui-controlnet's (``scripts.supported_preprocessor``, AUTOMATIC1111) and Forge's built-in
+one (``modules_forge.shared.supported_preprocessors``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,19 @@ class Parameter:
     maximum: float = 1.0
     value: float = 0.5
     visible: bool = True
+
+    @property
+    def gradio_update_kwargs(self) -> dict:
+        return dict(minimum=self.minimum, maximum=self.maximum, step=0.01, label="", value=self.value,
+                    visible=self.visible)
+
+
+class ForgeParameter:
+    """Forge's PreprocessorParameter: the settings live in a dict only (hidden by default)."""
+
+    def __init__(self, minimum=0.0, maximum=1.0, step=0.01, label="Parameter 1", value=0.5, visible=False):
+        self.gradio_update_kwargs = dict(minimum=minimum, maximum=maximum, step=step, label=label, value=value,
+                                         visible=visible)
 
 
 @dataclass
@@ -66,4 +81,37 @@ def fake_controlnet(monkeypatch):
     package.supported_preprocessor = module
     monkeypatch.setitem(sys.modules, "scripts", package)
     monkeypatch.setitem(sys.modules, "scripts.supported_preprocessor", module)
+    return midas
+
+
+class FakeForgePreprocessor(FakeDepthPreprocessor):
+    """Forge's preprocessors: ``slider_resolution`` (128–2048 unless the preprocessor says
+    otherwise) is the resolution its ControlNet reads; a legacy one also carries the range of its
+    sd-webui-controlnet days as ``resolution``, which Forge no longer reads."""
+
+    def __init__(self, name, tags=("Depth",), slider_resolution=None, legacy_resolution=None):
+        super().__init__(name, name, list(tags))
+        self.slider_resolution = slider_resolution or ForgeParameter(128, 2048, 8, "Resolution", 512, True)
+        self.slider_1, self.slider_2, self.slider_3 = ForgeParameter(), ForgeParameter(), ForgeParameter()
+        if legacy_resolution is not None:
+            self.resolution = legacy_resolution
+        else:
+            del self.resolution
+
+
+@pytest.fixture
+def fake_forge_controlnet(monkeypatch):
+    """Installs Forge's registry (sd-webui-controlnet absent) with its legacy MiDaS (returned),
+    Marigold and canny preprocessors, keyed by name as Forge keys them."""
+    midas = FakeForgePreprocessor("depth_midas", legacy_resolution=ForgeParameter(64, 2048, 8, "Resolution", 512, True))
+    marigold = FakeForgePreprocessor("depth_marigold", slider_resolution=ForgeParameter(128, 2048, 8, "Resolution",
+                                                                                          768, True))
+    canny = FakeForgePreprocessor("canny", tags=("Canny",))
+    package = types.ModuleType("modules_forge")
+    shared = types.ModuleType("modules_forge.shared")
+    shared.supported_preprocessors = {processor.name: processor for processor in (midas, marigold, canny)}
+    package.shared = shared
+    monkeypatch.setitem(sys.modules, "modules_forge", package)
+    monkeypatch.setitem(sys.modules, "modules_forge.shared", shared)
+    monkeypatch.setitem(sys.modules, "scripts.supported_preprocessor", None)  # no sd-webui-controlnet in Forge
     return midas

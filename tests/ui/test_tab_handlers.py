@@ -189,6 +189,25 @@ def test_an_unwritable_outputs_folder_is_explained(tmp_path):
     assert path is None and "Cannot save the .fspy" in message
 
 
+@pytest.mark.parametrize("advice, words", [
+    (None, "Or set DEPTH3D_MODELS_DIR to the folder that holds it."),  # the standalone server
+    ("WEBUI", "setting (Settings → Depth 3D)"),  # as the WebUI's on_ui_tabs builds the tab
+])
+def test_missing_weights_say_the_remedy_of_where_the_tab_runs(tmp_path, monkeypatch, advice, words):
+    from lib_depth3d.depth import weights
+
+    def unreachable(url, partial, progress, timeout_s):
+        raise weights.WeightsError("Cannot reach huggingface.co (Network is unreachable); check the network.")
+
+    monkeypatch.setattr(weights, "_fetch", unreachable)
+    result = ui.on_build(room_picture(), room_lines_text(), "depth-anything-v2-small", None, 0, 0, 64, True, True,
+                         "none", str(tmp_path), models_folder=str(tmp_path / "models"),
+                         weights_advice=weights.WEBUI_ADVICE if advice == "WEBUI" else None,
+                         progress=lambda *a, **k: None)
+    assert "depth3d-error" in result[4] and "are not available: Cannot reach huggingface.co" in result[4]
+    assert words in result[4] and "--weights" not in result[4]
+
+
 @pytest.fixture
 def server_folders(tmp_path, monkeypatch):
     """Gradio's temp folder and the system's temp folder in places of their own, so that each

@@ -2,8 +2,9 @@
 
 Use it with ``from tests.support.a1111.fixture import a1111  # noqa: F401`` in a test module.
 Each test gets fresh modules (settings, state, callbacks), a WebUI folder under ``tmp_path``
-(``paths.data_path``, ``paths.models_path``, the outputs) and restores ``sys.modules``,
-``sys.path`` and ``DEPTH3D_MODELS_DIR`` afterwards.
+(``paths.data_path``, ``paths.models_path``, the outputs), ``torch.load`` replaced by A1111's
+safe unpickler (``modules.safe``), and restores ``sys.modules``, ``sys.path``, ``torch.load``
+and ``DEPTH3D_MODELS_DIR`` afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ DOUBLE_DIR = Path(__file__).resolve().parent
 MODULES_DIR = DOUBLE_DIR / "modules"
 REPO_ROOT = DOUBLE_DIR.parents[2]
 MODULE_NAMES = (
-    "paths", "devices", "errors", "shared", "script_callbacks", "scripts", "generation_parameters_copypaste",
+    "paths", "devices", "errors", "shared", "safe", "script_callbacks", "scripts", "generation_parameters_copypaste",
     "images", "processing", "ui_components",
 )
 
@@ -139,6 +140,9 @@ class Host:
 @pytest.fixture
 def a1111(tmp_path, monkeypatch):
     """A fresh AUTOMATIC1111 double (see :class:`Host`) installed as ``modules`` and ``launch``."""
+    import torch
+
+    saved_torch_load = torch.load
     saved_modules = {name: module for name, module in sys.modules.items()
                      if name == "modules" or name.startswith("modules.") or name == "launch"}
     saved_path = list(sys.path)
@@ -162,3 +166,4 @@ def a1111(tmp_path, monkeypatch):
             del sys.modules[name]
         sys.modules.update(saved_modules)
         sys.path[:] = saved_path
+        torch.load = saved_torch_load

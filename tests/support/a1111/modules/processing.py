@@ -131,14 +131,26 @@ class Processed:
         self.width = p.width
         self.height = p.height
         self.batch_size = p.batch_size
-        self.all_prompts = all_prompts or p.all_prompts
-        self.all_seeds = all_seeds or p.all_seeds
+        self.extra_generation_params = p.extra_generation_params
+        self.all_prompts = all_prompts or p.all_prompts or [self.prompt]
+        self.all_negative_prompts = all_negative_prompts or p.all_negative_prompts or [self.negative_prompt]
+        self.all_seeds = all_seeds or p.all_seeds or [self.seed]
         self.index_of_first_image = index_of_first_image
-        self.infotexts = infotexts or [info]
+        self.infotexts = infotexts or [info] * len(images_list)
 
     def js(self) -> str:
-        return json.dumps({"all_prompts": self.all_prompts, "all_seeds": self.all_seeds,
-                           "index_of_first_image": self.index_of_first_image, "infotexts": self.infotexts})
+        """What the API answers as ``info`` (A1111 1.10: these keys among others). The comments
+        shown under the gallery are not among them."""
+        return json.dumps({
+            "prompt": self.all_prompts[0], "all_prompts": self.all_prompts,
+            "negative_prompt": self.all_negative_prompts[0], "seed": self.seed, "all_seeds": self.all_seeds,
+            "width": self.width, "height": self.height, "batch_size": self.batch_size,
+            "extra_generation_params": self.extra_generation_params,
+            "index_of_first_image": self.index_of_first_image, "infotexts": self.infotexts,
+        }, default=lambda value: None)
+
+    def infotext(self, p, index) -> str:
+        return create_infotext(p, self.all_prompts, self.all_seeds, index // self.batch_size, index % self.batch_size)
 
 
 def create_infotext(p, all_prompts, all_seeds, iteration=0, position_in_batch=0) -> str:
@@ -214,6 +226,8 @@ def process_images_inner(p) -> Processed:
                 image.info["parameters"] = text
             output_images.append(image)
         state.nextjob()
+    if not infotexts:  # nothing generated (interrupted at once): the parameters are still reported
+        infotexts.append(Processed(p, []).infotext(p, 0))
     index_of_first_image = 0
     if len(output_images) > 1 and opts.return_grid:
         grid = images.image_grid(output_images, p.batch_size)
@@ -224,8 +238,8 @@ def process_images_inner(p) -> Processed:
         if opts.grid_save and not p.do_not_save_grid:
             images.save_image(grid, p.outpath_grids, "grid", p.all_seeds[0], p.all_prompts[0], opts.grid_format,
                               info=text, short_filename=not opts.grid_extended_filename, p=p, grid=True)
-    res = Processed(p, output_images, p.all_seeds[0], infotexts[0] if infotexts else "",
-                    index_of_first_image=index_of_first_image, infotexts=infotexts)
+    res = Processed(p, output_images, p.all_seeds[0], infotexts[0], index_of_first_image=index_of_first_image,
+                    infotexts=infotexts)
     if p.scripts is not None:
         p.scripts.postprocess(p, res)
     return res

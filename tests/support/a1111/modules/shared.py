@@ -9,7 +9,8 @@ class OptionInfo:
     """A setting as registered with ``opts.add_option`` (A1111's signature)."""
 
     def __init__(self, default=None, label="", component=None, component_args=None, onchange=None,
-                 section=None, refresh=None, comment_before="", comment_after="", infotext=None):
+                 section=None, refresh=None, comment_before="", comment_after="", infotext=None, restrict_api=False,
+                 category_id=None):
         self.default = default
         self.label = label
         self.component = component
@@ -20,6 +21,8 @@ class OptionInfo:
         self.comment_before = comment_before
         self.comment_after = comment_after
         self.infotext = infotext
+        self.restrict_api = restrict_api
+        self.category_id = category_id
 
     def info(self, text: str) -> "OptionInfo":
         self.label += f" ({text})"
@@ -27,6 +30,23 @@ class OptionInfo:
 
     def needs_reload_ui(self) -> "OptionInfo":
         return self
+
+
+OPTION_CATEGORIES = {
+    "saving": "Saving images", "sd": "Stable Diffusion", "ui": "User Interface", "system": "System",
+    "postprocessing": "Postprocessing", "training": "Training",
+}
+"""The settings categories A1111 1.7+ registers (``modules/shared_options.py``); a section whose
+category is none of them is listed under "Uncategorized"."""
+
+
+def options_section(section_identifier: tuple, options_dict: dict) -> dict:
+    """Give every option the section ``(id, label)``, and with ``(id, label, category_id)`` the category."""
+    for info in options_dict.values():
+        info.section = tuple(section_identifier[:2])
+        if len(section_identifier) == 3:
+            info.category_id = section_identifier[2]
+    return options_dict
 
 
 class Options:
@@ -121,4 +141,4 @@ opts = Options({
     "filename_max_length": 128,
 })
 state = State()
-cmd_opts = SimpleNamespace(use_cpu=["all"], no_half=False, api=False, listen=False)
+cmd_opts = SimpleNamespace(use_cpu=["all"], no_half=False, api=False, listen=False, disable_safe_unpickle=False)
