@@ -66,7 +66,7 @@ def read_input_file(path: str | os.PathLike, what: str) -> bytes:
     except FileNotFoundError as error:
         raise InputError(f"{what} not found: {path}.") from error
     except OSError as error:
-        raise InputError(f"Cannot read {what} {path}: {error.strerror or error}.") from error
+        raise InputError(f"Cannot read the {what[:1].lower() + what[1:]} {path}: {error.strerror or error}.") from error
 
 
 def _open_unchecked(data: bytes) -> Image.Image:
@@ -159,14 +159,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
     uploaded = isinstance(source, bytes)
     the_picture = "The uploaded picture" if uploaded else f"The picture {source}"
     the_file = "The uploaded file" if uploaded else str(source)
-    data = source if uploaded else None
-    if data is None:
-        try:
-            data = Path(source).read_bytes()
-        except FileNotFoundError as error:
-            raise InputError(f"Picture not found: {source}.") from error
-        except OSError as error:
-            raise InputError(f"Cannot read the picture {source}: {error.strerror or error}.") from error
+    data = source if uploaded else read_input_file(source, "Picture")
     try:
         with _open_unchecked(data) as opened:
             if opened.width * opened.height > MAX_IMAGE_PIXELS:

@@ -81,15 +81,8 @@ def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: byt
     return camera.choose(picture, picture_bytes)
 
 
-def build_scene_files(
-    picture: Image.Image,
-    *,
-    depth: DepthMap,
-    camera: CameraChoice,
-    glb_path: str | os.PathLike,
-    options: SceneOptions | None = None,
-    progress: Progress | None = None,
-) -> SceneBuild:
+def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraChoice, glb_path: str | os.PathLike,
+                      options: SceneOptions | None = None, progress: Progress | None = None) -> SceneBuild:
     """Build the scene of ``picture`` with the chosen ``camera`` and write ``OUT.glb`` and the
     files beside it (:func:`~lib_depth3d.scene.write_scene`). A calibration's reference unit and
     world axes (Z up) go into the scene options.
@@ -114,16 +107,9 @@ def build_scene_files(
     return SceneBuild(files, depth, scene, camera)
 
 
-def run_scene(
-    picture: Image.Image,
-    *,
-    depth: DepthSource,
-    camera: CameraSource,
-    glb_path: str | os.PathLike,
-    options: SceneOptions | None = None,
-    picture_bytes: bytes | None = None,
-    progress: Progress | None = None,
-) -> SceneBuild:
+def run_scene(picture: Image.Image, *, depth: DepthSource, camera: CameraSource, glb_path: str | os.PathLike,
+              options: SceneOptions | None = None, picture_bytes: bytes | None = None,
+              progress: Progress | None = None) -> SceneBuild:
     """:func:`choose_camera`, :func:`estimate`, then :func:`build_scene_files`: the whole job from a picture."""
     choice = choose_camera(picture, camera, picture_bytes)
     return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,

@@ -32,7 +32,7 @@ from lib_depth3d.camera.model import Camera
 from lib_depth3d.camera.solver import FSPY_AXIS_NAMES, Calibration, calibrate
 from lib_depth3d.camera.vanishing import image_plane_to_relative
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
-from lib_depth3d.files import picture_header_size, write_bytes_atomic
+from lib_depth3d.files import picture_header_size, read_input_file, write_bytes_atomic
 
 MAGIC = b"fspy"
 VERSION = 1
@@ -629,12 +629,7 @@ def write_camera_parameters(path: str | os.PathLike, parameters: dict) -> None:
 
 def calibrate_file(path: str | os.PathLike) -> Calibration:
     """Calibrate from a `.fspy` project or a lines `.json` file (told apart by their first bytes)."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError as error:
-        raise InputError(f"File not found: {path}.") from error
-    except OSError as error:
-        raise InputError(f"Cannot read {path}: {error.strerror or error}.") from error
+    data = read_input_file(path, "Calibration file")
     if data[:4] == MAGIC or str(path).lower().endswith(".fspy"):
         return calibrate(read_fspy(data).calibration_input())
     return calibrate(parse_lines_json(data))
