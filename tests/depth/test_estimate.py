@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from lib_depth3d.depth import estimate as estimate_module
-from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, network_size
+from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, estimate_depth_and_camera, network_size
 from lib_depth3d.depth.registry import MODELS, adapter_for
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import open_image
@@ -35,8 +35,12 @@ def estimate(picture, weights, model="depth-anything-v2-small"):
     return estimate_depth(picture, model, weights_path=weights, device="cpu", input_size=NET)
 
 
-def test_output_at_picture_size_float32_disparity(small_weights):
-    depth = estimate(rgb_picture(97, 61), small_weights)
+def test_output_at_picture_size_float32_disparity_and_no_camera(small_weights):
+    estimated = estimate_depth_and_camera(rgb_picture(97, 61), weights_path=small_weights, device="cpu",
+                                          input_size=NET)
+    assert estimated.camera is None  # Depth Anything V2 estimates no camera
+    depth = estimated.depth
+    assert np.array_equal(depth.values, estimate(rgb_picture(97, 61), small_weights).values)
     assert depth.values.shape == (61, 97)
     assert depth.values.dtype == np.float32
     assert depth.kind == "disparity"
