@@ -1,9 +1,9 @@
 """``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out
-(``estimate``: with the network's camera, for the networks that give one).
+(``estimate_depth_and_camera``: with the camera the network estimated, if it estimates one).
 
 What differs between architectures — the input size rule, normalisation, build, checkpoint
 layouts, output resampling and what the output gives — is each one's
-:class:`~lib_depth3d.depth.registry.Adapter`; nothing here names an architecture.
+:class:`~lib_depth3d.depth.registry.Adapter`; no code here depends on which architecture runs.
 
 Networks stay loaded between calls (the last ``MAX_LOADED_MODELS`` used; thread-safe: one lock
 per model, so two requests for the same model run one after the other). They are kept on the

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -44,6 +45,13 @@ def test_every_registered_model_has_its_architectures_adapter():
         adapter = adapter_for(spec)
         assert isinstance(adapter, Adapter)
         assert spec.input_size % adapter.size_rule.multiple_of == 0
+
+
+def test_the_model_table_is_read_without_torch():
+    """The architectures' modules import torch; listing models (CLI, API, dropdowns) must not."""
+    code = "import sys, lib_depth3d.depth; print(len(lib_depth3d.depth.MODELS), 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(len(MODELS)), "False"]
 
 
 def test_a_model_of_an_unknown_architecture_is_refused():
