@@ -75,7 +75,7 @@ class NetworkCamera:
     focal_length_px: tuple[float, float]
     principal_point_px: tuple[float, float]
 
-    def resized(self, width: int, height: int) -> "NetworkCamera":
+    def resized(self, width: int, height: int) -> NetworkCamera:
         """The same camera for the image stretched to ``width`` × ``height`` pixels."""
         scale_x, scale_y = width / self.image_size_px[0], height / self.image_size_px[1]
         return NetworkCamera(
@@ -93,11 +93,11 @@ class NetworkOutput:
     ``camera``: the camera of the network's input image, for networks that estimate one.
     """
 
-    depth: "torch.Tensor"
+    depth: torch.Tensor
     camera: NetworkCamera | None = None
 
 
-def depth_only(output: "torch.Tensor", input_size_px: tuple[int, int]) -> NetworkOutput:
+def depth_only(output: torch.Tensor, input_size_px: tuple[int, int]) -> NetworkOutput:
     """The :attr:`Adapter.read_output` of a network whose forward pass returns the depth alone."""
     return NetworkOutput(output)
 
@@ -117,9 +117,9 @@ class Adapter:
     size_rule: SizeRule
     normalisation: Normalisation
     resampling: Resampling
-    build: "Callable[[ModelSpec], torch.nn.Module]"
-    to_own_layout: "Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]"
-    read_output: "Callable[[torch.Tensor, tuple[int, int]], NetworkOutput]" = depth_only
+    build: Callable[[ModelSpec], torch.nn.Module]
+    to_own_layout: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+    read_output: Callable[[torch.Tensor, tuple[int, int]], NetworkOutput] = depth_only
 
 
 @dataclass(frozen=True)
