@@ -23,68 +23,77 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib_depth3d.depth.accelerate import GraphedNetwork, to_channels_last  # noqa: E402
+from lib_depth3d.depth.depth_anything_v2 import DepthAnythingV2  # noqa: E402
 from lib_depth3d.depth.estimate import build_network  # noqa: E402
-from lib_depth3d.depth.registry import MODELS  # noqa: E402
+from lib_depth3d.depth.midas import MidasDPT  # noqa: E402
+from lib_depth3d.depth.registry import MODELS, ModelSpec, adapter_for  # noqa: E402
 from tests.support.depth_oracle import dinov2_position_embedding  # noqa: E402
 from tests.support.depth_weights import randomise  # noqa: E402
 
 DEFAULT_MODELS = ("depth-anything-v2-small", "midas-dpt-hybrid")
 
 
-def transformers_twin(name: str, ours: torch.nn.Module) -> torch.nn.Module:
-    """transformers' model of the same architecture holding our network's weights."""
-    from transformers import BitConfig, DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-    from transformers import DPTConfig, DPTForDepthEstimation
+def depth_anything_twin(spec: ModelSpec, ours: torch.nn.Module) -> torch.nn.Module:
+    """transformers' Depth Anything holding our Depth Anything V2's weights."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers.models.depth_anything import convert_depth_anything_to_hf as convert
 
-    spec = MODELS[name]
     state = {key: value.clone() for key, value in ours.state_dict().items()}
-    if spec.architecture == "depth_anything_v2":
-        from transformers.models.depth_anything import convert_depth_anything_to_hf as convert
-
-        encoder = ours.config.encoder
-        backbone = Dinov2Config(
-            hidden_size=encoder.embed_dim, num_hidden_layers=encoder.depth, num_attention_heads=encoder.num_heads,
-            intermediate_size=encoder.embed_dim * 4, image_size=518, patch_size=14,
-            out_indices=[index + 1 for index in encoder.tap_layers], apply_layernorm=True,
-            reshape_hidden_states=False,
-        )
-        config = DepthAnythingConfig(
-            backbone_config=backbone, reassemble_hidden_size=encoder.embed_dim, patch_size=14,
-            fusion_hidden_size=ours.config.features, neck_hidden_sizes=list(ours.config.out_channels),
-            depth_estimation_type="relative" if spec.max_depth is None else "metric", max_depth=spec.max_depth or 1,
-        )
-        for source, destination in convert.create_rename_keys(config):
-            state[destination] = state.pop(source)
-        convert.read_in_q_k_v(state, config)
-        twin = DepthAnythingForDepthEstimation(config)
-    else:
-        from transformers.models.dpt import convert_dpt_hybrid_to_pytorch, convert_dpt_to_pytorch
-
-        hybrid = spec.architecture == "midas_dpt_hybrid"
-        convert = convert_dpt_hybrid_to_pytorch if hybrid else convert_dpt_to_pytorch
-        midas = ours.config
-        extra = {}
-        if hybrid:
-            extra = dict(
-                embedding_type="hybrid", is_hybrid=True, reassemble_factors=[1, 1, 1, 0.5],
-                backbone_featmap_shape=[1, 1024, 24, 24],
-                backbone_config=BitConfig(global_padding="same", layer_type="bottleneck", depths=[3, 4, 9],
-                                          out_features=["stage1", "stage2", "stage3"],
-                                          embedding_dynamic_padding=True),
-            )
-        config = DPTConfig(
-            hidden_size=midas.embed_dim, num_hidden_layers=midas.depth, num_attention_heads=midas.num_heads,
-            intermediate_size=midas.embed_dim * 4, image_size=384, patch_size=16,
-            backbone_out_indices=list(midas.hooks), neck_hidden_sizes=list(midas.out_channels),
-            fusion_hidden_size=midas.features, readout_type="project", layer_norm_eps=1e-6, **extra,
-        )
-        state["pretrained.model.norm.weight"] = torch.ones(midas.embed_dim)
-        state["pretrained.model.norm.bias"] = torch.zeros(midas.embed_dim)
-        state = {convert.rename_key(key): value for key, value in state.items()}
-        convert.read_in_q_k_v(state, config)
-        twin = DPTForDepthEstimation(config)
+    encoder = ours.config.encoder
+    backbone = Dinov2Config(
+        hidden_size=encoder.embed_dim, num_hidden_layers=encoder.depth, num_attention_heads=encoder.num_heads,
+        intermediate_size=encoder.embed_dim * 4, image_size=518, patch_size=14,
+        out_indices=[index + 1 for index in encoder.tap_layers], apply_layernorm=True,
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=encoder.embed_dim, patch_size=14,
+        fusion_hidden_size=ours.config.features, neck_hidden_sizes=list(ours.config.out_channels),
+        depth_estimation_type="relative" if spec.max_depth is None else "metric", max_depth=spec.max_depth or 1,
+    )
+    for source, destination in convert.create_rename_keys(config):
+        state[destination] = state.pop(source)
+    convert.read_in_q_k_v(state, config)
+    twin = DepthAnythingForDepthEstimation(config)
     twin.load_state_dict(state, strict=True)
     return twin.eval()
+
+
+def dpt_twin(spec: ModelSpec, ours: torch.nn.Module) -> torch.nn.Module:
+    """transformers' DPT (plain ViT or hybrid) holding our MiDaS DPT's weights."""
+    from transformers import BitConfig, DPTConfig, DPTForDepthEstimation
+    from transformers.models.dpt import convert_dpt_hybrid_to_pytorch, convert_dpt_to_pytorch
+
+    state = {key: value.clone() for key, value in ours.state_dict().items()}
+    midas = ours.config
+    hybrid = midas.hybrid is not None
+    convert = convert_dpt_hybrid_to_pytorch if hybrid else convert_dpt_to_pytorch
+    extra = {}
+    if hybrid:
+        extra = dict(
+            embedding_type="hybrid", is_hybrid=True, reassemble_factors=[1, 1, 1, 0.5],
+            backbone_featmap_shape=[1, 1024, 24, 24],
+            backbone_config=BitConfig(global_padding="same", layer_type="bottleneck", depths=[3, 4, 9],
+                                      out_features=["stage1", "stage2", "stage3"],
+                                      embedding_dynamic_padding=True),
+        )
+    config = DPTConfig(
+        hidden_size=midas.embed_dim, num_hidden_layers=midas.depth, num_attention_heads=midas.num_heads,
+        intermediate_size=midas.embed_dim * 4, image_size=384, patch_size=16,
+        backbone_out_indices=list(midas.hooks), neck_hidden_sizes=list(midas.out_channels),
+        fusion_hidden_size=midas.features, readout_type="project", layer_norm_eps=1e-6, **extra,
+    )
+    state["pretrained.model.norm.weight"] = torch.ones(midas.embed_dim)
+    state["pretrained.model.norm.bias"] = torch.zeros(midas.embed_dim)
+    state = {convert.rename_key(key): value for key, value in state.items()}
+    convert.read_in_q_k_v(state, config)
+    twin = DPTForDepthEstimation(config)
+    twin.load_state_dict(state, strict=True)
+    return twin.eval()
+
+
+REFERENCES = {DepthAnythingV2: depth_anything_twin, MidasDPT: dpt_twin}
+"""Our network's class → the reference implementation of the same network, holding our weights."""
 
 
 def milliseconds(run, repeat: int, device: torch.device) -> float:
@@ -124,13 +133,14 @@ def bench_device(device: torch.device, names: list[str], requested_sizes: list[i
     for name in names:
         spec = MODELS[name]
         ours = randomise(build_network(spec), seed=0).eval()
-        twin = transformers_twin(name, ours)
-        attention = getattr(twin, "backbone", twin).config._attn_implementation
+        twin = REFERENCES[type(ours)](spec, ours)
+        # Depth Anything's DINOv2 is its .backbone; DPT keeps its ViT in .dpt and sets .backbone to None.
+        attention = (getattr(twin, "backbone", None) or twin).config._attn_implementation
         ours, twin = ours.to(device, dtype), twin.to(device, dtype)
         if device.type == "cuda":
             ours = to_channels_last(ours)
-        multiple = spec.multiple_of
-        if spec.architecture == "midas_dpt_hybrid":
+        multiple = adapter_for(spec).size_rule.multiple_of
+        if getattr(twin.config, "is_hybrid", False):
             sizes = [spec.input_size]  # transformers' hybrid DPT accepts its configured size only
         else:
             sizes = sorted({max(size // multiple, 2) * multiple

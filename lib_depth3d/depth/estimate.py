@@ -1,4 +1,9 @@
-"""``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out.
+"""``estimate_depth``: a picture in, a :class:`DepthMap` at the picture's size out
+(``estimate_depth_and_camera``: with the camera the network estimated, if it estimates one).
+
+What differs between architectures — the input size rule, normalisation, build, checkpoint
+layouts, output resampling and what the output gives — is each one's
+:class:`~lib_depth3d.depth.registry.Adapter`; no code here depends on which architecture runs.
 
 Networks stay loaded between calls (the last ``MAX_LOADED_MODELS`` used; thread-safe: one lock
 per model, so two requests for the same model run one after the other). They are kept on the
@@ -22,16 +27,12 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap
-from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, get_model
+from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, NetworkCamera, adapter_for, get_model
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.progress import Progress
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-MIDAS_MEAN = (0.5, 0.5, 0.5)
-MIDAS_STD = (0.5, 0.5, 0.5)
 MIN_METRIC_DEPTH_M = 1e-3
 MAX_INPUT_SIZE = 4096
 MAX_NETWORK_SIDE = 8192
@@ -40,21 +41,23 @@ MAX_NETWORK_SIDE = 8192
 def network_size(width: int, height: int, spec: ModelSpec, input_size: int | None = None) -> tuple[int, int]:
     """The (width, height) in pixels the picture is resized to before the network.
 
-    Depth Anything V2 (as its authors run it): the aspect ratio is kept and the shorter side
-    becomes at least ``input_size`` ("lower bound"), each side rounded to a multiple of 14.
-    MiDaS: the scale closest to 1 of the two that fit one side to ``input_size`` ("minimal"),
-    each side rounded to a multiple of 32 — the rule of transformers' DPT image processor.
-    Either way no side exceeds :data:`MAX_NETWORK_SIDE`: a longer one is scaled down to it.
+    The aspect ratio is kept and each side rounded to the architecture's multiple (its
+    :class:`~lib_depth3d.depth.registry.SizeRule`). Depth Anything V2 (as its authors run it):
+    the shorter side becomes at least ``input_size`` ("lower bound"), multiples of 14. MiDaS:
+    the scale closest to 1 of the two that fit one side to ``input_size`` ("minimal"),
+    multiples of 32 — the rule of transformers' DPT image processor. Either way no side exceeds
+    :data:`MAX_NETWORK_SIDE`: a longer one is scaled down to it.
     """
     size = spec.input_size if input_size is None else input_size
-    multiple = spec.multiple_of
+    rule = adapter_for(spec).size_rule
+    multiple = rule.multiple_of
     if size % multiple or not multiple * 2 <= size <= MAX_INPUT_SIZE:
         raise InputError(
             f"The network size for {spec.name} must be a multiple of {multiple} between {multiple * 2} "
             f"and {MAX_INPUT_SIZE}; got {size}."
         )
     scale_height, scale_width = size / height, size / width
-    if spec.architecture == "depth_anything_v2":
+    if rule.keep_shorter_side_at_least:
         scale = max(scale_height, scale_width)
         minimum = size
     else:
@@ -81,24 +84,15 @@ def network_input(picture: Image.Image, spec: ModelSpec, input_size: int | None 
     rgb = to_rgb(picture)
     width, height = network_size(rgb.width, rgb.height, spec, input_size)
     resized = rgb.resize((width, height), Image.BICUBIC)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if spec.architecture == "depth_anything_v2" else (MIDAS_MEAN, MIDAS_STD)
-    array = (np.asarray(resized, dtype=np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    normalisation = adapter_for(spec).normalisation
+    mean, std = np.asarray(normalisation.mean, np.float32), np.asarray(normalisation.std, np.float32)
+    array = (np.asarray(resized, dtype=np.float32) / 255.0 - mean) / std
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
 
 
 def build_network(spec: ModelSpec):
     """An uninitialised network of ``spec``'s architecture, in evaluation mode."""
-    if spec.architecture == "depth_anything_v2":
-        from dataclasses import replace
-
-        from lib_depth3d.depth import depth_anything_v2 as da
-
-        config = {"small": da.SMALL, "base": da.BASE, "large": da.LARGE}[spec.variant]
-        return da.DepthAnythingV2(replace(config, max_depth=spec.max_depth)).eval()
-    from lib_depth3d.depth import midas
-
-    config = midas.DPT_LARGE if spec.architecture == "midas_dpt_large" else midas.DPT_HYBRID
-    return midas.MidasDPT(config).eval()
+    return adapter_for(spec).build(spec)
 
 
 def resolve_device(requested: str | None = None):
@@ -256,7 +250,8 @@ def load_network(spec: ModelSpec, path: Path):
         if loaded is None:
             with torch.device("meta"):  # no time spent initialising weights about to be replaced
                 network = build_network(spec)
-            weights.load_into(network, weights.read_state_dict(path), str(path))
+            state = adapter_for(spec).to_own_layout(weights.read_state_dict(path))
+            weights.load_into(network, state, str(path))
             loaded = _cache[key] = _Loaded(network, threading.Lock())
             while len(_cache) > MAX_LOADED_MODELS:
                 _cache.popitem(last=False)
@@ -270,7 +265,21 @@ def unload_all() -> None:
         _cache.clear()
 
 
-def estimate_depth(
+@dataclass(frozen=True)
+class NetworkEstimate:
+    """What a depth network says about a picture: its depth at the picture's size and, from the
+    networks that estimate one, the picture's camera in the picture's pixels (else None)."""
+
+    depth: DepthMap
+    camera: NetworkCamera | None
+
+
+def estimate_depth(picture: Image.Image, model: str = DEFAULT_MODEL, **options) -> DepthMap:
+    """The depth of ``picture`` by ``model``: :func:`estimate_depth_and_camera` without the camera."""
+    return estimate_depth_and_camera(picture, model, **options).depth
+
+
+def estimate_depth_and_camera(
     picture: Image.Image,
     model: str = DEFAULT_MODEL,
     *,
@@ -283,11 +292,11 @@ def estimate_depth(
     download_missing: bool = True,
     allow_unverified: bool = False,
     weights_advice: str | None = None,
-) -> DepthMap:
+) -> NetworkEstimate:
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
-    Returns float32 values at the picture's size: ``disparity`` (relative, larger = nearer) for
-    the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
+    The depth is float32 values at the picture's size: ``disparity`` (relative, larger = nearer)
+    for the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
     ``input_size`` is the network's processing size (default: the model's, 518 or 384).
     ``weights_path``: a weight file to use instead of the models folder (not hash-checked);
     ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
@@ -314,41 +323,43 @@ def estimate_depth(
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
     with loaded.lock, torch.inference_mode():
-        values = _predict(loaded, spec, tensor, picture.size, target_device, dtype, keep_loaded)
-    if values is None:
+        predicted = _predict(loaded, spec, tensor, picture.size, target_device, dtype, keep_loaded)
+    if predicted is None:
         raise DepthSourceError(
             f"{target_device} ran out of memory running {spec.name} at {tensor.shape[-1]}×{tensor.shape[-2]}: "
             "lower the network size, choose a smaller model, or run on the CPU "
             "(--device cpu; in the WebUI --use-cpu depth3d)."
         )
+    values, camera = predicted
     if not np.all(np.isfinite(values)):
         raise WeightsError(
             f"{spec.name} produced NaN or infinite depth on {target_device} in {dtype}: the weights are "
             "damaged, or the precision is too low (run with --no-half or --device cpu)."
         )
     if spec.output_kind == "metric":
-        return DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric")
-    return DepthMap(values, "disparity")
+        return NetworkEstimate(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric"), camera)
+    return NetworkEstimate(DepthMap(values, "disparity"), camera)
 
 
 def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], device, dtype, keep_loaded: bool):
-    """The network's output resized to ``size`` (width, height) as float32, or None when the
-    device ran out of memory (copying the weights or running). Only a successful run keeps the
-    device copy (with ``keep_loaded``); otherwise it and its CUDA graphs are dropped and the GPU
-    cache is emptied after the failed pass's tensors are gone."""
+    """(The network's depth resized to ``size`` (width, height) as float32, its camera for that
+    size or None), or None when the device ran out of memory (copying the weights or running).
+    Only a successful run keeps the device copy (with ``keep_loaded``); otherwise it and its CUDA
+    graphs are dropped and the GPU cache is emptied after the failed pass's tensors are gone."""
     import torch
     import torch.nn.functional as F
 
-    network = run = values = None
+    adapter = adapter_for(spec)
+    network = run = values = camera = None
     try:
         network = _placed(loaded, spec, device, dtype)
         run = _runner(loaded, network, device, keep_loaded)
-        prediction = run(tensor.to(device=device, dtype=dtype)).float()
-        if spec.architecture == "depth_anything_v2":
-            resized = F.interpolate(prediction[:, None], size[::-1], mode="bilinear", align_corners=True)
-        else:
-            resized = F.interpolate(prediction[:, None], size[::-1], mode="bicubic", align_corners=False)
+        output = adapter.read_output(run(tensor.to(device=device, dtype=dtype)), (tensor.shape[-1], tensor.shape[-2]))
+        resampling = adapter.resampling
+        resized = F.interpolate(output.depth.float()[:, None], size[::-1], mode=resampling.mode,
+                                align_corners=resampling.align_corners)
         values = resized[0, 0].cpu().numpy()
+        camera = None if output.camera is None else output.camera.resized(*size)
     except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError only since 2.5
         pass  # the caller reports it; leaving this block frees the traceback's tensors first
     finally:
@@ -359,7 +370,7 @@ def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], de
         del network, run
     if device.type != "cpu" and loaded.placed is None:
         _free_gpu_memory()
-    return values
+    return None if values is None else (values, camera)
 
 
 def _free_gpu_memory() -> None:

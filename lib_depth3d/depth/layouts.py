@@ -3,8 +3,9 @@
 Our networks use the names of the authors' releases (``pretrained.…``, ``depth_head.…`` /
 ``scratch.…``). A ``-hf`` checkpoint is renamed with the rules below (the inverse of the
 conversion scripts that produced it) and its separate query/key/value projections are stacked
-back into the fused ``qkv`` of the original ViTs. Keys no rule matches are kept as they are, so
-that a strict load reports them.
+back into the fused ``qkv`` of the original ViTs. Every rule is anchored on a transformers prefix
+(``backbone.``, ``dpt.``, ``neck.``, ``head.``), so an original checkpoint passes through
+unchanged. Keys no rule matches are kept as they are, so that a strict load reports them.
 """
 
 from __future__ import annotations
@@ -94,3 +95,11 @@ def rename(state: Mapping[str, object], rules: tuple[Rule, ...]) -> dict[str, ob
         if all(part in renamed for part in parts):
             renamed[f"{prefix}.attn.qkv.{suffix}"] = torch.cat([renamed.pop(part) for part in parts], dim=0)
     return renamed
+
+
+def original_layout(
+    state: Mapping[str, object], rules: tuple[Rule, ...], unused_prefixes: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """``state`` (original or transformers layout) under the original names, without the keys
+    under ``unused_prefixes`` (checkpoint parts the depth network never runs)."""
+    return {key: value for key, value in rename(state, rules).items() if not key.startswith(unused_prefixes)}

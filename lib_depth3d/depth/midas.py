@@ -1,8 +1,9 @@
 """MiDaS v3.0 DPT-Large (ViT-L/16) and DPT-Hybrid (ResNet-50 + ViT-B/16), 384-pixel models.
 
 State dict layout as released (``pretrained.model.…`` for the timm ViT, ``pretrained.act_postprocessN``
-for the reassembly, ``scratch.…`` for the decoder). The ViT's ImageNet classifier (``head``) and
-final norm are in the checkpoints but never used for depth: they are skipped when loading.
+for the reassembly, ``scratch.…`` for the decoder); transformers' layout (``dpt.…``) is renamed to
+it. The ViT's ImageNet classifier (``head``) and final norm are in the checkpoints but never used
+for depth: they are skipped when loading. :data:`ADAPTER` runs it for the registry.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import nn
 
 from lib_depth3d.depth.dinov2 import Block
 from lib_depth3d.depth.dpt import Scratch
-from lib_depth3d.depth.layouts import DPT_RULES
+from lib_depth3d.depth.layouts import DPT_RULES, original_layout
+from lib_depth3d.depth.registry import Adapter, ModelSpec, Normalisation, Resampling, SizeRule
 from lib_depth3d.depth.vit_hybrid import ResNetConfig, ResNetV2
 
 
@@ -37,6 +39,8 @@ class MidasConfig:
 
 DPT_LARGE = MidasConfig(1024, 24, 16, (5, 11, 17, 23), (256, 512, 1024, 1024))
 DPT_HYBRID = MidasConfig(768, 12, 12, (0, 1, 8, 11), (256, 512, 768, 768), hybrid=ResNetConfig())
+VARIANTS = {"large": DPT_LARGE, "hybrid": DPT_HYBRID}
+UNUSED_PREFIXES = ("pretrained.model.head.", "pretrained.model.norm.")
 
 
 class PatchEmbed(nn.Module):
@@ -156,9 +160,6 @@ class Backbone(nn.Module):
 
 
 class MidasDPT(nn.Module):
-    HF_RULES = DPT_RULES
-    UNUSED_KEYS = ("pretrained.model.head.", "pretrained.model.norm.")
-
     def __init__(self, config: MidasConfig):
         super().__init__()
         self.config = config
@@ -178,3 +179,21 @@ class MidasDPT(nn.Module):
         """(B, 3, H, W) normalised RGB, H and W multiples of 32 → (B, H, W) relative disparity (≥ 0)."""
         path = self.scratch.fuse(self.pretrained(image), follow_sizes=False)
         return self.scratch.output_conv(path).squeeze(1)
+
+
+def build(spec: ModelSpec) -> MidasDPT:
+    return MidasDPT(VARIANTS[spec.variant]).eval()
+
+
+def to_own_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return original_layout(state, DPT_RULES, UNUSED_PREFIXES)
+
+
+ADAPTER = Adapter(
+    # transformers' DPT image processor: the "minimal" resize, sides multiples of 32.
+    size_rule=SizeRule(multiple_of=32, keep_shorter_side_at_least=False),
+    normalisation=Normalisation(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+    resampling=Resampling("bicubic", align_corners=False),
+    build=build,
+    to_own_layout=to_own_layout,
+)

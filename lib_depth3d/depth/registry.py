@@ -1,4 +1,11 @@
-"""The table of depth models: architecture, input size, output kind, licence and weight files.
+"""The table of depth models (architecture, input size, output kind, licence, weight files) and
+the contract each network architecture's adapter fulfils.
+
+An architecture is one module (``depth_anything_v2.py``, ``midas.py``) defining ``ADAPTER``, an
+:class:`Adapter`: how a picture becomes the network's input, how the network is built and its
+checkpoints loaded, and what its output gives. :data:`ARCHITECTURES` names each module; the
+modules import torch, so they are imported only when a network runs (:func:`adapter_for`).
+Adding a network is its module and its entries here.
 
 SHA-256 values are the Git LFS object ids published on the files' Hugging Face pages (for the
 MiDaS files, whose names carry the hash prefix, from LFS copies whose ids match that prefix).
@@ -11,13 +18,108 @@ unverified weights. docs/depth-models.md lists every source.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 from lib_depth3d.errors import InputError
 
-Architecture = Literal["depth_anything_v2", "midas_dpt_large", "midas_dpt_hybrid"]
+if TYPE_CHECKING:
+    import torch
+
 OutputKind = Literal["disparity", "metric"]
+
+ARCHITECTURES: dict[str, str] = {
+    "depth_anything_v2": "lib_depth3d.depth.depth_anything_v2",
+    "midas_dpt": "lib_depth3d.depth.midas",
+}
+"""Architecture name → the module whose ``ADAPTER`` runs it."""
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """How a picture is resized for a network (aspect ratio kept, each side a multiple of
+    ``multiple_of`` pixels). ``keep_shorter_side_at_least``: the shorter side becomes at least the
+    network size (Depth Anything's "lower bound"); otherwise the scale closer to 1 of the two that
+    fit one side to the network size wins (transformers' DPT "minimal")."""
+
+    multiple_of: int
+    keep_shorter_side_at_least: bool
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and standard deviation of RGB in [0, 1]: input = (rgb − mean) / std."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How the network's depth is resized to the picture (``torch.nn.functional.interpolate``)."""
+
+    mode: Literal["bilinear", "bicubic"]
+    align_corners: bool
+
+
+@dataclass(frozen=True)
+class NetworkCamera:
+    """Pinhole intrinsics a network estimated for an image of ``image_size_px`` (width, height).
+
+    Pixel coordinates: x right, y down, origin at the top-left corner of the top-left pixel, so
+    the image spans [0, width] × [0, height]. Focal lengths may differ along x and y.
+    """
+
+    image_size_px: tuple[int, int]
+    focal_length_px: tuple[float, float]
+    principal_point_px: tuple[float, float]
+
+    def resized(self, width: int, height: int) -> NetworkCamera:
+        """The same camera for the image stretched to ``width`` × ``height`` pixels."""
+        scale_x, scale_y = width / self.image_size_px[0], height / self.image_size_px[1]
+        return NetworkCamera(
+            (width, height),
+            (self.focal_length_px[0] * scale_x, self.focal_length_px[1] * scale_y),
+            (self.principal_point_px[0] * scale_x, self.principal_point_px[1] * scale_y),
+        )
+
+
+@dataclass(frozen=True)
+class NetworkOutput:
+    """What one forward pass gives, at the network's resolution.
+
+    ``depth``: (B, h, w) float tensor of the model's output kind (relative disparity or metres).
+    ``camera``: the camera of the network's input image, for networks that estimate one.
+    """
+
+    depth: torch.Tensor
+    camera: NetworkCamera | None = None
+
+
+def depth_only(output: torch.Tensor, input_size_px: tuple[int, int]) -> NetworkOutput:
+    """The :attr:`Adapter.read_output` of a network whose forward pass returns the depth alone."""
+    return NetworkOutput(output)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """How to run one network architecture.
+
+    ``build(spec)``: the network of a registered model, uninitialised, in evaluation mode (it is
+    built on the meta device and the checkpoint's tensors assigned). ``to_own_layout(state)``: a
+    checkpoint's state dict in any layout the architecture accepts, renamed to the network's own
+    parameter names, parts it never runs removed (the strict load follows).
+    ``read_output(output, input_size_px)``: the forward pass's result as a :class:`NetworkOutput`
+    (``input_size_px``: the (width, height) the network saw, for a camera in its pixels).
+    """
+
+    size_rule: SizeRule
+    normalisation: Normalisation
+    resampling: Resampling
+    build: Callable[[ModelSpec], torch.nn.Module]
+    to_own_layout: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+    read_output: Callable[[torch.Tensor, tuple[int, int]], NetworkOutput] = depth_only
 
 
 @dataclass(frozen=True)
@@ -38,28 +140,41 @@ class WeightFile:
 class ModelSpec:
     """A depth model users can choose.
 
-    ``variant``: the architecture's size (``small``/``base``/``large`` for Depth Anything V2).
-    ``input_size``: the default processing size in pixels (shorter side for Depth Anything V2,
-    a multiple of 14; the side of the ``minimal`` resize for MiDaS, a multiple of 32).
-    ``max_depth``: metres the metric head spans (None for relative models).
-    ``files``: the first is the one downloaded; the others are accepted when present.
+    ``architecture``: a key of :data:`ARCHITECTURES`. ``variant``: the architecture's size, as
+    its module names them (``small``/``base``/``large`` for Depth Anything V2,
+    ``large``/``hybrid`` for MiDaS DPT). ``input_size``: the default processing size in pixels
+    (shorter side for Depth Anything V2, a multiple of 14; the side of the ``minimal`` resize
+    for MiDaS, a multiple of 32). ``max_depth``: metres the metric head spans (None for
+    relative models). ``files``: the first is the one downloaded; the others are accepted when
+    present.
     """
 
     name: str
     title: str
-    architecture: Architecture
+    architecture: str
     variant: str
     input_size: int
-    multiple_of: int
     output_kind: OutputKind
     licence: str
     licence_url: str
     files: tuple[WeightFile, ...]
     max_depth: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"Model {self.name!r} names the unknown architecture {self.architecture!r}; "
+                f"register its module in ARCHITECTURES (known: {', '.join(ARCHITECTURES)})."
+            )
+
     @property
     def non_commercial(self) -> bool:
         return "NC" in self.licence
+
+
+def adapter_for(spec: ModelSpec) -> Adapter:
+    """The adapter of ``spec``'s architecture (imports its module, and so torch)."""
+    return importlib.import_module(ARCHITECTURES[spec.architecture]).ADAPTER
 
 
 _HF = "https://huggingface.co"
@@ -94,7 +209,6 @@ def _depth_anything(
         architecture="depth_anything_v2",
         variant=variant,
         input_size=518,
-        multiple_of=14,
         output_kind="disparity" if max_depth is None else "metric",
         licence=licence[0],
         licence_url=licence[1],
@@ -198,10 +312,9 @@ _MODELS = (
     ModelSpec(
         name="midas-dpt-large",
         title="MiDaS v3.0 DPT-Large (relative)",
-        architecture="midas_dpt_large",
+        architecture="midas_dpt",
         variant="large",
         input_size=384,
-        multiple_of=32,
         output_kind="disparity",
         licence=_MIT[0],
         licence_url=_MIT[1],
@@ -214,10 +327,9 @@ _MODELS = (
     ModelSpec(
         name="midas-dpt-hybrid",
         title="MiDaS v3.0 DPT-Hybrid (relative; ControlNet depth_midas, SD 2 depth)",
-        architecture="midas_dpt_hybrid",
+        architecture="midas_dpt",
         variant="hybrid",
         input_size=384,
-        multiple_of=32,
         output_kind="disparity",
         licence=_MIT[0],
         licence_url=_MIT[1],

@@ -418,24 +418,14 @@ def _unreadable_message(path: Path, error: Exception) -> str:
     )
 
 
-HF_PREFIXES = ("backbone.", "neck.", "head.", "dpt.")
-
-
 def load_into(model, state: dict, source: str) -> None:
-    """Load ``state`` (original or Hugging Face layout) into ``model`` with ``strict=True``.
+    """Load ``state``, already under ``model``'s own names (see ``Adapter.to_own_layout``), into
+    ``model`` with ``strict=True``.
 
     ``model`` may live on the meta device (built without initialising its parameters): the
-    checkpoint's tensors are then assigned to it rather than copied.
-
-    ``model`` declares ``HF_RULES`` (renaming from the transformers layout) and ``UNUSED_KEYS``
-    (prefixes of checkpoint parts the depth network never runs, such as an ImageNet classifier).
-    A missing or unexpected key, or a tensor of the wrong shape, raises :class:`WeightsError`.
+    checkpoint's tensors are then assigned to it rather than copied. A missing or unexpected
+    key, or a tensor of the wrong shape, raises :class:`WeightsError`.
     """
-    from lib_depth3d.depth.layouts import rename
-
-    if any(key.startswith(HF_PREFIXES) for key in state):
-        state = rename(state, model.HF_RULES)
-    state = {key: value for key, value in state.items() if not key.startswith(tuple(model.UNUSED_KEYS))}
     expected = set(model.state_dict())
     missing = sorted(expected - state.keys())
     unexpected = sorted(state.keys() - expected)

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from lib_depth3d.depth import estimate as estimate_module
-from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, network_size
-from lib_depth3d.depth.registry import MODELS
+from lib_depth3d.depth.estimate import MAX_NETWORK_SIDE, estimate_depth, estimate_depth_and_camera, network_size
+from lib_depth3d.depth.registry import MODELS, adapter_for
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import open_image
 from tests.support.depth_weights import write_random_checkpoint
@@ -35,8 +35,12 @@ def estimate(picture, weights, model="depth-anything-v2-small"):
     return estimate_depth(picture, model, weights_path=weights, device="cpu", input_size=NET)
 
 
-def test_output_at_picture_size_float32_disparity(small_weights):
-    depth = estimate(rgb_picture(97, 61), small_weights)
+def test_output_at_picture_size_float32_disparity_and_no_camera(small_weights):
+    estimated = estimate_depth_and_camera(rgb_picture(97, 61), weights_path=small_weights, device="cpu",
+                                          input_size=NET)
+    assert estimated.camera is None  # Depth Anything V2 estimates no camera
+    depth = estimated.depth
+    assert np.array_equal(depth.values, estimate(rgb_picture(97, 61), small_weights).values)
     assert depth.values.shape == (61, 97)
     assert depth.values.dtype == np.float32
     assert depth.kind == "disparity"
@@ -133,13 +137,14 @@ def test_weights_of_another_model_are_refused(small_weights):
 def test_network_size_keeps_the_aspect_within_the_side_limit(width, height, model):
     spec = MODELS[model]
     network_width, network_height = network_size(width, height, spec)
-    multiple = spec.multiple_of
+    rule = adapter_for(spec).size_rule
+    multiple = rule.multiple_of
     assert network_width % multiple == 0 and network_height % multiple == 0
     assert multiple <= min(network_width, network_height) and max(network_width, network_height) <= MAX_NETWORK_SIDE
     # Each side is the picture's side times one scale, up to rounding to the multiple.
     scale = max(network_width, network_height) / max(width, height)
     assert abs(network_width - width * scale) <= multiple and abs(network_height - height * scale) <= multiple
-    if spec.architecture == "depth_anything_v2" and max(width, height) * spec.input_size / min(width, height) <= 8000:
+    if rule.keep_shorter_side_at_least and max(width, height) * spec.input_size / min(width, height) <= 8000:
         assert min(network_width, network_height) >= spec.input_size
 
 
@@ -154,8 +159,9 @@ def test_panorama_strip_is_processed_at_the_side_limit(small_weights):
 def test_network_size_is_a_valid_multiple(size):
     for spec in (MODELS["depth-anything-v2-small"], MODELS["midas-dpt-large"]):
         width, height = network_size(*size, spec)
-        assert width % spec.multiple_of == 0 and height % spec.multiple_of == 0
-        assert width >= spec.multiple_of and height >= spec.multiple_of
+        multiple = adapter_for(spec).size_rule.multiple_of
+        assert width % multiple == 0 and height % multiple == 0
+        assert width >= multiple and height >= multiple
 
 
 def fake_a1111(monkeypatch, device: str, use_cpu: list, no_half: bool):

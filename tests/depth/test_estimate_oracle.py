@@ -14,13 +14,17 @@ from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, D
 from transformers.models.depth_anything import convert_depth_anything_to_hf as convert_da
 from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
 
-from lib_depth3d.depth.estimate import IMAGENET_MEAN, IMAGENET_STD, estimate_depth, network_input
-from lib_depth3d.depth.registry import MODELS
+from lib_depth3d.depth.estimate import estimate_depth, network_input
+from lib_depth3d.depth.registry import MODELS, adapter_for
 from tests.support.depth_oracle import dinov2_position_embedding
 from tests.support.depth_weights import write_random_checkpoint
 
 SMALL = MODELS["depth-anything-v2-small"]
 NET_SIZE = 70
+IMAGE_PROCESSOR_NORMALISATION = {  # the published preprocessor_config.json files
+    "depth-anything-v2-small": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "midas-dpt-hybrid": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
 
 
 def small_hf_config() -> DepthAnythingConfig:
@@ -71,7 +75,7 @@ def test_estimate_depth_matches_transformers(layout, small_checkpoints, monkeypa
     image = picture(100, 81, seed=22)
     depth = estimate_depth(image, SMALL.name, weights_path=original if layout == "original" else hf_file,
                            device="cpu", input_size=NET_SIZE)
-    inputs = hf_processor(NET_SIZE, 14, IMAGENET_MEAN, IMAGENET_STD)(image, return_tensors="pt")
+    inputs = hf_processor(NET_SIZE, 14, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(image, return_tensors="pt")
     with torch.inference_mode():
         predicted = model(**inputs).predicted_depth
     expected = F.interpolate(predicted[:, None], (81, 100), mode="bilinear", align_corners=True)[0, 0].numpy()
@@ -92,8 +96,9 @@ def test_network_input_matches_dpt_image_processor(model, size):
     then agree; below it we follow the authors, see test_depth_anything_keeps_shorter_side)."""
     spec = MODELS[model]
     image = picture(*size, seed=23)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if spec.multiple_of == 14 else ((0.5,) * 3, (0.5,) * 3)
-    expected = hf_processor(spec.input_size, spec.multiple_of, mean, std)(image, return_tensors="pt").pixel_values
+    mean, std = IMAGE_PROCESSOR_NORMALISATION[model]
+    expected = hf_processor(spec.input_size, adapter_for(spec).size_rule.multiple_of, mean, std)(
+        image, return_tensors="pt").pixel_values
     actual = network_input(image, spec)
     assert actual.shape == expected.shape
     assert (actual - expected).abs().max().item() <= 1e-5

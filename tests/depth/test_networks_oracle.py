@@ -18,6 +18,7 @@ from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
 from transformers.models.dpt import convert_dpt_hybrid_to_pytorch as convert_hybrid
 from transformers.models.dpt import convert_dpt_to_pytorch as convert_large
 
+from lib_depth3d.depth import depth_anything_v2, midas
 from lib_depth3d.depth.depth_anything_v2 import DepthAnythingConfig, DepthAnythingV2
 from lib_depth3d.depth.dinov2 import ViTConfig
 from lib_depth3d.depth.midas import MidasConfig, MidasDPT
@@ -99,7 +100,7 @@ def test_depth_anything_original_layout(max_depth, size, original_dinov2_interpo
     hf = DepthAnythingForDepthEstimation(hf_config).eval()
     hf.load_state_dict(depth_anything_to_hf(ours.state_dict(), hf_config), strict=True)
     reloaded = DepthAnythingV2(config).eval()
-    load_into(reloaded, dict(ours.state_dict()), "original layout")
+    load_into(reloaded, depth_anything_v2.to_own_layout(dict(ours.state_dict())), "original layout")
     assert_same_output(reloaded, hf, torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(2)))
 
 
@@ -110,7 +111,7 @@ def test_depth_anything_hf_layout(max_depth, original_dinov2_interpolation):
     hf = DepthAnythingForDepthEstimation(hf_config).eval()
     randomise(hf, seed=3, std=0.2)
     ours = DepthAnythingV2(config).eval()
-    load_into(ours, dict(hf.state_dict()), "HF layout")
+    load_into(ours, depth_anything_v2.to_own_layout(dict(hf.state_dict())), "HF layout")
     assert_same_output(ours, hf, torch.randn(1, 3, 98, 70, generator=torch.Generator().manual_seed(4)))
 
 
@@ -146,7 +147,7 @@ def test_midas_original_layout(hybrid):
     hf = DPTForDepthEstimation(hf_config).eval()
     hf.load_state_dict(renamed, strict=True)
     reloaded = MidasDPT(config).eval()
-    load_into(reloaded, original, "original layout")
+    load_into(reloaded, midas.to_own_layout(original), "original layout")
     assert_same_output(reloaded, hf, torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(8)))
     # transformers' DPT runs square inputs only; its position resampling is compared on its own.
     with torch.inference_mode():
@@ -160,33 +161,32 @@ def test_midas_hf_layout(hybrid):
     config, hf_config = tiny_dpt(hybrid)
     hf = randomise(DPTForDepthEstimation(hf_config), seed=10, std=0.15).eval()
     ours = MidasDPT(config).eval()
-    load_into(ours, dict(hf.state_dict()), "HF layout")
+    load_into(ours, midas.to_own_layout(dict(hf.state_dict())), "HF layout")
     assert_same_output(ours, hf, torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(11)))
 
 
 @pytest.mark.parametrize("name", ["depth-anything-v2-large", "midas-dpt-large", "midas-dpt-hybrid"])
 def test_full_size_hf_names_map_back_to_every_original_name(name):
-    """transformers' conversion of a full-size original state dict, renamed back by our rules,
-    gives exactly the original names and shapes (24 layers, BiT stages, every fusion level)."""
+    """transformers' conversion of a full-size original state dict, brought back by the
+    architecture's adapter, gives exactly the network's names and shapes (24 layers, BiT stages,
+    every fusion level; timm's final norm, renamed, is then dropped as unused)."""
     from lib_depth3d.depth.estimate import build_network
-    from lib_depth3d.depth.layouts import rename
-    from lib_depth3d.depth.registry import MODELS
+    from lib_depth3d.depth.registry import MODELS, adapter_for
 
     spec = MODELS[name]
     with torch.device("meta"):
         network = build_network(spec)
     original = dict(network.state_dict())
-    if spec.architecture == "depth_anything_v2":
+    if isinstance(network, DepthAnythingV2):
         encoder = network.config.encoder
         config = HFDepthAnythingConfig(backbone_config=Dinov2Config(
             hidden_size=encoder.embed_dim, num_hidden_layers=encoder.depth, num_attention_heads=encoder.num_heads))
         converted = depth_anything_to_hf(original, config)
-        expected = original
     else:
-        converter = convert_hybrid if spec.architecture == "midas_dpt_hybrid" else convert_large
+        converter = convert_large if network.config.hybrid is None else convert_hybrid
         config = DPTConfig(hidden_size=network.config.embed_dim, num_hidden_layers=network.config.depth)
-        with_extras, converted = midas_to_hf(original, config, converter)
-        expected = {key: value for key, value in with_extras.items() if not key.startswith("pretrained.model.head.")}
-    renamed = rename(converted, network.HF_RULES)
-    assert set(renamed) == set(expected)
-    assert all(renamed[key].shape == expected[key].shape for key in expected)
+        _, converted = midas_to_hf(original, config, converter)
+        assert "dpt.layernorm.weight" in converted
+    renamed = adapter_for(spec).to_own_layout(converted)
+    assert set(renamed) == set(original)
+    assert all(renamed[key].shape == original[key].shape for key in original)

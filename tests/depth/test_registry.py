@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lib_depth3d.depth.estimate import build_network
-from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, get_model
+from lib_depth3d.depth.midas import MidasDPT
+from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, adapter_for, get_model
 from lib_depth3d.errors import InputError
 
 PICKLE_OVERHEAD_MAX_BYTES = 200_000  # torch.save's archive headers and tensor records
@@ -23,7 +24,7 @@ def test_entries_are_complete():
     for name, spec in MODELS.items():
         assert spec.name == name
         assert spec.output_kind == ("metric" if spec.max_depth else "disparity")
-        assert spec.input_size % spec.multiple_of == 0
+        assert spec.input_size % adapter_for(spec).size_rule.multiple_of == 0
         assert spec.licence and spec.licence_url.startswith("https://")
         for weight_file in spec.files:
             assert weight_file.url.startswith(("https://huggingface.co/", "https://github.com/isl-org/"))
@@ -56,7 +57,7 @@ def test_full_size_network_has_the_published_file_size(name):
     with torch.device("meta"):
         network = build_network(spec)
     values = sum(tensor.numel() for tensor in network.state_dict().values())
-    if spec.architecture.startswith("midas"):  # the checkpoints also hold timm's norm and classifier
+    if isinstance(network, MidasDPT):  # the checkpoints also hold timm's norm and classifier
         dim = network.config.embed_dim
         values += 2 * dim + 1000 * dim + 1000
     overhead = spec.files[0].size_bytes - 4 * values
