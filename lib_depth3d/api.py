@@ -14,12 +14,12 @@ options, and calls :mod:`lib_depth3d.pipeline`. Routes, all under ``/depth3d/v1`
 Pictures and ``.fspy`` projects travel as base64 (a ``data:`` URL prefix is accepted). No request
 field names a file on the server. Each route has :data:`LIMITS`: a request body larger than its
 limit gets 413 before it is parsed, and a picture with more pixels than its limit gets 413 from
-its header, before it is decoded. These three routes run on a bounded worker pool
-(:mod:`lib_depth3d.worker_pool`, one worker per core) with a bounded queue in front: a request that
-finds the pool full gets 503 with a ``Retry-After`` header before its body is read. Bad requests get 400 with ``{"detail": message}``, a missing,
-mistyped or unknown field 422 with FastAPI's list of errors less the values sent; missing weights
-that cannot be fetched, a GPU out of memory and a failing ControlNet preprocessor get 503. No
-error repeats the request's body.
+its header, before it is decoded. The POST routes run on a bounded worker pool
+(:mod:`lib_depth3d.worker_pool`, one worker per core) with a bounded queue in front: a request
+that finds the pool full gets 503 with a ``Retry-After`` header before its body is read. Bad
+requests get 400 with ``{"detail": message}``, a missing, mistyped or unknown field 422 with
+FastAPI's list of errors less the values sent; missing weights that cannot be fetched, a GPU out
+of memory and a failing ControlNet preprocessor get 503. No error repeats the request's body.
 """
 
 from __future__ import annotations
