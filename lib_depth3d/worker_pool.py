@@ -162,8 +162,12 @@ class Admission:
     async def run(self, work: Callable[..., Result], *args, **kwargs) -> Result:
         """``work(*args, **kwargs)`` on one of the pool's workers, awaited without blocking the loop."""
         with self._lock:
-            self._holders += 1
-        future = self._pool._submit(work, args, kwargs)
+            self._holders += 1  # before the work exists, so its end cannot give the place back early
+        try:
+            future = self._pool._submit(work, args, kwargs)
+        except BaseException:
+            self._drop()
+            raise
         future.add_done_callback(lambda _: self._drop())
         return await asyncio.wrap_future(future)
 
