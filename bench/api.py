@@ -15,9 +15,9 @@ clients, each sending ``/scene`` requests of the example room (its picture and d
 grid) one after another over its own connection until the row's requests are answered; a client
 refused with 503 waits the ``Retry-After`` seconds and sends again. Each row prints the answered
 requests per second, the 503s, the median seconds of an answered request, and the server's
-resident memory after the row and its peak. Rows run with the API's pool (sized from the cores)
-and with an unbounded one (a thread for each request, as before the pool), then the ratios of 16
-clients to 4. Every row stops after its requests or its time limit, whichever comes first.
+resident memory after the row and its peak. Each number of clients runs with the API's pool
+(sized from the cores) and then with an unbounded one (a thread for each request, as before the
+pool); then the ratios of 16 clients to 4. Every row stops after its requests or its time limit, whichever comes first.
 """
 
 from __future__ import annotations
@@ -270,8 +270,8 @@ def concurrency_table(levels: list[int], requests: int) -> None:
     print(f"{'server':14} {'clients':>7} {'req/s':>7} {'503s':>6} {'median s':>9} {'warm MiB':>9} "
           f"{'after MiB':>10} {'peak MiB':>9}")
     rows = {}
-    for pool in ("pool", "unbounded"):
-        for clients in levels:
+    for clients in levels:  # the two servers side by side, so a change in the machine's load hits both
+        for pool in ("pool", "unbounded"):
             row = rows[pool, clients] = concurrency_row(pool, clients, requests, body)
             print(f"{names[pool]:14} {clients:7} {row['per_second']:7.2f} {row['refused']:6} {row['median_s']:9.2f} "
                   f"{row['warm_rss'] / mib:9.0f} {row['rss'] / mib:10.0f} {row['peak'] / mib:9.0f}", flush=True)
