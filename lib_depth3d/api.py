@@ -14,16 +14,19 @@ options, and calls :mod:`lib_depth3d.pipeline`. Routes, all under ``/depth3d/v1`
 Pictures and ``.fspy`` projects travel as base64 (a ``data:`` URL prefix is accepted). No request
 field names a file on the server. Each route has :data:`LIMITS`: a request body larger than its
 limit gets 413 before it is parsed, and a picture with more pixels than its limit gets 413 from
-its header, before it is decoded. Bad requests get 400 with ``{"detail": message}``, a missing,
-mistyped or unknown field 422 with FastAPI's list of errors less the values sent; missing weights
-that cannot be fetched, a GPU out of memory and a failing ControlNet preprocessor get 503. No
-error repeats the request's body.
+its header, before it is decoded. The POST routes run on a bounded worker pool
+(:mod:`lib_depth3d.worker_pool`, one worker per core) with a bounded queue in front: a request
+that finds the pool full gets 503 with a ``Retry-After`` header before its body is read. Bad
+requests get 400 with ``{"detail": message}``, a missing, mistyped or unknown field 422 with
+FastAPI's list of errors less the values sent; missing weights that cannot be fetched, a GPU out
+of memory and a failing ControlNet preprocessor get 503. No error repeats the request's body.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from typing import Callable, List, Literal, Optional, Tuple
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -50,9 +54,11 @@ from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, UserDepth, parse_depth_source
 from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
-from lib_depth3d.errors import Depth3DError, DepthSourceError, FspyFormatError, InputError, WeightsError
+from lib_depth3d.errors import (Depth3DError, DepthSourceError, FspyFormatError, InputError, ServerBusyError,
+                                WeightsError)
 from lib_depth3d.files import open_image, picture_header_size, png_bytes
 from lib_depth3d.options import DEFAULT_FOV_DEG, FIELD_OF_VIEW_RANGE_DEG, MIN_RESOLUTION, SceneOptions
+from lib_depth3d.worker_pool import WorkerPool, default_pool
 
 PREFIX = "/depth3d/v1"
 MIB = 1024 * 1024
@@ -121,9 +127,18 @@ async def _read_body(request: Request, max_bytes: int) -> None:
     request._body = b"".join(chunks)  # Starlette's own cache, which request.body() and json() read
 
 
+def _busy(error: ServerBusyError) -> JSONResponse:
+    """The 503 of a full pool, returned rather than raised: A1111's ``--api`` error handlers
+    rebuild a raised exception's answer without its headers, and the retry hint is one."""
+    return JSONResponse({"detail": str(error)}, status_code=503,
+                        headers={"Retry-After": str(error.retry_after_s)})
+
+
 class LimitedRoute(APIRoute):
     """A route that reads at most its :data:`LIMITS` body and answers a validation error
-    without the values sent (FastAPI's own 422 repeats them)."""
+    without the values sent (FastAPI's own 422 repeats them). A route with limits is a heavy
+    one: it is admitted to the app's worker pool (:func:`mount`) before its body is read, and
+    its endpoint (made by :func:`_on_the_pool`) runs under that admission."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
@@ -131,14 +146,25 @@ class LimitedRoute(APIRoute):
 
         async def limited_handler(request: Request) -> Response:
             limits = LIMITS.get(route)
-            if limits is not None:
-                await _read_body(request, limits.max_body_bytes)
+            if limits is None:
+                return await _validated(handler, request)
             try:
-                return await handler(request)
-            except RequestValidationError as error:
-                raise HTTPException(status_code=422, detail=_validation_detail(error)) from None
+                admission = _pool(request).admit()
+            except ServerBusyError as error:
+                return _busy(error)
+            with admission:
+                setattr(request.state, ADMISSION_STATE, admission)
+                await _read_body(request, limits.max_body_bytes)
+                return await _validated(handler, request)
 
         return limited_handler
+
+
+async def _validated(handler: Callable, request: Request) -> Response:
+    try:
+        return await handler(request)
+    except RequestValidationError as error:
+        raise HTTPException(status_code=422, detail=_validation_detail(error)) from None
 
 
 router = APIRouter(prefix=PREFIX, tags=["Depth3D"], route_class=LimitedRoute)
@@ -149,17 +175,42 @@ MODELS_FOLDER_STATE = "depth3d_models_folder"
 WEIGHTS_ADVICE_STATE = "depth3d_weights_advice"
 """The app's state attribute holding how a missing-weights message ends (see :func:`mount`)."""
 
+POOL_STATE = "depth3d_worker_pool"
+"""The app's state attribute holding the :class:`~lib_depth3d.worker_pool.WorkerPool` of its heavy routes."""
+
+ADMISSION_STATE = "depth3d_admission"
+"""The request's state attribute holding its :class:`~lib_depth3d.worker_pool.Admission`."""
+
 SCENE_DEFAULTS = SceneOptions()
 
 
-def mount(app, models_folder: Callable[[], Path] | None = None, weights_advice: str = MODELS_FOLDER_ADVICE) -> None:
+def mount(app, models_folder: Callable[[], Path] | None = None, weights_advice: str = MODELS_FOLDER_ADVICE,
+          pool: WorkerPool | None = None) -> None:
     """Include :data:`router` in the FastAPI ``app``; ``models_folder()`` gives the folder depth
     weights are read from and downloaded to, asked on each request (a setting may change it);
     ``weights_advice`` ends a missing-weights message (see
-    :class:`~lib_depth3d.depth.sources.NetworkDepth`: the WebUI gives its setting)."""
+    :class:`~lib_depth3d.depth.sources.NetworkDepth`: the WebUI gives its setting). ``pool`` runs
+    the heavy routes (default: the process's pool, one worker per core); an app that includes
+    :data:`router` itself gets the process's pool."""
     setattr(app.state, MODELS_FOLDER_STATE, models_folder)
     setattr(app.state, WEIGHTS_ADVICE_STATE, weights_advice)
+    setattr(app.state, POOL_STATE, pool)
     app.include_router(router)
+
+
+def _pool(http: Request) -> WorkerPool:
+    return getattr(http.app.state, POOL_STATE, None) or default_pool()
+
+
+def _on_the_pool(work: Callable) -> Callable:
+    """The endpoint of a heavy route: ``work(body, http)``, a plain function, run on a worker of
+    the pool under the admission :class:`LimitedRoute` took for the request."""
+
+    @functools.wraps(work)  # FastAPI reads the request's fields from work's signature
+    async def endpoint(body, http: Request):
+        return await getattr(http.state, ADMISSION_STATE).run(work, body, http)
+
+    return endpoint
 
 
 def _models_folder(http: Request) -> Path | None:
@@ -360,6 +411,7 @@ def list_models(http: Request) -> ModelsResponse:
 
 
 @router.post("/depth", response_model=DepthResponse)
+@_on_the_pool
 def depth(body: DepthRequest, http: Request) -> DepthResponse:
     try:
         picture, _ = decode_picture(body.image, "image", LIMITS["/depth"].max_picture_pixels)
@@ -372,6 +424,7 @@ def depth(body: DepthRequest, http: Request) -> DepthResponse:
 
 
 @router.post("/scene", response_model=SceneResponse)
+@_on_the_pool
 def scene(body: SceneRequest, http: Request) -> SceneResponse:
     try:
         picture, picture_bytes = decode_picture(body.image, "image", LIMITS["/scene"].max_picture_pixels)
@@ -398,6 +451,7 @@ def scene(body: SceneRequest, http: Request) -> SceneResponse:
 
 
 @router.post("/mask", response_model=MaskResponse)
+@_on_the_pool
 def mask(body: MaskRequest, http: Request) -> MaskResponse:
     from lib_depth3d.mask import MaskOptions
 

@@ -36,3 +36,12 @@ class DepthSourceError(Depth3DError):
 
 class SceneError(Depth3DError):
     """The 3D scene cannot be built or written from the given depth, picture and camera."""
+
+
+class ServerBusyError(Depth3DError):
+    """The HTTP API holds as many requests as it may (running and waiting): the request is refused
+    unread (HTTP 503), with the whole seconds after which it may find room."""
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

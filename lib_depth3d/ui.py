@@ -656,18 +656,18 @@ def _guard_file_route(temp_folder: Path):
 
 def standalone_server(*, outputs_dir: str | None, temp_folder: Path):
     """The FastAPI app of ``python -m lib_depth3d ui``: the HTTP API of :mod:`lib_depth3d.api`
-    (same routes, same limits as in the WebUI) and the tab at ``/``, whose ``/file=`` serves
-    only ``temp_folder``, gradio's temp folder for this server alone."""
+    (same routes, same limits, same worker pool as in the WebUI) and the tab at ``/``, whose
+    ``/file=`` serves only ``temp_folder``, gradio's temp folder for this server alone."""
     from fastapi import FastAPI
 
-    from lib_depth3d.api import router
+    from lib_depth3d.api import mount
 
     blocks = standalone_app(outputs_dir=outputs_dir)
     blocks.queue(**({"default_concurrency_limit": 1} if GRADIO_4 else {"concurrency_count": 1}))
     blocks.show_api = False
     app = FastAPI()
     app.middleware("http")(_guard_file_route(temp_folder))
-    app.include_router(router)
+    mount(app)
     return gr.mount_gradio_app(app, blocks, path="")
 
 

@@ -380,6 +380,40 @@ def test_the_webuis_api_gives_the_webuis_remedy_for_missing_weights(a1111, model
     assert "--weights" not in detail
 
 
+def test_in_the_webuis_app_the_heavy_routes_run_on_the_pool_sized_from_the_cores(a1111, models_dir, monkeypatch):
+    import base64
+    import io
+    import threading
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from lib_depth3d import pipeline
+    from lib_depth3d.worker_pool import default_pool, size_from_cores, usable_cores
+
+    threads, make_mask = [], pipeline.make_mask
+
+    def make_mask_noting_its_thread(*args):
+        threads.append(threading.current_thread().name)
+        return make_mask(*args)
+
+    monkeypatch.setattr(pipeline, "make_mask", make_mask_noting_its_thread)
+    load(a1111, models_dir)
+    app = FastAPI()
+    a1111.script_callbacks.app_started_callback(None, app)
+
+    def png(picture) -> str:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    answer = TestClient(app).post("/depth3d/v1/mask", json={"image": png(Image.new("RGB", (32, 24))),
+                                                            "depth_image": png(Image.new("L", (32, 24), 200))})
+    assert answer.status_code == 200, answer.text
+    assert len(threads) == 1 and threads[0].startswith("depth3d-api")
+    assert default_pool().size == size_from_cores(usable_cores()) and default_pool().admitted == 0
+
+
 def test_ui_tabs_registers_the_depth3d_tab_writing_to_the_outputs_folder(a1111, models_dir):
     import gradio as gr
 
