@@ -88,11 +88,13 @@ def build_scene_files(
     camera: CameraChoice,
     glb_path: str | os.PathLike,
     options: SceneOptions | None = None,
+    picture_bytes: bytes | None = None,
     progress: Progress | None = None,
 ) -> SceneBuild:
     """Build the scene of ``picture`` with the chosen ``camera`` and write ``OUT.glb`` and the
     files beside it (:func:`~lib_depth3d.scene.write_scene`). A calibration's reference unit and
-    world axes (Z up) go into the scene options.
+    world axes (Z up) go into the scene options. ``picture_bytes``: the picture's file as given;
+    the texture keeps its encoding (a JPEG's own bytes when the picture is used unchanged).
     """
     from lib_depth3d.scene import build_scene, write_scene
 
@@ -107,7 +109,7 @@ def build_scene_files(
         )
     if progress is not None:
         progress("Building the 3D scene", None)
-    scene = build_scene(picture, depth, camera.camera, options)
+    scene = build_scene(picture, depth, camera.camera, options, picture_bytes)
     if progress is not None:
         progress("Writing the scene files", None)
     files = write_scene(scene, glb_path, calibration=camera.calibration, fspy_bytes=camera.fspy_bytes)
@@ -127,7 +129,7 @@ def run_scene(
     """:func:`choose_camera`, :func:`estimate`, then :func:`build_scene_files`: the whole job from a picture."""
     choice = choose_camera(picture, camera, picture_bytes)
     return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,
-                             options=options, progress=progress)
+                             options=options, picture_bytes=picture_bytes, progress=progress)
 
 
 def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions | None = None) -> MaskResult:

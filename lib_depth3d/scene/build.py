@@ -13,7 +13,7 @@ from lib_depth3d.camera.inputs import METERS_PER_UNIT
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
-from lib_depth3d.options import SceneOptions
+from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
@@ -22,6 +22,7 @@ from lib_depth3d.scene.grid import unproject_samples
 from lib_depth3d.scene.occlusion import MIN_PUSH_BACK, BackgroundLayer, background_band, band_samples_for
 from lib_depth3d.scene.occlusion import default_band_px
 from lib_depth3d.scene.quantised import depth_quantisation, dequantised_inverse_depth
+from lib_depth3d.scene.texture import PictureFile, picture_file
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
 from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
@@ -51,6 +52,8 @@ class Scene:
         background: the layer behind the foreground's edges, if asked for and anything was cut.
         calibration_fit: how the depth was fitted to (or checked against) the calibration's
             floor and walls, when it was.
+        picture_file: what the texture may take from the file the picture came from, when known
+            (:mod:`lib_depth3d.scene.texture`).
         warnings: things the user should know (each one sentence).
     """
 
@@ -70,6 +73,7 @@ class Scene:
     animation: CameraAnimation | None = None
     background: BackgroundLayer | None = None
     calibration_fit: CalibrationFit | None = None
+    picture_file: PictureFile | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -98,8 +102,8 @@ def check_options(options: SceneOptions) -> None:
         raise SceneError(
             f"The occlusion band width must be a positive number of pixels, got {options.occlusion_band_px:g}."
         )
-    if options.texture_format not in ("png", "jpeg"):
-        raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'png' or 'jpeg'.")
+    if options.texture_format not in TEXTURE_FORMATS:
+        raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'source', 'png' or 'jpeg'.")
     if not 1 <= options.jpeg_quality <= 100:
         raise SceneError(f"The JPEG quality must be between 1 and 100, got {options.jpeg_quality}.")
 
@@ -252,12 +256,18 @@ def _checked(zdepth: np.ndarray, camera: Camera, calibrated: bool, options: Scen
 
 
 def build_scene(
-    picture: Image.Image, depth: DepthMap, camera: Camera, options: SceneOptions = SceneOptions()
+    picture: Image.Image,
+    depth: DepthMap,
+    camera: Camera,
+    options: SceneOptions = SceneOptions(),
+    picture_bytes: bytes | None = None,
 ) -> Scene:
     """Build the camera-matched textured surface of ``picture`` seen through ``camera``.
 
     ``depth`` must have the picture's size; ``camera`` must be matched to the picture (its
-    image size equals the picture's). Raises :class:`SceneError` with a message for the user.
+    image size equals the picture's). ``picture_bytes``: the file ``picture`` was decoded from,
+    when known; the texture keeps its encoding (:mod:`lib_depth3d.scene.texture`). Raises
+    :class:`SceneError` with a message for the user.
     """
     width, height = picture.size
     check_picture_size(width, height)
@@ -357,6 +367,7 @@ def build_scene(
         animation=animation,
         background=background,
         calibration_fit=calibration_fit,
+        picture_file=None if picture_bytes is None else picture_file(picture_bytes, picture),
         warnings=warnings,
     )
 
