@@ -401,6 +401,7 @@ def _background_layer(
         # Behind the main surface by more than both decimations may move them towards each other.
         push_back=min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error + 2.0 * allowed)),
         decimation=triangulation,
+        depth_allowance=depth_allowance,
     )
     if band is None:
         return None

@@ -49,6 +49,7 @@ def test_an_8_bit_map_gives_about_the_triangles_of_the_same_map_in_16_bits(size)
     assert total_triangles(coarser) <= 1.5 * total_triangles(finer)
     assert len(coarser.faces) <= 1.5 * len(finer.faces)
     assert coarser.background is not None  # the ball's edge is still cut
+    assert len(coarser.background.faces) <= 1.5 * len(finer.background.faces)
     assert any("levels" in warning for warning in coarser.warnings)
     assert not any("levels" in warning for warning in finer.warnings)
 
