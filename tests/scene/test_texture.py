@@ -181,3 +181,9 @@ def test_the_api_embeds_a_jpeg_picture_as_it_is(tmp_path):
     glb = tmp_path / "s.glb"
     glb.write_bytes(base64.b64decode(answer.json()["glb"]))
     assert image_of(glb) == (data, "image/jpeg")
+
+
+def test_fspys_box_photo_is_embedded_as_it_is(fspy_fixtures, tmp_path):
+    data = (fspy_fixtures / "box.jpg").read_bytes()
+    glb = write_scene(scene_of(data), tmp_path / "box.glb").glb
+    assert image_of(glb) == (data, "image/jpeg")
