@@ -53,6 +53,7 @@ applied twice and each pass followed by the clamp (wider blurs smear creases wit
 narrower ones leave the terraces' flats)."""
 
 MAX_SMOOTHING_WINDOW_PX = 65
+"""The widest box blur, for maps whose terraces are wider still (far, nearly flat surfaces)."""
 
 
 @dataclass(frozen=True)
@@ -139,17 +140,15 @@ def dequantised_inverse_depth(
     example[index] = np.arange(index.size)
     used = np.flatnonzero(example >= 0)
     level_inverse_depth = inverse_depth.ravel()[example[used]].astype(np.float64)
-    if len(used) == 1:
-        half_levels = np.repeat(level_inverse_depth, count + 1)
-    else:
-        # Inverse depth at every half level from −½ to count − ½, linear past the levels in use.
-        positions = np.arange(count + 1) - 0.5
-        half_levels = np.interp(positions, used, level_inverse_depth)
-        below, above = positions < used[0], positions > used[-1]
-        first_slope = (level_inverse_depth[1] - level_inverse_depth[0]) / (used[1] - used[0])
-        last_slope = (level_inverse_depth[-1] - level_inverse_depth[-2]) / (used[-1] - used[-2])
-        half_levels[below] = level_inverse_depth[0] + (positions[below] - used[0]) * first_slope
-        half_levels[above] = level_inverse_depth[-1] + (positions[above] - used[-1]) * last_slope
+    # Inverse depth at every half level from −½ to count − ½, linear past the levels in use (a
+    # quantised map has at least MIN_QUANTISED_LEVELS of them).
+    positions = np.arange(count + 1) - 0.5
+    half_levels = np.interp(positions, used, level_inverse_depth)
+    below, above = positions < used[0], positions > used[-1]
+    first_slope = (level_inverse_depth[1] - level_inverse_depth[0]) / (used[1] - used[0])
+    last_slope = (level_inverse_depth[-1] - level_inverse_depth[-2]) / (used[-1] - used[-2])
+    half_levels[below] = level_inverse_depth[0] + (positions[below] - used[0]) * first_slope
+    half_levels[above] = level_inverse_depth[-1] + (positions[above] - used[-1]) * last_slope
     half_levels = half_levels.astype(np.float32)
     bound_a, bound_b = np.take(half_levels, levels), np.take(half_levels[1:], levels)
     lower, upper = cv2.min(bound_a, bound_b), cv2.max(bound_a, bound_b)
