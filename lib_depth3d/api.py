@@ -279,7 +279,9 @@ class SceneRequest(DepthRequest):
     fill_occlusions: bool = Field(SCENE_DEFAULTS.fill_occlusions,
                                   description="add a background layer behind foreground edges, so a moving "
                                               "viewer sees the background continued instead of holes")
-    texture_format: str = Field(SCENE_DEFAULTS.texture_format, max_length=20)
+    texture_format: str = Field(SCENE_DEFAULTS.texture_format, max_length=20,
+                                description="'source' (default): the picture's own JPEG or PNG file when "
+                                            "the scene shows it unchanged, else its encoding; 'png'; 'jpeg'")
     animation: Optional[str] = Field(SCENE_DEFAULTS.animation, max_length=20)
 
 

@@ -12,6 +12,7 @@ import io
 import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -124,9 +125,31 @@ def _png_metadata_after_image_data(data: bytes) -> dict:
     return stream.im_info
 
 
-def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
-    """The displayed (width, height) of the picture file ``data`` (``name`` in messages): EXIF
-    orientations 5–8 swap the sides.
+@dataclass(frozen=True)
+class PictureHeader:
+    """What a picture file's header says, read without decoding the picture.
+
+    Attributes:
+        format: Pillow's name of the encoding ('JPEG', 'PNG', 'WEBP', …).
+        mode: the mode Pillow decodes it to ('RGB', 'RGBA', 'L', 'CMYK', …).
+        stored_size_px: (width, height) as stored, before the EXIF orientation.
+        orientation: the EXIF orientation (1 = as stored; 5–8 swap the sides).
+    """
+
+    format: str
+    mode: str
+    stored_size_px: tuple[int, int]
+    orientation: int
+
+    @property
+    def size_px(self) -> tuple[int, int]:
+        """The displayed (width, height)."""
+        width, height = self.stored_size_px
+        return (height, width) if self.orientation in (5, 6, 7, 8) else (width, height)
+
+
+def read_picture_header(data: bytes, name: str) -> PictureHeader:
+    """The header of the picture file ``data`` (``name`` in messages).
 
     Reads the header only, and for a PNG the metadata chunks after its image data too (an eXIf
     chunk may follow the pixels, where Pillow finds it only by decoding them): the picture itself
@@ -134,20 +157,24 @@ def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
     """
     try:
         with _open_unchecked(data) as opened:
-            width, height = opened.size
             if opened.format == "PNG":
                 opened.info.update(_png_metadata_after_image_data(data))
                 # PngImageFile.getexif decodes the pixels to reach trailing chunks; they are read above.
                 exif = Image.Image.getexif(opened)
             else:
                 exif = opened.getexif()
-            orientation = exif.get(0x0112, 1)
+            return PictureHeader(str(opened.format), opened.mode, opened.size, int(exif.get(0x0112, 1)))
     except UnidentifiedImageError as error:
         # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
         raise InputError(f"{name} is not a readable picture. Use a PNG, JPEG or WebP file.") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise InputError(f"{name} is not a readable picture ({error}). Use a PNG, JPEG or WebP file.") from error
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def picture_header_size(data: bytes, name: str) -> tuple[int, int]:
+    """The displayed (width, height) of the picture file ``data`` (``name`` in messages), from its
+    header alone (:func:`read_picture_header`): EXIF orientations 5–8 swap the sides."""
+    return read_picture_header(data, name).size_px
 
 
 def open_image(source: str | os.PathLike | bytes) -> Image.Image:

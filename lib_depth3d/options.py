@@ -21,6 +21,10 @@ FIELD_OF_VIEW_RANGE_DEG = (1.0, 179.0)
 MIN_RESOLUTION = 2
 """The fewest vertex samples on the picture's longer side."""
 
+TEXTURE_FORMATS = ("source", "png", "jpeg")
+"""How the picture is embedded: 'source' keeps the picture file's encoding (its own bytes when
+the scene shows it unchanged), 'png' and 'jpeg' encode it so."""
+
 
 def check_field_of_view(degrees: float) -> float:
     """``degrees`` as a float when it is a field of view a user may ask for; :class:`InputError` otherwise."""
@@ -57,7 +61,9 @@ class SceneOptions:
             (:mod:`lib_depth3d.scene.occlusion`); occlusion_band_px: its width in pixels
             (None: 8 % of the picture's longer side).
     File:
-        texture_format: 'png' or 'jpeg'; jpeg_quality 1–100.
+        texture_format: 'source' (the picture file's own bytes when the scene shows it unchanged,
+            else its encoding: JPEG for a JPEG, PNG otherwise; :mod:`lib_depth3d.scene.texture`),
+            'png' or 'jpeg'; jpeg_quality 1–100 for a JPEG that is encoded.
         animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
             (see :mod:`lib_depth3d.scene.animation`).
     """
@@ -76,7 +82,7 @@ class SceneOptions:
     max_texture_shift_px: float = 0.25
     fill_occlusions: bool = True
     occlusion_band_px: float | None = None
-    texture_format: Literal["png", "jpeg"] = "png"
+    texture_format: Literal["source", "png", "jpeg"] = "source"
     jpeg_quality: int = 90
     animation: Literal["walk", "dolly", "orbit"] | None = None
     animation_seconds: float = 4.0

@@ -82,10 +82,12 @@ def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: byt
 
 
 def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraChoice, glb_path: str | os.PathLike,
-                      options: SceneOptions | None = None, progress: Progress | None = None) -> SceneBuild:
+                      options: SceneOptions | None = None, picture_bytes: bytes | None = None,
+                      progress: Progress | None = None) -> SceneBuild:
     """Build the scene of ``picture`` with the chosen ``camera`` and write ``OUT.glb`` and the
     files beside it (:func:`~lib_depth3d.scene.write_scene`). A calibration's reference unit and
-    world axes (Z up) go into the scene options.
+    world axes (Z up) go into the scene options. ``picture_bytes``: the picture's file as given;
+    the texture keeps its encoding (a JPEG's own bytes when the picture is used unchanged).
     """
     from lib_depth3d.scene import build_scene, write_scene
 
@@ -100,7 +102,7 @@ def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraCh
         )
     if progress is not None:
         progress("Building the 3D scene", None)
-    scene = build_scene(picture, depth, camera.camera, options)
+    scene = build_scene(picture, depth, camera.camera, options, picture_bytes)
     if progress is not None:
         progress("Writing the scene files", None)
     files = write_scene(scene, glb_path, camera=camera)
@@ -113,7 +115,7 @@ def run_scene(picture: Image.Image, *, depth: DepthSource, camera: CameraSource,
     """:func:`choose_camera`, :func:`estimate`, then :func:`build_scene_files`: the whole job from a picture."""
     choice = choose_camera(picture, camera, picture_bytes)
     return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,
-                             options=options, progress=progress)
+                             options=options, picture_bytes=picture_bytes, progress=progress)
 
 
 def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions | None = None) -> MaskResult:

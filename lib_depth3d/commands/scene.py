@@ -28,7 +28,7 @@ def _resolution(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lib_depth3d.depth.registry import DEFAULT_MODEL
-    from lib_depth3d.options import DEFAULT_FOV_DEG, SceneOptions
+    from lib_depth3d.options import DEFAULT_FOV_DEG, TEXTURE_FORMATS, SceneOptions
 
     defaults = SceneOptions()
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode)")
@@ -81,8 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="width of the background layer continued behind foreground edges, in pixels "
         "(default 8%% of the picture's longer side; 0 = no layer)",
     )
-    parser.add_argument("--texture", choices=("png", "jpeg"), default=defaults.texture_format,
-                        help="embedded picture format")
+    parser.add_argument("--texture", choices=TEXTURE_FORMATS, default=defaults.texture_format,
+                        help="embedded picture: source = the picture file itself when used unchanged, else "
+                        "re-encoded as JPEG for a JPEG and PNG otherwise (default); png; jpeg")
     parser.add_argument("--jpeg-quality", type=int, default=defaults.jpeg_quality, metavar="Q",
                         help=f"JPEG quality 1-100 (default {defaults.jpeg_quality})")
     parser.add_argument("--animation", choices=("walk", "dolly", "orbit"), help="add a camera move")
@@ -162,6 +163,6 @@ def run(args: argparse.Namespace) -> int:
     if args.depth_kind is not None and args.depth_kind != depth.kind:
         raise InputError(f"{depth_source.name} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
     build = pipeline.build_scene_files(picture, depth=depth, camera=camera, glb_path=args.output,
-                                       options=_scene_options(args))
+                                       options=_scene_options(args), picture_bytes=picture_bytes)
     print(build.summary())
     return 0

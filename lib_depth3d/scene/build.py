@@ -13,13 +13,16 @@ from lib_depth3d.camera.inputs import METERS_PER_UNIT
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
-from lib_depth3d.options import SceneOptions
+from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
-from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, unproject_samples
+from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
+from lib_depth3d.scene.grid import unproject_samples
 from lib_depth3d.scene.occlusion import MIN_PUSH_BACK, BackgroundLayer, background_band, band_samples_for
 from lib_depth3d.scene.occlusion import default_band_px
+from lib_depth3d.scene.quantised import depth_quantisation, dequantised_inverse_depth
+from lib_depth3d.scene.texture import PictureFile, picture_file
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
 from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
@@ -49,6 +52,8 @@ class Scene:
         background: the layer behind the foreground's edges, if asked for and anything was cut.
         calibration_fit: how the depth was fitted to (or checked against) the calibration's
             floor and walls, when it was.
+        picture_file: what the texture may take from the file the picture came from, when known
+            (:mod:`lib_depth3d.scene.texture`).
         warnings: things the user should know (each one sentence).
     """
 
@@ -68,6 +73,7 @@ class Scene:
     animation: CameraAnimation | None = None
     background: BackgroundLayer | None = None
     calibration_fit: CalibrationFit | None = None
+    picture_file: PictureFile | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -96,8 +102,8 @@ def check_options(options: SceneOptions) -> None:
         raise SceneError(
             f"The occlusion band width must be a positive number of pixels, got {options.occlusion_band_px:g}."
         )
-    if options.texture_format not in ("png", "jpeg"):
-        raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'png' or 'jpeg'.")
+    if options.texture_format not in TEXTURE_FORMATS:
+        raise SceneError(f"Unknown texture format {options.texture_format!r}; use 'source', 'png' or 'jpeg'.")
     if not 1 <= options.jpeg_quality <= 100:
         raise SceneError(f"The JPEG quality must be between 1 and 100, got {options.jpeg_quality}.")
 
@@ -250,12 +256,18 @@ def _checked(zdepth: np.ndarray, camera: Camera, calibrated: bool, options: Scen
 
 
 def build_scene(
-    picture: Image.Image, depth: DepthMap, camera: Camera, options: SceneOptions = SceneOptions()
+    picture: Image.Image,
+    depth: DepthMap,
+    camera: Camera,
+    options: SceneOptions = SceneOptions(),
+    picture_bytes: bytes | None = None,
 ) -> Scene:
     """Build the camera-matched textured surface of ``picture`` seen through ``camera``.
 
     ``depth`` must have the picture's size; ``camera`` must be matched to the picture (its
-    image size equals the picture's). Raises :class:`SceneError` with a message for the user.
+    image size equals the picture's). ``picture_bytes``: the file ``picture`` was decoded from,
+    when known; the texture keeps its encoding (:mod:`lib_depth3d.scene.texture`). Raises
+    :class:`SceneError` with a message for the user.
     """
     width, height = picture.size
     check_picture_size(width, height)
@@ -272,10 +284,19 @@ def build_scene(
         )
     world_up = _resolve_world_up(camera, options.world_up)
     zdepth, camera, units, calibration_fit, warnings = scene_zdepth(depth, camera, world_up, options)
+    quantisation = depth_quantisation(depth.values)
+    if quantisation is not None:
+        smoothed, half_level = dequantised_inverse_depth(1.0 / zdepth, depth.values, quantisation)
+        zdepth = 1.0 / smoothed
+        warnings.append(
+            f"The depth map holds only {quantisation.levels_used} levels (an 8-bit picture?): it was smoothed "
+            "within half a level and decimated to that precision; give a 16-bit PNG or a .npy for finer depth."
+        )
 
     rows, columns = grid_shape(width, height, options.resolution)
     grid = sample_grid(width, height, rows, columns)
     inverse_depth = sample_inverse_depth(zdepth, grid)
+    depth_allowance = None if quantisation is None else sample_map(half_level, grid)
     triangulation = TriangulationOptions(
         cut_discontinuities=options.cut_discontinuities,
         max_view_angle_deg=options.max_view_angle_deg,
@@ -284,7 +305,8 @@ def build_scene(
         max_texture_shift_px=options.max_texture_shift_px,
     )
     triangles = triangulate_grid(
-        inverse_depth, grid.x_px, grid.y_px, camera.focal_length_px, camera.principal_point_px, triangulation
+        inverse_depth, grid.x_px, grid.y_px, camera.focal_length_px, camera.principal_point_px, triangulation,
+        depth_allowance=depth_allowance,
     )
     if len(triangles.faces) == 0:
         raise SceneError(
@@ -305,7 +327,8 @@ def build_scene(
     background = None
     if options.fill_occlusions and options.cut_discontinuities:
         background = _background_layer(
-            picture, grid, inverse_depth, triangles.cut_cells, camera, camera_to_gltf, options, triangulation
+            picture, grid, inverse_depth, triangles.cut_cells, camera, camera_to_gltf, options, triangulation,
+            depth_allowance,
         )
 
     nearest, farthest = float(zdepth.min()), float(zdepth.max())
@@ -344,6 +367,7 @@ def build_scene(
         animation=animation,
         background=background,
         calibration_fit=calibration_fit,
+        picture_file=None if picture_bytes is None else picture_file(picture_bytes, picture),
         warnings=warnings,
     )
 
@@ -357,9 +381,12 @@ def _background_layer(
     camera_to_gltf: np.ndarray,
     options: SceneOptions,
     triangulation: TriangulationOptions,
+    depth_allowance: np.ndarray | None,
 ) -> BackgroundLayer | None:
     """The occlusion layer in the file's world (None when no edge was cut)."""
     width, height = picture.size
+    # Both surfaces may miss their samples by the relative tolerance plus the allowance.
+    allowed = 0.0 if depth_allowance is None else float(np.max(depth_allowance / inverse_depth))
     band_px = options.occlusion_band_px or default_band_px(width, height)
     rows, columns = inverse_depth.shape
     band = background_band(
@@ -372,8 +399,9 @@ def _background_layer(
         camera.principal_point_px,
         band_samples_for(band_px, width, height, rows, columns),
         # Behind the main surface by more than both decimations may move them towards each other.
-        push_back=min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error)),
+        push_back=min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error + 2.0 * allowed)),
         decimation=triangulation,
+        depth_allowance=depth_allowance,
     )
     if band is None:
         return None

@@ -4,35 +4,19 @@ File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node 
 primitive 0 the picture's surface, primitive 1 (when there is one) the background layer behind
 the foreground's edges with its own texture and material; node 1 the perspective camera
 (translation + rotation; animated when a move was asked for). The picture is embedded once,
-as PNG or JPEG, and mapped with ``KHR_materials_unlit`` so every viewer shows its own colours.
+as PNG or JPEG (its own file when it can be: :mod:`lib_depth3d.scene.texture`), and mapped
+with ``KHR_materials_unlit`` so every viewer shows its own colours.
 See :mod:`lib_depth3d.scene.frames` for the camera's frustum and its ``extras``.
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pygltflib
-from PIL import Image
 
-from lib_depth3d.errors import SceneError
+from lib_depth3d.scene.texture import encode_texture, picture_texture, texture_encoding
 
 GENERATOR = "Depth3D (lib_depth3d)"
-
-
-def encode_texture(picture: Image.Image, texture_format: str, jpeg_quality: int) -> tuple[bytes, str]:
-    """(bytes, MIME type) of the picture as ``png`` or ``jpeg``."""
-    buffer = io.BytesIO()
-    if texture_format == "png":
-        picture.save(buffer, format="PNG", compress_level=1)
-        return buffer.getvalue(), "image/png"
-    if texture_format == "jpeg":
-        if not 1 <= jpeg_quality <= 100:
-            raise SceneError(f"The JPEG quality must be between 1 and 100, got {jpeg_quality}.")
-        picture.save(buffer, format="JPEG", quality=int(jpeg_quality), subsampling=0)
-        return buffer.getvalue(), "image/jpeg"
-    raise SceneError(f"Unknown texture format {texture_format!r}; use 'png' or 'jpeg'.")
 
 
 class _BinaryChunk:
@@ -113,8 +97,9 @@ def glb_bytes(scene) -> bytes:
     """The ``.glb`` file of a :class:`~lib_depth3d.scene.build.Scene`."""
     chunk = _BinaryChunk()
     accessors = _surface_accessors(chunk, scene.positions, scene.uvs, scene.faces)
-    texture_data, mime_type = encode_texture(
-        scene.picture, scene.options.texture_format, scene.options.jpeg_quality
+    options = scene.options
+    texture_data, mime_type = picture_texture(
+        scene.picture, scene.picture_file, options.texture_format, options.jpeg_quality
     )
     images = [pygltflib.Image(name="picture", bufferView=chunk.add(texture_data), mimeType=mime_type)]
     primitives = [_primitive(0, 0)]
@@ -123,7 +108,7 @@ def glb_bytes(scene) -> bytes:
         primitives.append(_primitive(len(accessors), 1))
         accessors += _surface_accessors(chunk, layer.positions, layer.uvs, layer.faces)
         layer_texture, layer_mime_type = encode_texture(
-            layer.texture, scene.options.texture_format, scene.options.jpeg_quality
+            layer.texture, texture_encoding(options.texture_format, scene.picture_file), options.jpeg_quality
         )
         images.append(
             pygltflib.Image(name="background", bufferView=chunk.add(layer_texture), mimeType=layer_mime_type)

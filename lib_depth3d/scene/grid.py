@@ -92,11 +92,16 @@ def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int) -> n
     return result
 
 
+def sample_map(values: np.ndarray, grid: SampleGrid) -> np.ndarray:
+    """(rows, columns) float64 samples of an (H, W) map of non-negative values at the grid's samples
+    (bilinear; past the outermost pixel centres kept within ½ to 1½ times the nearest one)."""
+    along_x = _resample_axis(values.astype(np.float64, copy=False), grid.x_px, axis=1)
+    return _resample_axis(along_x, grid.y_px, axis=0)
+
+
 def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
     """(rows, columns) inverse depth at the grid's samples, from an (H, W) z-depth map."""
-    inverse = (1.0 / zdepth).astype(np.float64, copy=False)
-    along_x = _resample_axis(inverse, grid.x_px, axis=1)
-    return _resample_axis(along_x, grid.y_px, axis=0)
+    return sample_map(1.0 / zdepth, grid)
 
 
 def unproject_samples(

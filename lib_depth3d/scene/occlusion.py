@@ -197,6 +197,7 @@ def background_band(
     band_samples: int,
     push_back: float,
     decimation: TriangulationOptions,
+    depth_allowance: np.ndarray | None = None,
 ) -> BackgroundBand | None:
     """The background layer behind the near side of every cut edge (None when nothing is cut).
 
@@ -206,7 +207,8 @@ def background_band(
     :func:`~lib_depth3d.scene.triangulate.triangulate_grid`; ``band_samples`` grid steps wide;
     ``push_back`` the relative inverse depth by which the layer lies behind the surface it
     continues; ``decimation`` the main surface's settings (its cutting is ignored: the layer's
-    cells are exactly those whose four corners are in the band).
+    cells are exactly those whose four corners are in the band) and ``depth_allowance`` the main
+    surface's (rows, columns), if any.
     """
     near, far = edge_samples(inverse_depth, cut_cells)
     seeds = far & ~near
@@ -243,6 +245,7 @@ def background_band(
         principal_point_px,
         replace(decimation, cut_discontinuities=False),
         left_out_cells=~cells[box_top : box_bottom - 1, box_left : box_right - 1],
+        depth_allowance=None if depth_allowance is None else depth_allowance[window][box],
     )
     used = np.zeros((box_bottom - box_top) * (box_right - box_left), dtype=bool)
     used[triangles.faces.ravel()] = True

@@ -16,9 +16,11 @@ it lies within half the tolerance of the block's simplified surface: the fan of 
 from the block's centre sample (the middle one, rounded down) to its corners, interpolated in
 pixel coordinates. Two tolerances apply, both scale-free:
 
-* depth: |w − ŵ| ≤ ½·max_depth_error·w, with w the sample's inverse depth and ŵ the fan's
+* depth: |w − ŵ| ≤ ½·max_depth_error·w + a, with w the sample's inverse depth and ŵ the fan's
   (inverse depth is affine in pixels over a 3D plane, so this is the relative z error along
-  the sample's ray);
+  the sample's ray), and a the sample's ``depth_allowance``: 0 unless the depth is only known
+  to within some inverse depth, as an 8-bit map is to half a level
+  (:mod:`lib_depth3d.scene.quantised`);
 * texture: glTF interpolates UVs perspective-correctly over the 3D triangle, which slides the
   texture by up to L·(√z_max − √z_min)/(√z_max + √z_min) pixels over a triangle L pixels wide;
   this must stay below ``max_texture_shift_px``.
@@ -190,11 +192,15 @@ def _blocks_within_tolerance(
     height: int,
     width: int,
     options: TriangulationOptions,
+    depth_allowance: np.ndarray | None,
 ) -> np.ndarray:
     """Whether each of the given blocks of a level, all height × width cells, may be merged."""
     rows = row_bounds[block_rows][:, None] + np.arange(height + 1)
     columns = column_bounds[block_columns][:, None] + np.arange(width + 1)
     block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
+    tolerance = 0.5 * options.max_depth_error * block
+    if depth_allowance is not None:
+        tolerance += depth_allowance[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
     x_px, y_px = grid_x_px[columns], grid_y_px[rows]
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
@@ -214,7 +220,7 @@ def _blocks_within_tolerance(
         alike = layout == kind
         example = np.argmax(alike)
         simplified[alike] = anchors[alike] @ _fan_weights(x_px[example], y_px[example]).T
-    depth_ok = np.all(np.abs(simplified - block) <= 0.5 * options.max_depth_error * block, axis=1)
+    depth_ok = np.all(np.abs(simplified - block) <= tolerance, axis=1)
     root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
     width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
     shift_px = width_px * (root_near - root_far) / (root_near + root_far)
@@ -274,6 +280,7 @@ def _merge_levels(
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
     options: TriangulationOptions,
+    depth_allowance: np.ndarray | None,
 ) -> list[_Level]:
     """The quadtree, bottom up: level k has blocks of 2^k cells aligned at the origin, the last
     block along each axis running to the border (its remainder), so any grid size tiles exactly."""
@@ -298,7 +305,7 @@ def _merge_levels(
                 continue
             merged[block_rows, block_columns] = _blocks_within_tolerance(
                 inverse_depth, grid_x_px, grid_y_px,
-                row_bounds, column_bounds, block_rows, block_columns, height, width, options,
+                row_bounds, column_bounds, block_rows, block_columns, height, width, options, depth_allowance,
             )
         if not merged.any():
             break
@@ -365,12 +372,15 @@ def triangulate_grid(
     principal_point_px: tuple[float, float],
     options: TriangulationOptions,
     left_out_cells: np.ndarray | None = None,
+    depth_allowance: np.ndarray | None = None,
 ) -> GridTriangles:
     """Triangles over a (rows, columns) grid of inverse depths (see the module docstring).
 
     ``grid_x_px`` (columns,) and ``grid_y_px`` (rows,) are the samples' pixel positions.
     ``left_out_cells`` (rows−1, columns−1): cells to leave empty whatever their depth, as if cut
     (a layer that covers only part of the grid); they are not counted in ``cut_triangles``.
+    ``depth_allowance`` (rows, columns): inverse depth by which the decimated surface may miss
+    each sample beyond the relative tolerance (None: none).
     """
     x_image = (grid_x_px - principal_point_px[0]) / focal_length_px
     y_image = (principal_point_px[1] - grid_y_px) / focal_length_px
@@ -391,7 +401,7 @@ def triangulate_grid(
         triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)
         return GridTriangles(triangles[kept.reshape(-1, 2)], cut, full_triangles, cut_cells)
 
-    levels = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options)
+    levels = _merge_levels(inverse_depth, cell_whole, grid_x_px, grid_y_px, options, depth_allowance)
     leaves = _leaf_masks(levels)
     corner_used = np.zeros((rows, columns), dtype=bool)
     for level, leaf in zip(levels, leaves):

@@ -14,7 +14,7 @@ from lib_depth3d.scene import SceneOptions, build_scene
 from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import zdepth_at_pixel, zdepth_from_disparity
-from tests.support.scene_inputs import plane_zdepth, smooth_picture, wavy_zdepth
+from tests.support.scene_inputs import decimated_inverse_depth_at_samples, plane_zdepth, smooth_picture, wavy_zdepth
 
 Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
 
@@ -100,38 +100,6 @@ def test_a_plane_on_a_grid_with_remainders_collapses_to_a_few_triangles(width, h
     assert len(scene.faces) <= 16
 
 
-def _decimated_inverse_depth_at_samples(faces, grid, values):
-    """Inverse depth of the triangulated surface at every grid sample, and how many triangles cover it.
-
-    Over a 3D triangle inverse depth is affine in pixel coordinates, so barycentric
-    interpolation in pixels gives the surface exactly.
-    """
-    rows, columns = grid.shape
-    grid_rows, grid_columns = np.divmod(np.arange(rows * columns), columns)
-    sample_x, sample_y = grid.x_px[grid_columns], grid.y_px[grid_rows]
-    flat = values.ravel()
-    surface = np.full(rows * columns, np.nan)
-    coverage = np.zeros(rows * columns, dtype=int)
-    total_area = 0.0
-    for a, b, c in faces:
-        corners = np.array([[grid_columns[i], grid_rows[i]] for i in (a, b, c)])
-        (x0, y0), (x1, y1), (x2, y2) = ((sample_x[i], sample_y[i]) for i in (a, b, c))
-        determinant = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-        total_area += abs(determinant) / 2
-        low, high = corners.min(axis=0), corners.max(axis=0)
-        ys, xs = np.mgrid[low[1] : high[1] + 1, low[0] : high[0] + 1]
-        ids = (ys * columns + xs).ravel()
-        px, py = sample_x[ids], sample_y[ids]
-        l1 = ((px - x0) * (y2 - y0) - (x2 - x0) * (py - y0)) / determinant
-        l2 = ((x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)) / determinant
-        l0 = 1 - l1 - l2
-        inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
-        l1, l2, l0, ids = l1[inside], l2[inside], l0[inside], ids[inside]
-        surface[ids] = l0 * flat[a] + l1 * flat[b] + l2 * flat[c]
-        coverage[ids] += 1
-    return surface, coverage, total_area
-
-
 @settings(max_examples=12, deadline=None)
 @given(st.integers(0, 10_000), st.sampled_from([0.002, 0.01, 0.05]))
 def test_decimation_stays_within_its_depth_tolerance_and_leaves_no_cracks(seed, tolerance):
@@ -141,7 +109,7 @@ def test_decimation_stays_within_its_depth_tolerance_and_leaves_no_cracks(seed, 
     inverse = sample_inverse_depth(zdepth, grid)
     options = TriangulationOptions(max_depth_error=tolerance, max_texture_shift_px=1e9)
     result = triangulate_grid(inverse, grid.x_px, grid.y_px, 30.0, (columns / 2, rows / 2), options)
-    surface, coverage, area = _decimated_inverse_depth_at_samples(result.faces, grid, inverse)
+    surface, coverage, area = decimated_inverse_depth_at_samples(result.faces, grid, inverse)
     assert area == pytest.approx(columns * rows)  # the whole picture, no holes, no overlaps
     assert np.all(coverage >= 1)
     relative_error = np.abs(surface - inverse.ravel()) / inverse.ravel()
@@ -330,7 +298,7 @@ def test_decimation_of_any_grid_size_keeps_its_bounds_and_is_watertight(rows, co
     inverse = sample_inverse_depth(zdepth, grid)
     options = TriangulationOptions(max_depth_error=tolerance, max_texture_shift_px=1e9, cut_discontinuities=False)
     result = triangulate_grid(inverse, grid.x_px, grid.y_px, 30.0, (columns / 2, rows / 2), options)
-    surface_values, coverage, area = _decimated_inverse_depth_at_samples(result.faces, grid, inverse)
+    surface_values, coverage, area = decimated_inverse_depth_at_samples(result.faces, grid, inverse)
     assert area == pytest.approx(columns * rows)
     assert np.all(coverage >= 1)
     relative_error = np.abs(surface_values - inverse.ravel()) / inverse.ravel()

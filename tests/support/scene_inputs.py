@@ -48,3 +48,35 @@ def wavy_zdepth(width: int, height: int, seed: int) -> np.ndarray:
         )
     )
     return (1.0 / inverse).astype(np.float32)
+
+
+def decimated_inverse_depth_at_samples(faces, grid, values):
+    """Inverse depth of the triangulated surface at every grid sample, and how many triangles cover it.
+
+    Over a 3D triangle inverse depth is affine in pixel coordinates, so barycentric
+    interpolation in pixels gives the surface exactly.
+    """
+    rows, columns = grid.shape
+    grid_rows, grid_columns = np.divmod(np.arange(rows * columns), columns)
+    sample_x, sample_y = grid.x_px[grid_columns], grid.y_px[grid_rows]
+    flat = values.ravel()
+    surface = np.full(rows * columns, np.nan)
+    coverage = np.zeros(rows * columns, dtype=int)
+    total_area = 0.0
+    for a, b, c in faces:
+        corners = np.array([[grid_columns[i], grid_rows[i]] for i in (a, b, c)])
+        (x0, y0), (x1, y1), (x2, y2) = ((sample_x[i], sample_y[i]) for i in (a, b, c))
+        determinant = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+        total_area += abs(determinant) / 2
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        ys, xs = np.mgrid[low[1] : high[1] + 1, low[0] : high[0] + 1]
+        ids = (ys * columns + xs).ravel()
+        px, py = sample_x[ids], sample_y[ids]
+        l1 = ((px - x0) * (y2 - y0) - (x2 - x0) * (py - y0)) / determinant
+        l2 = ((x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)) / determinant
+        l0 = 1 - l1 - l2
+        inside = (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
+        l1, l2, l0, ids = l1[inside], l2[inside], l0[inside], ids[inside]
+        surface[ids] = l0 * flat[a] + l1 * flat[b] + l2 * flat[c]
+        coverage[ids] += 1
+    return surface, coverage, total_area
