@@ -26,6 +26,7 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
 from lib_depth3d.errors import InputError
 from tests.support.glb import read_glb
+from tests.support.gradio_events import component
 from tests.support.paths import EXAMPLES_DIR, REPO_ROOT
 from tests.support.rooms import render_room, room_camera
 from tests.test_picture_messages import png_header_only
@@ -423,3 +424,18 @@ def test_handlers_are_called_by_name_and_give_back_what_they_change(caplog):
     assert reported == [(0.5, "Halfway")]
     assert answer == {message: ui._message("error", ui.UNEXPECTED.format(kind="ZeroDivisionError"))}
     assert "broken failed" in caplog.text and "a bug" in caplog.text
+
+
+@pytest.mark.skipif(ui.GRADIO_4, reason="reads gradio 3's list of events")
+def test_a_failing_handler_of_the_tab_answers_in_its_message(caplog):
+    """Lines the canvas would never send (no image) make the settings handler fail: the wired
+    event answers with a sentence for the message beside the canvas, not gradio's "Error"."""
+    tab = ui.build_tab(in_webui=False)
+    mode, message, lines_box = (component(tab, elem_id) for elem_id in ("depth3d_mode", "depth3d_message", "depth3d_lines"))
+    dependency, function = next((dependency, function) for dependency, function in zip(tab.dependencies, tab.fns)
+                                if mode._id in dependency["targets"] and dependency["trigger"] == "input")
+    values = {tab.blocks[i]: tab.blocks[i].value for i in dependency["inputs"]}
+    values[lines_box] = '{"version": 1, "vanishing_points": []}'
+    answer = function.fn(values)
+    assert answer == {message: ui._message("error", ui.UNEXPECTED.format(kind="KeyError"))}
+    assert "on_settings failed" in caplog.text
