@@ -194,7 +194,10 @@ def test_the_tab_builds_with_the_canvas_and_its_exchange_boxes():
     tab = ui.build_tab(in_webui=True)
     ids = {block.elem_id for block in tab.blocks.values() if getattr(block, "elem_id", None)}
     assert {"depth3d_lines", "depth3d_to_canvas", "depth3d_report", "depth3d_input", "depth3d_build",
-            "depth3d_model", "depth3d_downloads", "depth3d_send_inpaint"} <= ids
+            "depth3d_model", "depth3d_downloads", "depth3d_send_inpaint", "depth3d_detect_lines"} <= ids
+    functions = tab.fns.values() if isinstance(tab.fns, dict) else tab.fns
+    build = next(function for function in functions if function.name == "on_build")
+    assert build.inputs_as_dict and special_args(build.fn, [{}])[1] == 1, "gradio finds no progress tracker"
 
 
 def test_lines_that_are_not_json_are_refused_in_words(tmp_path):
