@@ -13,25 +13,33 @@ beside the canvas, never as a traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
-import io
+import inspect
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import gradio as gr
-from PIL import Image, ImageOps
+from PIL import Image
 
 from lib_depth3d import canvas
 from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
 from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
 from lib_depth3d.errors import Depth3DError, InputError
+from lib_depth3d.files import open_image, to_rgb
+from lib_depth3d.progress import Progress
+
+if TYPE_CHECKING:
+    from lib_depth3d.camera.detect import DetectionConfidence
 
 TAB_TITLE = "Depth 3D"
 TAB_ID = "depth3d"
@@ -103,6 +111,40 @@ def _file_input(**kwargs) -> gr.File:
     return gr.File(**kwargs) if GRADIO_4 else _UploadedFile(**kwargs)
 
 
+NOT_A_PICTURE = "The uploaded file is not a readable picture. Use a PNG, JPEG or WebP file."
+
+
+def _picture_upload_bytes(payload) -> bytes:
+    """The file behind the picture input's value as the page sends it: gradio 3 a data URL (or
+    bare base64), gradio 4 the ``FileData`` of an upload, whose path must be in gradio's temp folder
+    (the event skips gradio's own reading, and with it gradio's check of that path)."""
+    if isinstance(payload, dict):
+        path = payload.get("path") if GRADIO_4 else None
+        if not isinstance(path, str) or not _is_inside(path, _gradio_temp_folder()):
+            raise InputError(NOT_AN_UPLOAD)
+        try:
+            return Path(path).read_bytes()
+        except OSError as error:
+            raise InputError("The uploaded picture is no longer on the server; upload it again.") from error
+    text = str(payload)
+    try:
+        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
+    except (IndexError, binascii.Error) as error:
+        raise InputError(NOT_A_PICTURE) from error
+
+
+def read_picture_upload(payload) -> Image.Image | None:
+    """The picture input's value as the page sends it, read by :func:`lib_depth3d.files.open_image`
+    (our limits, the EXIF orientation) into an RGB picture; None when the input was cleared.
+
+    The tab reads it itself (its event skips gradio's reading): gradio raises on a file that is not
+    a picture, and the page then shows only "Error". Raises :class:`InputError` saying what is wrong.
+    """
+    if payload is None:
+        return None
+    return to_rgb(open_image(_picture_upload_bytes(payload)))
+
+
 def _message(kind: str, text: str) -> str:
     return f'<div class="depth3d-message depth3d-{kind}">{_escape(text)}</div>'
 
@@ -124,10 +166,6 @@ def _parse_lines(lines_text: str) -> dict | None:
     return lines
 
 
-def _upright(picture: Image.Image) -> Image.Image:
-    return ImageOps.exif_transpose(picture)
-
-
 def _canvas_message(picture: Image.Image | None, lines: dict | None) -> str:
     return json.dumps({
         "serial": time.time_ns(),
@@ -140,8 +178,51 @@ def _degrees(value: float) -> str:
     return f"{value:.2f}°"
 
 
-def solve_lines(lines_text: str) -> tuple[str, str]:
-    """(report JSON for the canvas, message HTML) for the canvas's current lines."""
+# --- the tab's handlers ------------------------------------------------------------------------
+# Each handler takes the tab's values by name (a mapping) and returns, by name, only the values it
+# changes; build_tab names every component once and connects the handlers through _NamedEvents.
+# The names: "upload" (the picture input), "picture" (the picture in use), "lines" (the canvas's
+# lines JSON), "to_canvas", "report", "message", "detected", the settings of SETTING_NAMES, and
+# the build, .fspy and mask values named in each handler's docstring.
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The calibration settings beside the canvas."""
+
+    mode: str
+    first_axis: str
+    second_axis: str
+    principal_point_mode: str
+    focal_length_mm: float
+    reference_axis: str
+    reference_distance: float
+    reference_unit: str
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> "_Settings":
+        return cls(**{name: values[name] for name in SETTING_NAMES})
+
+    def apply(self, lines: dict) -> dict:
+        return canvas.lines_with_settings(
+            lines,
+            mode=self.mode,
+            first_axis=self.first_axis,
+            second_axis=self.second_axis,
+            principal_point_mode=self.principal_point_mode,
+            focal_length_mm=24.0 if self.focal_length_mm is None else float(self.focal_length_mm),
+            reference_axis=None if self.reference_axis == "none" else self.reference_axis,
+            reference_distance=float(self.reference_distance or 0) or None,
+            reference_unit=self.reference_unit,
+        )
+
+
+SETTING_NAMES = tuple(field.name for field in fields(_Settings))
+"""The calibration settings' names, as :func:`lib_depth3d.canvas.settings_of_lines` gives them."""
+
+
+def _solve(lines_text: str, note: str = "") -> tuple[str, str]:
+    """(report JSON for the canvas, message HTML) for ``lines_text``; ``note`` ends a solved message."""
     from lib_depth3d import pipeline
 
     try:
@@ -160,6 +241,8 @@ def solve_lines(lines_text: str) -> tuple[str, str]:
     residuals = [r for r in report.get("vanishingPointResidualsPixels") or [] if r]
     if residuals:
         text += " Line misfit: " + ", ".join(f"{r:.2f} px" for r in residuals) + "."
+    if note:
+        text += f"\n{note}"
     for warning in report.get("warnings") or []:
         text += f"\nWarning: {warning}"
     kind = "warning" if report.get("warnings") else "ok"
@@ -167,80 +250,136 @@ def solve_lines(lines_text: str) -> tuple[str, str]:
     return json.dumps({"report": report, "overlay": overlay, "lines": lines_text}), _message(kind, text)
 
 
-@dataclass
-class _Settings:
-    """The calibration settings beside the canvas, in the order the events pass them."""
-
-    mode: str
-    first_axis: str
-    second_axis: str
-    principal_point_mode: str
-    focal_length_mm: float
-    reference_axis: str
-    reference_distance: float
-    reference_unit: str
-
-    def apply(self, lines: dict) -> dict:
-        return canvas.lines_with_settings(
-            lines,
-            mode=self.mode,
-            first_axis=self.first_axis,
-            second_axis=self.second_axis,
-            principal_point_mode=self.principal_point_mode,
-            focal_length_mm=24.0 if self.focal_length_mm is None else float(self.focal_length_mm),
-            reference_axis=None if self.reference_axis == "none" else self.reference_axis,
-            reference_distance=float(self.reference_distance or 0) or None,
-            reference_unit=self.reference_unit,
-        )
+def on_lines(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The canvas's lines changed: ``lines`` solved into ``report`` and ``message``. ``detected``
+    (set by :func:`on_detect_lines`) adds the detection's confidence while the lines are the ones
+    it found."""
+    detected = values.get("detected") or {}
+    lines_text = values["lines"] or ""
+    same_as_detected = bool(detected) and lines_text.strip() == detected["lines"].strip()
+    report, message = _solve(lines_text, detected["note"] if same_as_detected else "")
+    return {"report": report, "message": message}
 
 
-def on_picture(picture, *settings):
-    """A new picture: a first drawing with the current settings, sent to the canvas."""
-    if picture is None:
-        return None, "", _canvas_message(None, None), ""
-    picture = _upright(picture)
-    lines = _Settings(*settings).apply(canvas.default_lines(picture.width, picture.height))
-    return picture, json.dumps(lines), _canvas_message(picture, lines), ""
-
-
-def on_settings(picture, lines_text, *settings):
-    """A changed setting: merged into the lines; the canvas shows the handles it needs."""
+def on_picture(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new ``upload`` (the picture input's value as the page sends it, see
+    :func:`read_picture_upload`): it becomes the ``picture``, with a first drawing of its size and
+    the current settings sent to the canvas. An upload that is not a usable picture is cleared from
+    the input and the canvas keeps the current one; the message says why."""
     try:
-        lines = _parse_lines(lines_text)
+        picture = read_picture_upload(values["upload"])
+    except InputError as error:
+        text = f"Cannot use the picture: {error} The canvas keeps the current picture."
+        return {"upload": None, "message": _message("error", text)}
+    if picture is None:
+        return {"picture": None, "lines": "", "to_canvas": _canvas_message(None, None), "message": ""}
+    lines = _Settings.of(values).apply(canvas.default_lines(picture.width, picture.height))
+    return {"picture": picture, "lines": json.dumps(lines), "to_canvas": _canvas_message(picture, lines), "message": ""}
+
+
+def on_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A changed setting: merged into the ``lines``; the canvas shows the handles it needs."""
+    try:
+        lines = _parse_lines(values["lines"])
     except InputError:
         lines = None
     if lines is None:
-        return gr.update(), gr.update()
-    lines = _Settings(*settings).apply(lines)
-    return json.dumps(lines), _canvas_message(picture, lines)
+        return {}
+    lines = _Settings.of(values).apply(lines)
+    return {"lines": json.dumps(lines), "to_canvas": _canvas_message(values["picture"], lines)}
 
 
-def on_fspy_upload(fspy_file):
-    """A `.fspy` project: its picture and lines replace the current ones, its settings are shown."""
+def _lines_loaded(picture: Image.Image, lines: dict) -> dict[str, Any]:
+    """What the tab shows for a picture and lines that replace the current ones, settings included."""
+    return {"lines": json.dumps(lines), "to_canvas": _canvas_message(picture, lines), **canvas.settings_of_lines(lines)}
+
+
+FSPY_WITHOUT_PICTURE = (
+    "Cannot load the .fspy: it holds no picture. Save it in fSpy with its picture loaded, "
+    "or upload the picture here and draw its lines."
+)
+
+
+def on_fspy_upload(values: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``fspy_file``: its picture and lines replace the current ones, its settings are shown."""
     from lib_depth3d.camera import lines_json, read_fspy
+    from lib_depth3d.files import open_image, to_rgb
 
+    fspy_file = values["fspy_file"]
     if fspy_file is None:
-        return (gr.update(),) * 4 + (gr.update(),) * 8 + ("",)
+        return {"message": ""}
     try:
         project = read_fspy(Path(_file_path(fspy_file)).read_bytes())
-        picture = _upright(Image.open(io.BytesIO(project.image_bytes)))
-        picture.load()
+        if not project.image_bytes:
+            return {"message": _message("error", FSPY_WITHOUT_PICTURE)}
+        picture = to_rgb(open_image(project.image_bytes))
         lines = lines_json(project.calibration_input())
     except (Depth3DError, OSError) as error:
-        text = _without_server_paths(f"Cannot load the .fspy: {error}")
-        return (gr.update(),) * 4 + (gr.update(),) * 8 + (_message("error", text),)
-    settings = canvas.settings_of_lines(lines)
-    setting_updates = tuple(gr.update(value=settings[name]) for name in _Settings.__dataclass_fields__)
-    return (picture, picture, json.dumps(lines), _canvas_message(picture, lines)) + setting_updates + ("",)
+        return {"message": _message("error", _without_server_paths(f"Cannot load the .fspy: {error}"))}
+    return {"picture": picture, "upload": picture, **_lines_loaded(picture, lines), "message": ""}
 
 
-def on_save_fspy(picture, lines_text, outputs_dir):
-    """The picture and the current lines as an fSpy project to download."""
+def _confidence_words(confidence: DetectionConfidence) -> str:
+    """The detection's confidence as a sentence: the counts, the misfit, and each doubt."""
+    from lib_depth3d.camera import detect
+
+    counts = confidence.segments_per_direction
+    found = f"Detected lines: {counts[0]} and {counts[1]} segments along two directions" + (
+        f", {counts[2]} along a third" if len(counts) > 2 else "")
+    found += f", misfit up to {confidence.misfit_px:.2f} px"
+    if confidence.high:
+        return found + ": high confidence."
+    doubts = []
+    if confidence.principal_point_from_third_vp:
+        doubts.append("the principal point comes from three vanishing points, with nothing left to check it")
+    if min(counts[:2]) < detect.HIGH_CONFIDENCE_MIN_SEGMENTS:
+        doubts.append("a direction has few segments")
+    if confidence.misfit_px > detect.HIGH_CONFIDENCE_MAX_MISFIT_PX:
+        doubts.append("the segments miss their vanishing points by more than "
+                      f"{detect.HIGH_CONFIDENCE_MAX_MISFIT_PX:g} px")
+    if not confidence.fov_sensitivity_deg <= detect.HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG:
+        doubts.append("one direction's edges are nearly parallel in the picture, so the focal length is barely fixed")
+    residual = confidence.orthogonality_residual_deg
+    if residual is not None and residual > detect.HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG:
+        doubts.append(f"the third direction is {residual:.1f}° from perpendicular to the other two")
+    return found + ": low confidence (" + "; ".join(doubts) + "). Check the lines and correct them."
+
+
+def on_detect_lines(values: Mapping[str, Any]) -> dict[str, Any]:
+    """"Detect lines": vanishing lines detected in the ``picture`` replace the canvas's ``lines``
+    (the reference distance set there stays), solved, with the confidence in words. A picture
+    where detection fails keeps its lines and gets the reason."""
+    from lib_depth3d.camera.detect import detect_calibration
+
+    picture = values["picture"]
+    if picture is None:
+        return {"message": _message("error", "Upload a picture first, then detect its lines.")}
+    try:
+        detection = detect_calibration(picture)
+    except Depth3DError as error:
+        return {"message": _message("error", f"Cannot detect lines: {error} The lines on the canvas are unchanged.")}
+    lines = detection.lines_json()
+    try:
+        current = _parse_lines(values["lines"]) or {}
+    except InputError:
+        current = {}
+    if current.get("reference"):
+        lines["reference"] = current["reference"]
+    loaded = _lines_loaded(picture, lines)
+    note = _confidence_words(detection.confidence)
+    report, message = _solve(loaded["lines"], note)
+    return {**loaded, "report": report, "message": message, "detected": {"lines": loaded["lines"], "note": note}}
+
+
+def on_save_fspy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``picture`` and the current ``lines`` as an fSpy project to download (``fspy_download``)."""
     from lib_depth3d.camera import calibrate, fspy_project_bytes, parse_lines_json
     from lib_depth3d.files import png_bytes, write_bytes_atomic
 
+    picture, lines_text, outputs_dir = values["picture"], values["lines"], values["outputs_dir"]
     if picture is None or not lines_text:
-        return None, _message("error", "Upload a picture and draw its lines before saving an .fspy project.")
+        return {"fspy_download": None,
+                "message": _message("error", "Upload a picture and draw its lines before saving an .fspy project.")}
     try:
         calibration_input = parse_lines_json(_parse_lines(lines_text))
         try:
@@ -251,9 +390,10 @@ def on_save_fspy(picture, lines_text, outputs_dir):
         path = _new_output_dir(outputs_dir) / "depth3d.fspy"
         write_bytes_atomic(path, data)
     except (Depth3DError, OSError) as error:
-        return None, _message("error", _without_server_paths(f"Cannot save the .fspy: {error}", outputs_dir))
+        text = _without_server_paths(f"Cannot save the .fspy: {error}", outputs_dir)
+        return {"fspy_download": None, "message": _message("error", text)}
     note = "" if calibration is not None else " (the lines do not solve yet; the project holds no camera)"
-    return str(path), _message("ok", f"Saved the .fspy project{note}.")
+    return {"fspy_download": str(path), "message": _message("ok", f"Saved the .fspy project{note}.")}
 
 
 def _new_output_dir(outputs_dir: str | None) -> Path:
@@ -264,48 +404,55 @@ def _new_output_dir(outputs_dir: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="depth3d-"))
 
 
-def on_build(picture, lines_text, source, depth_file, near, far, resolution, cut_edges, decimate, animation,
-             outputs_dir, fill_occlusions=True, models_folder=None, weights_advice=None, progress=gr.Progress()):
-    """Calibration + depth + scene: the .glb in the viewer, the files to download, the camera in words.
-    ``models_folder``: where depth weights live (None: the default folder); ``weights_advice``: see
-    :class:`~lib_depth3d.depth.sources.NetworkDepth` (None: the standalone server's)."""
+def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dict[str, Any]:
+    """Calibration + depth + scene from the ``picture``, its ``lines`` and the depth and scene
+    settings (``source``, ``depth_file``, ``near``, ``far``, ``resolution``, ``cut_edges``,
+    ``decimate``, ``fill_occlusions``, ``animation``), written under ``outputs_dir`` with depth
+    weights from ``models_folder`` (None: the default folder) and ``weights_advice`` ending a
+    missing-weights message (see :class:`~lib_depth3d.depth.sources.NetworkDepth`; None: the
+    standalone server's). Gives the .glb for the viewer
+    (``scene_file``), the ``downloads``, the camera in words (``summary``), the ``depth`` for the
+    mask, and the ``message``; a failure clears the previous build's."""
     from lib_depth3d import pipeline
     from lib_depth3d.camera.sources import calibration_source
     from lib_depth3d.depth.sources import parse_depth_source
     from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
     from lib_depth3d.scene import SceneOptions
 
-    nothing = (None, None, "", None)
+    def failed(text: str) -> dict[str, Any]:
+        return {"scene_file": None, "downloads": None, "summary": "", "depth": None, "message": _message("error", text)}
+
+    picture, lines_text, outputs_dir = values["picture"], values["lines"], values["outputs_dir"]
     if picture is None or not lines_text:
-        return nothing + (_message("error", "Upload a picture first, then draw its vanishing lines."),)
-
-    def report_progress(text: str, fraction: float | None) -> None:
-        progress(fraction, desc=text)
-
+        return failed("Upload a picture first, then draw its vanishing lines.")
+    depth_file = values["depth_file"]
     try:
         camera = calibration_source(_parse_lines(lines_text), "the canvas")
-        depth_source = parse_depth_source(source, depth=None if depth_file is None else _file_path(depth_file),
-                                          models_folder=models_folder,
-                                          weights_advice=weights_advice or MODELS_FOLDER_ADVICE)
+        depth_source = parse_depth_source(values["source"], depth=None if depth_file is None else _file_path(depth_file),
+                                          models_folder=values["models_folder"],
+                                          weights_advice=values["weights_advice"] or MODELS_FOLDER_ADVICE)
         options = SceneOptions(
-            near=float(near) if near else None,
-            far=float(far) if far else None,
-            resolution=int(resolution),
-            cut_discontinuities=bool(cut_edges),
-            decimate=bool(decimate),
-            fill_occlusions=bool(fill_occlusions),
-            animation=None if animation == "none" else animation,
+            near=float(values["near"]) if values["near"] else None,
+            far=float(values["far"]) if values["far"] else None,
+            resolution=int(values["resolution"]),
+            cut_discontinuities=bool(values["cut_edges"]),
+            decimate=bool(values["decimate"]),
+            fill_occlusions=bool(values["fill_occlusions"]),
+            animation=None if values["animation"] == "none" else values["animation"],
         )
         build = pipeline.run_scene(picture, depth=depth_source, camera=camera, options=options,
-                                   glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=report_progress)
+                                   glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=progress)
     except (Depth3DError, OSError) as error:
-        return nothing + (_message("error", _without_server_paths(f"Cannot build the scene: {error}", outputs_dir)),)
+        return failed(_without_server_paths(f"Cannot build the scene: {error}", outputs_dir))
     files = build.files
-    summary = _scene_summary(files.calibration_report or {})
-    downloads = [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path]
     text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
-    kind = "warning" if files.warnings else "ok"
-    return str(files.glb), downloads, summary, build.depth, _message(kind, text)
+    return {
+        "scene_file": str(files.glb),
+        "downloads": [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path],
+        "summary": _scene_summary(files.calibration_report or {}),
+        "depth": build.depth,
+        "message": _message("warning" if files.warnings else "ok", text),
+    }
 
 
 def _scene_summary(report: dict) -> str:
@@ -321,22 +468,71 @@ def _scene_summary(report: dict) -> str:
     return "\n".join(f"- **{name}:** {value}" for name, value in rows)
 
 
-def on_mask(picture, depth, near_min, near_max, invert, hard, feather_px, grow_px):
-    """Live mask preview from the last build's depth (white = repaint)."""
+MASK_SETTING_NAMES = ("near_min", "near_max", "invert", "hard", "feather_px", "grow_px")
+
+
+def on_mask(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Live ``mask_preview`` (white = repaint) from the last build's ``depth`` and the mask
+    settings of :data:`MASK_SETTING_NAMES`, with its ``mask_message``."""
     from lib_depth3d import pipeline
     from lib_depth3d.mask import MaskOptions
 
+    picture, depth = values["picture"], values["depth"]
     if picture is None or depth is None:
-        return None, _message("info", "Build a scene first: the mask comes from its depth.")
+        return {"mask_preview": None, "mask_message": _message("info", "Build a scene first: the mask comes from its depth.")}
     try:
         result = pipeline.make_mask(picture, depth.nearness(), MaskOptions(
-            near_min=float(near_min), near_max=float(near_max), invert=bool(invert), hard=bool(hard),
-            feather_px=float(feather_px), grow_px=int(grow_px),
+            near_min=float(values["near_min"]), near_max=float(values["near_max"]), invert=bool(values["invert"]),
+            hard=bool(values["hard"]), feather_px=float(values["feather_px"]), grow_px=int(values["grow_px"]),
         ))
     except Depth3DError as error:
-        return None, _message("error", f"Cannot make the mask: {error}")
+        return {"mask_preview": None, "mask_message": _message("error", f"Cannot make the mask: {error}")}
     text = "".join(f"Warning: {warning}\n" for warning in result.warnings)
-    return result.mask, _message("warning", text) if text else ""
+    return {"mask_preview": result.mask, "mask_message": _message("warning", text) if text else ""}
+
+
+UNEXPECTED = ("Depth 3D failed unexpectedly ({kind}); this is a bug: the server's log has the details, "
+              "please report it.")
+
+
+class _NamedEvents:
+    """The tab's components by name, and events whose handlers take and return values by name.
+
+    Gradio passes a handler whose inputs are given as a set one dict keyed by component and takes
+    back a dict keyed by component (gradio 3.41 and 4): here both are translated to and from the
+    names, once, so no handler depends on the order of a list.
+    """
+
+    def __init__(self, components: Mapping[str, Any]):
+        self.components = dict(components)
+        self.names = {component: name for name, component in self.components.items()}
+
+    def on(self, trigger, handler, inputs: Sequence[str], outputs: Sequence[str], *, message: str = "message",
+           **options):
+        """Call ``handler`` on ``trigger`` (a component's event method, or a dependency's ``then``)
+        with the values named ``inputs``; it may change those named ``outputs``. An unexpected
+        exception is logged and reported in the output ``message``, never as gradio's bare "Error".
+        ``options`` go to ``trigger`` (``show_progress``, …)."""
+        output_components = [self.components[name] for name in outputs]
+
+        def call(values, **keywords):
+            named = {self.names[component]: value for component, value in values.items()}
+            try:
+                changed = handler(named, **keywords)
+            except Exception as error:  # the last line of defence: a sentence beside the canvas
+                logging.getLogger(__name__).exception("Depth 3D: %s failed", handler.__name__)
+                changed = {message: _message("error", UNEXPECTED.format(kind=type(error).__name__))}
+            # gradio reads an empty dict as a value for every output, not as "nothing changed".
+            return {self.components[name]: value for name, value in changed.items()} or {output_components[0]: gr.update()}
+
+        if "progress" in inspect.signature(handler).parameters:
+            def event(values, progress=gr.Progress()):  # gradio finds its tracker by this default
+                return call(values, progress=lambda text, fraction: progress(fraction, desc=text))
+        else:
+            def event(values):
+                return call(values)
+        event.__name__ = event.__qualname__ = handler.__name__
+        return trigger(event, inputs={self.components[name] for name in inputs}, outputs=output_components, **options)
 
 
 def _depth_sources() -> list[str]:
@@ -393,9 +589,11 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
         outputs_state = gr.State(outputs_dir)
         models_state = gr.State(models_folder)
         advice_state = gr.State(weights_advice)
+        detected_state = gr.State(None)
         with gr.Row(elem_id="depth3d_main_row"):
             with gr.Column(scale=3, elem_id="depth3d_canvas_column"):
                 gr.HTML('<div id="depth3d_canvas_host" class="depth3d-canvas-host"></div>')
+                detect_lines = gr.Button("Detect lines", elem_id="depth3d_detect_lines")
                 message = gr.HTML(elem_id="depth3d_message")
                 lines_box = gr.Textbox(elem_id="depth3d_lines", elem_classes=HIDDEN, show_label=False)
                 to_canvas_box = gr.Textbox(elem_id="depth3d_to_canvas", elem_classes=HIDDEN, show_label=False)
@@ -473,29 +671,46 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                     send_inpaint = gr.Button("Send to img2img inpaint", visible=in_webui,
                                              elem_id="depth3d_send_inpaint")
 
-        settings = [mode, first_axis, second_axis, principal_point_mode, focal_length_mm,
-                    reference_axis, reference_distance, reference_unit]
-        picture.upload(on_picture, inputs=[picture, *settings],
-                       outputs=[picture_state, lines_box, to_canvas_box, message])
-        picture.clear(on_picture, inputs=[picture, *settings],
-                      outputs=[picture_state, lines_box, to_canvas_box, message])
-        for setting in settings:
-            setting.input(on_settings, inputs=[picture_state, lines_box, *settings],
-                          outputs=[lines_box, to_canvas_box])
-        lines_box.change(solve_lines, inputs=[lines_box], outputs=[report_box, message])
-        fspy_upload.upload(on_fspy_upload, inputs=[fspy_upload],
-                           outputs=[picture_state, picture, lines_box, to_canvas_box, *settings, message])
-        save_fspy.click(on_save_fspy, inputs=[picture_state, lines_box, outputs_state],
-                        outputs=[fspy_download, message])
-        built = build.click(on_build,
-                    inputs=[picture_state, lines_box, source, depth_file, near, far, resolution, cut_edges,
-                            decimate, animation, outputs_state, fill_occlusions, models_state, advice_state],
-                    outputs=[scene_file, downloads, summary, depth_state, message])
-        mask_inputs = [picture_state, depth_state, mask_near_min, mask_near_max, mask_invert, mask_hard,
-                       mask_feather, mask_grow]
-        built.then(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
-        for control in (mask_near_min, mask_near_max, mask_invert, mask_hard, mask_feather, mask_grow):
-            control.change(on_mask, inputs=mask_inputs, outputs=[mask_preview, mask_message])
+        events = _NamedEvents({
+            "upload": picture, "picture": picture_state, "lines": lines_box, "to_canvas": to_canvas_box,
+            "report": report_box, "message": message, "detected": detected_state,
+            "mode": mode, "first_axis": first_axis, "second_axis": second_axis,
+            "principal_point_mode": principal_point_mode, "focal_length_mm": focal_length_mm,
+            "reference_axis": reference_axis, "reference_distance": reference_distance,
+            "reference_unit": reference_unit,
+            "fspy_file": fspy_upload, "fspy_download": fspy_download, "outputs_dir": outputs_state,
+            "source": source, "depth_file": depth_file, "near": near, "far": far, "resolution": resolution,
+            "cut_edges": cut_edges, "decimate": decimate, "fill_occlusions": fill_occlusions,
+            "animation": animation, "models_folder": models_state, "weights_advice": advice_state,
+            "scene_file": scene_file, "downloads": downloads, "summary": summary, "depth": depth_state,
+            "near_min": mask_near_min, "near_max": mask_near_max, "invert": mask_invert, "hard": mask_hard,
+            "feather_px": mask_feather, "grow_px": mask_grow, "mask_preview": mask_preview,
+            "mask_message": mask_message,
+        })
+        # The handler reads the upload itself (see read_picture_upload), so these events skip
+        # gradio's reading of every input: they take no gr.State, whose value that reading supplies.
+        new_picture = (["upload", *SETTING_NAMES], ["upload", "picture", "lines", "to_canvas", "message"])
+        events.on(picture.upload, on_picture, *new_picture, preprocess=False)
+        events.on(picture.clear, on_picture, *new_picture, preprocess=False)
+        for name in SETTING_NAMES:
+            # Instant: the message keeps its text rather than flashing gradio's progress over it.
+            events.on(events.components[name].input, on_settings, ["picture", "lines", *SETTING_NAMES],
+                      ["lines", "to_canvas", "message"], show_progress="hidden")
+        events.on(lines_box.change, on_lines, ["lines", "detected"], ["report", "message"])
+        events.on(detect_lines.click, on_detect_lines, ["picture", "lines"],
+                  ["lines", "to_canvas", *SETTING_NAMES, "report", "message", "detected"])
+        events.on(fspy_upload.upload, on_fspy_upload, ["fspy_file"],
+                  ["picture", "upload", "lines", "to_canvas", *SETTING_NAMES, "message"])
+        events.on(save_fspy.click, on_save_fspy, ["picture", "lines", "outputs_dir"], ["fspy_download", "message"])
+        built = events.on(build.click, on_build,
+                          ["picture", "lines", "source", "depth_file", "near", "far", "resolution", "cut_edges",
+                           "decimate", "fill_occlusions", "animation", "outputs_dir", "models_folder",
+                           "weights_advice"],
+                          ["scene_file", "downloads", "summary", "depth", "message"])
+        mask = (["picture", "depth", *MASK_SETTING_NAMES], ["mask_preview", "mask_message"])
+        events.on(built.then, on_mask, *mask, message="mask_message")
+        for name in MASK_SETTING_NAMES:
+            events.on(events.components[name].change, on_mask, *mask, message="mask_message")
         send_inpaint.click(None, inputs=[mask_preview], outputs=[], **_js("depth3dSendToInpaint"))
     return tab
 

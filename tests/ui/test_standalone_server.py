@@ -70,6 +70,11 @@ class Server:
                 return index, dependency["inputs"]
         raise AssertionError(f"no {trigger} event on {elem_id}")
 
+    def output(self, fn_index: int, answer: bytes, elem_id: str):
+        """The value that the event ``fn_index`` gave the component ``elem_id`` in ``answer``."""
+        outputs = self.config["dependencies"][fn_index]["outputs"]
+        return json.loads(answer)["data"][outputs.index(self.component_id(elem_id))]
+
     def values(self, inputs: list[int], given: dict[str, object]) -> list:
         """The values the page sends for ``inputs``: those ``given`` by elem_id, else each one's start value."""
         by_id = {c["id"]: c.get("props", {}) for c in self.config["components"]}
@@ -190,14 +195,14 @@ def test_a_failed_build_names_no_server_path(server):
     picture = "data:image/png;base64," + base64.b64encode(_png(Image.new("RGB", (64, 48)))).decode()
     status, body = server.run_event(picture_event, server.values(picture_inputs, {"depth3d_input": picture}), session)
     assert status == 200, body
-    lines_text = json.loads(body)["data"][1]
+    lines_text = server.output(picture_event, body, "depth3d_lines")
     build_event, build_inputs = server.event("depth3d_build", "click")
     depth_path = server.upload("depth.png", b"not a picture at all")
     given = {"depth3d_lines": lines_text, "depth3d_source": "depth-image",
              "depth3d_depth_file": server.file_value(depth_path), "depth3d_resolution": 64}
     status, body = server.run_event(build_event, server.values(build_inputs, given), session)
     assert status == 200, body
-    message = json.loads(body)["data"][-1]
+    message = server.output(build_event, body, "depth3d_message")
     assert "Cannot build the scene" in message and "the uploaded file" in message
     for folder in server.folders.values():
         assert str(folder) not in message
