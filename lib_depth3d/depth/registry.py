@@ -217,6 +217,41 @@ def _depth_anything(
     )
 
 
+_METRIC_TRAINING = {
+    # setting: (the repositories' dataset name, the files' dataset tag, what the title says, metres spanned)
+    "indoor": ("Hypersim", "hypersim", "Hypersim, metres, up to 20 m", 20.0),
+    "outdoor": ("VKITTI", "vkitti", "Virtual KITTI 2, metres, up to 80 m", 80.0),
+}
+_SIZE_LABELS = {"small": "99.2 MB", "base": "390 MB", "large": "1.34 GB"}
+
+
+def _metric(setting: str, variant: str, sha256: str, size_bytes: int) -> ModelSpec:
+    """A metric Depth Anything V2 model (Apache-2.0), named and filed as its authors publish them."""
+    dataset, tag, span, max_depth = _METRIC_TRAINING[setting]
+    repo = f"Depth-Anything-V2-Metric-{dataset}-{variant.title()}"
+    filename = f"depth_anything_v2_metric_{tag}_vit{variant[0]}.pth"
+    return _depth_anything(
+        f"depth-anything-v2-metric-{setting}-{variant}",
+        f"Depth Anything V2 Metric {setting.title()} {variant.title()} ({span})",
+        variant,
+        _APACHE,
+        (_da_file(repo, filename, sha256, size_bytes, _SIZE_LABELS[variant]),),
+        max_depth=max_depth,
+    )
+
+
+def _dpt_release_file(filename: str, sha256: str, size_bytes: int, size_label: str) -> WeightFile:
+    """A MiDaS v3.0 checkpoint as the DPT repository's 1_0 release publishes it."""
+    url = f"https://github.com/isl-org/DPT/releases/download/1_0/{filename}"
+    return WeightFile(filename, url, "original", sha256, size_bytes, size_label)
+
+
+def _midas(variant: str, title: str, *files: WeightFile) -> ModelSpec:
+    """A MiDaS v3.0 DPT model (MIT, relative disparity at 384 px)."""
+    return ModelSpec(name=f"midas-dpt-{variant}", title=title, architecture="midas_dpt", variant=variant,
+                     input_size=384, output_kind="disparity", licence=_MIT[0], licence_url=_MIT[1], files=files)
+
+
 _MODELS = (
     _depth_anything(
         "depth-anything-v2-small",
@@ -254,95 +289,27 @@ _MODELS = (
             _da_hf_file("Depth-Anything-V2-Large", None, "1.34 GB"),
         ),
     ),
-    _depth_anything(
-        "depth-anything-v2-metric-indoor-small",
-        "Depth Anything V2 Metric Indoor Small (Hypersim, metres, up to 20 m)",
-        "small",
-        _APACHE,
-        # From installers pinned to revision 3bc65d4 (capsuleutkarsh-design/UTVFX_AI_VFX_Suit first_setup.py).
-        (_da_file("Depth-Anything-V2-Metric-Hypersim-Small", "depth_anything_v2_metric_hypersim_vits.pth",
-                  "b782898d8a3e8be1f639de33837ed85e9b4b73e40f8f5e5cd99067588d722545", 99222290, "99.2 MB"),),
-        max_depth=20.0,
+    # Metric indoor small: from installers pinned to revision 3bc65d4
+    # (capsuleutkarsh-design/UTVFX_AI_VFX_Suit first_setup.py).
+    _metric("indoor", "small", "b782898d8a3e8be1f639de33837ed85e9b4b73e40f8f5e5cd99067588d722545", 99222290),
+    _metric("indoor", "base", "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2", 389965138),
+    _metric("indoor", "large", "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d", 1341401882),
+    _metric("outdoor", "small", "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", 99221808),
+    _metric("outdoor", "base", "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e", 389964656),
+    _metric("outdoor", "large", "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38", 1341401064),
+    _midas(
+        "large", "MiDaS v3.0 DPT-Large (relative)",
+        _dpt_release_file("dpt_large-midas-2f21e586.pt",
+                          "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", 1376378527, "1.38 GB"),
     ),
-    _depth_anything(
-        "depth-anything-v2-metric-indoor-base",
-        "Depth Anything V2 Metric Indoor Base (Hypersim, metres, up to 20 m)",
-        "base",
-        _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-Hypersim-Base", "depth_anything_v2_metric_hypersim_vitb.pth",
-                  "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2", 389965138, "390 MB"),),
-        max_depth=20.0,
-    ),
-    _depth_anything(
-        "depth-anything-v2-metric-indoor-large",
-        "Depth Anything V2 Metric Indoor Large (Hypersim, metres, up to 20 m)",
-        "large",
-        _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-Hypersim-Large", "depth_anything_v2_metric_hypersim_vitl.pth",
-                  "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d", 1341401882, "1.34 GB"),),
-        max_depth=20.0,
-    ),
-    _depth_anything(
-        "depth-anything-v2-metric-outdoor-small",
-        "Depth Anything V2 Metric Outdoor Small (Virtual KITTI 2, metres, up to 80 m)",
-        "small",
-        _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-VKITTI-Small", "depth_anything_v2_metric_vkitti_vits.pth",
-                  "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", 99221808, "99.2 MB"),),
-        max_depth=80.0,
-    ),
-    _depth_anything(
-        "depth-anything-v2-metric-outdoor-base",
-        "Depth Anything V2 Metric Outdoor Base (Virtual KITTI 2, metres, up to 80 m)",
-        "base",
-        _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-VKITTI-Base", "depth_anything_v2_metric_vkitti_vitb.pth",
-                  "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e", 389964656, "390 MB"),),
-        max_depth=80.0,
-    ),
-    _depth_anything(
-        "depth-anything-v2-metric-outdoor-large",
-        "Depth Anything V2 Metric Outdoor Large (Virtual KITTI 2, metres, up to 80 m)",
-        "large",
-        _APACHE,
-        (_da_file("Depth-Anything-V2-Metric-VKITTI-Large", "depth_anything_v2_metric_vkitti_vitl.pth",
-                  "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38", 1341401064, "1.34 GB"),),
-        max_depth=80.0,
-    ),
-    ModelSpec(
-        name="midas-dpt-large",
-        title="MiDaS v3.0 DPT-Large (relative)",
-        architecture="midas_dpt",
-        variant="large",
-        input_size=384,
-        output_kind="disparity",
-        licence=_MIT[0],
-        licence_url=_MIT[1],
-        files=(
-            WeightFile("dpt_large-midas-2f21e586.pt",
-                       "https://github.com/isl-org/DPT/releases/download/1_0/dpt_large-midas-2f21e586.pt", "original",
-                       "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", 1376378527, "1.38 GB"),
-        ),
-    ),
-    ModelSpec(
-        name="midas-dpt-hybrid",
-        title="MiDaS v3.0 DPT-Hybrid (relative; ControlNet depth_midas, SD 2 depth)",
-        architecture="midas_dpt",
-        variant="hybrid",
-        input_size=384,
-        output_kind="disparity",
-        licence=_MIT[0],
-        licence_url=_MIT[1],
-        files=(
-            WeightFile("dpt_hybrid-midas-501f0c75.pt",
-                       "https://github.com/isl-org/DPT/releases/download/1_0/dpt_hybrid-midas-501f0c75.pt", "original",
-                       "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791, "493 MB"),
-            # transformers' conversion. SHA-256: the LFS id on huggingface.co/Intel/dpt-hybrid-midas/blob/
-            # refs%2Fpr%2F5/model.safetensors (the safetensors pull request), also pinned on main by others.
-            WeightFile("dpt-hybrid-midas-hf.safetensors",
-                       f"{_HF}/Intel/dpt-hybrid-midas/resolve/main/model.safetensors", "hf",
-                       "9599793d3ce64d7ebc85657360831596c1df9abc61f6820fe623fe7efb2e29c5", None, "490 MB"),
-        ),
+    _midas(
+        "hybrid", "MiDaS v3.0 DPT-Hybrid (relative; ControlNet depth_midas, SD 2 depth)",
+        _dpt_release_file("dpt_hybrid-midas-501f0c75.pt",
+                          "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791, "493 MB"),
+        # transformers' conversion. SHA-256: the LFS id on huggingface.co/Intel/dpt-hybrid-midas/blob/
+        # refs%2Fpr%2F5/model.safetensors (the safetensors pull request), also pinned on main by others.
+        WeightFile("dpt-hybrid-midas-hf.safetensors", f"{_HF}/Intel/dpt-hybrid-midas/resolve/main/model.safetensors",
+                   "hf", "9599793d3ce64d7ebc85657360831596c1df9abc61f6820fe623fe7efb2e29c5", None, "490 MB"),
     ),
 )
 
