@@ -32,10 +32,13 @@ from PIL import Image
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import to_rgb
-from lib_depth3d.mask.filters import dilate, erode, gaussian_blur
+from lib_depth3d.mask.filters import dilate, erode, gaussian_blur, gaussian_radius_px
 
 MAX_FILTER_PX = 512
 ASPECT_TOLERANCE = 0.01
+# Pixels per strip of the grow-and-feather pipeline: small enough that a strip's temporaries stay
+# in the CPU's cache instead of filling whole-picture arrays.
+STRIP_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,10 @@ def _nearness(depth: DepthMap | np.ndarray) -> tuple[np.ndarray, bool]:
         raise InputError(f"A nearness map must be a 2-D array, got shape {values.shape}.")
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
         raise InputError(f"A nearness map must hold real numbers, not {values.dtype}.")
-    values = values.astype(np.float32)
-    if not np.all(np.isfinite(values)):
-        raise InputError("The nearness map has NaN or infinite values; every value must be finite.")
+    values = values.astype(np.float32, copy=False)
     low, high = float(values.min()), float(values.max())
+    if not (np.isfinite(low) and np.isfinite(high)):  # min and max are NaN or infinite if any value is
+        raise InputError("The nearness map has NaN or infinite values; every value must be finite.")
     if low < 0.0 or high > 1.0:
         raise InputError(
             f"Nearness values must lie in [0, 1] (1 = nearest), got {low:g} to {high:g}. "
@@ -167,6 +170,93 @@ def band_selection(
     if close_high:
         selection = np.minimum(selection, np.clip((high - nearness) / ramp + 0.5, 0.0, 1.0))
     return selection
+
+
+def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions) -> np.ndarray:
+    """Steps 3–4: uint8 0/255 for a hard cut, float32 in [0, 1] for a soft ramp."""
+    if not options.hard:
+        selection = band_selection(nearness, low, high, closed, False, options.ramp)
+        return selection if options.invert else 1.0 - selection
+    import cv2
+
+    close_low, close_high = closed
+    # The cut-offs as float32, as numpy compares a float32 map with a Python float.
+    lower = float(np.float32(low)) if close_low else -np.inf
+    upper = float(np.float32(high)) if close_high else np.inf
+    inside = cv2.inRange(nearness, lower, upper)
+    return inside if options.invert else cv2.bitwise_not(inside, dst=inside)
+
+
+def _levels(values: np.ndarray, full_scale: float) -> np.ndarray:
+    """8-bit levels (rounded, saturated) of values on a scale where ``full_scale`` is white."""
+    import cv2
+
+    if values.dtype == np.uint8:
+        return values
+    return cv2.convertScaleAbs(values, alpha=255.0 / full_scale)
+
+
+def _full_scale(repaint: np.ndarray) -> float:
+    """White in a repaint array: 255 in a hard cut's uint8 levels, 1 in a soft ramp's floats."""
+    return 255.0 if repaint.dtype == np.uint8 else 1.0
+
+
+def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: float, first_row: int, full_scale: float) -> None:
+    """Writes into ``out`` the 8-bit levels of the blurred ``repaint`` rows ``first_row`` … ``first_row + len(out)``.
+
+    ``repaint`` holds every row the kernel reaches from those rows (fewer only at the picture's
+    edges). Only the runs of columns whose kernel window sees more than one value are blurred:
+    elsewhere the blur of a constant is that constant, and a mask is mostly wide flat areas.
+    """
+    radius = gaussian_radius_px(sigma_px)
+    top, bottom = max(0, first_row - radius), min(len(repaint), first_row + len(out) + radius)
+    source = repaint[top:bottom]
+    column_low, column_high = source.min(axis=0), source.max(axis=0)
+    varies = dilate(column_high[None], radius)[0] != erode(column_low[None], radius)[0]
+    out[...] = _levels(column_low[None], full_scale)
+    changing = np.flatnonzero(varies)
+    if not changing.size:
+        return
+    # Runs of varying columns, joined where the flat gap between them is narrower than two halos.
+    breaks = np.flatnonzero(np.diff(changing) > 2 * radius)
+    starts, stops = changing[np.r_[0, breaks + 1]], changing[np.r_[breaks, -1]] + 1
+    inner_rows = slice(first_row - top, first_row - top + len(out))
+    for left, right in zip(starts, stops):
+        window_left = max(0, left - radius)
+        blurred = gaussian_blur(source[:, window_left:min(source.shape[1], right + radius)], sigma_px)
+        out[:, left:right] = _levels(blurred[inner_rows, left - window_left:right - window_left], full_scale)
+
+
+def repaint_levels(
+    nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions
+) -> np.ndarray:
+    """Steps 3–7: the mask's 8-bit levels (uint8 H×W, 255 = repaint) from nearness and the band.
+
+    The selection is made once for the whole picture (uint8 for a hard cut: a quarter of the
+    nearness map's bytes). A feathered mask is then grown and blurred strip by strip: each strip
+    reads the rows around it that the grow and the blur reach, so its result is the whole-picture
+    result, while its temporaries stay small enough for the CPU's cache.
+    """
+    height, width = nearness.shape
+    repaint = _repaint(nearness, low, high, closed, options)
+    full_scale = _full_scale(repaint)
+    grow_px = abs(options.grow_px)
+    if options.feather_px <= 0:
+        grown = dilate(repaint, grow_px) if options.grow_px > 0 else erode(repaint, grow_px)
+        return _levels(grown, full_scale)
+    halo = grow_px + gaussian_radius_px(options.feather_px)
+    strip_rows = max(4 * halo, -(-STRIP_PIXELS // width))
+    levels = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, strip_rows):
+        bottom = min(top + strip_rows, height)
+        first = max(0, top - halo)
+        strip = repaint[first:min(height, bottom + halo)]
+        if options.grow_px > 0:
+            strip = dilate(strip, grow_px)
+        elif options.grow_px < 0:
+            strip = erode(strip, grow_px)
+        _write_feathered_levels(levels[top:bottom], strip, options.feather_px, top - first, full_scale)
+    return levels
 
 
 def depth_mask(
@@ -214,19 +304,12 @@ def depth_mask(
         grey = np.full(nearness.shape, 255 if repaint.flat[0] else 0, dtype=np.uint8)
         return MaskResult(Image.fromarray(grey, "L"), (low, high), warnings)
 
-    selection = band_selection(nearness, low, high, (close_low, close_high), options.hard, options.ramp)
-    repaint = selection if options.invert else 1.0 - selection
-    if options.grow_px > 0:
-        repaint = dilate(repaint, options.grow_px)
-    elif options.grow_px < 0:
-        repaint = erode(repaint, -options.grow_px)
-    if options.feather_px > 0:
-        repaint = gaussian_blur(repaint, options.feather_px)
-    grey = np.floor(np.clip(repaint, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if not grey.any():
+    grey = repaint_levels(nearness, low, high, (close_low, close_high), options)
+    darkest, brightest = int(grey.min()), int(grey.max())
+    if brightest == 0:
         warnings.append(f"The mask repaints nothing: no pixel lies {'inside' if options.invert else 'outside'} "
                         f"the depth band {low:.3f}–{high:.3f}.")
-    elif grey.min() == 255:
+    elif darkest == 255:
         warnings.append(f"The mask repaints everything: no pixel lies {'outside' if options.invert else 'inside'} "
                         f"the depth band {low:.3f}–{high:.3f}.")
     return MaskResult(Image.fromarray(grey, "L"), (low, high), warnings)
