@@ -12,7 +12,8 @@ over a smooth background (a mask of wide flat areas, as depth masks are), and ``
 Runs are paired (ours and the peer alternate, in alternating order); the table shows the medians,
 the median of the per-pair ratios peer/ours (> 1: ours is faster), the largest level difference
 between the two masks, and the growth exponents: the slope of log(time) over log(pixels) from
-each size to the next and, in the last row, fitted over all sizes (1 = linear).
+each size to the next, then fitted over all sizes (1 = linear), from the medians and from the
+fastest run of each (on a shared machine the fastest is the one least slowed by other work).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def opencv_peer(nearness: np.ndarray, options: MaskOptions) -> np.ndarray:
     return repaint
 
 
-def paired_milliseconds(ours, peer, repeat: int) -> tuple[float, float, float]:
-    """Medians of ours and the peer, and the median of the per-pair ratios peer/ours."""
+def paired_milliseconds(ours, peer, repeat: int) -> tuple[list[float], list[float]]:
+    """Milliseconds of each of ``repeat`` paired runs of ours and the peer, after one warm-up run each."""
     ours(), peer()
     ours_ms, peer_ms = [], []
     for index in range(repeat):
@@ -74,8 +75,7 @@ def paired_milliseconds(ours, peer, repeat: int) -> tuple[float, float, float]:
             start = time.perf_counter()
             function()
             times.append((time.perf_counter() - start) * 1000)
-    ratios = [theirs / mine for mine, theirs in zip(ours_ms, peer_ms)]
-    return statistics.median(ours_ms), statistics.median(peer_ms), statistics.median(ratios)
+    return ours_ms, peer_ms
 
 
 def growth_exponent(sizes: list[int], milliseconds: list[float]) -> float:
@@ -93,28 +93,31 @@ def main() -> None:
     options = MaskOptions(near_min=0.5, hard=True, grow_px=args.grow, feather_px=args.feather)
     print(f"hard cut at nearness 0.5, grow {args.grow} px, feather {args.feather} px; "
           f"{args.repeat} paired runs, medians; cv2 {cv2.__version__}, {cv2.getNumThreads()} threads")
-    print(f"{'scene':>8} {'size':>6} {'ours ms':>9} {'peer ms':>9} {'peer/ours':>10} {'max diff':>9} "
+    print(f"{'scene':>8} {'size':>7} {'ours ms':>9} {'peer ms':>9} {'peer/ours':>10} {'max diff':>9} "
           f"{'exp ours':>9} {'exp peer':>9}")
     for name, scene in SCENES.items():
-        ours_times, peer_times = [], []
+        medians, fastest = {"ours": [], "peer": []}, {"ours": [], "peer": []}
         for index, size in enumerate(args.sizes):
             nearness = scene(size)
             ours_levels = np.asarray(depth_mask(nearness, options).mask, dtype=np.int16)
             difference = int(np.abs(ours_levels - opencv_peer(nearness, options)).max())
-            ours, peer, ratio = paired_milliseconds(
+            ours_ms, peer_ms = paired_milliseconds(
                 lambda: depth_mask(nearness, options), lambda: opencv_peer(nearness, options), args.repeat
             )
-            ours_times.append(ours)
-            peer_times.append(peer)
-            exponents = "".rjust(19)
+            ratio = statistics.median(theirs / mine for mine, theirs in zip(ours_ms, peer_ms))
+            for who, times in (("ours", ours_ms), ("peer", peer_ms)):
+                medians[who].append(statistics.median(times))
+                fastest[who].append(min(times))
+            exponents = ""
             if index:
-                exponents = f"{growth_exponent(args.sizes[index - 1:index + 1], ours_times[-2:]):>9.2f} " \
-                            f"{growth_exponent(args.sizes[index - 1:index + 1], peer_times[-2:]):>9.2f}"
-            print(f"{name:>8} {size:>6} {ours:>9.1f} {peer:>9.1f} {ratio:>10.2f} {difference:>9} {exponents}")
+                pair = args.sizes[index - 1:index + 1]
+                exponents = " ".join(f"{growth_exponent(pair, medians[who][-2:]):>9.2f}" for who in ("ours", "peer"))
+            print(f"{name:>8} {size:>7} {medians['ours'][-1]:>9.1f} {medians['peer'][-1]:>9.1f} {ratio:>10.2f} "
+                  f"{difference:>9} {exponents}")
         if len(args.sizes) > 2:
-            print(f"{name:>8} {'fit':>6} {'':>9} {'':>9} {'':>10} {'':>9} "
-                  f"{growth_exponent(args.sizes, ours_times):>9.2f} {growth_exponent(args.sizes, peer_times):>9.2f}")
-
+            for label, times in (("fit", medians), ("fit min", fastest)):
+                print(f"{name:>8} {label:>7} {'':>40} "
+                      + " ".join(f"{growth_exponent(args.sizes, times[who]):>9.2f}" for who in ("ours", "peer")))
 
 if __name__ == "__main__":
     main()

@@ -181,10 +181,16 @@ def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, 
 
     close_low, close_high = closed
     # The cut-offs as float32, as numpy compares a float32 map with a Python float.
-    lower = float(np.float32(low)) if close_low else -np.inf
-    upper = float(np.float32(high)) if close_high else np.inf
-    inside = cv2.inRange(nearness, lower, upper)
-    return inside if options.invert else cv2.bitwise_not(inside, dst=inside)
+    lower, upper = float(np.float32(low)), float(np.float32(high))
+    if close_low and close_high or options.invert:
+        inside = cv2.inRange(nearness, lower if close_low else -np.inf, upper if close_high else np.inf)
+        return inside if options.invert else cv2.bitwise_not(inside, dst=inside)
+    # One open end: outside the band is one comparison, a pass fewer than cutting and inverting.
+    if close_low:
+        return cv2.compare(nearness, lower, cv2.CMP_LT)
+    if close_high:
+        return cv2.compare(nearness, upper, cv2.CMP_GT)
+    return np.zeros(nearness.shape, dtype=np.uint8)
 
 
 def _levels(values: np.ndarray, full_scale: float) -> np.ndarray:
