@@ -172,14 +172,34 @@ def band_selection(
     return selection
 
 
+def _ramp_levels(nearness: np.ndarray, cutoff: float, ramp: float, rising: bool) -> np.ndarray:
+    """8-bit levels of a soft ramp ``ramp`` wide centred on ``cutoff``: 127.5 there, rising or falling with nearness."""
+    import cv2
+
+    # The offset from the float32 cut-off is exact near it, so a pixel on the cut-off is exactly half.
+    offset = cv2.subtract(nearness, float(np.float32(cutoff)))
+    slope = (255.0 if rising else -255.0) / ramp
+    return cv2.addWeighted(offset, slope, offset, 0.0, 127.5, dtype=cv2.CV_8U)
+
+
 def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions) -> np.ndarray:
-    """Steps 3–4: uint8 0/255 for a hard cut, float32 in [0, 1] for a soft ramp."""
-    if not options.hard:
-        selection = band_selection(nearness, low, high, closed, False, options.ramp)
-        return selection if options.invert else 1.0 - selection
+    """Steps 3–4 as 8-bit levels (uint8, 255 = repaint): a step for a hard cut, ramps for a soft one.
+
+    Rounding to 8 bits before grow and feather moves no final level by more than one: a dilation
+    or erosion commutes with rounding, and a blur, whose weights sum to 1, keeps the rounding
+    error within half a level.
+    """
     import cv2
 
     close_low, close_high = closed
+    if not options.hard:
+        # repaint = s = min over the closed cut-offs of their ramps with invert, else 1 - s.
+        ramps = [_ramp_levels(nearness, cutoff, options.ramp, rising=rising != options.invert)
+                 for cutoff, rising, closed_end in ((low, False, close_low), (high, True, close_high)) if closed_end]
+        if not ramps:
+            return np.full(nearness.shape, 255 if options.invert else 0, dtype=np.uint8)
+        combine = cv2.min if options.invert else cv2.max
+        return ramps[0] if len(ramps) == 1 else combine(ramps[0], ramps[1], dst=ramps[0])
     # The cut-offs as float32, as numpy compares a float32 map with a Python float.
     lower, upper = float(np.float32(low)), float(np.float32(high))
     if close_low and close_high or options.invert:
@@ -193,33 +213,21 @@ def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, 
     return np.zeros(nearness.shape, dtype=np.uint8)
 
 
-def _levels(values: np.ndarray, full_scale: float) -> np.ndarray:
-    """8-bit levels (rounded, saturated) of values on a scale where ``full_scale`` is white."""
-    import cv2
-
-    if values.dtype == np.uint8:
-        return values
-    return cv2.convertScaleAbs(values, alpha=255.0 / full_scale)
-
-
-def _full_scale(repaint: np.ndarray) -> float:
-    """White in a repaint array: 255 in a hard cut's uint8 levels, 1 in a soft ramp's floats."""
-    return 255.0 if repaint.dtype == np.uint8 else 1.0
-
-
-def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: float, first_row: int, full_scale: float) -> None:
+def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: float, first_row: int) -> None:
     """Writes into ``out`` the 8-bit levels of the blurred ``repaint`` rows ``first_row`` … ``first_row + len(out)``.
 
     ``repaint`` holds every row the kernel reaches from those rows (fewer only at the picture's
     edges). Only the runs of columns whose kernel window sees more than one value are blurred:
     elsewhere the blur of a constant is that constant, and a mask is mostly wide flat areas.
     """
+    import cv2
+
     radius = gaussian_radius_px(sigma_px)
     top, bottom = max(0, first_row - radius), min(len(repaint), first_row + len(out) + radius)
     source = repaint[top:bottom]
     column_low, column_high = source.min(axis=0), source.max(axis=0)
     varies = dilate(column_high[None], radius)[0] != erode(column_low[None], radius)[0]
-    out[...] = _levels(column_low[None], full_scale)
+    out[...] = column_low
     changing = np.flatnonzero(varies)
     if not changing.size:
         return
@@ -230,7 +238,7 @@ def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: floa
     for left, right in zip(starts, stops):
         window_left = max(0, left - radius)
         blurred = gaussian_blur(source[:, window_left:min(source.shape[1], right + radius)], sigma_px)
-        out[:, left:right] = _levels(blurred[inner_rows, left - window_left:right - window_left], full_scale)
+        out[:, left:right] = cv2.convertScaleAbs(blurred[inner_rows, left - window_left:right - window_left])
 
 
 def repaint_levels(
@@ -238,18 +246,18 @@ def repaint_levels(
 ) -> np.ndarray:
     """Steps 3–7: the mask's 8-bit levels (uint8 H×W, 255 = repaint) from nearness and the band.
 
-    The selection is made once for the whole picture (uint8 for a hard cut: a quarter of the
-    nearness map's bytes). A feathered mask is then grown and blurred strip by strip: each strip
+    The selection is made once for the whole picture, as 8-bit levels (a quarter of the nearness
+    map's bytes). A feathered mask is then grown and blurred strip by strip: each strip
     reads the rows around it that the grow and the blur reach, so its result is the whole-picture
     result, while its temporaries stay small enough for the CPU's cache.
     """
     height, width = nearness.shape
     repaint = _repaint(nearness, low, high, closed, options)
-    full_scale = _full_scale(repaint)
     grow_px = abs(options.grow_px)
     if options.feather_px <= 0:
-        grown = dilate(repaint, grow_px) if options.grow_px > 0 else erode(repaint, grow_px)
-        return _levels(grown, full_scale)
+        if options.grow_px == 0:
+            return repaint
+        return dilate(repaint, grow_px) if options.grow_px > 0 else erode(repaint, grow_px)
     halo = grow_px + gaussian_radius_px(options.feather_px)
     strip_rows = max(4 * halo, -(-STRIP_PIXELS // width))
     levels = np.empty((height, width), dtype=np.uint8)
@@ -261,7 +269,7 @@ def repaint_levels(
             strip = dilate(strip, grow_px)
         elif options.grow_px < 0:
             strip = erode(strip, grow_px)
-        _write_feathered_levels(levels[top:bottom], strip, options.feather_px, top - first, full_scale)
+        _write_feathered_levels(levels[top:bottom], strip, options.feather_px, top - first)
     return levels
 
 
