@@ -20,6 +20,10 @@ How the settings combine, in this order (``docs/masks.md`` has pictures in words
    ``grow_px < 0`` erodes it. It acts on the repainted area whatever ``invert`` says.
 6. **Feather**: Gaussian blur of standard deviation ``feather_px`` pixels.
 7. Rounded to 8 bits: an "L" image, white (255) = repaint, black (0) = keep — A1111's convention.
+
+Steps 3–7 run on 8-bit levels with OpenCV, feather strip by strip and only where the mask has
+edges (see :func:`_mask_levels`); every level is within one of computing them in float and
+rounding last, and a hard cut without feather is exact.
 """
 
 from __future__ import annotations
@@ -241,7 +245,7 @@ def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: floa
         out[:, left:right] = cv2.convertScaleAbs(blurred[inner_rows, left - window_left:right - window_left])
 
 
-def repaint_levels(
+def _mask_levels(
     nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions
 ) -> np.ndarray:
     """Steps 3–7: the mask's 8-bit levels (uint8 H×W, 255 = repaint) from nearness and the band.
@@ -318,7 +322,7 @@ def depth_mask(
         grey = np.full(nearness.shape, 255 if repaint.flat[0] else 0, dtype=np.uint8)
         return MaskResult(Image.fromarray(grey, "L"), (low, high), warnings)
 
-    grey = repaint_levels(nearness, low, high, (close_low, close_high), options)
+    grey = _mask_levels(nearness, low, high, (close_low, close_high), options)
     darkest, brightest = int(grey.min()), int(grey.max())
     if brightest == 0:
         warnings.append(f"The mask repaints nothing: no pixel lies {'inside' if options.invert else 'outside'} "
