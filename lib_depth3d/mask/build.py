@@ -193,6 +193,12 @@ def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, 
     or erosion commutes with rounding, and a blur, whose weights sum to 1, keeps the rounding
     error within half a level.
     """
+    # One row: OpenCV's Python binding reads a float beside a 4×1 array as a 4×1 array, not a scalar.
+    levels = _repaint_row(nearness.reshape(1, -1), low, high, closed, options)
+    return levels.reshape(nearness.shape)
+
+
+def _repaint_row(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions) -> np.ndarray:
     import cv2
 
     close_low, close_high = closed
@@ -217,32 +223,43 @@ def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, 
     return np.zeros(nearness.shape, dtype=np.uint8)
 
 
-def _write_feathered_levels(out: np.ndarray, repaint: np.ndarray, sigma_px: float, first_row: int) -> None:
-    """Writes into ``out`` the 8-bit levels of the blurred ``repaint`` rows ``first_row`` … ``first_row + len(out)``.
+def _grown(repaint: np.ndarray, grow_px: int) -> np.ndarray:
+    """Step 5 on 8-bit levels: dilated by ``grow_px`` (> 0), eroded by ``-grow_px`` (< 0)."""
+    if grow_px > 0:
+        return dilate(repaint, grow_px)
+    if grow_px < 0:
+        return erode(repaint, -grow_px)
+    return repaint
 
-    ``repaint`` holds every row the kernel reaches from those rows (fewer only at the picture's
-    edges). Only the runs of columns whose kernel window sees more than one value are blurred:
-    elsewhere the blur of a constant is that constant, and a mask is mostly wide flat areas.
+
+def _write_grown_feathered_levels(out: np.ndarray, repaint: np.ndarray, options: MaskOptions, first_row: int) -> None:
+    """Writes into ``out`` the levels of ``repaint`` rows ``first_row`` … ``first_row + len(out)``, grown and blurred.
+
+    ``repaint`` holds every row that the grow and the blur reach from those rows (fewer only at
+    the picture's edges). Only the runs of columns whose reach sees more than one value are grown
+    and blurred: elsewhere both leave a constant as it is, and a mask is mostly wide flat areas.
     """
     import cv2
 
-    radius = gaussian_radius_px(sigma_px)
-    top, bottom = max(0, first_row - radius), min(len(repaint), first_row + len(out) + radius)
-    source = repaint[top:bottom]
-    column_low, column_high = source.min(axis=0), source.max(axis=0)
-    varies = dilate(column_high[None], radius)[0] != erode(column_low[None], radius)[0]
+    reach = abs(options.grow_px) + gaussian_radius_px(options.feather_px)
+    column_low, column_high = repaint.min(axis=0), repaint.max(axis=0)
+    varies = dilate(column_high[None], reach)[0] != erode(column_low[None], reach)[0]
     out[...] = column_low
     changing = np.flatnonzero(varies)
     if not changing.size:
         return
-    # Runs of varying columns, joined where the flat gap between them is narrower than two halos.
-    breaks = np.flatnonzero(np.diff(changing) > 2 * radius)
+    # Runs of varying columns, joined where the flat gap between them is narrower than two reaches.
+    breaks = np.flatnonzero(np.diff(changing) > 2 * reach)
     starts, stops = changing[np.r_[0, breaks + 1]], changing[np.r_[breaks, -1]] + 1
-    inner_rows = slice(first_row - top, first_row - top + len(out))
+    # The blur needs the grown rows within its radius of ``out``'s rows; the strip has more for the grow.
+    radius = gaussian_radius_px(options.feather_px)
+    top, bottom = max(0, first_row - radius), min(len(repaint), first_row + len(out) + radius)
+    rows = slice(first_row - top, first_row - top + len(out))
     for left, right in zip(starts, stops):
-        window_left = max(0, left - radius)
-        blurred = gaussian_blur(source[:, window_left:min(source.shape[1], right + radius)], sigma_px)
-        out[:, left:right] = cv2.convertScaleAbs(blurred[inner_rows, left - window_left:right - window_left])
+        window_left = max(0, left - reach)
+        window = repaint[:, window_left:min(repaint.shape[1], right + reach)]
+        blurred = gaussian_blur(_grown(window, options.grow_px)[top:bottom], options.feather_px)
+        out[:, left:right] = cv2.convertScaleAbs(blurred[rows, left - window_left:right - window_left])
 
 
 def _mask_levels(
@@ -251,29 +268,22 @@ def _mask_levels(
     """Steps 3–7: the mask's 8-bit levels (uint8 H×W, 255 = repaint) from nearness and the band.
 
     The selection is made once for the whole picture, as 8-bit levels (a quarter of the nearness
-    map's bytes). A feathered mask is then grown and blurred strip by strip: each strip
-    reads the rows around it that the grow and the blur reach, so its result is the whole-picture
-    result, while its temporaries stay small enough for the CPU's cache.
+    map's bytes). A feathered mask is then grown and blurred strip by strip: each strip reads the
+    rows around it that the grow and the blur reach, so its result is the whole-picture result,
+    while its temporaries stay small enough for the CPU's cache.
     """
     height, width = nearness.shape
     repaint = _repaint(nearness, low, high, closed, options)
-    grow_px = abs(options.grow_px)
     if options.feather_px <= 0:
-        if options.grow_px == 0:
-            return repaint
-        return dilate(repaint, grow_px) if options.grow_px > 0 else erode(repaint, grow_px)
-    halo = grow_px + gaussian_radius_px(options.feather_px)
-    strip_rows = max(4 * halo, -(-STRIP_PIXELS // width))
+        return _grown(repaint, options.grow_px)
+    reach = abs(options.grow_px) + gaussian_radius_px(options.feather_px)
+    strip_rows = max(4 * reach, -(-STRIP_PIXELS // width))
     levels = np.empty((height, width), dtype=np.uint8)
     for top in range(0, height, strip_rows):
         bottom = min(top + strip_rows, height)
-        first = max(0, top - halo)
-        strip = repaint[first:min(height, bottom + halo)]
-        if options.grow_px > 0:
-            strip = dilate(strip, grow_px)
-        elif options.grow_px < 0:
-            strip = erode(strip, grow_px)
-        _write_feathered_levels(levels[top:bottom], strip, options.feather_px, top - first)
+        first = max(0, top - reach)
+        strip = repaint[first:min(height, bottom + reach)]
+        _write_grown_feathered_levels(levels[top:bottom], strip, options, top - first)
     return levels
 
 

@@ -7,13 +7,16 @@ whatever the strip height (seams between strips must not show).
 
 from unittest import mock
 
+import cv2
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lib_depth3d.mask import MaskOptions, band_cutoffs, depth_mask
 from lib_depth3d.mask import build
 from lib_depth3d.mask.build import band_selection
+from lib_depth3d.mask.filters import gaussian_blur
 
 LEVELS = 64
 
@@ -117,3 +120,35 @@ def test_a_feathered_disc_cut_into_many_strips_matches_the_previous_implementati
     expected = previous_levels(nearness, options)
     assert np.abs(got - expected).max() <= 1
     assert (got != expected).mean() < 0.001
+
+
+@pytest.mark.parametrize("shape", [(4, 1), (1, 4), (1, 1), (4, 4)])
+@pytest.mark.parametrize("hard", [True, False])
+@pytest.mark.parametrize("band", [(0.5, 1.0), (0.0, 0.5), (0.3, 0.7)])
+def test_thin_maps_whose_shape_opencv_could_read_as_a_scalar(shape, hard, band):
+    nearness = np.linspace(0.05, 0.95, shape[0] * shape[1], dtype=np.float32).reshape(shape)
+    for invert in (False, True):
+        options = MaskOptions(near_min=band[0], near_max=band[1], hard=hard, invert=invert, ramp=0.3)
+        got = np.asarray(depth_mask(nearness, options).mask, dtype=np.int16)
+        assert got.shape == shape
+        if np.ptp(nearness) > 0:
+            assert np.abs(got - previous_levels(nearness, options)).max() <= 1
+
+
+def whole_picture_levels(nearness, options):
+    """Grow and feather on the whole picture at once: what the strips and runs must reproduce exactly."""
+    low, high, close_low, close_high = band_cutoffs(nearness, options)
+    repaint = build._repaint(nearness, low, high, (close_low, close_high), options)
+    grown = build._grown(repaint, options.grow_px)
+    if options.feather_px == 0:
+        return grown
+    return cv2.convertScaleAbs(gaussian_blur(grown, options.feather_px))
+
+
+@settings(max_examples=150, deadline=None)
+@given(flat_areas_and_edges(), mask_options(), st.sampled_from([1, 512]))
+def test_strips_and_skipped_flat_columns_equal_the_whole_picture_computation(nearness, options, strip_pixels):
+    assume(np.ptp(nearness) > 0)
+    with mock.patch.object(build, "STRIP_PIXELS", strip_pixels):
+        got = np.asarray(depth_mask(nearness, options).mask)
+    np.testing.assert_array_equal(got, whole_picture_levels(nearness, options))
