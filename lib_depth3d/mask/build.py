@@ -203,7 +203,8 @@ def _repaint_row(nearness: np.ndarray, low: float, high: float, closed: tuple[bo
 
     close_low, close_high = closed
     if not options.hard:
-        # repaint = s = min over the closed cut-offs of their ramps with invert, else 1 - s.
+        # With invert, repaint = s = the least of the closed cut-offs' ramps; without, 1 - s = the
+        # greatest of their mirrored ramps.
         ramps = [_ramp_levels(nearness, cutoff, options.ramp, rising=rising != options.invert)
                  for cutoff, rising, closed_end in ((low, False, close_low), (high, True, close_high)) if closed_end]
         if not ramps:
@@ -212,7 +213,7 @@ def _repaint_row(nearness: np.ndarray, low: float, high: float, closed: tuple[bo
         return ramps[0] if len(ramps) == 1 else combine(ramps[0], ramps[1], dst=ramps[0])
     # The cut-offs as float32, as numpy compares a float32 map with a Python float.
     lower, upper = float(np.float32(low)), float(np.float32(high))
-    if close_low and close_high or options.invert:
+    if (close_low and close_high) or options.invert:
         inside = cv2.inRange(nearness, lower if close_low else -np.inf, upper if close_high else np.inf)
         return inside if options.invert else cv2.bitwise_not(inside, dst=inside)
     # One open end: outside the band is one comparison, a pass fewer than cutting and inverting.
