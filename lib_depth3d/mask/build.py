@@ -20,6 +20,10 @@ How the settings combine, in this order (``docs/masks.md`` has pictures in words
    ``grow_px < 0`` erodes it. It acts on the repainted area whatever ``invert`` says.
 6. **Feather**: Gaussian blur of standard deviation ``feather_px`` pixels.
 7. Rounded to 8 bits: an "L" image, white (255) = repaint, black (0) = keep — A1111's convention.
+
+Steps 3–7 run on 8-bit levels with OpenCV, feather strip by strip and only where the mask has
+edges (see :func:`_mask_levels`); every level is within one of computing them in float and
+rounding last, and a hard cut without feather is exact.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ from PIL import Image
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import to_rgb
-from lib_depth3d.mask.filters import dilate, erode, gaussian_blur
+from lib_depth3d.mask.filters import dilate, erode, gaussian_blur, gaussian_radius_px
 
 MAX_FILTER_PX = 512
 ASPECT_TOLERANCE = 0.01
+# Pixels per strip of the grow-and-feather pipeline: small enough that a strip's temporaries stay
+# in the CPU's cache instead of filling whole-picture arrays.
+STRIP_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,10 @@ def _nearness(depth: DepthMap | np.ndarray) -> tuple[np.ndarray, bool]:
         raise InputError(f"A nearness map must be a 2-D array, got shape {values.shape}.")
     if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
         raise InputError(f"A nearness map must hold real numbers, not {values.dtype}.")
-    values = values.astype(np.float32)
-    if not np.all(np.isfinite(values)):
-        raise InputError("The nearness map has NaN or infinite values; every value must be finite.")
+    values = values.astype(np.float32, copy=False)
     low, high = float(values.min()), float(values.max())
+    if not (np.isfinite(low) and np.isfinite(high)):  # min and max are NaN or infinite if any value is
+        raise InputError("The nearness map has NaN or infinite values; every value must be finite.")
     if low < 0.0 or high > 1.0:
         raise InputError(
             f"Nearness values must lie in [0, 1] (1 = nearest), got {low:g} to {high:g}. "
@@ -167,6 +174,118 @@ def band_selection(
     if close_high:
         selection = np.minimum(selection, np.clip((high - nearness) / ramp + 0.5, 0.0, 1.0))
     return selection
+
+
+def _ramp_levels(nearness: np.ndarray, cutoff: float, ramp: float, rising: bool) -> np.ndarray:
+    """8-bit levels of a soft ramp ``ramp`` wide centred on ``cutoff``: 127.5 there, rising or falling with nearness."""
+    import cv2
+
+    # The offset from the float32 cut-off is exact near it, so a pixel on the cut-off is exactly half.
+    offset = cv2.subtract(nearness, float(np.float32(cutoff)))
+    slope = (255.0 if rising else -255.0) / ramp
+    return cv2.addWeighted(offset, slope, offset, 0.0, 127.5, dtype=cv2.CV_8U)
+
+
+def _repaint(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions) -> np.ndarray:
+    """Steps 3–4 as 8-bit levels (uint8, 255 = repaint): a step for a hard cut, ramps for a soft one.
+
+    Rounding to 8 bits before grow and feather moves no final level by more than one: a dilation
+    or erosion commutes with rounding, and a blur, whose weights sum to 1, keeps the rounding
+    error within half a level.
+    """
+    # One row: OpenCV's Python binding reads a float beside a 4×1 array as a 4×1 array, not a scalar.
+    levels = _repaint_row(nearness.reshape(1, -1), low, high, closed, options)
+    return levels.reshape(nearness.shape)
+
+
+def _repaint_row(nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions) -> np.ndarray:
+    import cv2
+
+    close_low, close_high = closed
+    if not options.hard:
+        # With invert, repaint = s = the least of the closed cut-offs' ramps; without, 1 - s = the
+        # greatest of their mirrored ramps.
+        ramps = [_ramp_levels(nearness, cutoff, options.ramp, rising=rising != options.invert)
+                 for cutoff, rising, closed_end in ((low, False, close_low), (high, True, close_high)) if closed_end]
+        if not ramps:
+            return np.full(nearness.shape, 255 if options.invert else 0, dtype=np.uint8)
+        combine = cv2.min if options.invert else cv2.max
+        return ramps[0] if len(ramps) == 1 else combine(ramps[0], ramps[1], dst=ramps[0])
+    # The cut-offs as float32, as numpy compares a float32 map with a Python float.
+    lower, upper = float(np.float32(low)), float(np.float32(high))
+    if (close_low and close_high) or options.invert:
+        inside = cv2.inRange(nearness, lower if close_low else -np.inf, upper if close_high else np.inf)
+        return inside if options.invert else cv2.bitwise_not(inside, dst=inside)
+    # One open end: outside the band is one comparison, a pass fewer than cutting and inverting.
+    if close_low:
+        return cv2.compare(nearness, lower, cv2.CMP_LT)
+    if close_high:
+        return cv2.compare(nearness, upper, cv2.CMP_GT)
+    return np.zeros(nearness.shape, dtype=np.uint8)
+
+
+def _grown(repaint: np.ndarray, grow_px: int) -> np.ndarray:
+    """Step 5 on 8-bit levels: dilated by ``grow_px`` (> 0), eroded by ``-grow_px`` (< 0)."""
+    if grow_px > 0:
+        return dilate(repaint, grow_px)
+    if grow_px < 0:
+        return erode(repaint, -grow_px)
+    return repaint
+
+
+def _write_grown_feathered_levels(out: np.ndarray, repaint: np.ndarray, options: MaskOptions, first_row: int) -> None:
+    """Writes into ``out`` the levels of ``repaint`` rows ``first_row`` … ``first_row + len(out)``, grown and blurred.
+
+    ``repaint`` holds every row that the grow and the blur reach from those rows (fewer only at
+    the picture's edges). Only the runs of columns whose reach sees more than one value are grown
+    and blurred: elsewhere both leave a constant as it is, and a mask is mostly wide flat areas.
+    """
+    import cv2
+
+    reach = abs(options.grow_px) + gaussian_radius_px(options.feather_px)
+    column_low, column_high = repaint.min(axis=0), repaint.max(axis=0)
+    varies = dilate(column_high[None], reach)[0] != erode(column_low[None], reach)[0]
+    out[...] = column_low
+    changing = np.flatnonzero(varies)
+    if not changing.size:
+        return
+    # Runs of varying columns, joined where the flat gap between them is narrower than two reaches.
+    breaks = np.flatnonzero(np.diff(changing) > 2 * reach)
+    starts, stops = changing[np.r_[0, breaks + 1]], changing[np.r_[breaks, -1]] + 1
+    # The blur needs the grown rows within its radius of ``out``'s rows; the strip has more for the grow.
+    radius = gaussian_radius_px(options.feather_px)
+    top, bottom = max(0, first_row - radius), min(len(repaint), first_row + len(out) + radius)
+    rows = slice(first_row - top, first_row - top + len(out))
+    for left, right in zip(starts, stops):
+        window_left = max(0, left - reach)
+        window = repaint[:, window_left:min(repaint.shape[1], right + reach)]
+        blurred = gaussian_blur(_grown(window, options.grow_px)[top:bottom], options.feather_px)
+        out[:, left:right] = cv2.convertScaleAbs(blurred[rows, left - window_left:right - window_left])
+
+
+def _mask_levels(
+    nearness: np.ndarray, low: float, high: float, closed: tuple[bool, bool], options: MaskOptions
+) -> np.ndarray:
+    """Steps 3–7: the mask's 8-bit levels (uint8 H×W, 255 = repaint) from nearness and the band.
+
+    The selection is made once for the whole picture, as 8-bit levels (a quarter of the nearness
+    map's bytes). A feathered mask is then grown and blurred strip by strip: each strip reads the
+    rows around it that the grow and the blur reach, so its result is the whole-picture result,
+    while its temporaries stay small enough for the CPU's cache.
+    """
+    height, width = nearness.shape
+    repaint = _repaint(nearness, low, high, closed, options)
+    if options.feather_px <= 0:
+        return _grown(repaint, options.grow_px)
+    reach = abs(options.grow_px) + gaussian_radius_px(options.feather_px)
+    strip_rows = max(4 * reach, -(-STRIP_PIXELS // width))
+    levels = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, strip_rows):
+        bottom = min(top + strip_rows, height)
+        first = max(0, top - reach)
+        strip = repaint[first:min(height, bottom + reach)]
+        _write_grown_feathered_levels(levels[top:bottom], strip, options, top - first)
+    return levels
 
 
 def depth_mask(
@@ -214,19 +333,12 @@ def depth_mask(
         grey = np.full(nearness.shape, 255 if repaint.flat[0] else 0, dtype=np.uint8)
         return MaskResult(Image.fromarray(grey, "L"), (low, high), warnings)
 
-    selection = band_selection(nearness, low, high, (close_low, close_high), options.hard, options.ramp)
-    repaint = selection if options.invert else 1.0 - selection
-    if options.grow_px > 0:
-        repaint = dilate(repaint, options.grow_px)
-    elif options.grow_px < 0:
-        repaint = erode(repaint, -options.grow_px)
-    if options.feather_px > 0:
-        repaint = gaussian_blur(repaint, options.feather_px)
-    grey = np.floor(np.clip(repaint, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if not grey.any():
+    grey = _mask_levels(nearness, low, high, (close_low, close_high), options)
+    darkest, brightest = int(grey.min()), int(grey.max())
+    if brightest == 0:
         warnings.append(f"The mask repaints nothing: no pixel lies {'inside' if options.invert else 'outside'} "
                         f"the depth band {low:.3f}–{high:.3f}.")
-    elif grey.min() == 255:
+    elif darkest == 255:
         warnings.append(f"The mask repaints everything: no pixel lies {'outside' if options.invert else 'inside'} "
                         f"the depth band {low:.3f}–{high:.3f}.")
     return MaskResult(Image.fromarray(grey, "L"), (low, high), warnings)
