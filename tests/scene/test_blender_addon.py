@@ -10,6 +10,7 @@ picture's camera reproduces the picture: ≥ 40 dB over every pixel.
 import ast
 import importlib.util
 import io
+import json
 import math
 import sys
 import zipfile
@@ -167,6 +168,20 @@ def test_a_gltf_without_a_depth3d_camera_is_sent_to_the_gltf_importer():
     document = {"nodes": [{"camera": 0}], "cameras": [{"type": "perspective", "perspective": {"yfov": 1.0}}]}
     with pytest.raises(scene_file.SceneFileError, match=r"no Depth3D camera: import it with File > Import > glTF"):
         scene_file.scene_file(document, "plain.glb")
+
+
+def test_a_depth3d_camera_with_broken_settings_is_refused_with_a_sentence(tmp_path):
+    _, _, glb = _scene("centred", "walk", tmp_path, 24, 18, 1.0)
+    data = glb.read_bytes()
+    json_length = int.from_bytes(data[12:16], "little")
+    document = json.loads(data[20 : 20 + json_length])
+    del document["cameras"][0]["extras"]["depth3d"]["blender"]["lens"]
+    broken = json.dumps(document).encode("utf-8")
+    broken += b" " * (-len(broken) % 4)
+    path = tmp_path / "broken.glb"
+    path.write_bytes(data[:12] + len(broken).to_bytes(4, "little") + b"JSON" + broken + data[20 + json_length :])
+    with pytest.raises(scene_file.SceneFileError, match="missing or broken fields: write the scene again"):
+        scene_file.read_scene_file(str(path))
 
 
 def _blender_location(gltf_translation) -> np.ndarray:

@@ -128,4 +128,12 @@ def _camera_move(document: dict, camera_node: int) -> CameraMove | None:
 
 def read_scene_file(path: str) -> SceneFile:
     """The Depth3D scene at ``path`` (a ``.glb``); :class:`SceneFileError` when it is not one."""
-    return scene_file(read_gltf_json(path), os.path.basename(path))
+    name = os.path.basename(path)
+    document = read_gltf_json(path)
+    try:
+        return scene_file(document, name)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        raise SceneFileError(
+            f"{name} has a Depth3D camera or animation with missing or broken fields: "
+            "write the scene again with Depth3D's scene command."
+        ) from error
