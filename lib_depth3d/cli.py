@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "models": "lib_depth3d.commands.models",
     "scene": "lib_depth3d.commands.scene",
     "mask": "lib_depth3d.commands.mask",
+    "blender-addon": "lib_depth3d.commands.blender_addon",
     "ui": "lib_depth3d.commands.ui",
 }
 

@@ -14,6 +14,8 @@ Framing modes:
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -85,3 +87,90 @@ def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path) -> P
         f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     return output_png
+
+
+_ADDON_SCRIPT = r'''
+import json
+import sys
+
+import addon_utils
+import bpy
+
+addon_zip, glb_path, output_path, report_path, background = sys.argv[sys.argv.index("--") + 1:]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.preferences.addon_install(filepath=addon_zip)
+bpy.ops.preferences.addon_enable(module="io_scene_depth3d")
+addon = next(module for module in addon_utils.modules() if module.__name__ == "io_scene_depth3d")
+result = bpy.ops.import_scene.depth3d(filepath=glb_path, picture_background=background == "background")
+scene = bpy.context.scene
+camera = scene.camera
+report = {
+    "result": sorted(result),
+    "bl_info": {key: list(value) if isinstance(value, tuple) else value for key, value in addon.bl_info.items()},
+    "camera": camera.name if camera else None,
+    "camera_data": {key: getattr(camera.data, key) for key in ("lens", "sensor_width", "sensor_fit", "shift_x", "shift_y")},
+    "resolution": [scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage],
+    "view": [scene.view_settings.view_transform, scene.view_settings.look],
+    "fps": [scene.render.fps, scene.render.fps_base],
+    "frames": [scene.frame_start, scene.frame_end, scene.frame_current],
+    "backgrounds": [
+        {"image": b.image.name, "size": list(b.image.size)} for b in camera.data.background_images if b.image
+    ],
+    "show_background": camera.data.show_background_images,
+}
+scene.frame_set(scene.frame_end)
+report["location_at_end"] = list(camera.matrix_world.translation)
+scene.frame_set(scene.frame_start)
+report["location_at_start"] = list(camera.matrix_world.translation)
+render = scene.render
+render.film_transparent = True
+render.dither_intensity = 0.0
+render.filter_size = 0.01
+scene.cycles.pixel_filter_type = "BOX"
+render.engine = "CYCLES"
+scene.cycles.device = "CPU"
+scene.cycles.samples = 1
+scene.cycles.use_denoising = False
+scene.cycles.use_adaptive_sampling = False
+render.image_settings.file_format = "PNG"
+render.image_settings.color_mode = "RGBA"
+render.image_settings.color_depth = "8"
+render.filepath = output_path
+bpy.ops.render.render(write_still=True)
+with open(report_path, "w") as file:
+    json.dump(report, file)
+'''
+
+
+def import_with_addon(
+    addon_zip: Path, glb_path: Path, output_png: Path, work_dir: Path, *, picture_background: bool
+) -> dict:
+    """Install ``addon_zip`` in a fresh Blender user folder, import ``glb_path`` with
+    ``import_scene.depth3d`` and render its first frame from the scene camera (Cycles, one sample
+    per pixel, which lands on the pixel centre) into ``output_png``; what the add-on set, as a dict.
+
+    Nothing but the sampling and the film is set by the test: render size, camera, lens shift,
+    view transform and frames are the add-on's.
+    """
+    blender = shutil.which("blender")
+    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+    script = work_dir / "import_with_addon.py"
+    script.write_text(_ADDON_SCRIPT)
+    report_path = work_dir / "addon_report.json"
+    user = work_dir / "blender_user"
+    environment = {
+        **os.environ,
+        "BLENDER_USER_SCRIPTS": str(user / "scripts"),
+        "BLENDER_USER_CONFIG": str(user / "config"),
+        "BLENDER_USER_DATAFILES": str(user / "datafiles"),
+    }
+    result = subprocess.run(
+        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
+         "--", str(addon_zip), str(glb_path), str(output_png), str(report_path),
+         "background" if picture_background else "none"],
+        capture_output=True, text=True, timeout=300, env=environment,
+    )
+    assert result.returncode == 0 and output_png.exists() and report_path.exists(), (
+        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return json.loads(report_path.read_text())
