@@ -4,8 +4,10 @@
 // build step, no CDN. gradio's Model3D cannot start at a glTF camera, so the tab hands the .glb to
 // this viewer instead: the hidden file component #depth3d_model holds the built file and gradio
 // serves it at the link it renders there. The viewer reads that .glb (docs/scene.md), shows it
-// through its camera node (so the first frame is the picture) and lets the user walk in.
-// State lives in window.depth3dViewer; it attaches again on every onUiUpdate.
+// through its camera node (so the first frame is the picture), lets the user walk in and plays
+// the file's camera move. State lives in window.depth3dViewer; it attaches again on every
+// onUiUpdate. The scene's shareable page (lib_depth3d/scene/page.py) inlines this very file and
+// calls window.depth3dViewer.attach() and .open(bytes) itself.
 
 (function () {
     "use strict";
@@ -23,6 +25,7 @@
     var NO_WEBGL = "Your browser has no WebGL; download the .glb and open it in Blender.";
     var HINT = "Drag: orbit · Shift+drag or right-drag: look around · wheel or W/S: walk · " +
         "A/D: step sideways · R: back to the picture";
+    var MOVE_HINT = " · P: play the camera move";
 
     var viewer = {
         url: null,
@@ -37,6 +40,8 @@
         message: null,
         loadToken: 0,
         renderPending: false,
+        playing: null,
+        playButton: null,
     };
     window.depth3dViewer = viewer;
 
@@ -148,7 +153,7 @@
             if (visiting[index] || !nodes[index]) throw new Error("the node tree refers to node " + index + " wrongly");
             visiting[index] = true;
             var matrix = multiply(parentMatrix, nodeMatrix(nodes[index]));
-            placed.push({index: index, node: nodes[index], matrix: matrix});
+            placed.push({index: index, node: nodes[index], matrix: matrix, parentMatrix: parentMatrix});
             (nodes[index].children || []).forEach(function (child) { visit(child, matrix); });
             visiting[index] = false;
         }
@@ -215,6 +220,79 @@
         };
     }
 
+    // Spherical interpolation of unit quaternions a → b by fraction f, along the shorter arc.
+    function slerp(a, b, f) {
+        var cosine = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3], sign = cosine < 0 ? -1 : 1;
+        cosine *= sign;
+        var wa = 1 - f, wb = f * sign;
+        if (cosine < 0.9995) {
+            var angle = Math.acos(cosine), sine = Math.sin(angle);
+            wa = Math.sin((1 - f) * angle) / sine;
+            wb = sign * Math.sin(f * angle) / sine;
+        }
+        var q = [0, 1, 2, 3].map(function (i) { return a[i] * wa + b[i] * wb; });
+        var length = Math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+        return q.map(function (value) { return value / length; });
+    }
+
+    // One animation channel as a function of time in seconds (clamped to its keys). A cubic
+    // spline is followed through its keyframe values, linearly.
+    function channelSampler(gltf, bin, sampler, width) {
+        var times = readAccessor(gltf, bin, sampler.input);
+        var values = readAccessor(gltf, bin, sampler.output);
+        var cubic = sampler.interpolation === "CUBICSPLINE", step = sampler.interpolation === "STEP";
+        function key(index) {
+            var start = (cubic ? 3 * index + 1 : index) * width;
+            return Array.prototype.slice.call(values, start, start + width);
+        }
+        return {
+            duration: times.length ? times[times.length - 1] : 0,
+            at: function (seconds) {
+                var next = 0;
+                while (next < times.length && times[next] <= seconds) next++;
+                if (next === 0) return key(0);
+                if (next === times.length || step) return key(next - 1);
+                var f = (seconds - times[next - 1]) / (times[next] - times[next - 1]);
+                var a = key(next - 1), b = key(next);
+                if (width === 4) return slerp(a, b, f);
+                return a.map(function (value, i) { return value + (b[i] - value) * f; });
+            },
+        };
+    }
+
+    // The first animation that moves the camera's node, as its world matrix over time; null when none does.
+    function cameraMoveOf(gltf, bin, placed) {
+        var holder = placed.filter(function (entry) { return entry.node.camera !== undefined; })[0];
+        if (!holder) return null;
+        var widths = {translation: 3, rotation: 4, scale: 3};
+        var animations = gltf.animations || [];
+        for (var a = 0; a < animations.length; a++) {
+            var channels = {}, duration = 0, found = false;
+            (animations[a].channels || []).forEach(function (channel) {
+                var target = channel.target || {};
+                if (target.node !== holder.index || !widths[target.path]) return;
+                var sampler = channelSampler(gltf, bin, animations[a].samplers[channel.sampler], widths[target.path]);
+                channels[target.path] = sampler;
+                duration = Math.max(duration, sampler.duration);
+                found = true;
+            });
+            if (!found) continue;
+            return {
+                name: animations[a].name || "camera move",
+                duration: duration,
+                matrixAt: function (seconds) {
+                    var node = holder.node;
+                    function value(path, fallback) {
+                        return channels[path] ? channels[path].at(seconds) : fallback;
+                    }
+                    return multiply(holder.parentMatrix, fromTrs(value("translation", node.translation),
+                        value("rotation", node.rotation), value("scale", node.scale)));
+                },
+            };
+        }
+        return null;
+    }
+
     function transformedBounds(positions, matrix, bounds) {
         for (var i = 0; i < positions.length; i += 3) {
             for (var axis = 0; axis < 3; axis++) {
@@ -229,9 +307,10 @@
     /**
      * Parse a binary glTF (.glb) into what the viewer draws.
      * @param {ArrayBuffer} buffer the file's bytes
-     * @returns {{primitives: Array, camera: Object, bounds: Object, units: string}} primitives hold
-     *   world matrix, positions, uvs, indices (or null) and base colour (factor, image Blob, sampler);
-     *   camera holds position, right/up/back axes, lens tangents, znear, zfar.
+     * @returns {{primitives: Array, camera: Object, bounds: Object, cameraMove: Object, units: string}}
+     *   primitives hold world matrix, positions, uvs, indices (or null) and base colour (factor,
+     *   image Blob, sampler); camera holds position, right/up/back axes, lens tangents, znear,
+     *   zfar; cameraMove (null without one) holds name, duration in seconds and matrixAt(seconds).
      * @throws {Error} with a sentence saying what in the file is wrong.
      */
     function parseGlb(buffer) {
@@ -274,7 +353,7 @@
         if (!primitives.length) throw new Error("the .glb holds no triangle mesh");
         var extras = ((gltf.asset || {}).extras || {}).depth3d || {};
         return {primitives: primitives, camera: cameraOf(gltf, placed, bounds), bounds: bounds,
-            units: extras.units || "scene units"};
+            cameraMove: cameraMoveOf(gltf, bin, placed), units: extras.units || "scene units"};
     }
 
     // ---- WebGL ------------------------------------------------------------------------------------
@@ -448,6 +527,7 @@
     }
 
     function look(dxPx, dyPx) {
+        stop();
         var view = viewer.view, lens = viewer.scene.camera.lens;
         // The scene follows the pointer: one pixel turns by the angle one pixel subtends.
         var radiansPerPx = (Math.atan(lens.top) - Math.atan(lens.bottom)) / Math.max(1, viewer.canvas.clientHeight);
@@ -457,6 +537,7 @@
     }
 
     function orbit(dxPx, dyPx) {
+        stop();
         var view = viewer.view;
         var pivot = add(view.position, view.back, -view.pivotDistance);
         turn(view, [0, 1, 0], -dxPx * ORBIT_RADIANS_PER_PX, pivot);
@@ -465,6 +546,7 @@
     }
 
     function walk(forwardSteps, sidewaysSteps) {
+        stop();
         var view = viewer.view, step = WALK_STEP_OF_DISTANCE * viewer.scene.pivotDistance;
         view.position = add(view.position, view.back, -forwardSteps * step);
         view.position = add(view.position, view.right, sidewaysSteps * step);
@@ -474,8 +556,44 @@
 
     function reset() {
         if (!viewer.scene) return;
+        stop();
         viewer.view = initialView(viewer.scene);
         requestRender();
+    }
+
+    function viewAt(matrix, pivotDistance) {
+        return {position: column(matrix, 3), right: normalised(column(matrix, 0)), up: normalised(column(matrix, 1)),
+            back: normalised(column(matrix, 2)), pivotDistance: pivotDistance};
+    }
+
+    /** Play the scene's camera move from its start (again from the start when it is playing). */
+    function play() {
+        if (!viewer.scene || !viewer.scene.cameraMove) return;
+        viewer.playing = {move: viewer.scene.cameraMove, startMs: null};
+        updatePlayButton();
+        requestRender();
+    }
+
+    function stop() {
+        if (!viewer.playing) return;
+        viewer.playing = null;
+        updatePlayButton();
+    }
+
+    // The view of the move at this frame's time; the move ends where its last key puts the camera.
+    function advancePlaying(nowMs) {
+        var playing = viewer.playing;
+        if (playing.startMs === null) playing.startMs = nowMs;
+        var seconds = Math.min((nowMs - playing.startMs) / 1000, playing.move.duration);
+        viewer.view = viewAt(playing.move.matrixAt(seconds), viewer.view.pivotDistance);
+        if (seconds >= playing.move.duration) stop();
+    }
+
+    function updatePlayButton() {
+        var button = viewer.playButton;
+        if (!button) return;
+        button.classList.toggle("depth3d-hidden", !(viewer.scene && viewer.scene.cameraMove));
+        button.textContent = viewer.playing ? "Stop (P)" : "Play the camera move (P)";
     }
 
     // The picture's frustum, widened on one side pair so that it fills the canvas exactly.
@@ -509,10 +627,11 @@
         ]);
     }
 
-    function render() {
+    function render(nowMs) {
         viewer.renderPending = false;
         var canvas = viewer.canvas, context = viewer.gl, scene = viewer.scene;
         if (!canvas || !context || !scene || !canvas.isConnected || canvas.clientWidth === 0) return;
+        if (viewer.playing) advancePlaying(nowMs);
         var ratio = window.devicePixelRatio || 1;
         var width = Math.max(1, Math.round(canvas.clientWidth * ratio));
         var height = Math.max(1, Math.round(canvas.clientHeight * ratio));
@@ -549,6 +668,7 @@
             }
         });
         viewer.frames += 1;
+        if (viewer.playing) requestRender();
     }
 
     // Frames are drawn only when something changed, and never while the canvas is hidden (its
@@ -602,8 +722,36 @@
         viewer.drawables = uploadScene(context, scene, images);
         viewer.canvas.style.aspectRatio = String(scene.camera.lens.aspect);
         setCanvasShown(true);
-        showMessage(scene.camera.fromFile ? HINT : "The file has no camera; showing it from the front. " + HINT, false);
+        var hint = HINT + (scene.cameraMove ? MOVE_HINT : "");
+        showMessage(scene.camera.fromFile ? hint : "The file has no camera; showing it from the front. " + hint, false);
+        updatePlayButton();
         requestRender();
+    }
+
+    // Parses the .glb's bytes, decodes its pictures and shows it, unless a later load came first.
+    function showBytes(buffer, token) {
+        var scene = parseGlb(buffer);
+        return Promise.all(scene.primitives.map(function (p) { return decodeImage(p.colour.image); })).then(function (images) {
+            if (token !== viewer.loadToken) return;
+            scene.pivotDistance = medianDepth(scene);
+            scene.images = images;
+            viewer.playing = null;
+            viewer.scene = scene;
+            viewer.view = initialView(scene);
+            showScene(scene, images);
+        });
+    }
+
+    function explainFailure(shown, token) {
+        return shown.catch(function (error) {
+            if (token !== viewer.loadToken) return;
+            releaseScene();
+            viewer.scene = null;
+            viewer.playing = null;
+            setCanvasShown(false);
+            var text = error.message === NO_WEBGL ? NO_WEBGL : "Cannot show the scene: " + error.message + ". Download the .glb instead.";
+            showMessage(text, true);
+        });
     }
 
     /**
@@ -615,27 +763,23 @@
         var token = ++viewer.loadToken;
         viewer.url = url;
         showMessage("Loading the scene…", false);
-        return fetch(url).then(function (response) {
+        return explainFailure(fetch(url).then(function (response) {
             if (!response.ok) throw new Error("the server answered " + response.status + " for the .glb");
             return response.arrayBuffer();
         }).then(function (buffer) {
-            var scene = parseGlb(buffer);
-            return Promise.all(scene.primitives.map(function (p) { return decodeImage(p.colour.image); })).then(function (images) {
-                if (token !== viewer.loadToken) return;
-                scene.pivotDistance = medianDepth(scene);
-                scene.images = images;
-                viewer.scene = scene;
-                viewer.view = initialView(scene);
-                showScene(scene, images);
-            });
-        }).catch(function (error) {
-            if (token !== viewer.loadToken) return;
-            releaseScene();
-            viewer.scene = null;
-            setCanvasShown(false);
-            var text = error.message === NO_WEBGL ? NO_WEBGL : "Cannot show the scene: " + error.message + ". Download the .glb instead.";
-            showMessage(text, true);
-        });
+            return showBytes(buffer, token);
+        }), token);
+    }
+
+    /**
+     * Show a .glb given as bytes (the shareable page's embedded scene), starting at its camera.
+     * @param {ArrayBuffer} buffer the file's bytes
+     * @returns {Promise<void>} settles when the scene is shown or its error is displayed
+     */
+    function open(buffer) {
+        var token = ++viewer.loadToken;
+        viewer.url = null;
+        return explainFailure(Promise.resolve(buffer).then(function (bytes) { return showBytes(bytes, token); }), token);
     }
 
     function clear() {
@@ -643,6 +787,7 @@
         viewer.url = null;
         releaseScene();
         viewer.scene = null;
+        viewer.playing = null;
         setCanvasShown(false);
         showMessage("Build the scene to walk into the picture.", false);
     }
@@ -703,7 +848,10 @@
         if (!viewer.scene || event.ctrlKey || event.metaKey || event.altKey) return;
         var key = event.key.toLowerCase();
         if (key === "r") reset();
-        else if (KEY_STEPS[key]) walk(KEY_STEPS[key][0] * (event.shiftKey ? 4 : 1), KEY_STEPS[key][1] * (event.shiftKey ? 4 : 1));
+        else if (key === "p" && viewer.scene.cameraMove) {
+            if (viewer.playing) stop();
+            else play();
+        } else if (KEY_STEPS[key]) walk(KEY_STEPS[key][0] * (event.shiftKey ? 4 : 1), KEY_STEPS[key][1] * (event.shiftKey ? 4 : 1));
         else return;
         event.preventDefault();
     }
@@ -731,18 +879,27 @@
         canvas.setAttribute("role", "application");
         canvas.setAttribute("aria-label",
             "3D view of the built scene, starting at the picture's camera. Drag to orbit, Shift+drag to look around, " +
-            "wheel or W and S to walk, A and D to step sideways, R to go back to the picture.");
+            "wheel or W and S to walk, A and D to step sideways, R to go back to the picture, P to play the camera move.");
         var button = document.createElement("button");
         button.type = "button";
         button.className = "depth3d-tool depth3d-viewer-reset";
         button.textContent = "Back to the picture (R)";
         button.title = "Go back to the picture's camera";
         button.addEventListener("click", reset);
+        var playButton = document.createElement("button");
+        playButton.type = "button";
+        playButton.className = "depth3d-tool depth3d-viewer-play depth3d-hidden";
+        playButton.title = "Play the camera move stored in the scene";
+        playButton.addEventListener("click", function () {
+            if (viewer.playing) stop();
+            else play();
+        });
         var message = document.createElement("div");
         message.className = "depth3d-viewer-message";
         message.setAttribute("aria-live", "polite");
         stage.appendChild(canvas);
         stage.appendChild(button);
+        stage.appendChild(playButton);
         host.appendChild(stage);
         host.appendChild(message);
         canvas.addEventListener("pointerdown", onPointerDown);
@@ -757,6 +914,8 @@
         if (typeof ResizeObserver === "function") new ResizeObserver(requestRender).observe(canvas);
         viewer.canvas = canvas;
         viewer.message = message;
+        viewer.playButton = playButton;
+        updatePlayButton();
         if (viewer.scene) {
             try {
                 showScene(viewer.scene, viewer.scene.images);
@@ -770,8 +929,11 @@
     }
 
     viewer.parseGlb = parseGlb;
+    viewer.attach = attach;
     viewer.load = load;
+    viewer.open = open;
     viewer.reset = reset;
+    viewer.play = play;
 
     function onUpdate() {
         attach();

@@ -66,6 +66,8 @@ class SceneOptions:
             'png' or 'jpeg'; jpeg_quality 1–100 for a JPEG that is encoded.
         animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
             (see :mod:`lib_depth3d.scene.animation`).
+        html_page: also write the scene as a shareable page, ``OUT.html`` beside ``OUT.glb``
+            (:mod:`lib_depth3d.scene.page`).
     """
 
     near: float | None = None
@@ -87,3 +89,4 @@ class SceneOptions:
     animation: Literal["walk", "dolly", "orbit"] | None = None
     animation_seconds: float = 4.0
     animation_speed: float | None = None
+    html_page: bool = False

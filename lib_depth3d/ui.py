@@ -439,6 +439,7 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
             decimate=bool(values["decimate"]),
             fill_occlusions=bool(values["fill_occlusions"]),
             animation=None if values["animation"] == "none" else values["animation"],
+            html_page=True,
         )
         build = pipeline.run_scene(picture, depth=depth_source, camera=camera, options=options,
                                    glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=progress)
@@ -448,7 +449,8 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
     text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
     return {
         "scene_file": str(files.glb),
-        "downloads": [str(path) for path in (files.glb, files.fspy, files.camera_json, files.depth_png) if path],
+        "downloads": [str(path) for path in (files.glb, files.html_page, files.fspy, files.camera_json, files.depth_png)
+                      if path],
         "summary": _scene_summary(files.calibration_report or {}),
         "depth": build.depth,
         "message": _message("warning" if files.warnings else "ok", text),

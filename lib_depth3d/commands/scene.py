@@ -94,6 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scene units per second (walk, dolly) or degrees per second (orbit); default: "
         "proportionate to the scene",
     )
+    parser.add_argument("--html", action="store_true",
+                        help="also write OUT.html: the scene in our viewer as one self-contained page to share")
     add_model_options(parser, prefix="--model: ")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.glb", help="the scene file to write")
 
@@ -142,6 +144,7 @@ def _scene_options(args: argparse.Namespace):
         animation=args.animation,
         animation_seconds=args.animation_seconds,
         animation_speed=args.animation_speed,
+        html_page=args.html,
     )
 
 

@@ -1,4 +1,5 @@
-"""Writing a scene's files as one set: the ``.glb`` and beside it depth PNG, camera JSON and ``.fspy``.
+"""Writing a scene's files as one set: the ``.glb`` and beside it depth PNG, camera JSON, ``.fspy``
+and the shareable page ``.html``.
 
 Each file comes from one writer in :data:`SCENE_WRITERS`, keyed by the suffix it adds to the
 scene's base name (``OUT.glb`` → ``OUT_depth.png``). A writer reads a :class:`SceneOutput` and
@@ -13,6 +14,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -27,7 +29,7 @@ from lib_depth3d.output_sets import check_targets, write_file_set
 from lib_depth3d.scene.build import Scene
 from lib_depth3d.scene.frames import Z_UP_TO_Y_UP, world_to_gltf
 from lib_depth3d.scene.gltf import glb_bytes
-
+from lib_depth3d.scene.page import viewer_page_html
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class SceneOutput:
     fspy_bytes: bytes | None
     camera_source: dict | None = None
 
+    @cached_property
+    def glb(self) -> bytes:
+        """The scene's ``.glb``, encoded once for every writer that needs it."""
+        return glb_bytes(self.scene)
+
 
 @dataclass(frozen=True)
 class SceneWriter:
@@ -52,7 +59,7 @@ class SceneWriter:
 
 
 def _glb(output: SceneOutput) -> bytes:
-    return glb_bytes(output.scene)
+    return output.glb
 
 
 def _depth_png(output: SceneOutput) -> bytes:
@@ -77,12 +84,20 @@ def _fspy(output: SceneOutput) -> bytes | None:
     return output.fspy_bytes
 
 
+def _html_page(output: SceneOutput) -> bytes | None:
+    if not output.scene.options.html_page:
+        return None
+    width, height = output.scene.camera.image_size_px
+    return viewer_page_html(output.glb, title="Depth3D scene", picture_aspect=width / height)
+
+
 MAIN_SUFFIX = ".glb"
 SCENE_WRITERS: dict[str, SceneWriter] = {
     MAIN_SUFFIX: SceneWriter(_glb),
     "_depth.png": SceneWriter(_depth_png),
     "_camera.json": SceneWriter(_camera_json),
     ".fspy": SceneWriter(_fspy, optional=True),
+    ".html": SceneWriter(_html_page, optional=True),
 }
 """The scene's files by the suffix each adds to the base name; the main file first.
 A new format is its encoder (a function of :class:`SceneOutput`) and one line here."""
@@ -125,9 +140,15 @@ class SceneFiles:
         """The ``.fspy`` project (``BASE.fspy``), or None when the camera did not come from vanishing lines."""
         return self.paths.get(".fspy")
 
+    @property
+    def html_page(self) -> Path | None:
+        """The shareable page (``BASE.html``), or None when the scene's options did not ask for it."""
+        return self.paths.get(".html")
+
 
 def scene_paths(glb_path: str | os.PathLike) -> dict[str, Path]:
-    """Every file a scene ``OUT.glb`` may have, by writer suffix: OUT.glb, OUT_depth.png, OUT_camera.json, OUT.fspy."""
+    """Every file a scene ``OUT.glb`` may have, by writer suffix: OUT.glb, OUT_depth.png, OUT_camera.json,
+    OUT.fspy, OUT.html."""
     glb_path = Path(glb_path)
     if glb_path.suffix.lower() != MAIN_SUFFIX:
         raise SceneError(f"The scene file must end in .glb, not {glb_path.name}.")
@@ -194,8 +215,8 @@ def write_scene(scene: Scene, glb_path: str | os.PathLike, *, camera: CameraChoi
 
     ``camera``: the camera choice the scene's camera came from: its calibration's parameters go
     into the camera JSON with where the camera came from, its ``.fspy`` project beside the scene,
-    its warnings into the result. A ``.fspy`` an earlier set wrote at OUT.fspy is removed when
-    this one has none. Raises :class:`~lib_depth3d.errors.OutputError` when the set cannot be written.
+    its warnings into the result. A ``.fspy`` (or page) an earlier set wrote at OUT.fspy (OUT.html)
+    is removed when this one has none. Raises :class:`~lib_depth3d.errors.OutputError` when the set cannot be written.
     """
     paths = scene_paths(glb_path)
     calibration = None if camera is None else camera.calibration

@@ -132,7 +132,7 @@ def test_draw_solve_build_download(page, tmp_path, artifacts_dir):
 
     links = page.eval_on_selector_all("#depth3d_downloads a", "links => links.map(a => a.href)")
     names = sorted(re.sub(r".*/", "", link) for link in links)
-    assert names == ["depth3d.fspy", "depth3d.glb", "depth3d_camera.json", "depth3d_depth.png"], names
+    assert names == ["depth3d.fspy", "depth3d.glb", "depth3d.html", "depth3d_camera.json", "depth3d_depth.png"], names
     glb_url = next(link for link in links if link.endswith(".glb"))
     glb_path = tmp_path / "downloaded.glb"
     glb_path.write_bytes(page.request.get(glb_url).body())

@@ -120,7 +120,7 @@ def test_build_writes_the_scene_and_reports_the_camera(tmp_path):
                                                                          "depth", "message"))
     assert "depth3d-ok" in message or "depth3d-warning" in message, message
     assert sorted(p.rsplit("/", 1)[1] for p in downloads) == [
-        "depth3d.fspy", "depth3d.glb", "depth3d_camera.json", "depth3d_depth.png"]
+        "depth3d.fspy", "depth3d.glb", "depth3d.html", "depth3d_camera.json", "depth3d_depth.png"]
     assert all(str(tmp_path / "outputs") in p for p in downloads)
     assert float(re.search(r"Horizontal field of view:\*\* ([\d.]+)°", summary).group(1)) == pytest.approx(70, abs=0.01)
     assert "4.200, 3.400, 1.550 m" in summary
