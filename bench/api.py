@@ -72,7 +72,8 @@ def png_base64(picture: Image.Image) -> str:
 
 
 def largest_request(case: str, side: int) -> dict:
-    from lib_depth3d.api import MAX_GRID_SIDE, MAX_NET_SIZE
+    from lib_depth3d.api import MAX_NET_SIZE
+    from lib_depth3d.options import MAX_SERVED_GRID_SIDE
 
     rng = np.random.default_rng(0)
     request = {"image": png_base64(Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)))}
@@ -81,7 +82,7 @@ def largest_request(case: str, side: int) -> dict:
     depth = Image.fromarray(rng.integers(1, 65536, (side, side), dtype=np.uint16), "I;16")
     request["depth_image"] = png_base64(depth)
     if case == "scene":
-        request.update(fov_deg=60, resolution=MAX_GRID_SIDE, fill_occlusions=True)
+        request.update(fov_deg=60, resolution=MAX_SERVED_GRID_SIDE, fill_occlusions=True)
     if case == "mask":
         request.update(feather_px=64, grow_px=64)
     return request

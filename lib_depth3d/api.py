@@ -57,7 +57,13 @@ from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import (Depth3DError, DepthSourceError, FspyFormatError, InputError, ServerBusyError,
                                 WeightsError)
 from lib_depth3d.files import open_image, picture_header_size, png_bytes
-from lib_depth3d.options import DEFAULT_FOV_DEG, FIELD_OF_VIEW_RANGE_DEG, MIN_RESOLUTION, SceneOptions
+from lib_depth3d.options import (
+    DEFAULT_FOV_DEG,
+    FIELD_OF_VIEW_RANGE_DEG,
+    MAX_SERVED_GRID_SIDE,
+    MIN_RESOLUTION,
+    SceneOptions,
+)
 from lib_depth3d.worker_pool import WorkerPool, default_pool
 
 PREFIX = "/depth3d/v1"
@@ -87,9 +93,6 @@ MAX_NET_SIZE = 1036
 command line and the WebUI allow up to 4096): a network's memory grows with the square of its
 size, and Depth Anything V2 Small alone took 2.9 GB at 2044 in ``bench/api.py``."""
 
-MAX_GRID_SIDE = 2048
-"""The largest ``resolution`` of a scene's grid (the command line allows a vertex per pixel, up to
-4096²): a full-resolution 4096² scene took 5 GB in ``bench/api.py``."""
 
 MAX_DETAIL_CHARS = 500
 """An error message longer than this is cut, so that no value from the request comes back whole."""
@@ -272,8 +275,8 @@ class SceneRequest(DepthRequest):
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
     near: Optional[float] = SCENE_DEFAULTS.near
     far: Optional[float] = SCENE_DEFAULTS.far
-    resolution: int = Field(SCENE_DEFAULTS.resolution, ge=MIN_RESOLUTION, le=MAX_GRID_SIDE,
-                            description=f"vertex samples on the picture's longer side (at most {MAX_GRID_SIDE})")
+    resolution: int = Field(SCENE_DEFAULTS.resolution, ge=MIN_RESOLUTION, le=MAX_SERVED_GRID_SIDE,
+                            description=f"vertex samples on the picture's longer side (at most {MAX_SERVED_GRID_SIDE})")
     cut_discontinuities: bool = SCENE_DEFAULTS.cut_discontinuities
     decimate: bool = SCENE_DEFAULTS.decimate
     fill_occlusions: bool = Field(SCENE_DEFAULTS.fill_occlusions,

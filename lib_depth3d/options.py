@@ -21,6 +21,11 @@ FIELD_OF_VIEW_RANGE_DEG = (1.0, 179.0)
 MIN_RESOLUTION = 2
 """The fewest vertex samples on the picture's longer side."""
 
+MAX_SERVED_GRID_SIDE = 2048
+"""The largest grid (samples on the longer side) a server builds — the HTTP API and the tab (the
+command line allows a vertex per pixel, up to 4096²): a full-resolution 4096² scene took 5 GB in
+``bench/api.py``."""
+
 TEXTURE_FORMATS = ("source", "png", "jpeg")
 """How the picture is embedded: 'source' keeps the picture file's encoding (its own bytes when
 the scene shows it unchanged), 'png' and 'jpeg' encode it so."""

@@ -34,6 +34,7 @@ from PIL import Image
 from lib_depth3d import canvas
 from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
 from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
+from lib_depth3d.options import MAX_SERVED_GRID_SIDE, SceneOptions
 from lib_depth3d.errors import Depth3DError, InputError
 from lib_depth3d.files import open_image, to_rgb
 from lib_depth3d.progress import Progress
@@ -396,6 +397,21 @@ def on_save_fspy(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"fspy_download": str(path), "message": _message("ok", f"Saved the .fspy project{note}.")}
 
 
+def on_blender_addon(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The Blender add-on that imports a scene at its camera (``depth3d_blender.zip``) to download."""
+    from lib_depth3d.blender_addon import addon_zip_bytes
+    from lib_depth3d.files import write_bytes_atomic
+
+    try:
+        path = _new_output_dir(values["outputs_dir"]) / "depth3d_blender.zip"
+        write_bytes_atomic(path, addon_zip_bytes())
+    except (Depth3DError, OSError) as error:
+        text = _without_server_paths(f"Cannot write the Blender add-on: {error}", values["outputs_dir"])
+        return {"blender_addon_file": None, "message": _message("error", text)}
+    return {"blender_addon_file": str(path),
+            "message": _message("ok", "Install the add-on in Blender, then File › Import › Depth3D scene (.glb).")}
+
+
 def _new_output_dir(outputs_dir: str | None) -> Path:
     if outputs_dir:
         base = Path(outputs_dir)
@@ -417,7 +433,6 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
     from lib_depth3d.camera.sources import calibration_source
     from lib_depth3d.depth.sources import parse_depth_source
     from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
-    from lib_depth3d.scene import SceneOptions
 
     def failed(text: str) -> dict[str, Any]:
         return {"scene_file": None, "downloads": None, "summary": "", "depth": None, "message": _message("error", text)}
@@ -639,7 +654,8 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                     with gr.Row():
                         near = gr.Number(value=0, label="Near (0 = from depth)", elem_id="depth3d_near")
                         far = gr.Number(value=0, label="Far (0 = from depth)", elem_id="depth3d_far")
-                    resolution = gr.Slider(16, 2048, value=512, step=16, label="Grid resolution (long side)",
+                    resolution = gr.Slider(16, MAX_SERVED_GRID_SIDE, value=SceneOptions().resolution, step=16,
+                                           label="Grid resolution (long side)",
                                            elem_id="depth3d_resolution")
                     with gr.Row():
                         cut_edges = gr.Checkbox(True, label="Cut depth edges", elem_id="depth3d_cut")
@@ -652,6 +668,10 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                 summary = gr.Markdown(elem_id="depth3d_summary")
                 downloads = gr.File(file_count="multiple", label="Downloads", interactive=False,
                                     elem_id="depth3d_downloads")
+                with gr.Row():
+                    blender_addon = gr.Button("Blender add-on", elem_id="depth3d_blender_addon")
+                    blender_addon_file = gr.File(label="Blender add-on (.zip: Edit › Preferences › Add-ons › Install)",
+                                                 interactive=False, elem_id="depth3d_blender_addon_file")
         with gr.Accordion("Depth mask for inpainting", open=False, elem_id="depth3d_mask_panel"):
             with gr.Row():
                 with gr.Column():
@@ -681,6 +701,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
             "reference_axis": reference_axis, "reference_distance": reference_distance,
             "reference_unit": reference_unit,
             "fspy_file": fspy_upload, "fspy_download": fspy_download, "outputs_dir": outputs_state,
+            "blender_addon_file": blender_addon_file,
             "source": source, "depth_file": depth_file, "near": near, "far": far, "resolution": resolution,
             "cut_edges": cut_edges, "decimate": decimate, "fill_occlusions": fill_occlusions,
             "animation": animation, "models_folder": models_state, "weights_advice": advice_state,
@@ -704,6 +725,7 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
         events.on(fspy_upload.upload, on_fspy_upload, ["fspy_file"],
                   ["picture", "upload", "lines", "to_canvas", *SETTING_NAMES, "message"])
         events.on(save_fspy.click, on_save_fspy, ["picture", "lines", "outputs_dir"], ["fspy_download", "message"])
+        events.on(blender_addon.click, on_blender_addon, ["outputs_dir"], ["blender_addon_file", "message"])
         built = events.on(build.click, on_build,
                           ["picture", "lines", "source", "depth_file", "near", "far", "resolution", "cut_edges",
                            "decimate", "fill_occlusions", "animation", "outputs_dir", "models_folder",

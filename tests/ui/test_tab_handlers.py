@@ -461,3 +461,16 @@ def test_a_failing_handler_of_the_tab_answers_in_its_message(caplog):
     answer = function.fn(values)
     assert answer == {message: ui._message("error", ui.UNEXPECTED.format(kind="KeyError"))}
     assert "on_settings failed" in caplog.text
+
+
+def test_the_tab_offers_the_blender_add_on_the_command_writes(tmp_path):
+    import zipfile
+
+    from lib_depth3d.blender_addon import addon_zip_bytes
+
+    result = ui.on_blender_addon({"outputs_dir": str(tmp_path)})
+    path = result["blender_addon_file"]
+    assert path.endswith("depth3d_blender.zip") and str(tmp_path) in path and "depth3d-ok" in result["message"]
+    with open(path, "rb") as handle:
+        assert handle.read() == addon_zip_bytes()
+    assert any(name.endswith("__init__.py") for name in zipfile.ZipFile(path).namelist())
