@@ -101,7 +101,8 @@ def sample_map(values: np.ndarray, grid: SampleGrid) -> np.ndarray:
 
 def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
     """(rows, columns) inverse depth at the grid's samples, from an (H, W) z-depth map."""
-    return sample_map(1.0 / zdepth, grid)
+    # Cast before sampling, so that the float32 quotient is freed before the float64 passes start.
+    return sample_map((1.0 / zdepth).astype(np.float64, copy=False), grid)
 
 
 def unproject_samples(
