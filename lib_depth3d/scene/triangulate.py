@@ -198,9 +198,6 @@ def _blocks_within_tolerance(
     rows = row_bounds[block_rows][:, None] + np.arange(height + 1)
     columns = column_bounds[block_columns][:, None] + np.arange(width + 1)
     block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
-    tolerance = 0.5 * options.max_depth_error * block
-    if depth_allowance is not None:
-        tolerance += depth_allowance[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
     x_px, y_px = grid_x_px[columns], grid_y_px[rows]
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
@@ -220,7 +217,14 @@ def _blocks_within_tolerance(
         alike = layout == kind
         example = np.argmax(alike)
         simplified[alike] = anchors[alike] @ _fan_weights(x_px[example], y_px[example]).T
-    depth_ok = np.all(np.abs(simplified - block) <= tolerance, axis=1)
+    # Block-sized arrays dominate the full-resolution peak: the deviation is made before the
+    # tolerance (not beside a subtraction's temporary), and both go before the texture test.
+    deviation = np.abs(simplified - block)
+    tolerance = 0.5 * options.max_depth_error * block
+    if depth_allowance is not None:
+        tolerance += depth_allowance[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
+    depth_ok = np.all(deviation <= tolerance, axis=1)
+    del deviation, tolerance
     root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
     width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
     shift_px = width_px * (root_near - root_far) / (root_near + root_far)
