@@ -74,19 +74,32 @@ def _gradio_temp_folder() -> Path:
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
-def _without_server_paths(text: str, outputs_dir: str | None = None) -> str:
+def _spellings(folder: str | os.PathLike) -> set[str]:
+    return {spelling.rstrip(os.sep) for spelling in (str(folder), os.path.abspath(folder), os.path.realpath(folder))}
+
+
+def _without_server_paths(text: str, outputs_dir: str | None = None, models_folder: str | None = None) -> str:
     """``text`` with every path under the outputs folder, gradio's temp folder or the system's
     temp folder replaced by words: the page may be seen by people who must not learn the
-    server's folders (an uploaded file's path, an output path)."""
+    server's folders (an uploaded file's path, an output path). A path in the models folder is
+    kept: a missing-weights message names it as the remedy. A sentence's full stop after a
+    path stays."""
     folders = {str(_gradio_temp_folder()): "the uploaded file", tempfile.gettempdir(): "a temporary file"}
     if outputs_dir:
         folders[str(outputs_dir)] = "the outputs folder"
+    kept = _spellings(models_folder) if models_folder else set()
     variants = {}
     for folder, words in folders.items():
-        for spelling in (folder, os.path.abspath(folder), os.path.realpath(folder)):
-            variants.setdefault(spelling.rstrip(os.sep), words)
+        for spelling in _spellings(folder):
+            variants.setdefault(spelling, words)
+
+    def hidden(match: re.Match, words: str) -> str:
+        path = match.group(0)
+        return path if any(path == folder or path.startswith(folder + os.sep) for folder in kept) else words
+
     for folder in sorted(variants, key=len, reverse=True):  # the deepest folder names a path best
-        text = re.sub(re.escape(folder) + r"(?![^/\s'\",;:])(?:/[^\s'\",;:]*)?", variants[folder], text)
+        pattern = re.escape(folder) + r"(?![^/\s'\",;:])(?:/[^\s'\",;:]*[^\s'\",;:.)])?"
+        text = re.sub(pattern, lambda match, words=variants[folder]: hidden(match, words), text)
     return text
 
 
@@ -459,7 +472,8 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
         build = pipeline.run_scene(picture, depth=depth_source, camera=camera, options=options,
                                    glb_path=_new_output_dir(outputs_dir) / "depth3d.glb", progress=progress)
     except (Depth3DError, OSError) as error:
-        return failed(_without_server_paths(f"Cannot build the scene: {error}", outputs_dir))
+        return failed(_without_server_paths(f"Cannot build the scene: {error}", outputs_dir,
+                                            values["models_folder"]))
     files = build.files
     text = "Built the scene." + "".join(f"\nWarning: {warning}" for warning in files.warnings)
     return {

@@ -68,7 +68,10 @@ def camera_animation(
     rotation = rotation_from_quaternion(rotation_xyzw)
     forward = -rotation[:, 2]
     count = max(2, int(round(seconds * KEYS_PER_SECOND)) + 1)
-    times = np.linspace(0.0, seconds, count)
+    # Keys exactly 1/KEYS_PER_SECOND apart (the move's length rounded to a whole number of them), so
+    # that a player running at that rate, Blender's add-on, lands every key on a whole frame.
+    seconds = (count - 1) / KEYS_PER_SECOND
+    times = np.arange(count) / KEYS_PER_SECOND
     phase = times / seconds
     rotations = np.repeat(np.asarray(rotation_xyzw, dtype=np.float64)[None], count, axis=0)
 

@@ -474,3 +474,15 @@ def test_the_tab_offers_the_blender_add_on_the_command_writes(tmp_path):
     with open(path, "rb") as handle:
         assert handle.read() == addon_zip_bytes()
     assert any(name.endswith("__init__.py") for name in zipfile.ZipFile(path).namelist())
+
+
+def test_hidden_paths_keep_the_sentence_and_the_models_folder_stays_named(tmp_path):
+    """Found in a real A1111 installed under the temp folder: the full stop after a hidden path
+    went with it, and the models folder a missing-weights message names as its remedy was hidden."""
+    import tempfile
+
+    under_temp = f"{tempfile.gettempdir()}/a1111/models/depth3d"
+    assert ui._without_server_paths(f"see {tempfile.gettempdir()}/x/a.pth. Next") == "see a temporary file. Next"
+    message = f"save it as {under_temp}/x.pth. That folder is the setting."
+    assert ui._without_server_paths(message, models_folder=under_temp) == message
+    assert ui._without_server_paths(message) == "save it as a temporary file. That folder is the setting."
