@@ -305,7 +305,7 @@ def read_fspy(source: str | os.PathLike | bytes) -> FspyProject:
     file, a state that is not a JSON object or lacks fSpy's keys.
     """
     if isinstance(source, (bytes, bytearray)):
-        return _read_fspy_stream(io.BytesIO(source), "The fSpy project")
+        return _read_fspy_stream(io.BytesIO(source), "The uploaded file")
     name = str(source)
     try:
         stream = open(source, "rb")
