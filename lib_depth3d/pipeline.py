@@ -73,7 +73,9 @@ def estimate(picture: Image.Image, source: DepthSource, progress: Progress | Non
     return source.estimate(picture, progress)
 
 
-def estimate_with_camera(picture: Image.Image, source: DepthSource, progress: Progress | None = None) -> DepthWithCamera:
+def estimate_with_camera(
+    picture: Image.Image, source: DepthSource, progress: Progress | None = None
+) -> DepthWithCamera:
     """The depthmap of ``picture`` at its size and, where ``source`` knows it (a network that
     estimates one, a depth file's header), the picture's camera in its pixels."""
     _check_picture(picture)

@@ -649,7 +649,8 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                                          label="Depth from", elem_id="depth3d_source")
                     _licence_line(source, "depth3d_source_licence")
                     depth_file = _file_input(file_types=["image", ".npy", ".exr"],
-                                             label=f"Depth image (near = bright), .exr or .npy (for '{USER_DEPTH_IMAGE}')",
+                                             label=f"Depth image (near = bright), .exr or .npy "
+                                                   f"(for '{USER_DEPTH_IMAGE}')",
                                              elem_id="depth3d_depth_file")
                     with gr.Row():
                         near = gr.Number(value=0, label="Near (0 = from depth)", elem_id="depth3d_near")

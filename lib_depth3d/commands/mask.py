@@ -12,7 +12,8 @@ HELP = "Make an img2img inpainting mask (white = repaint) from a depth image, .e
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("depth", metavar="DEPTH",
-                        help="a depth image (8/16-bit PNG, near = bright) or a float .exr or .npy from the 'depth' command")
+                        help="a depth image (8/16-bit PNG, near = bright), or a float .exr or .npy from the 'depth' "
+                        "command")
     parser.add_argument("-o", "--output", required=True, metavar="MASK.png", help="where to write the mask")
     parser.add_argument("--min", type=float, dest="near_min", metavar="A",
                         help="lower cut-off of the kept band on nearness, 0 = farthest (default 0.5)")

@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--depth", metavar="DEPTH",
-                        help="depth map: 8/16-bit PNG (near = bright), float .exr (its kind from its header) or float .npy")
+                        help="depth map: 8/16-bit PNG (near = bright), float .exr (its kind from its header) or "
+                        "float .npy")
     source.add_argument("--model", metavar="NAME",
                         help=f"estimate the depth with this network (default {DEFAULT_MODEL} when no --depth)")
     parser.add_argument(

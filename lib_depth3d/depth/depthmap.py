@@ -125,21 +125,25 @@ def depth_header(depth: DepthMap, camera: NetworkCamera | None = None) -> dict[s
     return fields
 
 
-def parse_depth_header(
-    fields: Mapping[str, object], width_px: int, height_px: int, name: str
-) -> tuple[DepthKind | None, NetworkCamera | None]:
-    """The kind (None when the header names none) and the camera (None when it holds none) that a
-    depth file's header fields give; :class:`InputError` naming ``name`` for a value that is not one."""
+def header_kind(fields: Mapping[str, object], name: str) -> DepthKind | None:
+    """The depth kind a file's header fields name (None when they name none); :class:`InputError`
+    naming the file ``name`` for a kind that is not one."""
     kind = fields.get(KIND_KEY)
     if kind is not None and kind not in DEPTH_KINDS:
         raise InputError(f"{name} says its depth kind is {kind!r}; a depth kind is one of {', '.join(DEPTH_KINDS)}.")
+    return kind
+
+
+def header_camera(fields: Mapping[str, object], width_px: int, height_px: int, name: str) -> NetworkCamera | None:
+    """The camera a file's header fields hold for its ``width_px`` × ``height_px`` depth map (None
+    when they hold none); :class:`InputError` naming the file ``name`` for values that are not one."""
     if FOCAL_LENGTH_KEY not in fields and PRINCIPAL_POINT_KEY not in fields:
-        return kind, None
+        return None
     focal_length = _pixel_pair(fields, FOCAL_LENGTH_KEY, name)
     principal_point = _pixel_pair(fields, PRINCIPAL_POINT_KEY, name)
     if min(focal_length) <= 0:
         raise InputError(f"{name} gives a focal length of {focal_length} pixels; focal lengths must be positive.")
-    return kind, NetworkCamera((width_px, height_px), focal_length, principal_point)
+    return NetworkCamera((width_px, height_px), focal_length, principal_point)
 
 
 def _pixel_pair(fields: Mapping[str, object], key: str, name: str) -> tuple[float, float]:
@@ -195,7 +199,7 @@ def _openexr():
     return OpenEXR
 
 
-DepthWriter = Callable[[DepthMap, "NetworkCamera | None"], bytes]
+DepthWriter = Callable[[DepthMap, NetworkCamera | None], bytes]
 
 DEPTH_WRITERS: dict[str, DepthWriter] = {
     ".png": depth_png_bytes,
@@ -287,21 +291,21 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
     reader = DEPTH_READERS.get(path.suffix.lower())
     if reader is not None:
         values, fields = reader(path)
-        values = np.asarray(values)
-        stored_kind, camera = parse_depth_header(fields, values.shape[-1], values.shape[0], path.name)
+        stored_kind = header_kind(fields, path.name)
         if kind is not None and stored_kind is not None and kind != stored_kind:
             raise InputError(
                 f"{path.name} holds {stored_kind} depth (its header says so), not {kind}; "
                 f"read it as {stored_kind} or leave the kind out."
             )
-        return DepthWithCamera(DepthMap(values, kind or stored_kind or "disparity"), camera)
+        depth = DepthMap(values, kind or stored_kind or "disparity")
+        return DepthWithCamera(depth, header_camera(fields, depth.width, depth.height, path.name))
     picture = open_image(path)
     if kind not in (None, "disparity"):
         raise InputError(
             f"{path.name} is a depth image (normalised, near = bright); read it as 'disparity', "
             "or give z-depth as a float .exr or .npy."
         )
-    _, camera = parse_depth_header(picture.info, picture.width, picture.height, path.name)
+    camera = header_camera(picture.info, picture.width, picture.height, path.name)
     return DepthWithCamera(DepthMap(depth_image_nearness(picture), "disparity"), camera)
 
 
