@@ -66,7 +66,8 @@ def main() -> None:
                 kind = "metric" if suffix == ".npy" else None
                 read_ms = median_ms(lambda: load_depth(path, kind), args.repeat)
                 error = z_depth_error(depth, load_depth(path, kind))
-                print(f"{size:>10} {suffix:>6} {path.stat().st_size:>10} {write_ms:>9.1f} {read_ms:>8.1f} {error:>17.2e}")
+                print(f"{size:>10} {suffix:>6} {path.stat().st_size:>10} {write_ms:>9.1f} {read_ms:>8.1f} "
+                      f"{error:>17.2e}")
 
 
 if __name__ == "__main__":
