@@ -20,7 +20,7 @@ from PIL import Image
 
 from lib_depth3d.camera import calibrate, parse_lines_json
 from lib_depth3d.camera.sources import CameraChoice, CameraSource
-from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
@@ -71,6 +71,15 @@ def estimate(picture: Image.Image, source: DepthSource, progress: Progress | Non
     """The depthmap of ``picture`` at its size, from ``source``."""
     _check_picture(picture)
     return source.estimate(picture, progress)
+
+
+def estimate_with_camera(
+    picture: Image.Image, source: DepthSource, progress: Progress | None = None
+) -> DepthWithCamera:
+    """The depthmap of ``picture`` at its size and, where ``source`` knows it (a network that
+    estimates one, a depth file's header), the picture's camera in its pixels."""
+    _check_picture(picture)
+    return source.estimate_with_camera(picture, progress)
 
 
 def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None) -> CameraChoice:

@@ -662,8 +662,9 @@ def build_tab(*, in_webui: bool = True, outputs_dir: str | None = None, models_f
                     source = gr.Dropdown(sources, value=DEFAULT_MODEL if DEFAULT_MODEL in sources else sources[0],
                                          label="Depth from", elem_id="depth3d_source")
                     _licence_line(source, "depth3d_source_licence")
-                    depth_file = _file_input(file_types=["image", ".npy"],
-                                             label=f"Depth image, near = bright (for '{USER_DEPTH_IMAGE}')",
+                    depth_file = _file_input(file_types=["image", ".npy", ".exr"],
+                                             label=f"Depth image (near = bright), .exr or .npy "
+                                                   f"(for '{USER_DEPTH_IMAGE}')",
                                              elem_id="depth3d_depth_file")
                     with gr.Row():
                         near = gr.Number(value=0, label="Near (0 = from depth)", elem_id="depth3d_near")

@@ -1,4 +1,4 @@
-"""`python -m lib_depth3d depth IMAGE -o OUT.png|OUT.npy`: estimate a depthmap (formats: ``DEPTH_WRITERS``)."""
+"""`python -m lib_depth3d depth IMAGE -o OUT.png|OUT.npy|OUT.exr`: estimate a depthmap (formats: ``DEPTH_WRITERS``)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import argparse
 
 from lib_depth3d.commands.model_options import add_model_options, end_progress, network_source, terminal_progress
 
-HELP = "Estimate the depth of a picture and save it as a 16-bit PNG (near = bright) or a float32 .npy."
+HELP = ("Estimate the depth of a picture and save it as a 16-bit PNG (near = bright), or its float32 values as "
+        ".exr (kind, unit and camera in the header) or .npy.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode, 8 or 16 bit)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.npy", help="where to write the depthmap")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.png|OUT.npy|OUT.exr",
+                        help="where to write the depthmap")
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), metavar="NAME",
                         help=f"depth model (default {DEFAULT_MODEL}; list them with the 'models' command)")
     add_model_options(parser)
@@ -28,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     depth_writer(args.output)  # a suffix without a writer is refused before the network runs
     check_targets([args.output])
     picture = open_image(args.image)
-    depth = pipeline.estimate(picture, network_source(args.model, args), terminal_progress())
+    estimate = pipeline.estimate_with_camera(picture, network_source(args.model, args), terminal_progress())
     end_progress()
-    save_depth(depth, args.output)
-    print(f"{args.output}: {depth.width}×{depth.height} {depth.kind} from {args.model}")
+    save_depth(estimate.depth, args.output, estimate.camera)
+    print(f"{args.output}: {estimate.depth.width}×{estimate.depth.height} {estimate.depth.kind} from {args.model}")
     return 0

@@ -7,12 +7,13 @@ import sys
 
 from lib_depth3d.errors import InputError
 
-HELP = "Make an img2img inpainting mask (white = repaint) from a depth image or .npy."
+HELP = "Make an img2img inpainting mask (white = repaint) from a depth image, .exr or .npy."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("depth", metavar="DEPTH",
-                        help="a depth image (8/16-bit PNG, near = bright) or a float .npy from the 'depth' command")
+                        help="a depth image (8/16-bit PNG, near = bright), or a float .exr or .npy from the 'depth' "
+                        "command")
     parser.add_argument("-o", "--output", required=True, metavar="MASK.png", help="where to write the mask")
     parser.add_argument("--min", type=float, dest="near_min", metavar="A",
                         help="lower cut-off of the kept band on nearness, 0 = farthest (default 0.5)")
@@ -28,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Gaussian blur of the mask, standard deviation in pixels (default 0)")
     parser.add_argument("--grow", type=int, default=0, metavar="PX",
                         help="grow (> 0) or shrink (< 0) the repainted area by PX pixels (default 0)")
-    parser.add_argument("--kind", default="disparity", choices=("disparity", "depth", "metric"),
-                        help="what a .npy holds (default disparity: larger = nearer)")
+    parser.add_argument("--kind", default=None, choices=("disparity", "depth", "metric"),
+                        help="what a .npy or .exr holds (default: the kind an .exr's header names, "
+                        "else disparity: larger = nearer)")
     parser.add_argument("--picture", metavar="PICTURE",
                         help="make the mask at this picture's size (the depth map is resized to it)")
     parser.add_argument("--cutout", metavar="CUT.png",
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lib_depth3d.depth.depthmap import load_depth
+    from lib_depth3d.depth.depthmap import DEPTH_READERS, load_depth
     from lib_depth3d.files import open_image, png_bytes
     from lib_depth3d.mask import MaskOptions, cutout_rgba, depth_mask
     from lib_depth3d.output_sets import check_targets, write_file_set
@@ -62,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         feather_px=args.feather,
         grow_px=args.grow,
     )
-    is_image = Path(args.depth).suffix.lower() != ".npy"
-    if is_image and args.kind != "disparity":
-        raise InputError(f"--kind {args.kind} applies to a .npy; a depth image always stores nearness.")
+    is_image = Path(args.depth).suffix.lower() not in DEPTH_READERS
+    if is_image and args.kind not in (None, "disparity"):
+        raise InputError(f"--kind {args.kind} applies to a .npy or .exr; a depth image always stores nearness.")
     depth = load_depth(args.depth, args.kind)
     picture = open_image(args.picture) if args.picture is not None else None
     result = depth_mask(depth.values if is_image else depth, options, None if picture is None else picture.size)

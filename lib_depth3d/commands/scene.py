@@ -33,13 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SceneOptions()
     parser.add_argument("image", metavar="IMAGE", help="the picture (PNG, JPEG, WebP; any mode)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--depth", metavar="DEPTH", help="depth map: 8/16-bit PNG (near = bright) or float .npy")
+    source.add_argument("--depth", metavar="DEPTH",
+                        help="depth map: 8/16-bit PNG (near = bright), float .exr (its kind from its header) or "
+                        "float .npy")
     source.add_argument("--model", metavar="NAME",
                         help=f"estimate the depth with this network (default {DEFAULT_MODEL} when no --depth)")
     parser.add_argument(
         "--depth-kind", choices=("disparity", "depth", "metric"), default=None,
         help="disparity: relative inverse depth (default; what networks give); depth: z-depth in "
-        "any unit; metric: z-depth in metres",
+        "any unit; metric: z-depth in metres (default for an .exr: the kind its header names)",
     )
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument("--fspy", metavar="PROJECT.fspy", help="camera from an fSpy project")
@@ -119,7 +121,7 @@ def _depth_source(args: argparse.Namespace):
     from lib_depth3d.depth.sources import UserDepth
 
     if args.depth:
-        return UserDepth(Path(args.depth), args.depth_kind or "disparity")
+        return UserDepth(Path(args.depth), args.depth_kind)
     return network_source(args.model or DEFAULT_MODEL, args)
 
 

@@ -1,4 +1,4 @@
-"""The :class:`DepthMap` value and its files (16-bit PNG, 8-bit PNG, float ``.npy``).
+"""The :class:`DepthMap` value and its files (16-bit PNG, 8-bit PNG, float ``.npy``, float ``.exr``).
 
 Kinds of depth:
 
@@ -8,25 +8,46 @@ Kinds of depth:
 * ``metric`` — z-depth in metres.
 
 A depth *image* (PNG) always stores "near = bright": disparity is min-max normalised as is,
-z-depth is stored inverted so the convention holds for every kind.
+z-depth is stored inverted so the convention holds for every kind. An ``.exr`` (one 32-bit float
+channel ``Y``) and an ``.npy`` keep the values as they are.
+
+The EXR header and the PNG's text chunks say what the values are (:func:`depth_header`):
+``depth3d.kind`` and ``depth3d.unit`` (:data:`DEPTH_UNITS`), and, where the camera of the picture
+is known, ``depth3d.focalLengthPx`` and ``depth3d.principalPointPx`` ("x y", pixels of the depth
+map: x right, y down, origin at the top-left corner). An EXR is read back as the kind its header
+names; a PNG always reads back as normalised nearness (``disparity``), whatever kind it was made
+from; an ``.npy`` has no header.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Mapping
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
+from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import open_image, write_bytes_atomic
+from lib_depth3d.files import MAX_IMAGE_PIXELS, open_image, write_bytes_atomic
 
 DepthKind = Literal["disparity", "depth", "metric"]
 DEPTH_KINDS: tuple[str, ...] = ("disparity", "depth", "metric")
+DEPTH_UNITS: dict[str, str] = {"disparity": "relative", "depth": "arbitrary", "metric": "m"}
+"""The unit a file's header names for each kind: ``relative`` (inverse depth, unknown scale and
+shift), ``arbitrary`` (z-depth in an unknown unit) or ``m``."""
+
+KIND_KEY = "depth3d.kind"
+UNIT_KEY = "depth3d.unit"
+FOCAL_LENGTH_KEY = "depth3d.focalLengthPx"
+PRINCIPAL_POINT_KEY = "depth3d.principalPointPx"
+EXR_CHANNEL = "Y"
+"""The EXR channel of the values: ``Y`` (luminance) is what viewers and Blender read as grey."""
 
 
 @dataclass(frozen=True)
@@ -81,66 +102,211 @@ class DepthMap:
         return DepthMap(np.asarray(resized, dtype=np.float32), self.kind)
 
 
-def depth_png_bytes(depth: DepthMap) -> bytes:
-    """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535)."""
+@dataclass(frozen=True)
+class DepthWithCamera:
+    """A depth map and, where it is known, the camera of its picture (pixels of the depth map).
+
+    What a depth file holds, and what a depth source gives: the camera comes from a network that
+    estimates one, or from a file's header.
+    """
+
+    depth: DepthMap
+    camera: NetworkCamera | None = None
+
+
+def depth_header(depth: DepthMap, camera: NetworkCamera | None = None) -> dict[str, str]:
+    """The header fields of a depth file: kind, unit and, when given, the camera rescaled to the
+    depth map's size (focal lengths and principal point in its pixels, written exactly)."""
+    fields = {KIND_KEY: depth.kind, UNIT_KEY: DEPTH_UNITS[depth.kind]}
+    if camera is not None:
+        camera = camera.resized(depth.width, depth.height)
+        fields[FOCAL_LENGTH_KEY] = "{!r} {!r}".format(*map(float, camera.focal_length_px))
+        fields[PRINCIPAL_POINT_KEY] = "{!r} {!r}".format(*map(float, camera.principal_point_px))
+    return fields
+
+
+def header_kind(fields: Mapping[str, object], name: str) -> DepthKind | None:
+    """The depth kind a file's header fields name (None when they name none); :class:`InputError`
+    naming the file ``name`` for a kind that is not one."""
+    kind = fields.get(KIND_KEY)
+    if kind is not None and kind not in DEPTH_KINDS:
+        raise InputError(f"{name} says its depth kind is {kind!r}; a depth kind is one of {', '.join(DEPTH_KINDS)}.")
+    return kind
+
+
+def header_camera(fields: Mapping[str, object], width_px: int, height_px: int, name: str) -> NetworkCamera | None:
+    """The camera a file's header fields hold for its ``width_px`` × ``height_px`` depth map (None
+    when they hold none); :class:`InputError` naming the file ``name`` for values that are not one."""
+    if FOCAL_LENGTH_KEY not in fields and PRINCIPAL_POINT_KEY not in fields:
+        return None
+    focal_length = _pixel_pair(fields, FOCAL_LENGTH_KEY, name)
+    principal_point = _pixel_pair(fields, PRINCIPAL_POINT_KEY, name)
+    if min(focal_length) <= 0:
+        raise InputError(f"{name} gives a focal length of {focal_length} pixels; focal lengths must be positive.")
+    return NetworkCamera((width_px, height_px), focal_length, principal_point)
+
+
+def _pixel_pair(fields: Mapping[str, object], key: str, name: str) -> tuple[float, float]:
+    text = fields.get(key)
+    try:
+        pair = tuple(float(part) for part in str(text).split())
+    except ValueError:
+        pair = ()
+    if text is None or len(pair) != 2 or not all(math.isfinite(value) for value in pair):
+        raise InputError(f"{name} has {key} = {text!r}; it must be two finite numbers 'x y' in pixels.")
+    return pair
+
+
+def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
+    """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535), its
+    :func:`depth_header` in text chunks."""
     quantised = np.round(depth.nearness() * 65535.0).astype(np.uint16)
+    text = PngImagePlugin.PngInfo()
+    for key, value in depth_header(depth, camera).items():
+        text.add_text(key, value)
     buffer = io.BytesIO()
-    Image.fromarray(quantised, mode="I;16").save(buffer, format="PNG")
+    Image.fromarray(quantised, mode="I;16").save(buffer, format="PNG", pnginfo=text)
     return buffer.getvalue()
 
 
-def depth_npy_bytes(depth: DepthMap) -> bytes:
-    """The depth's values as stored (float32, in its kind's unit) in a NumPy ``.npy`` file."""
+def depth_npy_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
+    """The depth's values as stored (float32, in its kind's unit) in a NumPy ``.npy`` file, which
+    has no header: the kind and the camera are not kept."""
     buffer = io.BytesIO()
     np.save(buffer, depth.values)
     return buffer.getvalue()
 
 
-DEPTH_WRITERS: dict[str, Callable[[DepthMap], bytes]] = {
+def depth_exr_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
+    """The depth's values as stored, bit for bit, in a 32-bit float OpenEXR file (one channel
+    :data:`EXR_CHANNEL`, lossless ZIP compression), its :func:`depth_header` as string attributes."""
+    exr = _openexr()
+    header = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage, **depth_header(depth, camera)}
+    with tempfile.TemporaryDirectory(prefix="depth3d-exr-") as folder:
+        path = Path(folder) / "depth.exr"
+        with exr.File(header, {EXR_CHANNEL: np.ascontiguousarray(depth.values)}) as file:
+            file.write(str(path))
+        return path.read_bytes()
+
+
+def _openexr():
+    try:
+        import OpenEXR
+    except ImportError as error:
+        raise InputError(
+            "EXR depth files need the OpenEXR package: pip install openexr (the WebUI installs it at start-up)."
+        ) from error
+    return OpenEXR
+
+
+DepthWriter = Callable[[DepthMap, NetworkCamera | None], bytes]
+
+DEPTH_WRITERS: dict[str, DepthWriter] = {
     ".png": depth_png_bytes,
     ".npy": depth_npy_bytes,
+    ".exr": depth_exr_bytes,
 }
-"""Depth file encoders by file suffix: a new depth format is its encoder and one line here."""
+"""Depth file encoders ``(depth, camera or None) → bytes`` by file suffix: a new depth format is
+its encoder and one line here (and, when it keeps values rather than nearness, its reader and one
+line in :data:`DEPTH_READERS`)."""
 
 
-def depth_writer(path: str | os.PathLike) -> Callable[[DepthMap], bytes]:
+def depth_writer(path: str | os.PathLike) -> DepthWriter:
     """The encoder for ``path``'s suffix; :class:`InputError` listing the suffixes for another."""
     suffix = Path(path).suffix.lower()
     if suffix not in DEPTH_WRITERS:
-        endings = " or ".join(DEPTH_WRITERS)
+        endings = ", ".join(list(DEPTH_WRITERS)[:-1]) + " or " + list(DEPTH_WRITERS)[-1]
         raise InputError(f"Depth output must end in {endings}, not {Path(path).name}.")
     return DEPTH_WRITERS[suffix]
 
 
-def save_depth(depth: DepthMap, path: str | os.PathLike) -> None:
-    """Write a depth map in the format of ``path``'s suffix (:data:`DEPTH_WRITERS`), atomically."""
-    write_bytes_atomic(path, depth_writer(path)(depth))
+def save_depth(depth: DepthMap, path: str | os.PathLike, camera: NetworkCamera | None = None) -> None:
+    """Write a depth map (and the camera of its picture, where the format keeps one) in the format
+    of ``path``'s suffix (:data:`DEPTH_WRITERS`), atomically."""
+    write_bytes_atomic(path, depth_writer(path)(depth, camera))
 
 
-def load_depth(path: str | os.PathLike, kind: DepthKind = "disparity") -> DepthMap:
-    """Read a depth map from a ``.npy`` (values as stored) or an 8/16-bit PNG (near = bright).
+def read_npy_values(path: Path) -> tuple[np.ndarray, dict[str, str]]:
+    """A ``.npy`` file's array, and no header fields."""
+    try:
+        values = np.load(path, allow_pickle=False)
+    except FileNotFoundError as error:
+        raise InputError(f"Depth file not found: {path}.") from error
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path} is not a readable .npy array ({error}).") from error
+    if not np.issubdtype(values.dtype, np.number):
+        raise InputError(f"{path} holds {values.dtype} values; a depth map must be numeric.")
+    return values, {}
 
-    A PNG holds normalised nearness; read as ``disparity`` it is returned in [0, 1].
-    As ``depth`` or ``metric`` a PNG is refused: it has lost the scale, use ``.npy``.
+
+def read_exr_values(path: Path) -> tuple[np.ndarray, dict[str, object]]:
+    """An OpenEXR file's depth channel (its only one, else ``Y``, else ``Z``) and its header."""
+    exr = _openexr()
+    if not path.is_file():
+        raise InputError(f"Depth file not found: {path}.")
+    try:
+        with exr.File(str(path), separate_channels=True) as file:
+            header = dict(file.header())  # the file's own dict is emptied when it closes
+            low, high = header["dataWindow"]
+            width, height = int(high[0] - low[0] + 1), int(high[1] - low[1] + 1)
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InputError(
+                    f"{path.name} is {width}×{height} pixels; Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels."
+                )
+            channels = {name: np.array(channel.pixels) for name, channel in file.channels().items()}
+    except RuntimeError as error:
+        raise InputError(f"{path} is not a readable OpenEXR file ({error}).") from error
+    names = list(channels)
+    name = names[0] if len(names) == 1 else next((n for n in (EXR_CHANNEL, "Z") if n in channels), None)
+    if name is None:
+        raise InputError(
+            f"{path.name} has the channels {', '.join(names)}; a depth EXR has one channel, or one named Y or Z."
+        )
+    return channels[name], header
+
+
+DEPTH_READERS: dict[str, Callable[[Path], tuple[np.ndarray, Mapping[str, object]]]] = {
+    ".npy": read_npy_values,
+    ".exr": read_exr_values,
+}
+"""Readers of the depth files that keep values (not a picture's nearness), by file suffix:
+``path → (values, header fields)``. Any other file is read as a depth picture."""
+
+
+def load_depth(path: str | os.PathLike, kind: DepthKind | None = None) -> DepthMap:
+    """:func:`load_depth_file` without the camera."""
+    return load_depth_file(path, kind).depth
+
+
+def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> DepthWithCamera:
+    """Read a depth map, and the camera its header records, from an ``.exr`` or ``.npy`` (values as
+    stored, :data:`DEPTH_READERS`) or an 8/16-bit PNG (near = bright).
+
+    ``kind``: what the values are; None takes the kind the file's header names (``disparity``
+    when it names none). A kind that disagrees with the header is refused. A PNG holds normalised
+    nearness and is returned as ``disparity`` in [0, 1]; as ``depth`` or ``metric`` it is refused:
+    it has lost the scale, use ``.exr`` or ``.npy``.
     """
     path = Path(path)
-    if path.suffix.lower() == ".npy":
-        try:
-            values = np.load(path, allow_pickle=False)
-        except FileNotFoundError as error:
-            raise InputError(f"Depth file not found: {path}.") from error
-        except (OSError, ValueError) as error:
-            raise InputError(f"{path} is not a readable .npy array ({error}).") from error
-        if not np.issubdtype(values.dtype, np.number):
-            raise InputError(f"{path} holds {values.dtype} values; a depth map must be numeric.")
-        return DepthMap(values, kind)
+    reader = DEPTH_READERS.get(path.suffix.lower())
+    if reader is not None:
+        values, fields = reader(path)
+        stored_kind = header_kind(fields, path.name)
+        if kind is not None and stored_kind is not None and kind != stored_kind:
+            raise InputError(
+                f"{path.name} holds {stored_kind} depth (its header says so), not {kind}; "
+                f"read it as {stored_kind} or leave the kind out."
+            )
+        depth = DepthMap(values, kind or stored_kind or "disparity")
+        return DepthWithCamera(depth, header_camera(fields, depth.width, depth.height, path.name))
     picture = open_image(path)
-    if kind != "disparity":
+    if kind not in (None, "disparity"):
         raise InputError(
             f"{path.name} is a depth image (normalised, near = bright); read it as 'disparity', "
-            "or give z-depth as a float .npy."
+            "or give z-depth as a float .exr or .npy."
         )
-    return DepthMap(depth_image_nearness(picture), "disparity")
+    camera = header_camera(picture.info, picture.width, picture.height, path.name)
+    return DepthWithCamera(DepthMap(depth_image_nearness(picture), "disparity"), camera)
 
 
 def depth_image_nearness(picture: Image.Image) -> np.ndarray:

@@ -4,7 +4,7 @@ A *depth source* is one of:
 
 * :class:`NetworkDepth` — one of our registry networks, with how to run it;
 * :class:`ControlNetDepth` — a depth preprocessor of ControlNet in the same WebUI;
-* :class:`UserDepth` — a depth picture (near = bright) or ``.npy`` the user supplies.
+* :class:`UserDepth` — a depth picture (near = bright), ``.exr`` or ``.npy`` the user supplies.
 
 Entry points hold a source *name* (``depth-anything-v2-small``, ``controlnet:depth_midas``,
 ``depth-image``); :func:`parse_depth_source` is the one place such a name is classified. Each
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from lib_depth3d.depth.depthmap import DepthKind, DepthMap
+    from lib_depth3d.depth.depthmap import DepthKind, DepthMap, DepthWithCamera
 
 CONTROLNET_PREFIX = "controlnet:"
 USER_DEPTH_IMAGE = "depth-image"
@@ -118,14 +118,20 @@ class NetworkDepth:
         return self.estimate(picture, progress).nearness()
 
     def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
-        from lib_depth3d.depth.estimate import estimate_depth
+        return self.estimate_with_camera(picture, progress).depth
 
-        return estimate_depth(
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
+        """The depth and, from a network that estimates one, the picture's camera."""
+        from lib_depth3d.depth.depthmap import DepthWithCamera
+        from lib_depth3d.depth.estimate import estimate_depth_and_camera
+
+        estimate = estimate_depth_and_camera(
             picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
             device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
             download_missing=self.download_missing, allow_unverified=self.allow_unverified,
             weights_advice=self.weights_advice,
         )
+        return DepthWithCamera(estimate.depth, estimate.camera)
 
 
 @dataclass(frozen=True)
@@ -172,14 +178,21 @@ class ControlNetDepth:
         return controlnet_depth(picture, self.preprocessor, resolution=self.resolution, slider_1=self.slider_1,
                                 slider_2=self.slider_2, slider_3=self.slider_3, progress=progress)
 
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
+        """The depth; ControlNet's preprocessors estimate no camera."""
+        from lib_depth3d.depth.depthmap import DepthWithCamera
+
+        return DepthWithCamera(self.estimate(picture, progress))
+
 
 @dataclass(frozen=True)
 class UserDepth:
-    """A depth the user supplies: a depth picture (near = bright) or a file (``.npy`` values of
-    ``kind``, or a depth PNG). None until the user gives one: estimating then says what to do."""
+    """A depth the user supplies: a depth picture (near = bright) or a file (``.exr`` or ``.npy``
+    values of ``kind``, or a depth PNG). ``kind`` None: the kind the file's header names
+    (``disparity`` when it names none). None until the user gives one: estimating then says what to do."""
 
     depth: Image.Image | Path | None
-    kind: DepthKind = "disparity"
+    kind: DepthKind | None = None
 
     name = USER_DEPTH_IMAGE
     licence = None
@@ -189,25 +202,29 @@ class UserDepth:
 
     def check(self, width_px: int, height_px: int) -> None:
         if self.depth is None:
-            raise InputError("The depth-image source needs a depth image (near = bright) or a .npy file.")
+            raise InputError("The depth-image source needs a depth image (near = bright), or an .exr or .npy file.")
 
     def check_weights(self, progress: Progress | None = None) -> None:
         """A depth the user gives needs no weights."""
 
     def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
-        """The depth, which must have the picture's size: a depth of another size is refused rather
-        than silently resampled (its edges would no longer meet the picture's)."""
-        from lib_depth3d.depth.depthmap import DepthMap, depth_image_nearness, load_depth
+        return self.estimate_with_camera(picture, progress).depth
+
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
+        """The depth, and the camera its file's header records, which must have the picture's size:
+        a depth of another size is refused rather than silently resampled (its edges would no longer
+        meet the picture's)."""
+        from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera, depth_image_nearness, load_depth_file
         from PIL import Image
 
         self.check(picture.width, picture.height)
         if isinstance(self.depth, Image.Image):
-            result = DepthMap(depth_image_nearness(self.depth), "disparity")
+            result = DepthWithCamera(DepthMap(depth_image_nearness(self.depth), "disparity"))
         else:
-            result = load_depth(self.depth, self.kind)
-        if (result.width, result.height) != picture.size:
+            result = load_depth_file(self.depth, self.kind)
+        if (result.depth.width, result.depth.height) != picture.size:
             raise InputError(
-                f"The depth image is {result.width}×{result.height} but the picture is "
+                f"The depth image is {result.depth.width}×{result.depth.height} but the picture is "
                 f"{picture.width}×{picture.height}; give the depth at the picture's size."
             )
         return result
@@ -230,7 +247,7 @@ def parse_depth_source(
     name: str,
     *,
     depth: Image.Image | str | os.PathLike | None = None,
-    kind: DepthKind = "disparity",
+    kind: DepthKind | None = None,
     input_size: int | None = None,
     weights_path: str | os.PathLike | None = None,
     models_folder: str | os.PathLike | None = None,

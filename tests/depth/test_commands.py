@@ -53,7 +53,7 @@ def test_depth_writes_16_bit_png_and_npy(picture_path, small_weights, tmp_path):
         (["missing.png", "-o", "out.png"], "Picture not found"),
         (["{picture}", "-o", "out.png", "--no-download"], "save it as"),
         (["{picture}", "-o", "out.png", "--no-download"], ". Or pass its path with --weights."),
-        (["{picture}", "-o", "out.jpg", "--weights", "{weights}"], "must end in .png or .npy"),
+        (["{picture}", "-o", "out.jpg", "--weights", "{weights}"], "must end in .png, .npy or .exr"),
         (["{picture}", "-o", "out.png", "--weights", "{weights}", "--net-size", "100"], "multiple of 14"),
         (["{picture}", "-o", "out.png", "--weights", "{weights}", "--model", "midas-dpt-large"], "does not fit"),
     ],

@@ -161,9 +161,9 @@ def test_a_new_format_is_one_registry_line(tmp_path, monkeypatch):
     assert list(files.paths) == [".glb", "_depth.png", "_camera.json", "_faces.txt"]
     assert int(files.paths["_faces.txt"].read_bytes()) == len(scene.faces)
     depth = DepthMap(wavy_zdepth(8, 6, 1), "depth")
-    with pytest.raises(InputError, match="must end in .png or .npy"):
+    with pytest.raises(InputError, match="must end in .png, .npy or .exr"):
         save_depth(depth, tmp_path / "d.txt")
-    monkeypatch.setitem(DEPTH_WRITERS, ".txt", lambda depth: b"%d" % depth.width)
+    monkeypatch.setitem(DEPTH_WRITERS, ".txt", lambda depth, camera: b"%d" % depth.width)
     save_depth(depth, tmp_path / "d.txt")
     assert (tmp_path / "d.txt").read_bytes() == b"8"
 

@@ -174,3 +174,38 @@ def import_with_addon(
         f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     return json.loads(report_path.read_text())
+
+
+_IMAGE_SCRIPT = r'''
+import sys
+import numpy
+import bpy
+
+image_path, output_path = sys.argv[sys.argv.index("--") + 1:]
+image = bpy.data.images.load(image_path)
+width, height = image.size
+pixels = numpy.empty(width * height * image.channels, dtype=numpy.float32)
+image.pixels.foreach_get(pixels)
+numpy.save(output_path, pixels.reshape(height, width, image.channels))
+'''
+
+
+def load_image_pixels(image_path: Path, work_dir: Path):
+    """The pixels of ``image_path`` as Blender loads it (``bpy.data.images.load``): float32
+    (height, width, channels), first row at the top as in the file (Blender's rows start at the bottom)."""
+    import numpy
+
+    blender = shutil.which("blender")
+    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+    script = work_dir / "load_image.py"
+    script.write_text(_IMAGE_SCRIPT)
+    output = work_dir / "blender_pixels.npy"
+    result = subprocess.run(
+        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
+         "--", str(image_path), str(output)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0 and output.exists(), (
+        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return numpy.load(output)[::-1]

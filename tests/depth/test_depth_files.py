@@ -1,0 +1,268 @@
+"""Depth files: float32 EXR and 16-bit PNG with kind, unit and camera in their headers, read back
+by us, by the OpenEXR package, by Pillow and by Blender."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import OpenEXR
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from lib_depth3d.cli import main
+from lib_depth3d.depth import estimate as estimate_module
+from lib_depth3d.depth import weights
+from lib_depth3d.depth.depthmap import (
+    DEPTH_UNITS,
+    DepthMap,
+    depth_exr_bytes,
+    load_depth,
+    load_depth_file,
+    save_depth,
+)
+from lib_depth3d.depth.registry import NetworkCamera
+from lib_depth3d.errors import InputError
+from tests.support.depth_weights import write_random_checkpoint
+from tests.support.scene_inputs import smooth_picture, wavy_zdepth
+
+CAMERA = NetworkCamera((160, 100), (141.3, 139.7), (83.25, 47.5))
+
+
+def _exr_contents(path):
+    with OpenEXR.File(str(path), separate_channels=True) as file:
+        header = dict(file.header())
+        channels = {name: np.array(channel.pixels) for name, channel in file.channels().items()}
+    return header, channels
+
+
+def _write_exr(path, channels, **fields):
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **fields}
+    with OpenEXR.File(header, channels) as file:
+        file.write(str(path))
+
+
+any_float32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+positive_float32 = st.floats(min_value=0.0, exclude_min=True, width=32, allow_infinity=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["disparity", "depth", "metric"]),
+    shape=st.tuples(st.integers(1, 17), st.integers(1, 23)),
+)
+def test_exr_keeps_every_float32_value_bit_for_bit_and_names_its_kind_and_unit(tmp_path_factory, data, kind, shape):
+    elements = any_float32 if kind == "disparity" else positive_float32
+    values = data.draw(arrays(np.float32, shape, elements=elements))
+    path = tmp_path_factory.mktemp("exr") / "d.exr"
+    save_depth(DepthMap(values, kind), path)
+
+    header, channels = _exr_contents(path)
+    assert list(channels) == ["Y"] and channels["Y"].dtype == np.float32
+    assert channels["Y"].tobytes() == values.tobytes()
+    assert header["depth3d.kind"] == kind and header["depth3d.unit"] == DEPTH_UNITS[kind]
+    assert header["compression"] == OpenEXR.ZIP_COMPRESSION
+
+    read = load_depth_file(path)
+    assert read.depth.kind == kind and read.camera is None
+    assert read.depth.values.tobytes() == values.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".exr", ".png"])
+def test_the_camera_goes_into_the_header_at_the_depths_size_and_reads_back_exactly(tmp_path, suffix):
+    depth = DepthMap(wavy_zdepth(80, 50, 3), "metric")
+    path = tmp_path / f"d{suffix}"
+    save_depth(depth, path, CAMERA)  # the camera of the picture at twice the depth's size
+
+    camera = load_depth_file(path).camera
+    assert camera.image_size_px == (80, 50)
+    assert camera.focal_length_px == (141.3 / 2, 139.7 / 2)
+    assert camera.principal_point_px == (83.25 / 2, 47.5 / 2)
+
+
+def test_exr_header_is_plain_strings_that_other_tools_read(tmp_path):
+    path = tmp_path / "d.exr"
+    save_depth(DepthMap(wavy_zdepth(160, 100, 1), "depth"), path, CAMERA)
+    header, _ = _exr_contents(path)
+    assert header["depth3d.focalLengthPx"] == "141.3 139.7"
+    assert header["depth3d.principalPointPx"] == "83.25 47.5"
+
+
+def test_png_text_chunks_are_readable_by_pillow(tmp_path):
+    depth = DepthMap(wavy_zdepth(160, 100, 2), "metric")
+    path = tmp_path / "d.png"
+    save_depth(depth, path, CAMERA)
+    with Image.open(path) as png:
+        text = dict(png.text)
+        stored = np.asarray(png, dtype=np.float64) / 65535
+    assert text == {
+        "depth3d.kind": "metric", "depth3d.unit": "m",
+        "depth3d.focalLengthPx": "141.3 139.7", "depth3d.principalPointPx": "83.25 47.5",
+    }
+    assert np.abs(stored - depth.nearness()).max() <= 0.5 / 65535 + 1e-7
+    read = load_depth_file(path)
+    assert read.depth.kind == "disparity"  # a PNG holds nearness, whatever the kind it was made from
+
+
+def test_npy_keeps_values_but_no_header(tmp_path):
+    depth = DepthMap(wavy_zdepth(20, 10, 4), "metric")
+    save_depth(depth, tmp_path / "d.npy", CAMERA)
+    read = load_depth_file(tmp_path / "d.npy", "metric")
+    assert read.camera is None and np.array_equal(read.depth.values, depth.values)
+
+
+def test_a_kind_that_disagrees_with_the_header_is_refused_in_words(tmp_path):
+    path = tmp_path / "d.exr"
+    save_depth(DepthMap(wavy_zdepth(20, 10, 4), "metric"), path)
+    assert load_depth(path, "metric").kind == "metric"
+    with pytest.raises(InputError, match=r"d\.exr holds metric depth \(its header says so\), not depth"):
+        load_depth(path, "depth")
+
+
+def test_an_exr_from_another_tool_is_read_as_the_kind_given(tmp_path):
+    values = wavy_zdepth(12, 9, 5)
+    _write_exr(tmp_path / "z.exr", {"Z": values})
+    assert load_depth(tmp_path / "z.exr").kind == "disparity"
+    depth = load_depth(tmp_path / "z.exr", "depth")
+    assert depth.kind == "depth" and np.array_equal(depth.values, values)
+
+
+def test_of_several_channels_y_is_the_depth(tmp_path):
+    values = wavy_zdepth(12, 9, 6)
+    _write_exr(tmp_path / "yz.exr", {"Y": values, "Z": values * 2})
+    assert np.array_equal(load_depth(tmp_path / "yz.exr", "depth").values, values)
+
+
+@pytest.mark.parametrize(
+    "channels, fields, words",
+    [
+        ({"R": "v", "G": "v", "B": "v"}, {},
+         "has the channels B, G, R; a depth EXR has one channel, or one named Y or Z"),
+        ({"Y": "v"}, {"depth3d.kind": "height"}, "says its depth kind is 'height'"),
+        ({"Y": "v"}, {"depth3d.focalLengthPx": "100 x", "depth3d.principalPointPx": "5 5"}, "two finite numbers"),
+        ({"Y": "v"}, {"depth3d.focalLengthPx": "100 100"}, "depth3d.principalPointPx = None"),
+        ({"Y": "v"}, {"depth3d.focalLengthPx": "-1 100", "depth3d.principalPointPx": "5 5"}, "must be positive"),
+    ],
+)
+def test_bad_exr_files_are_refused_naming_what_is_wrong(tmp_path, channels, fields, words):
+    values = wavy_zdepth(12, 9, 7)
+    _write_exr(tmp_path / "bad.exr", {name: values for name in channels}, **fields)
+    with pytest.raises(InputError, match=re.escape(words)):
+        load_depth(tmp_path / "bad.exr")
+
+
+def test_missing_and_broken_exr_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="Depth file not found"):
+        load_depth(tmp_path / "missing.exr")
+    (tmp_path / "broken.exr").write_bytes(b"not an exr" * 10)
+    with pytest.raises(InputError, match="is not a readable OpenEXR file"):
+        load_depth(tmp_path / "broken.exr")
+
+
+def test_without_the_openexr_package_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "OpenEXR", None)
+    with pytest.raises(InputError, match="pip install openexr"):
+        depth_exr_bytes(DepthMap(wavy_zdepth(4, 3, 1), "depth"))
+
+
+# The command line: depth -o D.exr, then scene --depth D.exr and mask D.exr.
+
+
+@pytest.fixture(scope="module")
+def small_weights(tmp_path_factory):
+    return write_random_checkpoint(tmp_path_factory.mktemp("w") / "small.pth", "depth-anything-v2-small", seed=13)
+
+
+@pytest.fixture
+def picture_path(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights.MODELS_DIR_ENV, str(tmp_path / "models"))
+    path = tmp_path / "picture.png"
+    smooth_picture(80, 50).save(path)
+    return path
+
+
+def _depth_command(picture_path, small_weights, output):
+    return main(["depth", str(picture_path), "--weights", str(small_weights), "--device", "cpu",
+                 "--net-size", "70", "-o", str(output)])
+
+
+def test_depth_command_writes_the_same_values_to_exr_and_npy(picture_path, small_weights, tmp_path):
+    assert _depth_command(picture_path, small_weights, tmp_path / "d.exr") == 0
+    assert _depth_command(picture_path, small_weights, tmp_path / "d.npy") == 0
+    header, channels = _exr_contents(tmp_path / "d.exr")
+    assert channels["Y"].shape == (50, 80)
+    assert channels["Y"].tobytes() == np.load(tmp_path / "d.npy").tobytes()
+    assert (header["depth3d.kind"], header["depth3d.unit"]) == ("disparity", "relative")
+    assert "depth3d.focalLengthPx" not in header  # Depth Anything V2 estimates no camera
+
+
+def test_depth_command_writes_a_networks_camera_into_the_header(picture_path, small_weights, tmp_path, monkeypatch):
+    estimate_depth_and_camera = estimate_module.estimate_depth_and_camera
+
+    def with_a_camera(picture, model, **options):
+        estimate = estimate_depth_and_camera(picture, model, **options)
+        return estimate_module.NetworkEstimate(estimate.depth, CAMERA)
+
+    monkeypatch.setattr(estimate_module, "estimate_depth_and_camera", with_a_camera)
+    assert _depth_command(picture_path, small_weights, tmp_path / "d.exr") == 0
+    assert _depth_command(picture_path, small_weights, tmp_path / "d.png") == 0
+    for name in ("d.exr", "d.png"):
+        camera = load_depth_file(tmp_path / name).camera
+        assert camera.image_size_px == (80, 50)
+        assert np.allclose(camera.focal_length_px, (141.3 / 2, 139.7 / 2), rtol=1e-15)
+
+
+def test_a_user_depth_file_gives_its_header_camera_to_the_composer(tmp_path):
+    from lib_depth3d import pipeline
+    from lib_depth3d.depth.sources import parse_depth_source
+
+    save_depth(DepthMap(wavy_zdepth(80, 50, 10), "depth"), tmp_path / "d.exr", CAMERA)
+    source = parse_depth_source("depth-image", depth=tmp_path / "d.exr")
+    result = pipeline.estimate_with_camera(smooth_picture(80, 50), source)
+    assert result.depth.kind == "depth"
+    assert result.camera == load_depth_file(tmp_path / "d.exr").camera
+    assert result.camera.principal_point_px == (83.25 / 2, 47.5 / 2)
+
+
+def test_scene_reads_an_exr_as_the_kind_its_header_names(picture_path, tmp_path, capsys):
+    depth = DepthMap(wavy_zdepth(80, 50, 8) * 3.0, "metric")
+    save_depth(depth, tmp_path / "d.exr")
+    scene = ["scene", str(picture_path), "--depth", str(tmp_path / "d.exr"), "--fov", "60", "--resolution", "24"]
+    assert main([*scene, "-o", str(tmp_path / "s.glb")]) == 0
+    low, high = float(depth.values.min()), float(depth.values.max())
+    assert f"depth: {low:.3f} to {high:.3f} m" in capsys.readouterr().out  # metres, as stored
+    zdepth = load_depth(tmp_path / "s_depth.png")
+    assert zdepth.kind == "disparity"
+    with Image.open(tmp_path / "s_depth.png") as png:
+        assert png.text["depth3d.kind"] == "metric"
+
+    assert main([*scene, "--depth-kind", "metric", "-o", str(tmp_path / "t.glb")]) == 0
+    assert main([*scene, "--depth-kind", "depth", "-o", str(tmp_path / "u.glb")]) == 2
+    assert "d.exr holds metric depth (its header says so), not depth" in capsys.readouterr().err
+    assert not (tmp_path / "u.glb").exists()
+
+
+def test_mask_reads_an_exr_with_its_kind(tmp_path):
+    save_depth(DepthMap(np.tile(np.linspace(1.0, 4.0, 40, dtype=np.float32), (10, 1)), "metric"), tmp_path / "d.exr")
+    assert main(["mask", str(tmp_path / "d.exr"), "-o", str(tmp_path / "m.png")]) == 0
+    with Image.open(tmp_path / "m.png") as mask:
+        repainted = np.asarray(mask.convert("L")) > 127
+    assert repainted[:, 30:].all() and not repainted[:, :5].any()  # the far right half of the metres
+
+
+@pytest.mark.blender
+def test_blender_reads_the_exr_values_exactly(tmp_path):
+    from tests.support.blender import load_image_pixels
+
+    values = wavy_zdepth(48, 32, 9) * np.float32(7.3)
+    save_depth(DepthMap(values, "metric"), tmp_path / "d.exr", CAMERA)
+    pixels = load_image_pixels(tmp_path / "d.exr", tmp_path)
+    assert pixels.shape == (32, 48, 4)
+    for channel in range(3):
+        assert pixels[..., channel].tobytes() == values.tobytes()
+    assert (pixels[..., 3] == 1).all()
