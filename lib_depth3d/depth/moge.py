@@ -177,8 +177,9 @@ class Encoder(nn.Module):
     def forward(self, image: torch.Tensor, rows: int, columns: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) RGB in [0, 1] → ((B, dim_out, rows, columns) features, (B, C) last class token)."""
         patch = self.backbone.config.patch_size
-        resized = F.interpolate(image, (rows * patch, columns * patch), mode="bilinear", align_corners=False,
-                                antialias=True)
+        # In float32: the CPU's antialiased resize has no half-precision kernel.
+        resized = F.interpolate(image.float(), (rows * patch, columns * patch), mode="bilinear", align_corners=False,
+                                antialias=True).to(image.dtype)
         taps = self.backbone.intermediate_layers((resized - self.image_mean) / self.image_std)
         projected = [
             projection(tokens.transpose(1, 2).unflatten(2, (rows, columns)).contiguous())
@@ -254,7 +255,8 @@ class MoGe2(nn.Module):
         levels = self.neck(levels)
 
         def at_input_size(map_: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(map_, (height, width), mode="bilinear", align_corners=False)
+            # float32 from here: exp of a far point's z or of the scale can exceed half precision's range.
+            return F.interpolate(map_.float(), (height, width), mode="bilinear", align_corners=False)
 
         points = self._remap(at_input_size(self.points_head(levels)[-1]).permute(0, 2, 3, 1))
         if self.mask_head is None:
@@ -264,7 +266,7 @@ class MoGe2(nn.Module):
         if self.scale_head is None:
             scale = torch.ones_like(mask)
         else:
-            scale = self.scale_head(class_token).exp()[:, None, None, :].expand_as(mask)
+            scale = self.scale_head(class_token).float().exp()[:, None, None, :].expand_as(mask)
         return torch.cat([points, mask, scale], dim=-1)
 
 

@@ -9,12 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib_depth3d.depth.estimate import build_network, load_network
-from lib_depth3d.depth.moge import ConvStack, build_from_config, focal_from_fov_x, recover_focal_shift, view_plane_uv
+from lib_depth3d.depth.moge import (
+    ConvStack,
+    build_from_config,
+    depth_and_camera,
+    focal_from_fov_x,
+    recover_focal_shift,
+    view_plane_uv,
+)
 from lib_depth3d.depth.registry import MODELS, get_model
 from lib_depth3d.depth.weights import read_checkpoint
 from lib_depth3d.errors import WeightsError
 from tests.support.depth_weights import write_random_checkpoint
-from tests.support.moge_cases import CASES, official_state_dict, write_official_checkpoint
+from tests.support.moge_cases import CASES, PICTURE_SIZE, network, official_state_dict, picture, write_official_checkpoint
 
 HEIGHT, WIDTH = 30, 40
 
@@ -108,3 +115,15 @@ def test_the_published_vitl_normal_file_holds_the_released_network_and_its_norma
     values = sum(tensor.numel() for part in (network, normal_head) for tensor in part.state_dict().values())
     assert round(values / 1e6) == 331  # the README's parameter count
     assert 0 < weight_file.size_bytes - 4 * values < PICKLE_OVERHEAD_MAX_BYTES
+
+
+def test_half_precision_runs_and_gives_float32_depth_and_the_same_camera():
+    """As on a GPU in float16: the antialiased resize and the exponentials run in float32."""
+    full = network("vits")
+    with torch.inference_mode():
+        reference = depth_and_camera(full(picture("vits")), PICTURE_SIZE)
+        output = full.half()(picture("vits").half())
+    assert output.dtype == torch.float32
+    half = depth_and_camera(output, PICTURE_SIZE)
+    assert half.camera.focal_length_px[0] == pytest.approx(reference.camera.focal_length_px[0], rel=1e-2)
+    assert torch.allclose(half.depth, reference.depth, rtol=1e-2, atol=0)
