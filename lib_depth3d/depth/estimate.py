@@ -90,9 +90,16 @@ def network_input(picture: Image.Image, spec: ModelSpec, input_size: int | None 
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
 
 
-def build_network(spec: ModelSpec):
-    """An uninitialised network of ``spec``'s architecture, in evaluation mode."""
-    return adapter_for(spec).build(spec)
+def build_network(spec: ModelSpec, config: dict | None = None):
+    """An uninitialised network of ``spec``'s architecture, in evaluation mode; ``config``: the
+    configuration its checkpoint carries, for architectures whose checkpoints carry one."""
+    adapter = adapter_for(spec)
+    if config is None:
+        return adapter.build(spec)
+    if adapter.build_from_config is None:
+        raise WeightsError(f"The weight file holds a model_config and weights, the layout of another family of "
+                           f"networks, not of {spec.name}. Check that the file belongs to the chosen model.")
+    return adapter.build_from_config(spec, config)
 
 
 def resolve_device(requested: str | None = None):
@@ -134,6 +141,7 @@ class _Loaded:
 
     network: object
     lock: threading.Lock
+    config: dict | None = None
     placed: object = None
     graphed: object = None
 
@@ -154,7 +162,7 @@ def _placed(loaded: _Loaded, spec: ModelSpec, device, dtype):
             return placed
     loaded.placed = None
     with torch.device("meta"):
-        copy = build_network(spec)
+        copy = build_network(spec, loaded.config)
     copy.load_state_dict({key: value.to(device=device, dtype=dtype) for key, value in master.state_dict().items()},
                          strict=True, assign=True)
     if torch.device(device).type == "cuda":
@@ -248,11 +256,12 @@ def load_network(spec: ModelSpec, path: Path):
     with _cache_lock:
         loaded = _cache.get(key)
         if loaded is None:
+            checkpoint = weights.read_checkpoint(path)
             with torch.device("meta"):  # no time spent initialising weights about to be replaced
-                network = build_network(spec)
-            state = adapter_for(spec).to_own_layout(weights.read_state_dict(path))
+                network = build_network(spec, checkpoint.config)
+            state = adapter_for(spec).to_own_layout(checkpoint.state)
             weights.load_into(network, state, str(path))
-            loaded = _cache[key] = _Loaded(network, threading.Lock())
+            loaded = _cache[key] = _Loaded(network, threading.Lock(), checkpoint.config)
             while len(_cache) > MAX_LOADED_MODELS:
                 _cache.popitem(last=False)
         _cache.move_to_end(key)

@@ -32,6 +32,7 @@ OutputKind = Literal["disparity", "metric"]
 ARCHITECTURES: dict[str, str] = {
     "depth_anything_v2": "lib_depth3d.depth.depth_anything_v2",
     "midas_dpt": "lib_depth3d.depth.midas",
+    "moge_2": "lib_depth3d.depth.moge",
 }
 """Architecture name → the module whose ``ADAPTER`` runs it."""
 
@@ -112,6 +113,9 @@ class Adapter:
     parameter names, parts it never runs removed (the strict load follows).
     ``read_output(output, input_size_px)``: the forward pass's result as a :class:`NetworkOutput`
     (``input_size_px``: the (width, height) the network saw, for a camera in its pixels).
+    ``build_from_config(spec, config)``: for architectures whose checkpoints carry their network's
+    configuration (MoGe's ``model.pt``: ``{'model_config': …, 'model': …}``), the network that
+    configuration describes, built as ``build`` builds; None where checkpoints are bare state dicts.
     """
 
     size_rule: SizeRule
@@ -120,6 +124,7 @@ class Adapter:
     build: Callable[[ModelSpec], torch.nn.Module]
     to_own_layout: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
     read_output: Callable[[torch.Tensor, tuple[int, int]], NetworkOutput] = depth_only
+    build_from_config: Callable[[ModelSpec, dict], torch.nn.Module] | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,22 @@ def _midas(variant: str, title: str, *files: WeightFile) -> ModelSpec:
                      input_size=384, output_kind="disparity", licence=_MIT[0], licence_url=_MIT[1], files=files)
 
 
+_MOGE_MIT = ("MIT", "https://github.com/microsoft/MoGe/blob/main/LICENSE")
+
+
+def _moge_file(repo: str, sha256: str | None, size_bytes: int | None, size_label: str) -> WeightFile:
+    """A MoGe-2 release (every repository calls its file model.pt), saved under the repository's name."""
+    return WeightFile(f"{repo}.pt", f"{_HF}/Ruicheng/{repo}/resolve/main/model.pt", "original", sha256, size_bytes,
+                      size_label)
+
+
+def _moge_2(variant: str, title: str, *files: WeightFile) -> ModelSpec:
+    """A MoGe-2 model (MIT): metric depth and the camera's focal length. ``input_size``: the shorter
+    side the picture is given at; the network resizes it to its own grid of about 3600 tokens."""
+    return ModelSpec(name=f"moge-2-{variant}", title=title, architecture="moge_2", variant=variant, input_size=840,
+                     output_kind="metric", licence=_MOGE_MIT[0], licence_url=_MOGE_MIT[1], files=files)
+
+
 _MODELS = (
     _depth_anything(
         "depth-anything-v2-small",
@@ -310,6 +331,20 @@ _MODELS = (
         # refs%2Fpr%2F5/model.safetensors (the safetensors pull request), also pinned on main by others.
         WeightFile("dpt-hybrid-midas-hf.safetensors", f"{_HF}/Intel/dpt-hybrid-midas/resolve/main/model.safetensors",
                    "hf", "9599793d3ce64d7ebc85657360831596c1df9abc61f6820fe623fe7efb2e29c5", None, "490 MB"),
+    ),
+
+    # MoGe-2: no published SHA-256 was found for the authors' files (sha256=None: downloaded only with
+    # --allow-unverified). ViT-S and ViT-B are released with a normal head only ("-normal"), which is
+    # not run. The ViT-L "-normal" file's size and SHA-256 are those stated for its byte-for-byte copy
+    # huggingface.co/Azng0/autoshade-mirror-moge-2-vitl-normal (revision cb0e8bb of the original).
+    # Size labels: the README's parameter counts (35M, 104M, 326M) in float32.
+    _moge_2("vits", "MoGe-2 ViT-S (metric depth and camera, fast)", _moge_file("moge-2-vits-normal", None, None, "140 MB")),
+    _moge_2("vitb", "MoGe-2 ViT-B (metric depth and camera)", _moge_file("moge-2-vitb-normal", None, None, "416 MB")),
+    _moge_2(
+        "vitl", "MoGe-2 ViT-L (metric depth and camera, best)",
+        _moge_file("moge-2-vitl", None, None, "1.30 GB"),
+        _moge_file("moge-2-vitl-normal", "280741fd09bc3f403ccff9967784c2a391b52d2c0742ae3efdb21d9f90cc1a01", 1323815904,
+                   "1.32 GB"),
     ),
 )
 

@@ -6,7 +6,7 @@
   partial file exists, verified against the registry's SHA-256 and only then renamed into place.
   The whole download holds ``<name>.lock`` (:func:`download_lock`), so two WebUI instances, a
   WebUI and a command line run, or two threads never write into one ``.part``.
-* :func:`read_state_dict`: safetensors, or torch's own ``weights_only`` loader — never a full
+* :func:`read_checkpoint` / :func:`read_state_dict`: safetensors, or torch's own ``weights_only`` loader — never a full
   unpickler, and never A1111's replacement of ``torch.load`` (``modules/safe.py``), which refuses
   files written by recent torch and hides why.
 """
@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -359,8 +360,24 @@ def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s
         )
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A weight file's tensors and, for architectures whose files carry it (MoGe's ``model.pt``:
+    ``{'model_config': {...}, 'model': state_dict}``), the network's configuration (else None)."""
+
+    state: dict
+    config: dict | None = None
+
+
 def read_state_dict(path: str | os.PathLike) -> dict:
-    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict, on the CPU.
+    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict, on the CPU
+    (:func:`read_checkpoint`'s ``state``)."""
+    return read_checkpoint(path).state
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Tensors of a ``.safetensors`` file or a ``torch.save``d state dict, on the CPU, with the
+    configuration a ``{'model_config': …, 'model': …}`` file carries.
 
     A ``.pth`` goes through torch's own ``weights_only`` loader (``torch.serialization.load``):
     A1111 replaces ``torch.load`` with a checker that refuses the archives recent torch writes
@@ -382,6 +399,9 @@ def read_state_dict(path: str | os.PathLike) -> dict:
             state = torch.serialization.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # each reader raises its own types for a damaged file
         raise WeightsError(_unreadable_message(path, error)) from error
+    config = None
+    if isinstance(state, dict) and isinstance(state.get("model_config"), dict) and isinstance(state.get("model"), dict):
+        config, state = state["model_config"], state["model"]
     if isinstance(state, dict) and "model" in state and "optimizer" in state:
         state = state["model"]
     if not isinstance(state, dict):
@@ -392,7 +412,7 @@ def read_state_dict(path: str | os.PathLike) -> dict:
         key, value = not_tensors[0]
         raise WeightsError(f"{path} is not a state dict of tensors: its entry {key!r} is a {type(value).__name__} "
                            f"({len(not_tensors)} such entries). Use the published weight file.")
-    return state
+    return Checkpoint(state, config)
 
 
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")  # torch ≥ 2.4; before

@@ -92,7 +92,7 @@ def test_model_stays_loaded_between_calls(small_weights, monkeypatch):
     def no_second_read(path):
         raise AssertionError(f"{path} was read again")
 
-    monkeypatch.setattr("lib_depth3d.depth.weights.read_state_dict", no_second_read)
+    monkeypatch.setattr("lib_depth3d.depth.weights.read_checkpoint", no_second_read)
     assert estimate(rgb_picture(seed=34), small_weights).values.shape == (72, 96)
     estimate_module.unload_all()
     with pytest.raises(AssertionError, match="read again"):

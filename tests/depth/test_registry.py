@@ -23,7 +23,7 @@ def test_default_model_is_registered_and_commercially_usable():
 def test_entries_are_complete():
     for name, spec in MODELS.items():
         assert spec.name == name
-        assert spec.output_kind == ("metric" if spec.max_depth else "disparity")
+        assert spec.max_depth is None or spec.output_kind == "metric"
         assert spec.input_size % adapter_for(spec).size_rule.multiple_of == 0
         assert spec.licence and spec.licence_url.startswith("https://")
         for weight_file in spec.files:

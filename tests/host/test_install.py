@@ -38,7 +38,8 @@ def test_every_requirement_line_is_read_with_its_version_bounds(a1111, monkeypat
     monkeypatch.setitem(sys.modules, "cv2", None)  # None in sys.modules: the import fails
     run_install()
     names = [call[0].split('"')[1] for call in a1111.launch.pip_calls]
-    assert names == ["pygltflib>=1.16,<2", "safetensors>=0.3", "opencv-python-headless==4.10.0.84", "openexr>=3.3,<4"]
+    assert names == ["pygltflib>=1.16,<2", "safetensors>=0.3", "opencv-python-headless==4.10.0.84", "openexr>=3.3,<4",
+                     "scipy>=1.9"]
 
 
 def test_opencv_counts_as_present_by_its_import_whatever_distribution_gives_it(a1111):

@@ -9,6 +9,8 @@ from __future__ import annotations
 installed: dict[str, str] = {
     "torch": "2.1.2", "numpy": "1.26.2", "Pillow": "9.5.0", "gradio": "3.41.2", "fastapi": "0.94.0",
     "httpx": "0.24.1", "pydantic": "1.10.13", "transformers": "4.30.2", "safetensors": "0.4.2",
+    # requirements_versions.txt pins scikit-image 0.21.0, which brings scipy.
+    "scikit-image": "0.21.0", "scipy": "1.11.4",
 }
 pip_calls: list[tuple[str, str]] = []
 
