@@ -13,7 +13,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.scene import SceneOptions, build_scene, write_scene
 from lib_depth3d.scene.occlusion import DEFAULT_BAND_FRACTION, grow_background_depth
 from tests.support.blender import render_glb
-from tests.support.glb import accessor_array, read_glb
+from tests.support.glb import mesh_node_matrix, primitive_positions, read_glb
 from tests.support.gltf_validator import problems, validate_files
 from tests.support.scene_inputs import plane_zdepth
 
@@ -249,8 +249,10 @@ def test_the_file_with_the_layer_passes_the_validator(tmp_path, texture_format):
     contents = read_glb(files.glb)
     primitives = contents.document.meshes[0].primitives
     assert [p.material for p in primitives] == [0, 1]
-    layer_positions = accessor_array(contents.document, primitives[1].attributes.POSITION)
-    np.testing.assert_array_equal(layer_positions, scene.background.positions)
+    layer_positions = primitive_positions(contents.document, primitives[1])
+    # Stored as int16 over the mesh's box: within half a step of 2 · half extent / 65534.
+    half_step = mesh_node_matrix(contents.document).diagonal()[:3] / 65534
+    assert np.all(np.abs(layer_positions - scene.background.positions) <= half_step * 1.001)
     assert contents.document.images[1].name == "background"
     assert contents.document.materials[1].extensions == {"KHR_materials_unlit": {}}
 
