@@ -70,7 +70,7 @@ def position_quantisation(*positions: np.ndarray) -> PositionQuantisation:
 
 def quantise_uvs(uvs: np.ndarray) -> np.ndarray:
     """(N, 2) uint16 normalized texture coordinates (clamped to [0, 1])."""
-    return np.rint(np.clip(uvs, 0.0, 1.0) * UINT16_LARGEST).astype(np.uint16)
+    return np.rint(np.clip(np.asarray(uvs, dtype=np.float64), 0.0, 1.0) * UINT16_LARGEST).astype(np.uint16)
 
 
 def dequantise_uvs(stored: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lib_depth3d.camera import Camera
+from lib_depth3d.cli import main
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.scene import SceneOptions, build_scene, glb_bytes
 from lib_depth3d.scene.compact import (
@@ -158,3 +159,17 @@ def test_quantised_positions_move_at_most_half_a_step_per_axis(points, flat_axis
 @given(arrays(np.float32, st.tuples(st.integers(1, 50), st.just(2)), elements=st.floats(0, 1, width=32)))
 def test_quantised_uvs_move_at_most_half_a_step(uvs):
     assert np.all(np.abs(dequantise_uvs(quantise_uvs(uvs)) - uvs) <= 0.5 / 65535 + 1e-9)
+
+
+def test_the_command_writes_compact_files_and_plain_ones_with_plain_gltf(tmp_path):
+    picture, depth = tmp_path / "picture.png", tmp_path / "depth.npy"
+    smooth_picture(WIDTH, HEIGHT).save(picture)
+    np.save(depth, wavy_zdepth(WIDTH, HEIGHT, 7))
+    components = {}
+    for flags in ([], ["--plain-gltf"]):
+        output = tmp_path / f"scene{len(flags)}.glb"
+        assert main(["scene", str(picture), "--depth", str(depth), "--depth-kind", "depth", *flags,
+                     "-o", str(output)]) == 0
+        document = _document(output.read_bytes())
+        components[tuple(flags)] = document.accessors[document.meshes[0].primitives[0].attributes.POSITION].componentType
+    assert components == {(): pygltflib.SHORT, ("--plain-gltf",): pygltflib.FLOAT}
