@@ -18,7 +18,8 @@ Last, compact files at 1024² and 4096² (the box scene as a JPEG photo, 512 gri
 pixel): bytes of the file and of its mesh, plain (float32; 16-bit indices where they fit), as
 before (float32 and 32-bit indices) and compact (the default: int16 positions, uint16 UVs), and
 the reprojection error — how far the file's camera sees each vertex from its texel, RMS and
-largest, in pixels — as the proxy of the render's fidelity.
+largest, in pixels — as the proxy of the render's fidelity, and the widest seam that int16
+positions open where the background layer meets the surface on one ray.
 Run: ``.venv/bin/python bench/scene.py``.
 """
 
@@ -215,6 +216,29 @@ def reprojection_error_px(document, scene) -> tuple[float, float]:
     return float(np.sqrt(np.mean(distance**2))), float(distance.max())
 
 
+def seam_px(document, scene) -> float:
+    """Largest distance in pixels, as a reader decodes the file, between a background-layer vertex
+    and a surface vertex that the scene puts on one ray (within 10⁻³ px): where the two primitives
+    meet, a gap this wide can open (0 without a layer)."""
+    from scipy.spatial import cKDTree
+
+    from lib_depth3d.scene.frames import world_to_gltf
+    from tests.support.glb import primitive_positions
+
+    if scene.background is None:
+        return 0.0
+    world_from_gltf = np.linalg.inv(world_to_gltf(scene.world_up))
+
+    def pixels(points):
+        return scene.camera.project(points @ world_from_gltf[:3, :3].T + world_from_gltf[:3, 3])[0]
+
+    surface, layer = pixels(scene.positions.astype(np.float64)), pixels(scene.background.positions.astype(np.float64))
+    distance, nearest = cKDTree(surface).query(layer)
+    shared = distance < 1e-3
+    read = [pixels(primitive_positions(document, primitive)) for primitive in document.meshes[0].primitives]
+    return float(np.linalg.norm(read[1][shared] - read[0][nearest[shared]], axis=1).max(initial=0.0))
+
+
 def compact_files() -> None:
     """File and mesh sizes, plain against compact, with the reprojection error of each."""
     import dataclasses
@@ -223,7 +247,7 @@ def compact_files() -> None:
 
     print("\ncompact files: the box scene as a JPEG (quality 90) → .glb, plain against compact (the default)")
     print(f"{'picture':>9} {'grid':>5} {'vertices':>9} {'file':>14} {'MiB file':>9} {'MiB mesh':>9} "
-          f"{'RMS px':>7} {'max px':>7}")
+          f"{'RMS px':>7} {'max px':>7} {'seam px':>8} {'positions':>9}")
     for size in COMPACT_SIZES:
         picture, depth, camera = inputs(size)
         buffer = io.BytesIO()
@@ -240,13 +264,15 @@ def compact_files() -> None:
                 data = glb_bytes(variant)
                 document = pygltflib.GLTF2.load_from_bytes(data)
                 mesh, widening = mesh_bytes(document)
-                rows[name] = (len(data), mesh, *reprojection_error_px(document, scene))
+                position = document.accessors[document.meshes[0].primitives[0].attributes.POSITION]
+                stored = "int16" if position.componentType == pygltflib.SHORT else "float32"
+                rows[name] = (len(data), mesh, *reprojection_error_px(document, scene), seam_px(document, scene), stored)
                 if plain:
                     rows["before"] = (len(data) + widening, mesh + widening, *rows[name][2:])
             for name in ("before", "plain", "compact"):
-                total, mesh, rms, largest = rows[name]
+                total, mesh, rms, largest, seam, stored = rows[name]
                 print(f"{size:>4}²{'':>4} {label:>5} {vertices:9d} {name:>14} {total / 2**20:9.2f} {mesh / 2**20:9.2f} "
-                      f"{rms:7.3f} {largest:7.3f}")
+                      f"{rms:7.3f} {largest:7.3f} {seam:8.4f} {stored:>9}")
             before, compact = rows["before"], rows["compact"]
             print(f"{'':>25} compact vs before: file {before[0] / compact[0]:.2f}× smaller, "
                   f"mesh {before[1] / compact[1]:.2f}× smaller (3× aimed at)")

@@ -9,8 +9,11 @@ triangle as three 32-bit indices. By default the writer stores instead:
   coordinate moves by at most ``half_extent / 65534``. The positions are kept so only when that
   moves no vertex further than the decimation's own tolerances allow, as seen from the
   picture's camera: ``max_texture_shift_px`` across the picture and ``max_depth_error`` of its
-  depth (:func:`position_error`); otherwise they stay float32. A near surface in front of a
-  deep scene seen at thousands of pixels is where 16 bits can fall short.
+  depth (:func:`position_error`), and when the seams they open stay below
+  :data:`MAX_SEAM_PX`: where the background layer meets the surface, a layer vertex and a
+  surface vertex lie on one ray at different depths, and rounding moves them apart on the
+  picture; a sample falling between them sees through. Otherwise they stay float32. A near
+  surface in front of a deep scene seen at thousands of pixels is where 16 bits fall short.
 * **UVs** as normalized uint16 (core glTF): a texel moves by at most ``size_px / 131070``
   (0.03 px across a 4096-px picture); kept so under the same ``max_texture_shift_px``.
 * **Indices** as uint16 when a primitive has at most 65 535 vertices (the largest index, 65 535,
@@ -30,6 +33,13 @@ INT16_LARGEST = 32767
 UINT16_LARGEST = 65535
 MAX_UINT16_INDEXED_VERTICES = 65535
 """Most vertices a primitive may have for 16-bit indices (index 65 535 is primitive restart)."""
+
+MAX_SEAM_PX = 0.05
+"""Widest seam int16 positions may open between primitives, in picture pixels: it lets through
+at most 5 % of a pixel's coverage, under 13 levels even between black and white."""
+
+SHARED_RAY_PX = 1e-3
+"""Vertices of two primitives this close on the picture lie on one ray (they are the same sample)."""
 
 MIN_HALF_EXTENT_FRACTION = 2.0**-20
 """An axis along which the mesh is flat still gets this fraction of the widest half extent, so
@@ -91,28 +101,51 @@ class PositionError:
     Attributes:
         shift_px: the largest move across the picture, in pixels.
         depth_error: the largest change of z-depth, relative to the depth.
+        seam_px: the widest gap, in pixels, between vertices of different primitives that lie
+            on one ray before quantisation (0 for a single primitive).
     """
 
     shift_px: float
     depth_error: float
+    seam_px: float
+
+
+def _shared_rays(first_px: np.ndarray, second_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (into ``first_px``, into ``second_px``) of points within :data:`SHARED_RAY_PX`
+    of each other (matched on a grid of that cell; a pair split by a cell edge is missed, which
+    only the other pairs along the same edge then check)."""
+    def keys(points: np.ndarray) -> np.ndarray:
+        cells = np.rint(points / SHARED_RAY_PX).astype(np.int64)
+        return cells[:, 0] * (1 << 32) + cells[:, 1]
+
+    first_keys, second_keys = keys(first_px), keys(second_px)
+    order = np.argsort(first_keys)
+    slots = np.clip(np.searchsorted(first_keys, second_keys, sorter=order), 0, max(len(order) - 1, 0))
+    matched = first_keys[order[slots]] == second_keys if len(order) else np.zeros(len(second_keys), bool)
+    return order[slots[matched]], np.flatnonzero(matched)
 
 
 def position_error(
-    positions_gltf: np.ndarray, quantisation: PositionQuantisation, camera, gltf_from_world: np.ndarray
+    positions_gltf: list[np.ndarray], quantisation: PositionQuantisation, camera, gltf_from_world: np.ndarray
 ) -> PositionError:
-    """How far ``quantisation`` moves (N, 3) glTF-world positions in ``camera``'s picture
-    (``camera`` in the scene's world; ``gltf_from_world`` the rigid 4×4 to glTF's world)."""
+    """How far ``quantisation`` moves the (N, 3) glTF-world positions of each primitive in
+    ``camera``'s picture (``camera`` in the scene's world; ``gltf_from_world`` the rigid 4×4 to
+    glTF's world); seams are measured between the first primitive and each other one."""
     world_from_gltf = np.linalg.inv(gltf_from_world)
 
-    def in_world(points: np.ndarray) -> np.ndarray:
-        return points @ world_from_gltf[:3, :3].T + world_from_gltf[:3, 3]
+    def projected(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return camera.project(points @ world_from_gltf[:3, :3].T + world_from_gltf[:3, 3])
 
-    exact = np.asarray(positions_gltf, dtype=np.float64)
-    pixels, depth = camera.project(in_world(exact))
-    moved_pixels, moved_depth = camera.project(in_world(quantisation.dequantise(quantisation.quantise(exact))))
-    shift = np.sqrt(((moved_pixels - pixels) ** 2).sum(axis=1))
-    relative = np.abs(moved_depth - depth) / np.abs(depth)
-    return PositionError(float(shift.max(initial=0.0)), float(relative.max(initial=0.0)))
+    exact = [projected(np.asarray(points, dtype=np.float64)) for points in positions_gltf]
+    moved = [projected(quantisation.dequantise(quantisation.quantise(points))) for points in positions_gltf]
+    shift = max(np.sqrt(((b[0] - a[0]) ** 2).sum(axis=1)).max(initial=0.0) for a, b in zip(exact, moved))
+    depth_error = max((np.abs(b[1] - a[1]) / np.abs(a[1])).max(initial=0.0) for a, b in zip(exact, moved))
+    seam = 0.0
+    for (pixels, _), (moved_pixels, _) in zip(exact[1:], moved[1:]):
+        surface_index, other_index = _shared_rays(exact[0][0], pixels)
+        gaps = np.sqrt(((moved_pixels[other_index] - moved[0][0][surface_index]) ** 2).sum(axis=1))
+        seam = max(seam, float(gaps.max(initial=0.0)))
+    return PositionError(float(shift), float(depth_error), seam)
 
 
 def index_dtype(vertex_count: int) -> type:
@@ -144,7 +177,8 @@ PLAIN = MeshEncoding(positions=None, uint16_uvs=False)
 def mesh_encoding(scene) -> MeshEncoding:
     """The most compact storage of a :class:`~lib_depth3d.scene.build.Scene`'s mesh that keeps
     every texel within ``max_texture_shift_px`` and every depth within ``max_depth_error`` of
-    the float32 surface (UV and position moves add up); :data:`PLAIN` for ``plain_gltf``."""
+    the float32 surface (UV and position moves add up) and opens no seam wider than
+    :data:`MAX_SEAM_PX`; :data:`PLAIN` for ``plain_gltf``."""
     from lib_depth3d.scene.frames import world_to_gltf
 
     options = scene.options
@@ -159,6 +193,8 @@ def mesh_encoding(scene) -> MeshEncoding:
     budget_px = options.max_texture_shift_px - (uv_shift_px if uint16_uvs else 0.0)
     positions = [points for points, _, _ in surfaces]
     quantisation = position_quantisation(*positions)
-    error = position_error(np.concatenate(positions), quantisation, scene.camera, world_to_gltf(scene.world_up))
-    within = error.shift_px <= budget_px and error.depth_error <= options.max_depth_error
+    error = position_error(positions, quantisation, scene.camera, world_to_gltf(scene.world_up))
+    within = (
+        error.shift_px <= budget_px and error.depth_error <= options.max_depth_error and error.seam_px <= MAX_SEAM_PX
+    )
     return MeshEncoding(positions=quantisation if within else None, uint16_uvs=uint16_uvs)

@@ -173,3 +173,27 @@ def test_the_command_writes_compact_files_and_plain_ones_with_plain_gltf(tmp_pat
         document = _document(output.read_bytes())
         components[tuple(flags)] = document.accessors[document.meshes[0].primitives[0].attributes.POSITION].componentType
     assert components == {(): pygltflib.SHORT, ("--plain-gltf",): pygltflib.FLOAT}
+
+
+def test_the_seam_where_the_layer_meets_the_surface_is_measured_and_bounded(monkeypatch):
+    from lib_depth3d.scene import compact
+    from lib_depth3d.scene.frames import world_to_gltf
+    from tests.scene.test_occlusion import _build
+
+    scene = _build(True)
+    surface, layer = scene.positions.astype(np.float64), scene.background.positions.astype(np.float64)
+    quantisation = compact.position_quantisation(surface, layer)
+    error = compact.position_error([surface, layer], quantisation, scene.camera, world_to_gltf(scene.world_up))
+    # Brute force: every layer vertex on a surface vertex's ray, and how far apart rounding puts them.
+    surface_px, layer_px = scene.camera.project(surface)[0], scene.camera.project(layer)[0]
+    apart = np.linalg.norm(layer_px[:, None] - surface_px[None], axis=2)
+    layer_index, surface_index = np.nonzero(apart < 1e-3)
+    assert len(layer_index) > 50
+    moved_surface = scene.camera.project(quantisation.dequantise(quantisation.quantise(surface)))[0]
+    moved_layer = scene.camera.project(quantisation.dequantise(quantisation.quantise(layer)))[0]
+    gaps = np.linalg.norm(moved_layer[layer_index] - moved_surface[surface_index], axis=1)
+    assert error.seam_px == pytest.approx(gaps.max(), rel=1e-9)
+    assert 0 < error.seam_px <= compact.MAX_SEAM_PX
+    assert compact.mesh_encoding(scene).positions is not None
+    monkeypatch.setattr(compact, "MAX_SEAM_PX", error.seam_px / 2)
+    assert compact.mesh_encoding(scene).positions is None
