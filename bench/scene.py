@@ -13,6 +13,13 @@ Then the same scene's depth stored as a 16-bit and as an 8-bit depth picture: th
 triangles (both layers) should stay within 1.5× of the 16-bit one's. And a 4032×3024 JPEG photo
 (synthetic, with sensor-like noise, quality 90): the ``.glb`` with the texture as the source's own
 bytes (the default) against the PNG it used to be re-encoded as.
+
+Last, compact files at 1024² and 4096² (the box scene as a JPEG photo, 512 grid and a vertex per
+pixel): bytes of the file and of its mesh, plain (float32; 16-bit indices where they fit), as
+before (float32 and 32-bit indices) and compact (the default: int16 positions, uint16 UVs), and
+the reprojection error — how far the file's camera sees each vertex from its texel, RMS and
+largest, in pixels — as the proxy of the render's fidelity, and the widest seam that int16
+positions open where the background layer meets the surface on one ray.
 Run: ``.venv/bin/python bench/scene.py``.
 """
 
@@ -41,17 +48,18 @@ SIZE = 1024
 REPEATS = 3
 
 
-def inputs() -> tuple[Image.Image, DepthMap, Camera]:
+def inputs(size: int = SIZE) -> tuple[Image.Image, DepthMap, Camera]:
     rng = np.random.default_rng(0)
-    rows, columns = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    rows, columns = np.mgrid[0:size, 0:size] / size
     rgb = np.stack(
         [120 + 100 * np.sin(9 * rows), 120 + 100 * np.sin(7 * columns), 128 + 90 * np.sin(5 * (rows + columns))], -1
     )
     rgb += rng.normal(0, 6, rgb.shape)
     picture = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
     zdepth = 3.0 + 0.8 * np.sin(4 * rows) * np.cos(3 * columns) + 1.5 * columns
-    zdepth[300:700, 350:650] = 1.8  # a box in front: real depth edges
-    return picture, DepthMap(zdepth.astype(np.float32), "depth"), Camera.from_fov(SIZE, SIZE, 60.0)
+    box = slice(size * 300 // 1024, size * 700 // 1024), slice(size * 350 // 1024, size * 650 // 1024)
+    zdepth[box] = 1.8  # a box in front: real depth edges
+    return picture, DepthMap(zdepth.astype(np.float32), "depth"), Camera.from_fov(size, size, 60.0)
 
 
 def ours(picture, depth, camera, resolution, path: Path, fill_occlusions: bool = True) -> int:
@@ -177,6 +185,99 @@ def photo_texture() -> None:
     print(f"{'':>22} the file is {sizes['png'] / sizes['source']:.1f}× smaller")
 
 
+COMPACT_SIZES = (1024, 4096)
+
+
+def mesh_bytes(document) -> tuple[int, int]:
+    """(bytes of the mesh's vertices and indices, bytes its 16-bit indices would take as 32-bit)."""
+    import pygltflib
+
+    views, widening = set(), 0
+    for primitive in document.meshes[0].primitives:
+        indices = document.accessors[primitive.indices]
+        widening += 2 * indices.count if indices.componentType == pygltflib.UNSIGNED_SHORT else 0
+        views |= {document.accessors[a].bufferView for a in (primitive.attributes.POSITION,
+                                                             primitive.attributes.TEXCOORD_0, primitive.indices)}
+    return sum(document.bufferViews[view].byteLength for view in views), widening
+
+
+def reprojection_error_px(document, scene) -> tuple[float, float]:
+    """(RMS, largest) distance in pixels between where the file's camera (the scene's, in glTF's
+    world) sees each vertex of the picture's surface and its texel, as a reader decodes them."""
+    from lib_depth3d.scene.frames import world_to_gltf
+    from tests.support.glb import accessor_values, primitive_positions
+
+    primitive = document.meshes[0].primitives[0]
+    positions = primitive_positions(document, primitive)
+    world_from_gltf = np.linalg.inv(world_to_gltf(scene.world_up))
+    pixels, _ = scene.camera.project(positions @ world_from_gltf[:3, :3].T + world_from_gltf[:3, 3])
+    texels = accessor_values(document, primitive.attributes.TEXCOORD_0) * scene.picture.size
+    distance = np.linalg.norm(pixels - texels, axis=1)
+    return float(np.sqrt(np.mean(distance**2))), float(distance.max())
+
+
+def seam_px(document, scene) -> float:
+    """Largest distance in pixels, as a reader decodes the file, between a background-layer vertex
+    and a surface vertex that the scene puts on one ray (within 10⁻³ px): where the two primitives
+    meet, a gap this wide can open (0 without a layer)."""
+    from scipy.spatial import cKDTree
+
+    from lib_depth3d.scene.frames import world_to_gltf
+    from tests.support.glb import primitive_positions
+
+    if scene.background is None:
+        return 0.0
+    world_from_gltf = np.linalg.inv(world_to_gltf(scene.world_up))
+
+    def pixels(points):
+        return scene.camera.project(points @ world_from_gltf[:3, :3].T + world_from_gltf[:3, 3])[0]
+
+    surface, layer = pixels(scene.positions.astype(np.float64)), pixels(scene.background.positions.astype(np.float64))
+    distance, nearest = cKDTree(surface).query(layer)
+    shared = distance < 1e-3
+    read = [pixels(primitive_positions(document, primitive)) for primitive in document.meshes[0].primitives]
+    return float(np.linalg.norm(read[1][shared] - read[0][nearest[shared]], axis=1).max(initial=0.0))
+
+
+def compact_files() -> None:
+    """File and mesh sizes, plain against compact, with the reprojection error of each."""
+    import dataclasses
+
+    import pygltflib
+
+    print("\ncompact files: the box scene as a JPEG (quality 90) → .glb, plain against compact (the default)")
+    print(f"{'picture':>9} {'grid':>5} {'vertices':>9} {'file':>14} {'MiB file':>9} {'MiB mesh':>9} "
+          f"{'RMS px':>7} {'max px':>7} {'seam px':>8} {'positions':>9}")
+    for size in COMPACT_SIZES:
+        picture, depth, camera = inputs(size)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=90)
+        for label, resolution in (("512", 512), ("full", None)):
+            if resolution is None and size > 2048:
+                continue
+            scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution),
+                                picture_bytes=buffer.getvalue())
+            vertices = len(scene.positions) + (0 if scene.background is None else len(scene.background.positions))
+            rows = {}
+            for name, plain in (("plain", True), ("compact", False)):
+                variant = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=plain))
+                data = glb_bytes(variant)
+                document = pygltflib.GLTF2.load_from_bytes(data)
+                mesh, widening = mesh_bytes(document)
+                position = document.accessors[document.meshes[0].primitives[0].attributes.POSITION]
+                stored = "int16" if position.componentType == pygltflib.SHORT else "float32"
+                rows[name] = (len(data), mesh, *reprojection_error_px(document, scene), seam_px(document, scene), stored)
+                if plain:
+                    rows["before"] = (len(data) + widening, mesh + widening, *rows[name][2:])
+            for name in ("before", "plain", "compact"):
+                total, mesh, rms, largest, seam, stored = rows[name]
+                print(f"{size:>4}²{'':>4} {label:>5} {vertices:9d} {name:>14} {total / 2**20:9.2f} {mesh / 2**20:9.2f} "
+                      f"{rms:7.3f} {largest:7.3f} {seam:8.4f} {stored:>9}")
+            before, compact = rows["before"], rows["compact"]
+            print(f"{'':>25} compact vs before: file {before[0] / compact[0]:.2f}× smaller, "
+                  f"mesh {before[1] / compact[1]:.2f}× smaller (3× aimed at)")
+
+
 def main() -> None:
     picture, depth, camera = inputs()
     print(f"{SIZE}×{SIZE} picture + depth → .glb (best of {REPEATS}; peak = tracemalloc)")
@@ -204,6 +305,7 @@ def main() -> None:
         )
     quantised_depth(picture, depth, camera)
     photo_texture()
+    compact_files()
 
 
 if __name__ == "__main__":

@@ -285,6 +285,9 @@ class SceneRequest(DepthRequest):
     texture_format: str = Field(SCENE_DEFAULTS.texture_format, max_length=20,
                                 description="'source' (default): the picture's own JPEG or PNG file when "
                                             "the scene shows it unchanged, else its encoding; 'png'; 'jpeg'")
+    plain_gltf: bool = Field(SCENE_DEFAULTS.plain_gltf,
+                             description="float32 positions and UVs, for programs without KHR_mesh_quantization "
+                                         "(default: 16-bit, where that keeps the decimation's tolerances)")
     animation: Optional[str] = Field(SCENE_DEFAULTS.animation, max_length=20)
 
 
@@ -437,7 +440,8 @@ def scene(body: SceneRequest, http: Request) -> SceneResponse:
         options = SceneOptions(near=body.near, far=body.far, resolution=body.resolution,
                                cut_discontinuities=body.cut_discontinuities, decimate=body.decimate,
                                fill_occlusions=body.fill_occlusions,
-                               texture_format=body.texture_format, animation=body.animation)
+                               texture_format=body.texture_format, plain_gltf=body.plain_gltf,
+                               animation=body.animation)
         source = _depth_source(body, http, "/scene")
         with tempfile.TemporaryDirectory(prefix="depth3d-api-") as folder:
             build = pipeline.run_scene(picture, depth=source, camera=camera, glb_path=Path(folder) / "scene.glb",

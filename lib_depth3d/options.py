@@ -69,6 +69,9 @@ class SceneOptions:
         texture_format: 'source' (the picture file's own bytes when the scene shows it unchanged,
             else its encoding: JPEG for a JPEG, PNG otherwise; :mod:`lib_depth3d.scene.texture`),
             'png' or 'jpeg'; jpeg_quality 1–100 for a JPEG that is encoded.
+        plain_gltf: store positions and UVs as float32, without ``KHR_mesh_quantization``, for
+            programs that lack the extension; by default they are 16-bit integers where that keeps
+            the surface within the decimation's tolerances (:mod:`lib_depth3d.scene.compact`).
         animation: None, 'walk', 'dolly' or 'orbit'; animation_seconds; animation_speed
             (see :mod:`lib_depth3d.scene.animation`).
         html_page: also write the scene as a shareable page, ``OUT.html`` beside ``OUT.glb``
@@ -91,6 +94,7 @@ class SceneOptions:
     occlusion_band_px: float | None = None
     texture_format: Literal["source", "png", "jpeg"] = "source"
     jpeg_quality: int = 90
+    plain_gltf: bool = False
     animation: Literal["walk", "dolly", "orbit"] | None = None
     animation_seconds: float = 4.0
     animation_speed: float | None = None

@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "re-encoded as JPEG for a JPEG and PNG otherwise (default); png; jpeg")
     parser.add_argument("--jpeg-quality", type=int, default=defaults.jpeg_quality, metavar="Q",
                         help=f"JPEG quality 1-100 (default {defaults.jpeg_quality})")
+    parser.add_argument("--plain-gltf", action="store_true",
+                        help="store positions and UVs as 32-bit floats, for programs without KHR_mesh_quantization "
+                        "(default: 16-bit integers, 16-bit indices where they fit)")
     parser.add_argument("--animation", choices=("walk", "dolly", "orbit"), help="add a camera move")
     parser.add_argument("--animation-seconds", type=float, default=defaults.animation_seconds, metavar="S",
                         help=f"length of the move (default {defaults.animation_seconds:g})")
@@ -143,6 +146,7 @@ def _scene_options(args: argparse.Namespace):
         occlusion_band_px=args.occlusion_band or None,
         texture_format=args.texture,
         jpeg_quality=args.jpeg_quality,
+        plain_gltf=args.plain_gltf,
         animation=args.animation,
         animation_seconds=args.animation_seconds,
         animation_speed=args.animation_speed,

@@ -1,9 +1,11 @@
 """The binary glTF (.glb) writer: one textured unlit mesh, its camera, an optional camera move.
 
-File layout: node 0 is the mesh (vertices already in glTF's Y-up world, no node transform):
-primitive 0 the picture's surface, primitive 1 (when there is one) the background layer behind
-the foreground's edges with its own texture and material; node 1 the perspective camera
-(translation + rotation; animated when a move was asked for). The picture is embedded once,
+File layout: node 0 is the mesh: primitive 0 the picture's surface, primitive 1 (when there is
+one) the background layer behind the foreground's edges with its own texture and material; its
+vertices are in glTF's Y-up world, stored as float32 without a node transform, or by default as
+int16 that the node's translation and scale turn back into that world (``KHR_mesh_quantization``,
+with uint16 UVs and 16-bit indices where they fit: :mod:`lib_depth3d.scene.compact`). Node 1 is
+the perspective camera (translation + rotation; animated when a move was asked for). The picture is embedded once,
 as PNG or JPEG (its own file when it can be: :mod:`lib_depth3d.scene.texture`), and mapped
 with ``KHR_materials_unlit`` so every viewer shows its own colours.
 See :mod:`lib_depth3d.scene.frames` for the camera's frustum and its ``extras``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pygltflib
 
+from lib_depth3d.scene.compact import MeshEncoding, index_dtype, mesh_encoding, quantise_uvs
 from lib_depth3d.scene.texture import encode_texture, picture_texture, texture_encoding
 
 GENERATOR = "Depth3D (lib_depth3d)"
@@ -27,9 +30,11 @@ class _BinaryChunk:
         self.length = 0
         self.views: list[pygltflib.BufferView] = []
 
-    def add(self, data: bytes, target: int | None = None) -> int:
+    def add(self, data: bytes, target: int | None = None, byte_stride: int | None = None) -> int:
         self.views.append(
-            pygltflib.BufferView(buffer=0, byteOffset=self.length, byteLength=len(data), target=target)
+            pygltflib.BufferView(
+                buffer=0, byteOffset=self.length, byteLength=len(data), byteStride=byte_stride, target=target
+            )
         )
         padding = -len(data) % 4
         self.parts.append(data + b"\0" * padding)
@@ -40,19 +45,38 @@ class _BinaryChunk:
         return b"".join(self.parts)
 
 
+_COMPONENT_TYPES = {
+    np.dtype(np.float32): pygltflib.FLOAT,
+    np.dtype(np.int16): pygltflib.SHORT,
+    np.dtype(np.uint16): pygltflib.UNSIGNED_SHORT,
+    np.dtype(np.uint32): pygltflib.UNSIGNED_INT,
+}
+
+
 def _accessor(
     chunk: _BinaryChunk,
     array: np.ndarray,
     accessor_type: str,
-    component_type: int,
     target: int | None,
     with_bounds: bool,
+    normalized: bool = False,
 ) -> pygltflib.Accessor:
-    view = chunk.add(np.ascontiguousarray(array).tobytes(), target)
+    """An accessor of ``array`` (component type from its dtype) in a view of its own. A VEC3 of
+    int16 is padded to 8 bytes a vertex, as vertex attributes must stay 4-byte aligned."""
     rows = array.reshape(len(array), -1)
+    stride = None
+    if target == pygltflib.ARRAY_BUFFER and rows.itemsize * rows.shape[1] % 4:
+        padded = np.zeros((len(rows), rows.shape[1] + 1), dtype=rows.dtype)
+        padded[:, :-1] = rows
+        stride = padded.itemsize * padded.shape[1]
+        data = padded.tobytes()
+    else:
+        data = np.ascontiguousarray(array).tobytes()
+    view = chunk.add(data, target, stride)
     return pygltflib.Accessor(
         bufferView=view,
-        componentType=component_type,
+        componentType=_COMPONENT_TYPES[array.dtype],
+        normalized=True if normalized else None,
         count=len(array),
         type=accessor_type,
         min=rows.min(axis=0).tolist() if with_bounds else None,
@@ -84,19 +108,39 @@ def _unlit_material(name: str, texture: int) -> pygltflib.Material:
     )
 
 
-def _surface_accessors(chunk: _BinaryChunk, positions: np.ndarray, uvs: np.ndarray, faces: np.ndarray) -> list:
+def _surface_accessors(
+    chunk: _BinaryChunk, positions: np.ndarray, uvs: np.ndarray, faces: np.ndarray, encoding: MeshEncoding
+) -> list:
     """POSITION, TEXCOORD_0 and index accessors of one textured surface, in that order."""
+    quantisation = encoding.positions
+    stored_positions = positions if quantisation is None else quantisation.quantise(positions)
+    stored_uvs = quantise_uvs(uvs) if encoding.uint16_uvs else uvs
+    indices = faces.reshape(-1).astype(index_dtype(len(positions)))
     return [
-        _accessor(chunk, positions, "VEC3", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, True),
-        _accessor(chunk, uvs, "VEC2", pygltflib.FLOAT, pygltflib.ARRAY_BUFFER, False),
-        _accessor(chunk, faces.reshape(-1), "SCALAR", pygltflib.UNSIGNED_INT, pygltflib.ELEMENT_ARRAY_BUFFER, False),
+        _accessor(chunk, stored_positions, "VEC3", pygltflib.ARRAY_BUFFER, True, normalized=quantisation is not None),
+        _accessor(chunk, stored_uvs, "VEC2", pygltflib.ARRAY_BUFFER, False, normalized=encoding.uint16_uvs),
+        _accessor(chunk, indices, "SCALAR", pygltflib.ELEMENT_ARRAY_BUFFER, False),
     ]
+
+
+def _mesh_node(encoding: MeshEncoding) -> pygltflib.Node:
+    """The mesh's node: its translation and scale turn int16 positions back into the world."""
+    quantisation = encoding.positions
+    if quantisation is None:
+        return pygltflib.Node(name="Depth3D surface", mesh=0)
+    return pygltflib.Node(
+        name="Depth3D surface",
+        mesh=0,
+        translation=[float(v) for v in quantisation.centre],
+        scale=[float(v) for v in quantisation.half_extent],
+    )
 
 
 def glb_bytes(scene) -> bytes:
     """The ``.glb`` file of a :class:`~lib_depth3d.scene.build.Scene`."""
     chunk = _BinaryChunk()
-    accessors = _surface_accessors(chunk, scene.positions, scene.uvs, scene.faces)
+    encoding = mesh_encoding(scene)
+    accessors = _surface_accessors(chunk, scene.positions, scene.uvs, scene.faces, encoding)
     options = scene.options
     texture_data, mime_type = picture_texture(
         scene.picture, scene.picture_file, options.texture_format, options.jpeg_quality
@@ -106,7 +150,7 @@ def glb_bytes(scene) -> bytes:
     if scene.background is not None:
         layer = scene.background
         primitives.append(_primitive(len(accessors), 1))
-        accessors += _surface_accessors(chunk, layer.positions, layer.uvs, layer.faces)
+        accessors += _surface_accessors(chunk, layer.positions, layer.uvs, layer.faces, encoding)
         layer_texture, layer_mime_type = encode_texture(
             layer.texture, texture_encoding(options.texture_format, scene.picture_file), options.jpeg_quality
         )
@@ -127,9 +171,9 @@ def glb_bytes(scene) -> bytes:
     if scene.animation is not None:
         move = scene.animation
         first = len(accessors)
-        accessors.append(_accessor(chunk, move.times_s, "SCALAR", pygltflib.FLOAT, None, True))
-        accessors.append(_accessor(chunk, move.translations, "VEC3", pygltflib.FLOAT, None, False))
-        accessors.append(_accessor(chunk, move.rotations_xyzw, "VEC4", pygltflib.FLOAT, None, False))
+        accessors.append(_accessor(chunk, move.times_s, "SCALAR", None, True))
+        accessors.append(_accessor(chunk, move.translations, "VEC3", None, False))
+        accessors.append(_accessor(chunk, move.rotations_xyzw, "VEC4", None, False))
         animations.append(
             pygltflib.Animation(
                 name=f"Depth3D {move.name}",
@@ -154,10 +198,11 @@ def glb_bytes(scene) -> bytes:
             generator=GENERATOR,
             extras={"depth3d": {"units": scene.units, "world_up_of_source": scene.world_up}},
         ),
-        extensionsUsed=["KHR_materials_unlit"],
+        extensionsUsed=["KHR_materials_unlit", *encoding.extensions_required],
+        extensionsRequired=encoding.extensions_required,
         scene=0,
         scenes=[pygltflib.Scene(name="Depth3D", nodes=[0, 1])],
-        nodes=[pygltflib.Node(name="Depth3D surface", mesh=0), camera_node],
+        nodes=[_mesh_node(encoding), camera_node],
         meshes=[pygltflib.Mesh(name="Depth3D surface", primitives=primitives)],
         materials=[_unlit_material(name, index) for index, name in enumerate(material_names)],
         textures=[pygltflib.Texture(sampler=0, source=index) for index in range(len(images))],

@@ -396,3 +396,17 @@ def test_a_scene_grid_over_the_apis_limit_is_a_422(client, resolution):
                                                     "resolution": resolution})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "resolution"]
+
+
+def test_scene_is_compact_unless_plain_gltf_is_asked_for(client, tmp_path):
+    components = {}
+    for plain in (False, True):
+        answer = client.post("/depth3d/v1/scene", json={
+            "image": png(room_picture()), "depth_image": png(room_depth_png()), "fov_deg": 80, "resolution": 64,
+            "plain_gltf": plain})
+        assert answer.status_code == 200, answer.text
+        path = tmp_path / f"scene_{plain}.glb"
+        path.write_bytes(base64.b64decode(answer.json()["glb"]))
+        document = read_glb(path).document
+        components[plain] = document.accessors[document.meshes[0].primitives[0].attributes.POSITION].componentType
+    assert components == {False: 5122, True: 5126}  # int16 (KHR_mesh_quantization), float32

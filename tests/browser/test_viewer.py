@@ -13,7 +13,7 @@ from PIL import Image
 from lib_depth3d.camera import Camera
 from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
 from lib_depth3d.scene import SceneOptions, build_scene, glb_bytes
-from tests.support.glb import read_glb
+from tests.support.glb import mesh_node_matrix, read_glb
 from tests.support.paths import EXAMPLES_DIR
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
@@ -169,11 +169,14 @@ def test_the_glb_parser_reads_what_pygltflib_reads(page, tmp_path):
     page.wait_for_function("() => window.depth3dViewer.canvas")
     parsed = page.evaluate(PARSED, base64.b64encode(data).decode())
 
-    assert parsed["count"] == 1 and parsed["indexType"] == "Uint32Array"
-    np.testing.assert_array_equal(np.float32(parsed["positions"]).reshape(-1, 3), contents.positions)
-    np.testing.assert_array_equal(np.float32(parsed["uvs"]).reshape(-1, 2), contents.uvs)
+    # int16 positions and uint16 UVs decoded to floats, the mesh node's dequantisation as its matrix.
+    assert parsed["count"] == 1 and parsed["indexType"] == "Uint16Array"
+    matrix = np.array(parsed["matrix"]).reshape(4, 4).T
+    np.testing.assert_array_equal(matrix, mesh_node_matrix(contents.document))
+    positions = np.float64(parsed["positions"]).reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
+    np.testing.assert_allclose(positions, contents.positions, rtol=0, atol=1e-6 * np.abs(matrix).max())
+    np.testing.assert_allclose(np.float64(parsed["uvs"]).reshape(-1, 2), contents.uvs, rtol=1e-6, atol=0)
     np.testing.assert_array_equal(np.array(parsed["indices"]).reshape(-1, 3), contents.faces)
-    np.testing.assert_array_equal(parsed["matrix"], np.eye(4).reshape(-1))
     assert (parsed["imageType"], parsed["imageSize"]) == ("image/png", len(contents.image_bytes))
     camera = parsed["camera"]
     np.testing.assert_allclose(camera["position"], contents.camera_to_world[:3, 3], atol=1e-6)

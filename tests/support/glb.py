@@ -9,11 +9,19 @@ import numpy as np
 import pygltflib
 
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
-_DTYPES = {pygltflib.FLOAT: np.float32, pygltflib.UNSIGNED_INT: np.uint32, pygltflib.UNSIGNED_SHORT: np.uint16}
+_DTYPES = {
+    pygltflib.FLOAT: np.float32,
+    pygltflib.UNSIGNED_INT: np.uint32,
+    pygltflib.UNSIGNED_SHORT: np.uint16,
+    pygltflib.SHORT: np.int16,
+}
 
 
 @dataclass
 class GlbContents:
+    """What the file holds; ``positions`` in glTF's world (the mesh node's transform applied,
+    normalized integers read as the spec says), ``uvs`` as floats."""
+
     document: pygltflib.GLTF2
     positions: np.ndarray
     uvs: np.ndarray
@@ -26,13 +34,43 @@ class GlbContents:
 
 
 def accessor_array(document: pygltflib.GLTF2, index: int) -> np.ndarray:
+    """The accessor's stored values (strided views followed; normalized integers left as stored)."""
     accessor = document.accessors[index]
     view = document.bufferViews[accessor.bufferView]
     blob = document.binary_blob()
     start = (view.byteOffset or 0) + (accessor.byteOffset or 0)
-    count = accessor.count * _COMPONENTS[accessor.type]
-    values = np.frombuffer(blob, dtype=_DTYPES[accessor.componentType], count=count, offset=start)
-    return values.reshape(accessor.count, -1) if _COMPONENTS[accessor.type] > 1 else values
+    components = _COMPONENTS[accessor.type]
+    dtype = np.dtype(_DTYPES[accessor.componentType])
+    stride = view.byteStride or components * dtype.itemsize
+    rows = np.ndarray((accessor.count, components), dtype=dtype, buffer=blob, offset=start,
+                      strides=(stride, dtype.itemsize))
+    values = np.array(rows)
+    return values if components > 1 else values.reshape(-1)
+
+
+def accessor_values(document: pygltflib.GLTF2, index: int) -> np.ndarray:
+    """The accessor's values as a reader uses them: normalized integers divided by their largest
+    value (−1 at least for signed ones), as float64; others as stored."""
+    values = accessor_array(document, index)
+    if not document.accessors[index].normalized:
+        return values
+    return np.maximum(values / np.iinfo(values.dtype).max, -1.0)
+
+
+def mesh_node_matrix(document: pygltflib.GLTF2) -> np.ndarray:
+    """4×4 world matrix of the node holding mesh 0 (translation and scale; it has no rotation)."""
+    node = next(node for node in document.nodes if node.mesh == 0)
+    matrix = np.eye(4)
+    matrix[:3, :3] *= node.scale or [1.0, 1.0, 1.0]
+    matrix[:3, 3] = node.translation or [0.0, 0.0, 0.0]
+    assert node.rotation in (None, [0.0, 0.0, 0.0, 1.0]) and node.matrix is None
+    return matrix
+
+
+def primitive_positions(document: pygltflib.GLTF2, primitive: pygltflib.Primitive) -> np.ndarray:
+    """(N, 3) positions of a primitive of mesh 0 in glTF's world, float64."""
+    matrix = mesh_node_matrix(document)
+    return accessor_values(document, primitive.attributes.POSITION) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def rotation_from_quaternion(quaternion) -> np.ndarray:
@@ -59,8 +97,8 @@ def read_glb(path: Path) -> GlbContents:
     blob = document.binary_blob()
     return GlbContents(
         document=document,
-        positions=accessor_array(document, primitive.attributes.POSITION),
-        uvs=accessor_array(document, primitive.attributes.TEXCOORD_0),
+        positions=primitive_positions(document, primitive),
+        uvs=accessor_values(document, primitive.attributes.TEXCOORD_0),
         faces=accessor_array(document, primitive.indices).reshape(-1, 3),
         camera_to_world=camera_to_world,
         yfov_rad=camera.perspective.yfov,
