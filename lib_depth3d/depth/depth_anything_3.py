@@ -20,7 +20,9 @@ from torch import nn
 
 from lib_depth3d.depth.dinov2 import VITB, VITS, Block, PatchEmbed, ViTConfig
 from lib_depth3d.depth.dpt import Scratch
-from lib_depth3d.depth.registry import Adapter, ModelSpec, NetworkCamera, NetworkOutput, Normalisation, Resampling, SizeRule
+from lib_depth3d.depth.registry import (
+    Adapter, ModelSpec, NetworkCamera, NetworkOutput, Normalisation, Resampling, SizeRule,
+)
 
 ROPE_BASE_FREQUENCY = 100.0
 HEAD_POSITION_FREQUENCY = 100.0
@@ -162,11 +164,12 @@ def position_features(channels: int, rows: int, columns: int, aspect: float, lik
     u and v spanning the image's diagonal-normalised extent (width / diagonal, height / diagonal)."""
     diagonal = math.hypot(aspect, 1.0)
     span_u, span_v = aspect / diagonal, 1.0 / diagonal
-    u = torch.linspace(-span_u * (columns - 1) / columns, span_u * (columns - 1) / columns, columns,
-                       dtype=like.dtype, device=like.device)
-    v = torch.linspace(-span_v * (rows - 1) / rows, span_v * (rows - 1) / rows, rows, dtype=like.dtype, device=like.device)
+    edge_u, edge_v = span_u * (columns - 1) / columns, span_v * (rows - 1) / rows
+    u = torch.linspace(-edge_u, edge_u, columns, dtype=like.dtype, device=like.device)
+    v = torch.linspace(-edge_v, edge_v, rows, dtype=like.dtype, device=like.device)
     quarter = channels // 4
-    frequency = 1.0 / HEAD_POSITION_FREQUENCY ** (torch.arange(quarter, dtype=torch.float32, device=like.device) / quarter)
+    exponents = torch.arange(quarter, dtype=torch.float32, device=like.device) / quarter
+    frequency = 1.0 / HEAD_POSITION_FREQUENCY**exponents
     angle_u = (u[:, None] * frequency)[None].expand(rows, -1, -1)
     angle_v = (v[:, None] * frequency)[:, None].expand(-1, columns, -1)
     features = torch.cat((angle_u.sin(), angle_u.cos(), angle_v.sin(), angle_v.cos()), dim=-1)

@@ -52,7 +52,8 @@ class SizeRule:
 
     def __post_init__(self) -> None:
         if self.keep_shorter_side_at_least and self.fit_longer_side:
-            raise ValueError("A size rule keeps the shorter side at least the network size or fits the longer one, not both.")
+            raise ValueError("A size rule keeps the shorter side at least the network size or fits the longer "
+                             "one, not both.")
 
 
 @dataclass(frozen=True)

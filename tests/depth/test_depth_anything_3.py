@@ -57,10 +57,10 @@ def test_tiny_network_matches_the_official_one(reference):
     assert output.depth.shape == expected.shape
     assert (output.depth - expected).abs().max().item() <= TOLERANCE
     intrinsics = reference["intrinsics"][0].double()
-    expected_camera = ((intrinsics[0, 0].item(), intrinsics[1, 1].item()), (intrinsics[0, 2].item(), intrinsics[1, 2].item()))
-    assert abs(expected_camera[0][0] / expected_camera[0][1] - 1) > 0.2, "the reference camera should have fx ≠ fy"
-    assert np.allclose(output.camera.focal_length_px, expected_camera[0], rtol=TOLERANCE, atol=0)
-    assert np.allclose(output.camera.principal_point_px, expected_camera[1], rtol=0, atol=TOLERANCE)
+    focal, principal = (intrinsics[0, 0].item(), intrinsics[1, 1].item()), (intrinsics[0, 2].item(), intrinsics[1, 2].item())
+    assert abs(focal[0] / focal[1] - 1) > 0.2, "the reference camera should have fx ≠ fy"
+    assert np.allclose(output.camera.focal_length_px, focal, rtol=TOLERANCE, atol=0)
+    assert np.allclose(output.camera.principal_point_px, principal, rtol=0, atol=TOLERANCE)
     assert output.camera.image_size_px == (image.shape[-1], image.shape[-2])
 
 
@@ -79,7 +79,8 @@ def test_a_broken_rotary_embedding_is_caught(reference, monkeypatch):
 def test_released_keys_load_strictly(variant):
     """The released Small/Base key names and shapes (without the tied copies the file omits)
     become exactly our network's; what one picture never runs is dropped, nothing else."""
-    released = {key: shape for key, shape in FACTS["full_size_keys"][variant].items() if not key.startswith(TIED_IN_RELEASE)}
+    released = {key: shape for key, shape in FACTS["full_size_keys"][variant].items()
+                if not key.startswith(TIED_IN_RELEASE)}
     with torch.device("meta"):
         network = build_network(MODELS[f"depth-anything-3-{variant}"])
         state = {key: torch.empty(shape) for key, shape in released.items()}
@@ -101,7 +102,8 @@ def test_a_checkpoint_missing_a_used_tensor_is_refused():
         load_into(network, state, "a damaged file")
 
 
-@pytest.mark.parametrize("picture_size, official_size", [((w, h), (nw, nh)) for w, h, nw, nh in FACTS["network_sizes_504"]])
+@pytest.mark.parametrize("picture_size, official_size",
+                         [((w, h), (nw, nh)) for w, h, nw, nh in FACTS["network_sizes_504"]])
 def test_network_size_is_the_official_upper_bound_resize(picture_size, official_size):
     assert network_size(*picture_size, MODELS["depth-anything-3-small"]) == tuple(official_size)
 
