@@ -208,7 +208,8 @@ class Head(nn.Module):
         path = self.scratch.output_conv1(self.scratch.fuse(layers, follow_sizes=True))
         path = F.interpolate(path, size=(rows * patch_size, columns * patch_size), mode="bilinear", align_corners=True)
         path = path + position_features(path.shape[1], path.shape[2], path.shape[3], aspect, path)
-        return torch.exp(self.scratch.output_conv2(path)[:, 0])
+        # In float32: half precision's exponential overflows beyond a log-depth of 11.
+        return torch.exp(self.scratch.output_conv2(path)[:, 0].float())
 
 
 class CameraDecoder(nn.Module):
@@ -220,7 +221,7 @@ class CameraDecoder(nn.Module):
         self.fc_fov = nn.Sequential(nn.Linear(dim, 2), nn.ReLU())
 
     def forward(self, camera_features: torch.Tensor) -> torch.Tensor:
-        return self.fc_fov(self.backbone(camera_features).float())
+        return self.fc_fov(self.backbone(camera_features))
 
 
 class DepthAnything3(nn.Module):
