@@ -12,7 +12,7 @@ the decoder's pose outputs: :func:`to_own_layout` drops those. :data:`ADAPTER` r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -40,10 +40,10 @@ class DepthAnything3Config:
     alternate_from: int = 4
 
 
-SMALL = DepthAnything3Config(ViTConfig(384, 12, 6, tap_layers=(5, 7, 9, 11)), 64, (48, 96, 192, 384))
-BASE = DepthAnything3Config(ViTConfig(768, 12, 12, tap_layers=(5, 7, 9, 11)), 128, (96, 192, 384, 768))
+# The head reads the last four global blocks.
+SMALL = DepthAnything3Config(replace(VITS, tap_layers=(5, 7, 9, 11)), 64, (48, 96, 192, 384))
+BASE = DepthAnything3Config(replace(VITB, tap_layers=(5, 7, 9, 11)), 128, (96, 192, 384, 768))
 VARIANTS = {"small": SMALL, "base": BASE}
-assert (SMALL.encoder.embed_dim, BASE.encoder.embed_dim) == (VITS.embed_dim, VITB.embed_dim)
 
 
 def rotary_tables(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
