@@ -231,7 +231,7 @@ class StrictRequest(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     title: str
-    output_kind: str = Field(description="'disparity' (relative) or 'metric' (metres)")
+    output_kind: str = Field(description="'disparity' (relative), 'depth' (relative z-depth) or 'metric' (metres)")
     licence: str
     non_commercial: bool
     installed: bool = Field(description="its weight file is in the models folder")

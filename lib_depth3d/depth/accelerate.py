@@ -45,7 +45,7 @@ class RecordedPass:
 
     replay: Callable[[], None]
     static_input: torch.Tensor
-    static_output: torch.Tensor
+    static_output: torch.Tensor | tuple[torch.Tensor, ...]
 
 
 class CudaGraphRecorder:
@@ -112,4 +112,6 @@ class GraphedNetwork:
             self.graphs.move_to_end(key)
             recorded.static_input.copy_(image)
             recorded.replay()
-            return recorded.static_output.clone()
+            output = recorded.static_output
+            # A network giving more than depth (Depth Anything 3: its fields of view) returns a tuple.
+            return tuple(part.clone() for part in output) if isinstance(output, tuple) else output.clone()

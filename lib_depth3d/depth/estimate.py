@@ -45,7 +45,8 @@ def network_size(width: int, height: int, spec: ModelSpec, input_size: int | Non
     :class:`~lib_depth3d.depth.registry.SizeRule`). Depth Anything V2 (as its authors run it):
     the shorter side becomes at least ``input_size`` ("lower bound"), multiples of 14. MiDaS:
     the scale closest to 1 of the two that fit one side to ``input_size`` ("minimal"),
-    multiples of 32 — the rule of transformers' DPT image processor. Either way no side exceeds
+    multiples of 32 — the rule of transformers' DPT image processor. Depth Anything 3: the longer
+    side becomes ``input_size`` ("upper bound"), multiples of 14. Either way no side exceeds
     :data:`MAX_NETWORK_SIDE`: a longer one is scaled down to it.
     """
     size = spec.input_size if input_size is None else input_size
@@ -60,6 +61,9 @@ def network_size(width: int, height: int, spec: ModelSpec, input_size: int | Non
     if rule.keep_shorter_side_at_least:
         scale = max(scale_height, scale_width)
         minimum = size
+    elif rule.fit_longer_side:
+        scale = min(scale_height, scale_width)
+        minimum = 0
     else:
         scale = scale_width if abs(1 - scale_width) < abs(1 - scale_height) else scale_height
         minimum = 0
@@ -305,8 +309,9 @@ def estimate_depth_and_camera(
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
     The depth is float32 values at the picture's size: ``disparity`` (relative, larger = nearer)
-    for the relative models, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
-    ``input_size`` is the network's processing size (default: the model's, 518 or 384).
+    for the relative models, ``depth`` (relative z-depth, up to scale) for Depth Anything 3 Small
+    and Base, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
+    ``input_size`` is the network's processing size (default: the model's, 518, 504 or 384).
     ``weights_path``: a weight file to use instead of the models folder (not hash-checked);
     ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
     ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (default: see :func:`resolve_device`).
@@ -347,6 +352,9 @@ def estimate_depth_and_camera(
         )
     if spec.output_kind == "metric":
         return NetworkEstimate(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric"), camera)
+    if spec.output_kind == "depth":
+        # Positive by construction (an exponential); the floor only guards float32 underflow.
+        return NetworkEstimate(DepthMap(np.maximum(values, np.finfo(np.float32).tiny), "depth"), camera)
     return NetworkEstimate(DepthMap(values, "disparity"), camera)
 
 

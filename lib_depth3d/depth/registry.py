@@ -27,10 +27,12 @@ from lib_depth3d.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-OutputKind = Literal["disparity", "metric"]
+OutputKind = Literal["disparity", "depth", "metric"]
+"""Relative disparity (larger = nearer), relative z-depth (up to scale) or z-depth in metres."""
 
 ARCHITECTURES: dict[str, str] = {
     "depth_anything_v2": "lib_depth3d.depth.depth_anything_v2",
+    "depth_anything_3": "lib_depth3d.depth.depth_anything_3",
     "midas_dpt": "lib_depth3d.depth.midas",
     "moge_2": "lib_depth3d.depth.moge",
 }
@@ -41,11 +43,18 @@ ARCHITECTURES: dict[str, str] = {
 class SizeRule:
     """How a picture is resized for a network (aspect ratio kept, each side a multiple of
     ``multiple_of`` pixels). ``keep_shorter_side_at_least``: the shorter side becomes at least the
-    network size (Depth Anything's "lower bound"); otherwise the scale closer to 1 of the two that
+    network size (Depth Anything's "lower bound"); ``fit_longer_side``: the longer side becomes the
+    network size (Depth Anything 3's "upper bound"); otherwise the scale closer to 1 of the two that
     fit one side to the network size wins (transformers' DPT "minimal")."""
 
     multiple_of: int
     keep_shorter_side_at_least: bool
+    fit_longer_side: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keep_shorter_side_at_least and self.fit_longer_side:
+            raise ValueError("A size rule keeps the shorter side at least the network size or fits the longer "
+                             "one, not both.")
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,19 @@ def _metric(setting: str, variant: str, sha256: str, size_bytes: int) -> ModelSp
     )
 
 
+def _da3(variant: str, title: str, revision: str, sha256: str, size_bytes: int, size_label: str) -> ModelSpec:
+    """A Depth Anything 3 model (Apache-2.0: Small, Base) as its authors publish it, at the Hub
+    revision the hash was published for. Relative z-depth and a camera at 504 px (the API's default)."""
+    repo = f"DA3-{variant.upper()}"
+    url = f"{_HF}/depth-anything/{repo}/resolve/{revision}/model.safetensors"
+    return ModelSpec(
+        name=f"depth-anything-3-{variant}", title=title, architecture="depth_anything_3", variant=variant,
+        input_size=504, output_kind="depth", licence=_APACHE[0], licence_url=_APACHE[1],
+        # Every DA3 repository calls its file model.safetensors: saved under the repository's name.
+        files=(WeightFile(f"{repo.lower()}.safetensors", url, "original", sha256, size_bytes, size_label),),
+    )
+
+
 def _dpt_release_file(filename: str, sha256: str, size_bytes: int, size_label: str) -> WeightFile:
     """A MiDaS v3.0 checkpoint as the DPT repository's 1_0 release publishes it."""
     url = f"https://github.com/isl-org/DPT/releases/download/1_0/{filename}"
@@ -318,6 +340,13 @@ _MODELS = (
     _metric("outdoor", "small", "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb", 99221808),
     _metric("outdoor", "base", "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e", 389964656),
     _metric("outdoor", "large", "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38", 1341401064),
+    # DA3 SHA-256 and sizes: pinned installers that verify the official file at these revisions
+    # (Small: an AI4TJU reconstruction setup script, revision e08cab65; Base: the Monocle app's
+    # bundle-python.mjs, "resolved from the Hugging Face API for this exact commit", f4a6c9b3).
+    _da3("small", "Depth Anything 3 Small (relative depth + camera, fast)", "e08cab65ca0ec38e7826075418411ab90cab4da3",
+         "364492e38a3a06d221ac75da7f6621ada3f2361cd24fde11ba79091e9f40efcf", 137248940, "137 MB"),
+    _da3("base", "Depth Anything 3 Base (relative depth + camera)", "f4a6c9b3c95e41c82048423d3493a81ec3fa810e",
+         "e01067dc1659613083d9145a9a2547ccdbe6ccbbf83c4fe7b3e8a4e2bdae78b5", 541518028, "542 MB"),
     _midas(
         "large", "MiDaS v3.0 DPT-Large (relative)",
         _dpt_release_file("dpt_large-midas-2f21e586.pt",

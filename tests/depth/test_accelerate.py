@@ -37,7 +37,12 @@ class StaticBufferRecorder:
         static_output = network(static_input)
 
         def replay() -> None:
-            static_output.copy_(network(static_input))
+            fresh = network(static_input)
+            if isinstance(static_output, tuple):
+                for buffer, values in zip(static_output, fresh):
+                    buffer.copy_(values)
+            else:
+                static_output.copy_(fresh)
 
         return RecordedPass(replay, static_input, static_output)
 
@@ -84,6 +89,31 @@ def test_outputs_are_copies_not_the_recorded_buffer():
         kept_values = kept.clone()
         graphed(image(3))
     assert torch.equal(kept, kept_values)
+
+
+class DepthAndFieldOfView(nn.Module):
+    """Returns a tuple, as Depth Anything 3 does (its depth and its fields of view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth = small_network()
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        depth = self.depth(image)
+        return depth, depth.mean(dim=(1, 2, 3))
+
+
+def test_tuple_outputs_are_copies_of_each_part():
+    network = DepthAndFieldOfView().eval()
+    graphed = GraphedNetwork(network, recorder=StaticBufferRecorder())
+    with torch.inference_mode():
+        graphed(image(1))
+        kept = graphed(image(2))
+        kept_values = tuple(part.clone() for part in kept)
+        latest = graphed(image(3))
+        expected = network(image(3))
+    assert all(torch.equal(part, values) for part, values in zip(kept, kept_values))
+    assert all(torch.equal(part, values) for part, values in zip(latest, expected))
 
 
 def test_least_recently_used_shape_is_dropped_beyond_the_limit():

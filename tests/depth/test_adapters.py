@@ -55,7 +55,7 @@ def test_the_model_table_is_read_without_torch():
 
 
 def test_a_model_of_an_unknown_architecture_is_refused():
-    with pytest.raises(ValueError, match=r"unknown architecture 'midas_dpt_large'.*depth_anything_v2, midas_dpt"):
+    with pytest.raises(ValueError, match=r"unknown architecture 'midas_dpt_large'.*depth_anything_v2, depth_anything_3, midas_dpt"):
         dataclasses.replace(MODELS["midas-dpt-large"], architecture="midas_dpt_large")
 
 

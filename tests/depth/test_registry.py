@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,9 @@ from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, adapter_for, get_m
 from lib_depth3d.errors import InputError
 
 PICKLE_OVERHEAD_MAX_BYTES = 200_000  # torch.save's archive headers and tensor records
+DA3_REFERENCE = Path(__file__).parent / "data" / "da3_reference.json"
+# A released Depth Anything 3 file stores the aux head's shared output LayerNorm once.
+DA3_TIED_IN_RELEASE = tuple(f"model.head.scratch.output_conv2_aux.{level}.2." for level in (1, 2, 3))
 
 
 def test_default_model_is_registered_and_commercially_usable():
@@ -23,7 +29,8 @@ def test_default_model_is_registered_and_commercially_usable():
 def test_entries_are_complete():
     for name, spec in MODELS.items():
         assert spec.name == name
-        assert spec.max_depth is None or spec.output_kind == "metric"
+        relative_kind = "depth" if spec.architecture == "depth_anything_3" else "disparity"
+        assert spec.output_kind in ("metric", relative_kind) and (spec.max_depth is None or spec.output_kind == "metric")
         assert spec.input_size % adapter_for(spec).size_rule.multiple_of == 0
         assert spec.licence and spec.licence_url.startswith("https://")
         for weight_file in spec.files:
@@ -52,11 +59,15 @@ def test_midas_hashes_agree_with_the_prefix_in_their_file_names():
 
 @pytest.mark.parametrize("name", [name for name, spec in MODELS.items() if spec.files[0].size_bytes])
 def test_full_size_network_has_the_published_file_size(name):
-    """float32 parameters × 4 bytes + the pickle's small overhead = the published byte count."""
+    """float32 parameters × 4 bytes + the pickle's (or safetensors header's) small overhead = the
+    published byte count."""
     spec = MODELS[name]
     with torch.device("meta"):
         network = build_network(spec)
     values = sum(tensor.numel() for tensor in network.state_dict().values())
+    if spec.architecture == "depth_anything_3":  # the release also holds what one picture never runs
+        released = json.loads(DA3_REFERENCE.read_text())["full_size_keys"][spec.variant]
+        values = sum(math.prod(shape) for key, shape in released.items() if not key.startswith(DA3_TIED_IN_RELEASE))
     if isinstance(network, MidasDPT):  # the checkpoints also hold timm's norm and classifier
         dim = network.config.embed_dim
         values += 2 * dim + 1000 * dim + 1000
