@@ -45,6 +45,7 @@ from lib_depth3d.camera.sources import (
     AutomaticCamera,
     CameraSource,
     DetectedLinesCamera,
+    EstimatedCamera,
     FieldOfViewCamera,
     FspyCamera,
     calibration_source,
@@ -268,10 +269,12 @@ class SceneRequest(DepthRequest):
                                      description="horizontal field of view in degrees when no calibration is given "
                                                  f"(default {DEFAULT_FOV_DEG:g})")
     lines: Optional[dict] = Field(None, description="vanishing lines JSON (pixels), solved for the camera")
-    camera: Optional[Literal["auto", "detect"]] = Field(
+    camera: Optional[Literal["auto", "detect", "network"]] = Field(
         None, description="without lines or fspy: 'auto' uses vanishing lines detected in the picture when they "
-                          "are trusted, else the field of view; 'detect' always uses the detected lines (refused "
-                          "when none are found). The camera JSON's depth3dCamera says which source gave the camera")
+                          "are trusted, else the depth network's own camera when it estimates one (Depth Anything "
+                          "3, MoGe-2), else the field of view; 'detect' always uses the detected lines (refused when "
+                          "none are found); 'network' the depth network's camera (else the field of view). The "
+                          "camera JSON's depth3dCamera says which source gave the camera")
     fspy: Optional[str] = Field(None, description="an fSpy project, base64, for the camera")
     near: Optional[float] = SCENE_DEFAULTS.near
     far: Optional[float] = SCENE_DEFAULTS.far
@@ -403,6 +406,8 @@ def _camera_source(body: SceneRequest) -> CameraSource:
         return DetectedLinesCamera()
     if body.camera == "auto":
         return AutomaticCamera(field_of_view)
+    if body.camera == "network":
+        return EstimatedCamera(field_of_view)
     return field_of_view
 
 

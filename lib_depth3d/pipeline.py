@@ -82,12 +82,15 @@ def estimate_with_camera(
     return source.estimate_with_camera(picture, progress)
 
 
-def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None) -> CameraChoice:
+def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None,
+                  estimate: DepthWithCamera | None = None) -> CameraChoice:
     """The camera ``camera`` gives for ``picture``. ``picture_bytes``: the picture's file as given,
-    kept in an ``.fspy`` project written from lines (a PNG of the picture otherwise). Cheap next to a
-    depth network: entry points choose the camera first, so a bad calibration is reported at once."""
+    kept in an ``.fspy`` project written from lines (a PNG of the picture otherwise);
+    ``estimate``: the depth source's estimate, for a source that ``needs_depth``. Cheap next to a
+    depth network for the others: entry points choose those first, so a bad calibration is
+    reported at once."""
     _check_picture(picture)
-    return camera.choose(picture, picture_bytes)
+    return camera.choose(picture, picture_bytes, estimate)
 
 
 def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraChoice, glb_path: str | os.PathLike,
@@ -121,10 +124,16 @@ def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraCh
 def run_scene(picture: Image.Image, *, depth: DepthSource, camera: CameraSource, glb_path: str | os.PathLike,
               options: SceneOptions | None = None, picture_bytes: bytes | None = None,
               progress: Progress | None = None) -> SceneBuild:
-    """:func:`choose_camera`, :func:`estimate`, then :func:`build_scene_files`: the whole job from a picture."""
-    choice = choose_camera(picture, camera, picture_bytes)
-    return build_scene_files(picture, depth=estimate(picture, depth, progress), camera=choice, glb_path=glb_path,
-                             options=options, picture_bytes=picture_bytes, progress=progress)
+    """:func:`choose_camera` and :func:`estimate_with_camera` (the camera first unless it needs the
+    estimate), then :func:`build_scene_files`: the whole job from a picture."""
+    if camera.needs_depth:
+        estimated = estimate_with_camera(picture, depth, progress)
+        choice = choose_camera(picture, camera, picture_bytes, estimated)
+    else:
+        choice = choose_camera(picture, camera, picture_bytes)
+        estimated = estimate_with_camera(picture, depth, progress)
+    return build_scene_files(picture, depth=estimated.depth, camera=choice, glb_path=glb_path, options=options,
+                             picture_bytes=picture_bytes, progress=progress)
 
 
 def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions | None = None) -> MaskResult:

@@ -37,7 +37,7 @@ OUTPUT_MASK = "Mask"
 OUTPUT_CHOICES = (OUTPUT_DEPTH, OUTPUT_SCENE, OUTPUT_MASK)
 OUTPUT_TAGS = {OUTPUT_DEPTH: "depth", OUTPUT_SCENE: "glb", OUTPUT_MASK: "mask"}
 NO_CALIBRATION = "None (use the field of view)"
-AUTOMATIC_CAMERA = "Automatic (lines detected in each picture or the field of view)"
+AUTOMATIC_CAMERA = "Automatic (lines detected in each picture or the depth network's camera or the field of view)"
 INFOTEXT_MODEL = "Depth3D model"
 INFOTEXT_OUTPUTS = "Depth3D outputs"
 INFOTEXT_FOV = "Depth3D FOV"
@@ -158,7 +158,8 @@ class Job:
 
     settings: Settings
     depths: dict = field(default_factory=dict)
-    """Position of the picture in the run (``iteration * batch_size + batch_index``) → its DepthMap.
+    """Position of the picture in the run (``iteration * batch_size + batch_index``) → its depth
+    and the camera the depth source estimated, if any (a DepthWithCamera).
     The position, not the image object, identifies a picture: for inpainting A1111 saves and
     shows a new image, the picture pasted back into the original."""
     written: set = field(default_factory=set)
@@ -253,7 +254,7 @@ class Script(scripts.Script):
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
         try:
-            job.depths[position] = pipeline.estimate(pp.image, job.settings.depth, progress=_show_progress)
+            job.depths[position] = pipeline.estimate_with_camera(pp.image, job.settings.depth, progress=_show_progress)
         except Depth3DError as error:
             # Raised from this hook, it would only be logged: say it where a refusal is said.
             job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "
@@ -269,10 +270,10 @@ class Script(scripts.Script):
         first = processed.index_of_first_image
         pictures = list(zip(processed.images[first:], processed.infotexts[first:]))
         for position, (picture, infotext) in enumerate(pictures):
-            depth = job.depths.get(position)
-            if depth is None:
+            estimated = job.depths.get(position)
+            if estimated is None:
                 continue
-            depth = _fitted(depth, picture)
+            depth = _fitted(estimated.depth, picture)
             if OUTPUT_DEPTH in settings.outputs:
                 processed.images.append(_gallery_depth(depth))
                 processed.infotexts.append(infotext)
@@ -292,17 +293,17 @@ def on_image_saved(params) -> None:
     if job is None or Path(params.filename).name.startswith("grid-"):
         return
     position = p.iteration * p.batch_size + p.batch_index
-    depth = job.depths.get(position)
-    if depth is None or position in job.written:
+    estimated = job.depths.get(position)
+    if estimated is None or position in job.written:
         return
     job.written.add(position)
-    depth = _fitted(depth, params.image)
+    depth = _fitted(estimated.depth, params.image)
     picture_path = Path(params.filename)
     folder, base = picture_path.parent, picture_path.stem
     settings = job.settings
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
-        camera = pipeline.choose_camera(params.image, settings.camera)
+        camera = pipeline.choose_camera(params.image, settings.camera, estimate=estimated)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")
         job.warnings += build.files.warnings
     else:

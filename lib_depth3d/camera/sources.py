@@ -1,17 +1,24 @@
 """Where a scene's camera comes from: typed camera sources, each turning a picture into a camera.
 
 A *camera source* is a value parsed once at an entry point — vanishing lines
-(:class:`LinesCamera`), an fSpy project (:class:`FspyCamera`) or a field of view
-(:class:`FieldOfViewCamera`) — with one method, :meth:`choose`, that gives the camera for the
-picture as a :class:`CameraChoice`. The composer (:mod:`lib_depth3d.pipeline`) only calls
-``choose``; a new source (detected lines, a network's own camera) is one more class here that
-the entry points can construct.
+(:class:`LinesCamera`), an fSpy project (:class:`FspyCamera`), a field of view
+(:class:`FieldOfViewCamera`), lines detected in the picture (:class:`DetectedLinesCamera`), the
+depth network's own camera (:class:`EstimatedCamera`) or the best of these the picture allows
+(:class:`AutomaticCamera`) — with one method, ``choose(picture, picture_bytes, estimate)``, that
+gives the camera for the picture as a :class:`CameraChoice`. ``needs_depth`` says whether it
+needs the depth source's estimate (a :class:`~lib_depth3d.depth.depthmap.DepthWithCamera`): the
+composer (:mod:`lib_depth3d.pipeline`) chooses the others before estimating, so a bad
+calibration is reported before a network runs. A new source is one more class here that the
+entry points can construct.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, ClassVar, Union
+
+import numpy as np
 
 from lib_depth3d.camera.inputs import CalibrationInput
 from lib_depth3d.camera.model import Camera
@@ -85,10 +92,12 @@ class LinesCamera:
     ``label`` names where the lines came from, for summaries (a file name, "the canvas").
     """
 
+    needs_depth: ClassVar[bool] = False
+
     lines: CalibrationInput
     label: str = "vanishing lines"
 
-    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         """The solved camera; an ``.fspy`` project holding the picture (``picture_bytes`` when the
         file's own bytes are at hand, else a PNG of it) when the lines were drawn at its size."""
         from lib_depth3d.camera.fspy import fspy_project_bytes
@@ -105,10 +114,12 @@ class LinesCamera:
 class FspyCamera:
     """A camera from an fSpy project (its bytes), which is kept beside the scene as it is."""
 
+    needs_depth: ClassVar[bool] = False
+
     project: bytes
     label: str = "the fSpy project"
 
-    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         from lib_depth3d.camera.fspy import read_fspy
 
         calibration = calibrate(read_fspy(self.project).calibration_input())
@@ -121,13 +132,15 @@ class FieldOfViewCamera:
     """A centred camera with ``degrees`` across the picture's width, looking down −z from the
     origin (no calibration). ``assumed``: nobody chose the angle (the summary says so)."""
 
+    needs_depth: ClassVar[bool] = False
+
     degrees: float = DEFAULT_FOV_DEG
     assumed: bool = False
 
     def __post_init__(self) -> None:
         check_field_of_view(self.degrees)
 
-    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         camera = Camera.from_fov(picture.width, picture.height, float(self.degrees))
         note = f"{self.degrees:g}° horizontal field of view" + (
             " (assumed; give --fov, --fspy or --lines)" if self.assumed else ""
@@ -141,20 +154,53 @@ class DetectedLinesCamera:
     (:func:`~lib_depth3d.camera.detect.detect_calibration`); refused in words when none are found,
     and used with a note when the detection's confidence is not high."""
 
-    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+    needs_depth: ClassVar[bool] = False
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         from lib_depth3d.camera.detect import detect_calibration
 
         return _detected_choice(detect_calibration(picture), picture, picture_bytes)
 
 
 @dataclass(frozen=True)
-class AutomaticCamera:
-    """The best camera the picture itself gives: detected vanishing lines when their confidence
-    is high, else ``fallback`` (a field of view), with a note saying why."""
+class EstimatedCamera:
+    """The camera the depth source estimated with the depth (Depth Anything 3, MoGe-2, a depth
+    file's header), else ``fallback`` with a note. Our camera has square pixels: a network's
+    different focal lengths along x and y give their geometric mean, with a note past 1 %."""
 
     fallback: FieldOfViewCamera = FieldOfViewCamera(assumed=True)
+    needs_depth: ClassVar[bool] = True
 
-    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None) -> CameraChoice:
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
+        estimated = None if estimate is None else estimate.camera
+        if estimated is None:
+            choice = self.fallback.choose(picture, picture_bytes)
+            return replace(choice, notes=(*choice.notes, f"The depth source estimates no camera; the camera is the "
+                                                         f"{choice.description}."))
+        return _estimated_choice(estimated, picture)
+
+
+def _estimated_choice(estimated, picture: Image.Image) -> CameraChoice:
+    network = estimated.resized(picture.width, picture.height)
+    fx, fy = network.focal_length_px
+    camera = Camera(picture.width, picture.height, math.sqrt(fx * fy), network.principal_point_px, np.eye(4))
+    notes = () if abs(fx / fy - 1) <= 0.01 else (
+        f"The network's camera has focal lengths {fx:.1f} and {fy:.1f} px along x and y (non-square pixels); "
+        f"the scene uses their mean, {camera.focal_length_px:.1f} px.",)
+    fov = math.degrees(camera.horizontal_fov_rad)
+    return CameraChoice(camera, None, None, "network", f"estimated by the depth network ({fov:.1f}°)", notes)
+
+
+@dataclass(frozen=True)
+class AutomaticCamera:
+    """The best camera the picture itself gives: detected vanishing lines when their confidence
+    is high, else the camera the depth network estimated when it has one, else ``fallback`` (a
+    field of view), with a note saying why."""
+
+    fallback: FieldOfViewCamera = FieldOfViewCamera(assumed=True)
+    needs_depth: ClassVar[bool] = True
+
+    def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         from lib_depth3d.camera.detect import detect_calibration
         from lib_depth3d.errors import CalibrationError
 
@@ -166,6 +212,11 @@ class AutomaticCamera:
             if detection.confidence.high:
                 return _detected_choice(detection, picture, picture_bytes)
             reason = f"The lines detected in the picture were not trusted ({_confidence_words(detection)})."
+        if estimate is not None and estimate.camera is not None:
+            choice = _estimated_choice(estimate.camera, picture)
+            return replace(choice, notes=(*choice.notes, f"{reason} The camera is the one the depth network "
+                                                         "estimated; draw the lines in the Depth 3D tab for a "
+                                                         "calibrated camera."))
         choice = self.fallback.choose(picture, picture_bytes)
         return replace(choice, notes=(*choice.notes, f"{reason} The camera is the {choice.description}; draw the "
                                                      "lines in the Depth 3D tab for a calibrated camera."))
@@ -185,7 +236,8 @@ def _detected_choice(detection, picture: Image.Image, picture_bytes: bytes | Non
     return replace(choice, source="detected lines", notes=(*choice.notes, *notes))
 
 
-CameraSource = Union[LinesCamera, FspyCamera, FieldOfViewCamera, DetectedLinesCamera, AutomaticCamera]
+CameraSource = Union[LinesCamera, FspyCamera, FieldOfViewCamera, DetectedLinesCamera, EstimatedCamera,
+                     AutomaticCamera]
 
 
 def calibration_source(data: dict | str | bytes, label: str | None = None) -> LinesCamera | FspyCamera:

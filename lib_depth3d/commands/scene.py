@@ -106,7 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _camera_source(args: argparse.Namespace):
-    from lib_depth3d.camera.sources import DetectedLinesCamera, FieldOfViewCamera, calibration_source
+    """The camera the flags name; without one, the camera a depth network estimates (Depth
+    Anything 3, MoGe-2; the assumed field of view for the others), or with a depth file the
+    assumed field of view."""
+    from lib_depth3d.camera.sources import DetectedLinesCamera, EstimatedCamera, FieldOfViewCamera, calibration_source
 
     if args.detect_lines:
         return DetectedLinesCamera()
@@ -114,9 +117,9 @@ def _camera_source(args: argparse.Namespace):
         return calibration_source(read_input_file(args.fspy, "fSpy project"), args.fspy)
     if args.lines:
         return calibration_source(read_input_file(args.lines, "Lines JSON"), args.lines)
-    if args.fov is None:
-        return FieldOfViewCamera(assumed=True)
-    return FieldOfViewCamera(args.fov)
+    if args.fov is not None:
+        return FieldOfViewCamera(args.fov)
+    return FieldOfViewCamera(assumed=True) if args.depth else EstimatedCamera(FieldOfViewCamera(assumed=True))
 
 
 def _depth_source(args: argparse.Namespace):
@@ -125,7 +128,11 @@ def _depth_source(args: argparse.Namespace):
 
     if args.depth:
         return UserDepth(Path(args.depth), args.depth_kind)
-    return network_source(args.model or DEFAULT_MODEL, args)
+    source = network_source(args.model or DEFAULT_MODEL, args)
+    if args.depth_kind is not None and args.depth_kind != source.model.output_kind:
+        raise InputError(f"{source.name} gives {source.model.output_kind} depth, not {args.depth_kind}; "
+                         "drop --depth-kind.")
+    return source
 
 
 def _scene_options(args: argparse.Namespace):
@@ -166,12 +173,9 @@ def run(args: argparse.Namespace) -> int:
     camera_source = _camera_source(args)
     depth_source = _depth_source(args)
     picture = open_image(picture_bytes)
-    camera = pipeline.choose_camera(picture, camera_source, picture_bytes)
-    depth = pipeline.estimate(picture, depth_source, terminal_progress())
+    build = pipeline.run_scene(picture, depth=depth_source, camera=camera_source, glb_path=args.output,
+                               options=_scene_options(args), picture_bytes=picture_bytes,
+                               progress=terminal_progress())
     end_progress()
-    if args.depth_kind is not None and args.depth_kind != depth.kind:
-        raise InputError(f"{depth_source.name} gives {depth.kind} depth, not {args.depth_kind}; drop --depth-kind.")
-    build = pipeline.build_scene_files(picture, depth=depth, camera=camera, glb_path=args.output,
-                                       options=_scene_options(args), picture_bytes=picture_bytes)
     print(build.summary())
     return 0

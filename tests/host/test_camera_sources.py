@@ -95,3 +95,44 @@ def test_the_api_takes_the_automatic_camera(room):
     camera = answer.json()["camera"]
     assert camera["depth3dCamera"]["source"] == "detected lines"
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(TRUE_FOV_DEG, abs=0.5)
+
+
+class CameraGivingDepth:
+    """A depth source that estimates a camera with the depth, as Depth Anything 3 and MoGe-2 do."""
+
+    name = "camera-giving network"
+
+    def __init__(self, focal_px=(500.0, 500.0)):
+        self.focal_px = focal_px
+
+    def estimate_with_camera(self, picture, progress=None):
+        from lib_depth3d.depth.depthmap import DepthWithCamera
+        from lib_depth3d.depth.registry import NetworkCamera
+
+        # Estimated at half the picture's size: the camera is carried over to the picture's pixels.
+        half = (picture.width // 2, picture.height // 2)
+        camera = NetworkCamera(half, (self.focal_px[0] / 2, self.focal_px[1] / 2), (half[0] / 2, half[1] / 2))
+        return DepthWithCamera(DepthMap(slope(picture.width, picture.height), "depth"), camera)
+
+
+def test_the_network_camera_gives_the_scene_its_focal_length(tmp_path):
+    from lib_depth3d.camera.sources import EstimatedCamera
+
+    build = pipeline.run_scene(blank(640, 480), depth=CameraGivingDepth(), camera=EstimatedCamera(),
+                               glb_path=tmp_path / "s.glb")
+    assert build.camera.source == "network" and not build.camera.notes
+    assert build.camera.camera.focal_length_px == pytest.approx(500.0)
+    assert build.camera.camera.principal_point_px == pytest.approx((320.0, 240.0))
+    assert json.loads(build.files.camera_json.read_text())["depth3dCamera"]["source"] == "network"
+    stretched = pipeline.run_scene(blank(640, 480), depth=CameraGivingDepth((520.0, 480.0)),
+                                   camera=EstimatedCamera(), glb_path=tmp_path / "t.glb")
+    assert stretched.camera.camera.focal_length_px == pytest.approx(math.sqrt(520.0 * 480.0))
+    assert "non-square pixels" in stretched.camera.notes[0]
+
+
+def test_automatic_takes_the_network_camera_when_the_lines_are_not_trusted(tmp_path):
+    build = pipeline.run_scene(blank(640, 480), depth=CameraGivingDepth(), camera=AutomaticCamera(),
+                               glb_path=tmp_path / "s.glb")
+    assert build.camera.source == "network"
+    assert build.camera.camera.focal_length_px == pytest.approx(500.0)
+    assert "the one the depth network estimated" in build.camera.notes[-1]
