@@ -2,59 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
-from tests.support.paths import REPO_ROOT, VENV_PYTHON
+from tests.support.paths import REPO_ROOT
+from tests.support.standalone import standalone_server
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_START_TIMEOUT_S = 60
 # Another interpreter for the server, e.g. one with gradio 4 to check the tab as Forge would run it.
-SERVER_PYTHON = os.environ.get("DEPTH3D_UI_PYTHON", str(VENV_PYTHON))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def ui_url(tmp_path_factory):
     """URL of `python -m lib_depth3d ui` running in a subprocess on a free 127.0.0.1 port."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("ui-server") / "server.log"
-    outputs = tmp_path_factory.mktemp("ui-outputs")
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [SERVER_PYTHON, "-m", "lib_depth3d", "ui", "--host", "127.0.0.1", "--port", str(port),
-             "--outputs", str(outputs)],
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"the standalone UI did not start:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.3)
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    log = tmp_path_factory.mktemp("ui-server") / "server.log"
+    with standalone_server(tmp_path_factory.mktemp("ui-outputs"), log, cwd=REPO_ROOT,
+                           start_timeout_s=SERVER_START_TIMEOUT_S, stop_timeout_s=10) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

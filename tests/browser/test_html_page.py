@@ -15,7 +15,7 @@ from lib_depth3d.cli import main
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.scene import SceneOptions, build_scene, write_scene
 from lib_depth3d.scene.frames import rotation_from_quaternion
-from tests.browser.test_viewer import frame, next_frame, psnr_over_covered
+from tests.browser.test_viewer import assert_walks_in_and_back, drag_to_orbit, frame, next_frame, psnr_over_covered
 from tests.support.paths import EXAMPLES_DIR
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
@@ -66,21 +66,8 @@ def test_the_page_opens_offline_at_the_picture_and_the_user_can_walk_in(offline_
     assert page.evaluate("() => document.activeElement === window.depth3dViewer.canvas"), "keys need a click first"
     assert not page.is_visible(".depth3d-viewer-play"), "a scene without a camera move offers to play one"
 
-    walked = next_frame(page, lambda: [page.keyboard.press("w") for _ in range(4)])
-    walked_psnr = psnr_over_covered(walked, room)[0]
-    print(f"after four steps of W: {walked_psnr:.1f} dB")
-    assert walked_psnr < first_psnr - 8, "walking in did not change the view"
-    np.testing.assert_array_equal(next_frame(page, lambda: page.keyboard.press("r")), first)
-
-    box = page.locator("canvas.depth3d-viewer-canvas").bounding_box()
-    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-    def orbit() -> None:
-        page.mouse.move(*centre)
-        page.mouse.down()
-        page.mouse.move(centre[0] + 120, centre[1] + 20, steps=4)
-        page.mouse.up()
-
+    assert_walks_in_and_back(page, room, first, first_psnr)
+    orbit, _ = drag_to_orbit(page, page.locator("canvas.depth3d-viewer-canvas"))
     assert psnr_over_covered(next_frame(page, orbit), room)[0] < first_psnr - 8, "dragging did not orbit"
     page.screenshot(path=str(artifacts_dir / "depth3d_page_orbited.png"))
     np.testing.assert_array_equal(next_frame(page, lambda: page.click(".depth3d-viewer-reset")), first)

@@ -71,6 +71,29 @@ def psnr_over_covered(rendered: np.ndarray, picture: Image.Image) -> tuple[float
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12)), float(covered.mean())
 
 
+def assert_walks_in_and_back(page, room: Image.Image, first: np.ndarray, first_psnr: float) -> None:
+    """Four steps of W change the view; R gives the first frame back pixel for pixel."""
+    walked = next_frame(page, lambda: [page.keyboard.press("w") for _ in range(4)])
+    walked_psnr = psnr_over_covered(walked, room)[0]
+    print(f"after four steps of W: {walked_psnr:.1f} dB")
+    assert walked_psnr < first_psnr - 8, "walking in did not change the view"
+    np.testing.assert_array_equal(next_frame(page, lambda: page.keyboard.press("r")), first)
+
+
+def drag_to_orbit(page, canvas):
+    """The action of dragging across the middle of ``canvas`` (a locator): an orbit."""
+    box = canvas.bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    def orbit() -> None:
+        page.mouse.move(*centre)
+        page.mouse.down()
+        page.mouse.move(centre[0] + 120, centre[1] + 20, steps=4)
+        page.mouse.up()
+
+    return orbit, centre
+
+
 def load_room_and_build(page, tmp_path) -> None:
     page.click("text=fSpy project")
     page.set_input_files("#depth3d_fspy_in input[type=file]", str(ROOM / "room.fspy"))
@@ -98,21 +121,8 @@ def test_the_first_frame_is_the_picture_and_the_user_can_walk_in(page, tmp_path,
 
     canvas = page.locator("#depth3d_viewer_host canvas")
     canvas.click()
-    walked = next_frame(page, lambda: [page.keyboard.press("w") for _ in range(4)])
-    walked_psnr = psnr_over_covered(walked, room)[0]
-    print(f"after four steps of W: {walked_psnr:.1f} dB")
-    assert walked_psnr < first_psnr - 8, "walking in did not change the view"
-    np.testing.assert_array_equal(next_frame(page, lambda: page.keyboard.press("r")), first)
-
-    box = canvas.bounding_box()
-    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-    def orbit() -> None:
-        page.mouse.move(*centre)
-        page.mouse.down()
-        page.mouse.move(centre[0] + 120, centre[1] + 20, steps=4)
-        page.mouse.up()
-
+    assert_walks_in_and_back(page, room, first, first_psnr)
+    orbit, centre = drag_to_orbit(page, canvas)
     orbited = next_frame(page, orbit)
     assert psnr_over_covered(orbited, room)[0] < first_psnr - 8, "dragging did not orbit"
     page.mouse.move(*centre)

@@ -20,6 +20,25 @@ import shutil
 import subprocess
 from pathlib import Path
 
+_RENDER_FROM_THE_SCENE_CAMERA = r'''
+render = scene.render
+render.film_transparent = True
+render.dither_intensity = 0.0
+render.filter_size = 0.01
+scene.cycles.pixel_filter_type = "BOX"
+render.engine = "CYCLES"
+scene.cycles.device = "CPU"
+scene.cycles.samples = samples
+scene.cycles.use_denoising = False
+scene.cycles.use_adaptive_sampling = False
+render.image_settings.file_format = "PNG"
+render.image_settings.color_mode = "RGBA"
+render.image_settings.color_depth = "8"
+render.filepath = output_path
+bpy.ops.render.render(write_still=True)
+'''
+"""Film, Cycles and output settings shared by the scripts below (each sets ``samples`` first)."""
+
 _SCRIPT = r'''
 import sys
 import numpy
@@ -49,25 +68,12 @@ else:
 render = scene.render
 render.resolution_x, render.resolution_y = width, height
 render.resolution_percentage = 100
-render.film_transparent = True
-render.dither_intensity = 0.0
-render.filter_size = 0.01
-scene.cycles.pixel_filter_type = "BOX"
-render.engine = "CYCLES"
-scene.cycles.device = "CPU"
-scene.cycles.samples = 4
-scene.cycles.use_denoising = False
-scene.cycles.use_adaptive_sampling = False
 scene.view_settings.view_transform = "Standard"
 scene.view_settings.look = "None"
 scene.view_settings.exposure = 0.0
 scene.view_settings.gamma = 1.0
-render.image_settings.file_format = "PNG"
-render.image_settings.color_mode = "RGBA"
-render.image_settings.color_depth = "8"
-render.filepath = output_path
-bpy.ops.render.render(write_still=True)
-'''
+samples = 4
+''' + _RENDER_FROM_THE_SCENE_CAMERA
 
 
 def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path) -> Path:
@@ -122,21 +128,8 @@ scene.frame_set(scene.frame_end)
 report["location_at_end"] = list(camera.matrix_world.translation)
 scene.frame_set(scene.frame_start)
 report["location_at_start"] = list(camera.matrix_world.translation)
-render = scene.render
-render.film_transparent = True
-render.dither_intensity = 0.0
-render.filter_size = 0.01
-scene.cycles.pixel_filter_type = "BOX"
-render.engine = "CYCLES"
-scene.cycles.device = "CPU"
-scene.cycles.samples = 1
-scene.cycles.use_denoising = False
-scene.cycles.use_adaptive_sampling = False
-render.image_settings.file_format = "PNG"
-render.image_settings.color_mode = "RGBA"
-render.image_settings.color_depth = "8"
-render.filepath = output_path
-bpy.ops.render.render(write_still=True)
+samples = 1
+''' + _RENDER_FROM_THE_SCENE_CAMERA + r'''
 with open(report_path, "w") as file:
     json.dump(report, file)
 '''

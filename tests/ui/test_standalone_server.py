@@ -12,9 +12,6 @@ import http.client
 import io
 import json
 import os
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,17 +20,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.support.paths import REPO_ROOT, VENV_PYTHON
+from tests.support.paths import REPO_ROOT
+from tests.support.standalone import standalone_server
 
-SERVER_PYTHON = os.environ.get("DEPTH3D_UI_PYTHON", str(VENV_PYTHON))
 START_TIMEOUT_S = 90
 SECRET = "depth3d-test-secret-7f3a"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:
@@ -111,32 +102,11 @@ def server(tmp_path_factory):
     (folders["work"] / "secret.txt").write_text(SECRET)
     (folders["outside"] / "secret.txt").write_text(SECRET)
     (folders["outputs"] / "secret.txt").write_text(SECRET)
-    port = _free_port()
-    log = root / "server.log"
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_TEMP_DIR": str(folders["gradio"])}
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            [SERVER_PYTHON, "-m", "lib_depth3d", "ui", "--host", "127.0.0.1", "--port", str(port),
-             "--outputs", str(folders["outputs"])],
-            cwd=folders["work"], env=environment, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the standalone UI did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.3)
-    yield Server(url, folders, log)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    log = root / "server.log"
+    with standalone_server(folders["outputs"], log, cwd=folders["work"], env=environment,
+                           start_timeout_s=START_TIMEOUT_S, stop_timeout_s=20) as url:
+        yield Server(url, folders, log)
     leftovers = list(folders["gradio"].iterdir())
     assert leftovers == [], f"the server left its temp folder behind: {leftovers}"
 
