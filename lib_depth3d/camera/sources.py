@@ -59,6 +59,18 @@ class CameraChoice:
         return (*(self.calibration.warnings if self.calibration is not None else ()), *self.notes)
 
 
+def check_drawn_for(inp: CalibrationInput, width_px: int, height_px: int) -> None:
+    """Refuse lines drawn on a picture of another aspect ratio than ``width_px``×``height_px``,
+    before they are solved: lines drawn for another picture may not solve at all, and the
+    solver's sentence would then not say what is wrong."""
+    drawn_aspect = inp.image_width_px / inp.image_height_px
+    if abs(drawn_aspect / (width_px / height_px) - 1) > ASPECT_TOLERANCE:
+        raise InputError(
+            f"The calibration was drawn on a {inp.image_width_px}×{inp.image_height_px} picture; "
+            f"it does not fit a {width_px}×{height_px} picture (another aspect ratio). Calibrate this picture."
+        )
+
+
 def camera_for_size(calibration: Calibration, width_px: int, height_px: int) -> Camera:
     """The calibration's camera for a picture of ``width_px``×``height_px`` pixels.
 
@@ -69,12 +81,7 @@ def camera_for_size(calibration: Calibration, width_px: int, height_px: int) -> 
     camera = calibration.camera
     if (camera.image_width_px, camera.image_height_px) == (width_px, height_px):
         return camera
-    drawn_aspect = camera.image_width_px / camera.image_height_px
-    if abs(drawn_aspect / (width_px / height_px) - 1) > ASPECT_TOLERANCE:
-        raise InputError(
-            f"The calibration was drawn on a {camera.image_width_px}×{camera.image_height_px} picture; "
-            f"it does not fit a {width_px}×{height_px} picture (another aspect ratio). Calibrate this picture."
-        )
+    check_drawn_for(calibration.input, width_px, height_px)
     return Camera.from_image_plane(width_px, height_px, calibration.relative_focal_length,
                                    calibration.principal_point_image_plane, camera.world_to_camera)
 
@@ -102,6 +109,7 @@ class LinesCamera:
         file's own bytes are at hand, else a PNG of it) when the lines were drawn at its size."""
         from lib_depth3d.camera.fspy import fspy_project_bytes
 
+        check_drawn_for(self.lines, picture.width, picture.height)
         calibration = calibrate(self.lines)
         camera = camera_for_size(calibration, picture.width, picture.height)
         project = None
@@ -122,7 +130,9 @@ class FspyCamera:
     def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         from lib_depth3d.camera.fspy import read_fspy
 
-        calibration = calibrate(read_fspy(self.project).calibration_input())
+        lines = read_fspy(self.project).calibration_input()
+        check_drawn_for(lines, picture.width, picture.height)
+        calibration = calibrate(lines)
         camera = camera_for_size(calibration, picture.width, picture.height)
         return CameraChoice(camera, calibration, self.project, "fspy", f"calibrated from {self.label}")
 

@@ -132,3 +132,13 @@ def test_the_command_line_and_the_api_build_byte_identical_scenes(tmp_path):
     })
     assert response.status_code == 200, response.text
     assert base64.b64decode(response.json()["glb"]) == glb.read_bytes()
+
+
+def test_lines_for_another_picture_are_refused_by_size_before_they_are_solved(room):
+    """Lines that would not solve anyway (here: parallel segments) drawn on another picture name
+    the sizes, not the solver's complaint."""
+    picture, _ = room
+    lines = json.loads((ROOM / "room_lines.json").read_text())
+    lines["vanishing_points"][0]["segments"] = [[[0, 0], [10, 0]], [[0, 5], [10, 5]]]
+    with pytest.raises(InputError, match="drawn on a 640×480 picture; it does not fit a 480×480 picture"):
+        pipeline.choose_camera(picture.resize((480, 480)), calibration_source(lines))
