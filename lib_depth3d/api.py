@@ -25,7 +25,6 @@ of memory and a failing ControlNet preprocessor get 503. No error repeats the re
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import json
 import tempfile
@@ -57,7 +56,7 @@ from lib_depth3d.depth.sources import DepthSource, UserDepth, parse_depth_source
 from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import (Depth3DError, DepthSourceError, FspyFormatError, InputError, ServerBusyError,
                                 WeightsError)
-from lib_depth3d.files import open_image, picture_header_size, png_bytes
+from lib_depth3d.files import base64_file_bytes, open_image, picture_header_size, png_bytes
 from lib_depth3d.options import (
     DEFAULT_FOV_DEG,
     FIELD_OF_VIEW_RANGE_DEG,
@@ -320,18 +319,6 @@ class MaskResponse(BaseModel):
     warnings: List[str]
 
 
-def _base64_bytes(data: str, field: str) -> bytes:
-    """The bytes of a base64 field (a ``data:`` URL prefix is dropped); :class:`InputError` naming it."""
-    text = data.split(",", 1)[1] if data.startswith("data:") else data
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InputError(f"{field} is not valid base64 ({error}).") from error
-    if not raw:
-        raise InputError(f"{field} is empty.")
-    return raw
-
-
 def _header_size(raw: bytes, field: str, max_pixels: int) -> tuple[int, int]:
     """The picture's (width, height) from its header alone; :class:`TooLarge` over ``max_pixels``."""
     try:
@@ -348,7 +335,7 @@ def decode_picture(data: str, field: str, max_pixels: int) -> tuple[Image.Image,
     """A picture from a base64 string (or ``data:`` URL), and its file's bytes; :class:`InputError`
     naming ``field``. Its header is read first, and a picture over ``max_pixels`` is refused undecoded.
     """
-    raw = _base64_bytes(data, field)
+    raw = base64_file_bytes(data, field)
     _header_size(raw, field, max_pixels)
     try:
         return open_image(raw), raw
@@ -359,7 +346,7 @@ def decode_picture(data: str, field: str, max_pixels: int) -> tuple[Image.Image,
 def decode_fspy(data: str) -> bytes:
     """The bytes of an fSpy project sent as base64 (or ``data:`` URL); :class:`FspyFormatError`
     when they are not one (a picture or a lines JSON sent in its place)."""
-    raw = _base64_bytes(data, "fspy")
+    raw = base64_file_bytes(data, "fspy")
     if raw[:4] != b"fspy":
         raise FspyFormatError("fspy is not an fSpy project (a .fspy file starts with 'fspy'); send the bytes of "
                               "a project saved by fSpy or the Depth 3D tab, or the vanishing lines as 'lines'.")

@@ -7,6 +7,8 @@ other files of its set), so a failure never leaves a half-written file where a g
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import os
@@ -58,6 +60,19 @@ def png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def base64_file_bytes(data: str, what: str) -> bytes:
+    """The bytes of a file sent as base64 (a ``data:`` URL prefix is dropped); :class:`InputError`
+    naming ``what`` when it is not base64 or empty."""
+    text = data.partition(",")[2] if data.startswith("data:") else data
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(f"{what} is not valid base64 ({error}).") from error
+    if not raw:
+        raise InputError(f"{what} is empty.")
+    return raw
 
 
 def read_input_file(path: str | os.PathLike, what: str) -> bytes:

@@ -13,8 +13,6 @@ beside the canvas, never as a traceback.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import inspect
 import json
@@ -36,7 +34,7 @@ from lib_depth3d.camera.inputs import AXES, PRINCIPAL_POINT_MODES
 from lib_depth3d.camera.inputs import MODES as CALIBRATION_MODES
 from lib_depth3d.options import MAX_SERVED_GRID_SIDE, SceneOptions
 from lib_depth3d.errors import Depth3DError, InputError
-from lib_depth3d.files import open_image, to_rgb
+from lib_depth3d.files import base64_file_bytes, open_image, to_rgb
 from lib_depth3d.progress import Progress
 
 if TYPE_CHECKING:
@@ -140,10 +138,9 @@ def _picture_upload_bytes(payload) -> bytes:
             return Path(path).read_bytes()
         except OSError as error:
             raise InputError("The uploaded picture is no longer on the server; upload it again.") from error
-    text = str(payload)
     try:
-        return base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
-    except (IndexError, binascii.Error) as error:
+        return base64_file_bytes(str(payload), "The picture")
+    except InputError as error:
         raise InputError(NOT_A_PICTURE) from error
 
 

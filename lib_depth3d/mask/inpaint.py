@@ -10,8 +10,6 @@ depth network itself stays loaded, see ``lib_depth3d.depth.estimate``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -20,7 +18,7 @@ from PIL import Image
 
 from lib_depth3d.depth.sources import DepthSource, parse_depth_source
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import open_image
+from lib_depth3d.files import base64_file_bytes, open_image
 from lib_depth3d.mask.build import MaskOptions, cutout_rgba, depth_mask
 
 SCRIPT_ARGS: tuple[str, ...] = (
@@ -55,11 +53,7 @@ def _picture_argument(value: object) -> Image.Image | None:
     if isinstance(value, Image.Image):
         return value
     if isinstance(value, str):
-        encoded = value.split(",", 1)[1] if value.startswith("data:") else value
-        try:
-            return open_image(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError) as error:
-            raise InputError("The depth image must be a picture or a base64-encoded PNG/JPEG.") from error
+        return open_image(base64_file_bytes(value, "The depth image (a picture or a base64-encoded PNG/JPEG)"))
     raise InputError(f"The depth image must be a picture, not {type(value).__name__}.")
 
 

@@ -410,3 +410,8 @@ def test_scene_is_compact_unless_plain_gltf_is_asked_for(client, tmp_path):
         document = read_glb(path).document
         components[plain] = document.accessors[document.meshes[0].primitives[0].attributes.POSITION].componentType
     assert components == {False: 5122, True: 5126}  # int16 (KHR_mesh_quantization), float32
+
+
+def test_a_data_url_without_a_comma_is_a_400_not_a_server_error(client):
+    answer = client.post("/depth3d/v1/depth", json={"image": "data:image/png;base64"})
+    assert answer.status_code == 400 and answer.json()["detail"] == "image is empty."
