@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lib_depth3d.depth.depthmap import DepthMap
-from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, NetworkCamera, adapter_for, get_model
+from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
+from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, adapter_for, get_model
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.progress import Progress
@@ -278,15 +278,6 @@ def unload_all() -> None:
         _cache.clear()
 
 
-@dataclass(frozen=True)
-class NetworkEstimate:
-    """What a depth network says about a picture: its depth at the picture's size and, from the
-    networks that estimate one, the picture's camera in the picture's pixels (else None)."""
-
-    depth: DepthMap
-    camera: NetworkCamera | None
-
-
 def estimate_depth(picture: Image.Image, model: str = DEFAULT_MODEL, **options) -> DepthMap:
     """The depth of ``picture`` by ``model``: :func:`estimate_depth_and_camera` without the camera."""
     return estimate_depth_and_camera(picture, model, **options).depth
@@ -305,7 +296,7 @@ def estimate_depth_and_camera(
     download_missing: bool = True,
     allow_unverified: bool = False,
     weights_advice: str | None = None,
-) -> NetworkEstimate:
+) -> DepthWithCamera:
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
     The depth is float32 values at the picture's size: ``disparity`` (relative, larger = nearer)
@@ -351,11 +342,11 @@ def estimate_depth_and_camera(
             "damaged, or the precision is too low (run with --no-half or --device cpu)."
         )
     if spec.output_kind == "metric":
-        return NetworkEstimate(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric"), camera)
+        return DepthWithCamera(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric"), camera)
     if spec.output_kind == "depth":
         # Positive by construction (an exponential); the floor only guards float32 underflow.
-        return NetworkEstimate(DepthMap(np.maximum(values, np.finfo(np.float32).tiny), "depth"), camera)
-    return NetworkEstimate(DepthMap(values, "disparity"), camera)
+        return DepthWithCamera(DepthMap(np.maximum(values, np.finfo(np.float32).tiny), "depth"), camera)
+    return DepthWithCamera(DepthMap(values, "disparity"), camera)
 
 
 def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], device, dtype, keep_loaded: bool):

@@ -122,16 +122,14 @@ class NetworkDepth:
 
     def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
         """The depth and, from a network that estimates one, the picture's camera."""
-        from lib_depth3d.depth.depthmap import DepthWithCamera
         from lib_depth3d.depth.estimate import estimate_depth_and_camera
 
-        estimate = estimate_depth_and_camera(
+        return estimate_depth_and_camera(
             picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
             device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
             download_missing=self.download_missing, allow_unverified=self.allow_unverified,
             weights_advice=self.weights_advice,
         )
-        return DepthWithCamera(estimate.depth, estimate.camera)
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def test_depth_command_writes_a_networks_camera_into_the_header(picture_path, sm
 
     def with_a_camera(picture, model, **options):
         estimate = estimate_depth_and_camera(picture, model, **options)
-        return estimate_module.NetworkEstimate(estimate.depth, CAMERA)
+        return estimate_module.DepthWithCamera(estimate.depth, CAMERA)
 
     monkeypatch.setattr(estimate_module, "estimate_depth_and_camera", with_a_camera)
     assert _depth_command(picture_path, small_weights, tmp_path / "d.exr") == 0
