@@ -65,6 +65,9 @@ class SceneOptions:
             a moving viewer sees the background continued instead of holes
             (:mod:`lib_depth3d.scene.occlusion`); occlusion_band_px: its width in pixels
             (None: 8 % of the picture's longer side).
+        pixel_edges: cover the pixels the cut left uncovered with rectangles on their own pixel
+            corners and depth, so the outline follows the picture's pixels
+            (:mod:`lib_depth3d.scene.edges`); False leaves the cut strips to the layer.
     File:
         texture_format: 'source' (the picture file's own bytes when the scene shows it unchanged,
             else its encoding: JPEG for a JPEG, PNG otherwise; :mod:`lib_depth3d.scene.texture`),
@@ -92,6 +95,7 @@ class SceneOptions:
     max_texture_shift_px: float = 0.25
     fill_occlusions: bool = True
     occlusion_band_px: float | None = None
+    pixel_edges: bool = True
     texture_format: Literal["source", "png", "jpeg"] = "source"
     jpeg_quality: int = 90
     plain_gltf: bool = False

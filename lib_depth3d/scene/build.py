@@ -15,6 +15,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
+from lib_depth3d.scene.edges import edge_strips
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
@@ -324,6 +325,15 @@ def build_scene(
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
     uvs = np.stack([uv_x, uv_y], axis=-1).astype(np.float32)
+    if options.pixel_edges and options.cut_discontinuities:
+        strips = edge_strips(
+            zdepth, triangles.cut_cells, triangles.faces, grid.x_px, grid.y_px, camera, camera_to_gltf,
+            options.max_view_angle_deg, options.max_depth_error,
+        )
+        if strips is not None:
+            faces = np.concatenate([faces, strips.faces + np.uint32(len(positions))])
+            positions = np.concatenate([positions, strips.positions])
+            uvs = np.concatenate([uvs, strips.uvs])
     background = None
     if options.fill_occlusions and options.cut_discontinuities:
         background = _background_layer(

@@ -1,0 +1,263 @@
+"""Pixel-exact depth edges: the picture's own pixels where the surface was cut.
+
+The surface is cut at depth discontinuities along the sampling grid (:mod:`.triangulate`), so
+its outline is stepped along grid cells: from the picture's camera the pixels whose centres fall
+in a cut strip saw through to the background layer or to nothing. This module covers exactly
+those pixels, at their own depth, in a narrow band one grid cell wide; the decimated grid
+elsewhere is untouched:
+
+1. **Pixels.** A pixel needs covering when its centre lies in a cut cell (closed) and not in the
+   triangle of that cell the cut kept.
+2. **Sides.** Neighbouring pixels belong to one surface unless their inverse depths jump by more
+   than a surface seen at the cut's edge angle would (``tan(angle) / f`` relative, per pixel);
+   so the band splits between the foreground's pixels and the background's along pixel
+   boundaries.
+3. **Rectangles.** Runs of connected pixels along a row, then runs of equal runs down the
+   columns, are merged into rectangles with their corners on pixel corners; each corner takes the
+   mean inverse depth of the pixels around it on the rectangle's side (on a plane, exactly its
+   depth there). A rectangle is halved until its two triangles stay within half the decimation's
+   relative tolerance of every pixel it covers, as a decimated block does.
+
+Every vertex lies on the ray of its pixel corner and its UV is that corner, so from the
+picture's camera each pixel's centre, half a pixel inside its rectangle's outline, shows its
+own colour; from elsewhere the foreground's outline follows the pixels' and the background's
+pixels stay at the background's depth, in front of the background layer (which is pushed
+behind).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lib_depth3d.camera import Camera
+
+
+@dataclass(frozen=True)
+class EdgeStrips:
+    """The band of pixel rectangles along the cut edges, in the file's world.
+
+    Attributes:
+        positions: (4·n, 3) float32 corners of n rectangles in glTF's Y-up world, scene units.
+        uvs: (4·n, 2) float32 their pixel corners / picture size.
+        faces: (2·n, 3) uint32 two triangles a rectangle, counter-clockwise seen from the camera,
+            indexing ``positions``.
+        pixels: how many pixels the rectangles cover.
+    """
+
+    positions: np.ndarray
+    uvs: np.ndarray
+    faces: np.ndarray
+    pixels: int
+
+
+def _pixel_span(low_px: np.ndarray, high_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last pixel index whose centre ``i + 0.5`` lies in ``[low_px, high_px]``."""
+    first = np.maximum(np.ceil(low_px - 0.5).astype(np.int64), 0)
+    last = np.minimum(np.floor(high_px - 0.5).astype(np.int64), size - 1)
+    return first, last
+
+
+def _kept_triangles(faces: np.ndarray, columns: int) -> dict[str, np.ndarray]:
+    """Cell, and corner ids, of every triangle of ``faces`` whose corners span a single grid cell."""
+    rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
+    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
+    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
+    return {"row": top[single], "column": left[single], "faces": faces[single].astype(np.int64)}
+
+
+def uncovered_pixels(
+    cut_cells: np.ndarray,
+    faces: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    width_px: int,
+    height_px: int,
+) -> np.ndarray:
+    """(height, width) bool: pixels whose centre lies in a cut cell outside the triangle it kept.
+
+    ``faces`` index the row-major vertex grid (as :func:`~.triangulate.triangulate_grid` gives
+    them); ``cut_cells`` (rows−1, columns−1).
+    """
+    columns = len(grid_x_px)
+    cell_rows, cell_columns = np.nonzero(cut_cells)
+    first_x, last_x = _pixel_span(grid_x_px[cell_columns], grid_x_px[cell_columns + 1], width_px)
+    first_y, last_y = _pixel_span(grid_y_px[cell_rows], grid_y_px[cell_rows + 1], height_px)
+    span = int(max(np.max(last_x - first_x, initial=0), np.max(last_y - first_y, initial=0))) + 1
+    offset_y, offset_x = np.divmod(np.arange(span * span), span)
+    pixel_x = first_x[:, None] + offset_x[None, :]
+    pixel_y = first_y[:, None] + offset_y[None, :]
+    candidate = (pixel_x <= last_x[:, None]) & (pixel_y <= last_y[:, None])
+
+    kept = _kept_triangles(faces, columns)
+    kept_of_cell = np.full(cut_cells.shape, -1, dtype=np.int64)
+    kept_of_cell[kept["row"], kept["column"]] = np.arange(len(kept["row"]))
+    triangle = kept_of_cell[cell_rows, cell_columns]
+    has_kept = triangle >= 0
+    if np.any(has_kept):
+        corners = kept["faces"][triangle[has_kept]]
+        corner_rows, corner_columns = np.divmod(corners, columns)
+        tx, ty = grid_x_px[corner_columns], grid_y_px[corner_rows]
+        sx, sy = pixel_x[has_kept] + 0.5, pixel_y[has_kept] + 0.5
+        inside = np.ones(sx.shape, dtype=bool)
+        area = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (tx[:, 2] - tx[:, 0]) * (ty[:, 1] - ty[:, 0])
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            edge = (tx[:, b, None] - tx[:, a, None]) * (sy - ty[:, a, None]) - (
+                ty[:, b, None] - ty[:, a, None]
+            ) * (sx - tx[:, a, None])
+            inside &= edge * area[:, None] >= 0
+        candidate[has_kept] &= ~inside
+    mask = np.zeros((height_px, width_px), dtype=bool)
+    mask[pixel_y[candidate], pixel_x[candidate]] = True
+    return mask
+
+
+def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray:
+    """Whether neighbouring pixels' inverse depths belong to one surface."""
+    return np.abs(first - second) <= jump * np.minimum(first, second)
+
+
+def _rectangles(mask: np.ndarray, inverse_depth: np.ndarray, jump: float) -> np.ndarray:
+    """(n, 4) int64 pixel rectangles (top, bottom, left, right; inclusive) covering ``mask``
+    exactly: connected runs along rows, merged down the columns where a run repeats."""
+    rows, columns = mask.shape
+    joins_left = np.zeros_like(mask)
+    joins_left[:, 1:] = mask[:, 1:] & mask[:, :-1] & _connected(inverse_depth[:, 1:], inverse_depth[:, :-1], jump)
+    joins_right = np.zeros_like(mask)
+    joins_right[:, :-1] = joins_left[:, 1:]
+    start_row, start_column = np.nonzero(mask & ~joins_left)
+    end_row, end_column = np.nonzero(mask & ~joins_right)  # same row-major order: run k starts and ends here
+    runs = np.stack([start_row, start_column, end_column], axis=-1)
+    order = np.lexsort((runs[:, 0], runs[:, 2], runs[:, 1]))  # by span, then row
+    runs = runs[order]
+    follows = np.zeros(len(runs), dtype=bool)
+    if len(runs) > 1:
+        same_span = (runs[1:, 1] == runs[:-1, 1]) & (runs[1:, 2] == runs[:-1, 2]) & (runs[1:, 0] == runs[:-1, 0] + 1)
+        pairs = np.flatnonzero(same_span)
+        lengths = runs[pairs, 2] - runs[pairs, 1] + 1
+        pair_of_pixel = np.repeat(np.arange(len(pairs)), lengths)
+        column = runs[pairs, 1][pair_of_pixel] + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        row = runs[pairs, 0][pair_of_pixel]
+        linked = _connected(inverse_depth[row, column], inverse_depth[row + 1, column], jump)
+        whole = np.ones(len(pairs), dtype=bool)
+        np.logical_and.at(whole, pair_of_pixel, linked)
+        follows[pairs[whole] + 1] = True
+    group = np.cumsum(~follows) - 1
+    starts = np.flatnonzero(~follows)
+    bottom = np.zeros(len(starts), dtype=np.int64)
+    np.maximum.at(bottom, group, runs[:, 0])
+    return np.stack([runs[starts, 0], bottom, runs[starts, 1], runs[starts, 2]], axis=-1)
+
+
+def _corner_inverse_depth(
+    inverse_depth: np.ndarray, corner_y: np.ndarray, corner_x: np.ndarray, own: np.ndarray, jump: float
+) -> np.ndarray:
+    """Inverse depth at pixel corners: the mean of the (up to four) pixels around each corner
+    that are connected to ``own``, the inverse depth of the pixel the corner belongs to."""
+    rows, columns = inverse_depth.shape
+    total = np.zeros(len(own))
+    count = np.zeros(len(own))
+    for dy in (-1, 0):
+        for dx in (-1, 0):
+            y, x = corner_y + dy, corner_x + dx
+            inside = (y >= 0) & (y < rows) & (x >= 0) & (x < columns)
+            value = inverse_depth[np.clip(y, 0, rows - 1), np.clip(x, 0, columns - 1)]
+            member = inside & _connected(value, own, jump)
+            total += np.where(member, value, 0.0)
+            count += member
+    return total / count
+
+
+def _corners(inverse_depth: np.ndarray, boxes: np.ndarray, jump: float) -> np.ndarray:
+    """(n, 4) inverse depth at the rectangles' corners: top-left, bottom-left, bottom-right, top-right."""
+    top, bottom, left, right = boxes.T
+    values = []
+    for pixel_y, pixel_x, corner_y, corner_x in (
+        (top, left, top, left), (bottom, left, bottom + 1, left),
+        (bottom, right, bottom + 1, right + 1), (top, right, top, right + 1),
+    ):
+        values.append(_corner_inverse_depth(inverse_depth, corner_y, corner_x, inverse_depth[pixel_y, pixel_x], jump))
+    return np.stack(values, axis=-1)
+
+
+def _within_tolerance(inverse_depth: np.ndarray, boxes: np.ndarray, corners: np.ndarray, tolerance: float) -> np.ndarray:
+    """Whether each rectangle's two triangles (split top-left to bottom-right) stay within
+    ``tolerance`` (relative) of the inverse depth at every pixel centre they cover."""
+    heights = boxes[:, 1] - boxes[:, 0] + 1
+    widths = boxes[:, 3] - boxes[:, 2] + 1
+    areas = heights * widths
+    box_of_pixel = np.repeat(np.arange(len(boxes)), areas)
+    local = np.arange(areas.sum()) - np.repeat(np.cumsum(areas) - areas, areas)
+    local_y, local_x = np.divmod(local, widths[box_of_pixel])
+    v = (local_y + 0.5) / heights[box_of_pixel]
+    u = (local_x + 0.5) / widths[box_of_pixel]
+    tl, bl, br, tr = corners[box_of_pixel].T
+    lower = v >= u
+    interpolated = np.where(lower, tl + v * (bl - tl) + u * (br - bl), tl + u * (tr - tl) + v * (br - tr))
+    actual = inverse_depth[boxes[box_of_pixel, 0] + local_y, boxes[box_of_pixel, 2] + local_x]
+    fits = np.abs(interpolated - actual) <= tolerance * actual
+    whole = np.ones(len(boxes), dtype=bool)
+    np.logical_and.at(whole, box_of_pixel, fits)
+    return whole
+
+
+def _halved(boxes: np.ndarray) -> np.ndarray:
+    """Each rectangle cut in two across its longer side."""
+    top, bottom, left, right = boxes.T
+    tall = (bottom - top) >= (right - left)
+    middle_y, middle_x = (top + bottom) // 2, (left + right) // 2
+    first = np.where(tall[:, None], np.stack([top, middle_y, left, right], -1), np.stack([top, bottom, left, middle_x], -1))
+    second = np.where(
+        tall[:, None], np.stack([middle_y + 1, bottom, left, right], -1), np.stack([top, bottom, middle_x + 1, right], -1)
+    )
+    return np.concatenate([first, second])
+
+
+def edge_strips(
+    zdepth: np.ndarray,
+    cut_cells: np.ndarray,
+    faces: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    camera: Camera,
+    camera_to_gltf: np.ndarray,
+    max_view_angle_deg: float,
+    max_depth_error: float,
+) -> EdgeStrips | None:
+    """The pixel rectangles that cover what the cut left uncovered (None when nothing was cut).
+
+    ``zdepth`` (height, width): the scene's z-depth at the pixel centres; ``cut_cells`` and
+    ``faces`` (grid vertex ids) as :func:`~.triangulate.triangulate_grid` returned them;
+    ``camera_to_gltf`` maps the camera frame to the file's world.
+    """
+    if not cut_cells.any():
+        return None
+    height, width = zdepth.shape
+    mask = uncovered_pixels(cut_cells, faces, grid_x_px, grid_y_px, width, height)
+    if not mask.any():
+        return None
+    inverse_depth = 1.0 / zdepth.astype(np.float64)
+    jump = math.tan(math.radians(max_view_angle_deg)) / camera.focal_length_px
+    pending = _rectangles(mask, inverse_depth, jump)
+    finished = []
+    while len(pending):
+        corners = _corners(inverse_depth, pending, jump)
+        single = (pending[:, 0] == pending[:, 1]) & (pending[:, 2] == pending[:, 3])
+        good = single | _within_tolerance(inverse_depth, pending, corners, 0.5 * max_depth_error)
+        finished.append((pending[good], corners[good]))
+        pending = _halved(pending[~good])
+    boxes = np.concatenate([b for b, _ in finished])
+    corner_depth = np.concatenate([c for _, c in finished])
+    top, bottom, left, right = boxes.T
+    corner_x = np.stack([left, left, right + 1, right + 1], -1).astype(np.float64)
+    corner_y = np.stack([top, bottom + 1, bottom + 1, top], -1).astype(np.float64)
+    pixels = np.stack([corner_x.ravel(), corner_y.ravel()], -1)
+    points = camera.unproject(pixels, 1.0 / corner_depth.ravel(), frame="camera")
+    positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
+    uvs = (pixels / np.array([width, height])).astype(np.float32)
+    first = 4 * np.arange(len(boxes))[:, None]
+    # Screen y points down: top-left, bottom-left, bottom-right is counter-clockwise as seen.
+    faces_out = np.concatenate([first + [0, 1, 2], first + [0, 2, 3]]).astype(np.uint32)
+    return EdgeStrips(positions=positions, uvs=uvs, faces=faces_out, pixels=int(mask.sum()))
