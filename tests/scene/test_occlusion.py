@@ -38,7 +38,10 @@ def _box_scene_inputs() -> tuple[Image.Image, DepthMap, Camera]:
 
 
 def _build(fill: bool, **options):
+    """The box scene at full resolution; without pixel edges (tests/scene/test_edges.py), so the
+    cut strips are left to the layer that these tests are about."""
     picture, depth, camera = _box_scene_inputs()
+    options = {"pixel_edges": False, **options}
     return build_scene(picture, depth, camera, SceneOptions(resolution=None, fill_occlusions=fill, **options))
 
 
