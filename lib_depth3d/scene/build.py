@@ -15,7 +15,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
-from lib_depth3d.scene.edges import edge_strips
+from lib_depth3d.scene.edges import edge_strips, sliding_cell_triangles
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
@@ -315,19 +315,28 @@ def build_scene(
             "Keep discontinuities or raise the maximum viewing angle."
         )
 
+    grid_faces, emptied_cells = triangles.faces, triangles.cut_cells
+    pixel_edges = options.pixel_edges and options.cut_discontinuities
+    if pixel_edges and triangles.cut_cells.any():
+        sliding = sliding_cell_triangles(grid_faces, inverse_depth, grid.x_px, grid.y_px, options.max_texture_shift_px)
+        if sliding.any():
+            emptied_cells = triangles.cut_cells.copy()
+            corner_rows, corner_columns = np.divmod(grid_faces[sliding], columns)
+            emptied_cells[corner_rows.min(axis=1), corner_columns.min(axis=1)] = True
+            grid_faces = grid_faces[~sliding]
     used = np.zeros(rows * columns, dtype=bool)
-    used[triangles.faces.ravel()] = True
+    used[grid_faces.ravel()] = True
     new_index = np.cumsum(used, dtype=np.int64) - 1
-    faces = new_index[triangles.faces].astype(np.uint32)
+    faces = new_index[grid_faces].astype(np.uint32)
     camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
     points = unproject_samples(grid, inverse_depth, camera, np.flatnonzero(used))
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     uv_x = np.broadcast_to((grid.x_px / width)[None, :], (rows, columns)).reshape(-1)[used]
     uv_y = np.broadcast_to((grid.y_px / height)[:, None], (rows, columns)).reshape(-1)[used]
     uvs = np.stack([uv_x, uv_y], axis=-1).astype(np.float32)
-    if options.pixel_edges and options.cut_discontinuities:
+    if pixel_edges:
         strips = edge_strips(
-            zdepth, triangles.cut_cells, triangles.faces, grid.x_px, grid.y_px, camera, camera_to_gltf,
+            zdepth, emptied_cells, grid_faces, grid.x_px, grid.y_px, camera, camera_to_gltf,
             options.max_view_angle_deg, options.max_depth_error,
         )
         if strips is not None:

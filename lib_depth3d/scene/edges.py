@@ -6,8 +6,12 @@ in a cut strip saw through to the background layer or to nothing. This module co
 those pixels, at their own depth, in a narrow band one grid cell wide; the decimated grid
 elsewhere is untouched:
 
-1. **Pixels.** A pixel needs covering when its centre lies in a cut cell (closed) and not in the
-   triangle of that cell the cut kept.
+1. **Pixels.** A pixel needs covering when its centre lies in a cut cell (closed) and not
+   strictly inside the triangle of that cell the cut kept (a centre on an outline may slip past
+   it in a render; there the rectangle overlaps the kept triangle, which shows the same texel).
+   Single cells beside a cut that are steep but not cut would show a neighbour's texel (glTF's
+   perspective-correct UVs slide over a deep triangle): their triangles are dropped when they
+   slide it by more than the decimation's texture tolerance, and their pixels covered too.
 2. **Sides.** Neighbouring pixels belong to one surface unless their inverse depths jump by more
    than a surface seen at the cut's edge angle would (``tan(angle) / f`` relative, per pixel);
    so the band splits between the foreground's pixels and the background's along pixel
@@ -60,6 +64,28 @@ def _pixel_span(low_px: np.ndarray, high_px: np.ndarray, size: int) -> tuple[np.
     return first, last
 
 
+def sliding_cell_triangles(
+    faces: np.ndarray, inverse_depth: np.ndarray, grid_x_px: np.ndarray, grid_y_px: np.ndarray,
+    max_texture_shift_px: float,
+) -> np.ndarray:
+    """(M,) bool: the triangles of ``faces`` (grid vertex ids) that span a single cell and slide
+    the texture by more than ``max_texture_shift_px`` (glTF's perspective-correct UVs over a
+    triangle L px wide whose z ranges over [z₁, z₂]: up to L·(√z₂ − √z₁)/(√z₂ + √z₁)). The
+    decimation bounds this for merged blocks; a single cell beside a cut, steep but not cut, can
+    show a neighbour's texel at a pixel centre."""
+    columns = len(grid_x_px)
+    rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
+    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
+    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
+    w = inverse_depth.reshape(-1)[faces[single]]
+    root_far, root_near = np.sqrt(w.min(axis=1)), np.sqrt(w.max(axis=1))
+    width_px = np.maximum(grid_x_px[left[single] + 1] - grid_x_px[left[single]],
+                          grid_y_px[top[single] + 1] - grid_y_px[top[single]])
+    sliding = np.zeros(len(faces), dtype=bool)
+    sliding[single] = width_px * (root_near - root_far) / (root_near + root_far) > max_texture_shift_px
+    return sliding
+
+
 def _kept_triangles(faces: np.ndarray, columns: int) -> dict[str, np.ndarray]:
     """Cell, and corner ids, of every triangle of ``faces`` whose corners span a single grid cell."""
     rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
@@ -79,7 +105,7 @@ def uncovered_pixels(
     """(height, width) bool: pixels whose centre lies in a cut cell outside the triangle it kept.
 
     ``faces`` index the row-major vertex grid (as :func:`~.triangulate.triangulate_grid` gives
-    them); ``cut_cells`` (rows−1, columns−1).
+    them); ``cut_cells`` (rows−1, columns−1): the cells that lost a triangle.
     """
     columns = len(grid_x_px)
     cell_rows, cell_columns = np.nonzero(cut_cells)
@@ -107,7 +133,8 @@ def uncovered_pixels(
             edge = (tx[:, b, None] - tx[:, a, None]) * (sy - ty[:, a, None]) - (
                 ty[:, b, None] - ty[:, a, None]
             ) * (sx - tx[:, a, None])
-            inside &= edge * area[:, None] >= 0
+            # Strictly inside: a centre on the kept triangle's outline may slip past it in a render.
+            inside &= edge * np.sign(area)[:, None] > 1e-6 * np.abs(area)[:, None]
         candidate[has_kept] &= ~inside
     mask = np.zeros((height_px, width_px), dtype=bool)
     mask[pixel_y[candidate], pixel_x[candidate]] = True
@@ -228,8 +255,9 @@ def edge_strips(
 ) -> EdgeStrips | None:
     """The pixel rectangles that cover what the cut left uncovered (None when nothing was cut).
 
-    ``zdepth`` (height, width): the scene's z-depth at the pixel centres; ``cut_cells`` and
-    ``faces`` (grid vertex ids) as :func:`~.triangulate.triangulate_grid` returned them;
+    ``zdepth`` (height, width): the scene's z-depth at the pixel centres; ``cut_cells`` (the
+    cells that lost a triangle) and ``faces`` (grid vertex ids, the triangles kept) as
+    :func:`~.triangulate.triangulate_grid` returned them, less any :func:`sliding_cell_triangles`;
     ``camera_to_gltf`` maps the camera frame to the file's world.
     """
     if not cut_cells.any():

@@ -167,3 +167,19 @@ def reference_error(room, zdepth: np.ndarray) -> float:
     depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
     ends = room.camera.unproject(pixels, depths)
     return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
+
+
+def room_picture(room: RenderedRoom) -> np.ndarray:
+    """(H, W, 3) uint8 colours of what each pixel centre sees: a colour per side of the room and
+    the ball, with a smooth pattern fixed to the surfaces (periods of 0.3–0.5 m), so a view from
+    anywhere sees the same colours on the same points; one sample per pixel, hard edges."""
+    height, width = room.zdepth.shape
+    rows, columns = np.mgrid[0:height, 0:width] + 0.5
+    points = room.camera.unproject(np.stack([columns, rows], -1).reshape(-1, 2), room.zdepth.reshape(-1))
+    x, y, z = points.T.reshape(3, height, width)
+    base = np.array([[190, 120, 90], [90, 150, 200], [140, 130, 110], [200, 190, 120], [120, 190, 140],
+                     [225, 225, 225], [220, 60, 50]], dtype=np.float64)
+    pattern = np.sin(2 * np.pi * (x + 0.5 * z) / 0.4) * np.sin(2 * np.pi * (y - 0.3 * z) / 0.5)
+    pattern += 0.5 * np.sin(2 * np.pi * (x + y + z) / 0.3)
+    colours = base[np.where(room.labels < 0, 6, room.labels)] + 25 * pattern[..., None] * np.array([1.0, 0.8, 0.6])
+    return np.clip(np.round(colours), 0, 255).astype(np.uint8)
