@@ -46,7 +46,8 @@ if not hasattr(numpy, "bool"):
     numpy.bool = bool  # Blender 3.4's glTF importer still uses numpy.bool (removed in numpy 1.24)
 import bpy
 
-glb_path, output_path, mode = sys.argv[sys.argv.index("--") + 1:]
+glb_path, output_path, mode, samples = sys.argv[sys.argv.index("--") + 1:]
+samples = int(samples)
 bpy.ops.wm.read_factory_settings(use_empty=True)
 bpy.ops.import_scene.gltf(filepath=glb_path)
 scene = bpy.context.scene
@@ -72,19 +73,19 @@ scene.view_settings.view_transform = "Standard"
 scene.view_settings.look = "None"
 scene.view_settings.exposure = 0.0
 scene.view_settings.gamma = 1.0
-samples = 4
 ''' + _RENDER_FROM_THE_SCENE_CAMERA
 
 
-def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path) -> Path:
-    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with Blender; return the path."""
+def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path, samples: int = 4) -> Path:
+    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with Blender, ``samples``
+    per pixel (one lands on the pixel centre); return the path."""
     blender = shutil.which("blender")
     assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
     script = work_dir / "render_glb.py"
     script.write_text(_SCRIPT)
     result = subprocess.run(
         [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
-         "--", str(glb_path), str(output_png), mode],
+         "--", str(glb_path), str(output_png), mode, str(samples)],
         capture_output=True,
         text=True,
         timeout=300,
