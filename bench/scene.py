@@ -20,6 +20,9 @@ before (float32 and 32-bit indices) and compact (the default: int16 positions, u
 the reprojection error — how far the file's camera sees each vertex from its texel, RMS and
 largest, in pixels — as the proxy of the render's fidelity, and the widest seam that int16
 positions open where the background layer meets the surface on one ray.
+Then pixel-exact edges (:mod:`lib_depth3d.scene.edges`) on the box scene and the shipped room:
+triangles, PSNR over all pixels of a render from the file's camera (a CPU rasteriser sampling
+each pixel centre, tests/support/raster.py) and build time, with and without them.
 Run: ``.venv/bin/python bench/scene.py``.
 """
 
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +282,48 @@ def compact_files() -> None:
                   f"mesh {before[1] / compact[1]:.2f}× smaller (3× aimed at)")
 
 
+def _shipped_room() -> tuple[Image.Image, DepthMap, Camera, SceneOptions]:
+    from lib_depth3d.camera.sources import FspyCamera
+
+    room = Path(__file__).resolve().parents[1] / "examples" / "room"
+    picture = Image.open(room / "room.png").convert("RGB")
+    camera = FspyCamera((room / "room.fspy").read_bytes()).choose(picture).camera
+    return picture, DepthMap(np.load(room / "room_depth.npy"), "depth"), camera, SceneOptions(world_up="z")
+
+
+def pixel_edges() -> None:
+    """The box scene (1024², 512 grid and full resolution) and the shipped room (640×480, default
+    grid) with and without pixel-exact edges: triangles of both layers, PSNR over all pixels of a
+    render from the file's camera (CPU rasteriser, one sample at each pixel centre), and build
+    time (median of 3, the two versions interleaved)."""
+    from tests.support.raster import picture_view, psnr, render, scene_primitives
+
+    print("\npixel-exact edges: render from the file's camera (CPU rasteriser, pixel centres) vs the picture")
+    print(f"{'scene':>18} {'triangles before':>17} {'after':>7} {'×':>6} {'dB before':>10} {'dB after':>9} "
+          f"{'s before':>9} {'s after':>8} {'× time':>7}")
+    box_picture, box_depth, box_camera = inputs()
+    cases = [
+        ("box 1024², 512", box_picture, box_depth, box_camera, SceneOptions()),
+        ("box 1024², full", box_picture, box_depth, box_camera, SceneOptions(resolution=None)),
+        ("room 640×480, 512", *_shipped_room()),
+    ]
+    for label, picture, depth, camera, options in cases:
+        seconds = {False: [], True: []}
+        scenes = {}
+        for _ in range(3):
+            for edges in (False, True):
+                start = time.perf_counter()
+                scenes[edges] = build_scene(picture, depth, camera, replace(options, pixel_edges=edges))
+                seconds[edges].append(time.perf_counter() - start)
+        triangles = {edges: len(s.faces) + (0 if s.background is None else len(s.background.faces))
+                     for edges, s in scenes.items()}
+        expected = np.asarray(picture.convert("RGB"), dtype=np.float64)
+        figures = {edges: psnr(render(picture_view(s), scene_primitives(s))[0], expected) for edges, s in scenes.items()}
+        before, after = float(np.median(seconds[False])), float(np.median(seconds[True]))
+        print(f"{label:>18} {triangles[False]:17d} {triangles[True]:7d} {triangles[True] / triangles[False]:6.3f} "
+              f"{figures[False]:10.1f} {figures[True]:9.1f} {before:9.3f} {after:8.3f} {after / before:7.2f}")
+
+
 def main() -> None:
     picture, depth, camera = inputs()
     print(f"{SIZE}×{SIZE} picture + depth → .glb (best of {REPEATS}; peak = tracemalloc)")
@@ -306,6 +352,7 @@ def main() -> None:
     quantised_depth(picture, depth, camera)
     photo_texture()
     compact_files()
+    pixel_edges()
 
 
 if __name__ == "__main__":
