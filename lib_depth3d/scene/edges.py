@@ -6,9 +6,10 @@ in a cut strip saw through to the background layer or to nothing. This module co
 those pixels, at their own depth, in a narrow band one grid cell wide; the decimated grid
 elsewhere is untouched:
 
-1. **Pixels.** A pixel needs covering when its centre lies in a cut cell (closed) and not
-   strictly inside the triangle of that cell the cut kept (a centre on an outline may slip past
-   it in a render; there the rectangle overlaps the kept triangle, which shows the same texel).
+1. **Pixels.** A pixel needs covering when its footprint overlaps a cut cell and does not lie
+   strictly inside the triangle of that cell the cut kept (centres alone would do for a render at
+   the picture's size; a viewer's canvas of another size samples between them). Where the
+   rectangle overlaps a kept triangle, both show the same texels.
    Single cells beside a cut that are steep but not cut would show a neighbour's texel (glTF's
    perspective-correct UVs slide over a deep triangle): their triangles are dropped when they
    slide it by more than the decimation's texture tolerance, and their pixels covered too.
@@ -58,10 +59,23 @@ class EdgeStrips:
 
 
 def _pixel_span(low_px: np.ndarray, high_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """First and last pixel index whose centre ``i + 0.5`` lies in ``[low_px, high_px]``."""
-    first = np.maximum(np.ceil(low_px - 0.5).astype(np.int64), 0)
-    last = np.minimum(np.floor(high_px - 0.5).astype(np.int64), size - 1)
-    return first, last
+    """First and last pixel index whose footprint ``[i, i + 1]`` overlaps ``[low_px, high_px]``."""
+    first = np.maximum(np.floor(low_px).astype(np.int64), 0)
+    last = np.minimum(np.ceil(high_px).astype(np.int64) - 1, size - 1)
+    return first, np.maximum(last, first)
+
+
+def _strictly_inside(tx: np.ndarray, ty: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    """Whether points (n, k) lie strictly inside triangles (n, 3): a point on an outline may slip
+    past the triangle in a render."""
+    area = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (tx[:, 2] - tx[:, 0]) * (ty[:, 1] - ty[:, 0])
+    inside = np.ones(sx.shape, dtype=bool)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        edge = (tx[:, b, None] - tx[:, a, None]) * (sy - ty[:, a, None]) - (
+            ty[:, b, None] - ty[:, a, None]
+        ) * (sx - tx[:, a, None])
+        inside &= edge * np.sign(area)[:, None] > 1e-6 * np.abs(area)[:, None]
+    return inside
 
 
 def sliding_cell_triangles(
@@ -102,10 +116,11 @@ def uncovered_pixels(
     width_px: int,
     height_px: int,
 ) -> np.ndarray:
-    """(height, width) bool: pixels whose centre lies in a cut cell outside the triangle it kept.
+    """(height, width) bool: pixels whose footprint overlaps a cut cell outside the triangle it kept.
 
     ``faces`` index the row-major vertex grid (as :func:`~.triangulate.triangulate_grid` gives
-    them); ``cut_cells`` (rows−1, columns−1): the cells that lost a triangle.
+    them); ``cut_cells`` (rows−1, columns−1): the cells that lost a triangle. Footprints, not
+    only centres: a render at another size than the picture's samples between pixel centres.
     """
     columns = len(grid_x_px)
     cell_rows, cell_columns = np.nonzero(cut_cells)
@@ -123,19 +138,12 @@ def uncovered_pixels(
     triangle = kept_of_cell[cell_rows, cell_columns]
     has_kept = triangle >= 0
     if np.any(has_kept):
-        corners = kept["faces"][triangle[has_kept]]
-        corner_rows, corner_columns = np.divmod(corners, columns)
+        corner_rows, corner_columns = np.divmod(kept["faces"][triangle[has_kept]], columns)
         tx, ty = grid_x_px[corner_columns], grid_y_px[corner_rows]
-        sx, sy = pixel_x[has_kept] + 0.5, pixel_y[has_kept] + 0.5
-        inside = np.ones(sx.shape, dtype=bool)
-        area = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (tx[:, 2] - tx[:, 0]) * (ty[:, 1] - ty[:, 0])
-        for a, b in ((0, 1), (1, 2), (2, 0)):
-            edge = (tx[:, b, None] - tx[:, a, None]) * (sy - ty[:, a, None]) - (
-                ty[:, b, None] - ty[:, a, None]
-            ) * (sx - tx[:, a, None])
-            # Strictly inside: a centre on the kept triangle's outline may slip past it in a render.
-            inside &= edge * np.sign(area)[:, None] > 1e-6 * np.abs(area)[:, None]
-        candidate[has_kept] &= ~inside
+        within = np.ones(pixel_x[has_kept].shape, dtype=bool)
+        for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            within &= _strictly_inside(tx, ty, pixel_x[has_kept] + dx, pixel_y[has_kept] + dy)
+        candidate[has_kept] &= ~within
     mask = np.zeros((height_px, width_px), dtype=bool)
     mask[pixel_y[candidate], pixel_x[candidate]] = True
     return mask

@@ -66,6 +66,25 @@ def test_the_shipped_room_renders_at_45_db_over_all_pixels_for_at_most_1_3_times
     assert ratio <= 1.3
 
 
+@pytest.mark.parametrize("canvas", [(724, 543), (876, 657)])
+def test_a_canvas_of_another_size_still_shows_the_picture_at_45_db(canvas):
+    """As the tab's viewer and the page draw the room (their canvases in the browser tests): the
+    picture magnified, sampled between pixel centres, against the picture magnified bilinearly."""
+    from tests.browser.test_viewer import picture_as_framed
+
+    width, height = canvas
+    figures = {}
+    for edges in (False, True):
+        picture, scene = _shipped_room(edges)
+        view = picture_view(scene)
+        scale = width / picture.width
+        magnified = View(view.camera_to_gltf, view.focal_length_px * scale,
+                         (view.principal_point_px[0] * scale, view.principal_point_px[1] * scale), canvas)
+        figures[edges] = psnr(render(magnified, scene_primitives(scene))[0], picture_as_framed(picture, width, height))
+    print(f"\nshipped room on a {width}×{height} canvas: {figures[False]:.1f} dB → {figures[True]:.1f} dB")
+    assert figures[True] >= 45.0 and figures[False] < 40.0
+
+
 def test_a_rendered_room_with_hard_edges_renders_at_45_db_from_its_camera(rendered_room):
     _, picture, scenes = rendered_room
     expected = np.asarray(picture, dtype=np.float64)
