@@ -149,22 +149,28 @@ def uncovered_pixels(
     return mask
 
 
+def _inverse(zdepth: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """float64 inverse depth of the given pixels (read pixel by pixel: the band is thin, and a
+    whole float64 map would cost 128 MiB at 4096²)."""
+    return 1.0 / zdepth[rows, columns].astype(np.float64)
+
+
 def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray:
     """Whether neighbouring pixels' inverse depths belong to one surface."""
     return np.abs(first - second) <= jump * np.minimum(first, second)
 
 
-def _rectangles(mask: np.ndarray, inverse_depth: np.ndarray, jump: float) -> np.ndarray:
+def _rectangles(mask: np.ndarray, zdepth: np.ndarray, jump: float) -> np.ndarray:
     """(n, 4) int64 pixel rectangles (top, bottom, left, right; inclusive) covering ``mask``
     exactly: connected runs along rows, merged down the columns where a run repeats."""
-    rows, columns = mask.shape
-    joins_left = np.zeros_like(mask)
-    joins_left[:, 1:] = mask[:, 1:] & mask[:, :-1] & _connected(inverse_depth[:, 1:], inverse_depth[:, :-1], jump)
-    joins_right = np.zeros_like(mask)
-    joins_right[:, :-1] = joins_left[:, 1:]
-    start_row, start_column = np.nonzero(mask & ~joins_left)
-    end_row, end_column = np.nonzero(mask & ~joins_right)  # same row-major order: run k starts and ends here
-    runs = np.stack([start_row, start_column, end_column], axis=-1)
+    pixel_rows, pixel_columns = np.nonzero(mask)  # row-major: a pixel's left neighbour comes just before it
+    values = _inverse(zdepth, pixel_rows, pixel_columns)
+    joins_left = np.zeros(len(values), dtype=bool)
+    joins_left[1:] = (pixel_rows[1:] == pixel_rows[:-1]) & (pixel_columns[1:] == pixel_columns[:-1] + 1)
+    joins_left[1:] &= _connected(values[1:], values[:-1], jump)
+    starts = np.flatnonzero(~joins_left)
+    ends = np.append(starts[1:] - 1, len(values) - 1)
+    runs = np.stack([pixel_rows[starts], pixel_columns[starts], pixel_columns[ends]], axis=-1)
     order = np.lexsort((runs[:, 0], runs[:, 2], runs[:, 1]))  # by span, then row
     runs = runs[order]
     follows = np.zeros(len(runs), dtype=bool)
@@ -175,7 +181,7 @@ def _rectangles(mask: np.ndarray, inverse_depth: np.ndarray, jump: float) -> np.
         pair_of_pixel = np.repeat(np.arange(len(pairs)), lengths)
         column = runs[pairs, 1][pair_of_pixel] + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
         row = runs[pairs, 0][pair_of_pixel]
-        linked = _connected(inverse_depth[row, column], inverse_depth[row + 1, column], jump)
+        linked = _connected(_inverse(zdepth, row, column), _inverse(zdepth, row + 1, column), jump)
         whole = np.ones(len(pairs), dtype=bool)
         np.logical_and.at(whole, pair_of_pixel, linked)
         follows[pairs[whole] + 1] = True
@@ -187,25 +193,25 @@ def _rectangles(mask: np.ndarray, inverse_depth: np.ndarray, jump: float) -> np.
 
 
 def _corner_inverse_depth(
-    inverse_depth: np.ndarray, corner_y: np.ndarray, corner_x: np.ndarray, own: np.ndarray, jump: float
+    zdepth: np.ndarray, corner_y: np.ndarray, corner_x: np.ndarray, own: np.ndarray, jump: float
 ) -> np.ndarray:
     """Inverse depth at pixel corners: the mean of the (up to four) pixels around each corner
     that are connected to ``own``, the inverse depth of the pixel the corner belongs to."""
-    rows, columns = inverse_depth.shape
+    rows, columns = zdepth.shape
     total = np.zeros(len(own))
     count = np.zeros(len(own))
     for dy in (-1, 0):
         for dx in (-1, 0):
             y, x = corner_y + dy, corner_x + dx
             inside = (y >= 0) & (y < rows) & (x >= 0) & (x < columns)
-            value = inverse_depth[np.clip(y, 0, rows - 1), np.clip(x, 0, columns - 1)]
+            value = _inverse(zdepth, np.clip(y, 0, rows - 1), np.clip(x, 0, columns - 1))
             member = inside & _connected(value, own, jump)
             total += np.where(member, value, 0.0)
             count += member
     return total / count
 
 
-def _corners(inverse_depth: np.ndarray, boxes: np.ndarray, jump: float) -> np.ndarray:
+def _corners(zdepth: np.ndarray, boxes: np.ndarray, jump: float) -> np.ndarray:
     """(n, 4) inverse depth at the rectangles' corners: top-left, bottom-left, bottom-right, top-right."""
     top, bottom, left, right = boxes.T
     values = []
@@ -213,11 +219,11 @@ def _corners(inverse_depth: np.ndarray, boxes: np.ndarray, jump: float) -> np.nd
         (top, left, top, left), (bottom, left, bottom + 1, left),
         (bottom, right, bottom + 1, right + 1), (top, right, top, right + 1),
     ):
-        values.append(_corner_inverse_depth(inverse_depth, corner_y, corner_x, inverse_depth[pixel_y, pixel_x], jump))
+        values.append(_corner_inverse_depth(zdepth, corner_y, corner_x, _inverse(zdepth, pixel_y, pixel_x), jump))
     return np.stack(values, axis=-1)
 
 
-def _within_tolerance(inverse_depth: np.ndarray, boxes: np.ndarray, corners: np.ndarray, tolerance: float) -> np.ndarray:
+def _within_tolerance(zdepth: np.ndarray, boxes: np.ndarray, corners: np.ndarray, tolerance: float) -> np.ndarray:
     """Whether each rectangle's two triangles (split top-left to bottom-right) stay within
     ``tolerance`` (relative) of the inverse depth at every pixel centre they cover."""
     heights = boxes[:, 1] - boxes[:, 0] + 1
@@ -231,7 +237,7 @@ def _within_tolerance(inverse_depth: np.ndarray, boxes: np.ndarray, corners: np.
     tl, bl, br, tr = corners[box_of_pixel].T
     lower = v >= u
     interpolated = np.where(lower, tl + v * (bl - tl) + u * (br - bl), tl + u * (tr - tl) + v * (br - tr))
-    actual = inverse_depth[boxes[box_of_pixel, 0] + local_y, boxes[box_of_pixel, 2] + local_x]
+    actual = _inverse(zdepth, boxes[box_of_pixel, 0] + local_y, boxes[box_of_pixel, 2] + local_x)
     fits = np.abs(interpolated - actual) <= tolerance * actual
     whole = np.ones(len(boxes), dtype=bool)
     np.logical_and.at(whole, box_of_pixel, fits)
@@ -274,14 +280,13 @@ def edge_strips(
     mask = uncovered_pixels(cut_cells, faces, grid_x_px, grid_y_px, width, height)
     if not mask.any():
         return None
-    inverse_depth = 1.0 / zdepth.astype(np.float64)
     jump = math.tan(math.radians(max_view_angle_deg)) / camera.focal_length_px
-    pending = _rectangles(mask, inverse_depth, jump)
+    pending = _rectangles(mask, zdepth, jump)
     finished = []
     while len(pending):
-        corners = _corners(inverse_depth, pending, jump)
+        corners = _corners(zdepth, pending, jump)
         single = (pending[:, 0] == pending[:, 1]) & (pending[:, 2] == pending[:, 3])
-        good = single | _within_tolerance(inverse_depth, pending, corners, 0.5 * max_depth_error)
+        good = single | _within_tolerance(zdepth, pending, corners, 0.5 * max_depth_error)
         finished.append((pending[good], corners[good]))
         pending = _halved(pending[~good])
     boxes = np.concatenate([b for b, _ in finished])
