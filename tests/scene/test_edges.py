@@ -160,6 +160,12 @@ def test_from_the_file_camera_every_pixel_centre_sees_its_own_texel(size, box, b
     # Within its own pixel: merged blocks slide the texture by at most the decimation's 0.25 px,
     # single steep cells beside a cut by up to 0.3 px here.
     assert np.abs(seen[..., 0] - columns).max() < 0.5 and np.abs(seen[..., 1] - rows).max() < 0.5
+    # A canvas √2 times the picture samples between pixel centres: every footprint is covered.
+    view = picture_view(scene)
+    magnified = View(view.camera_to_gltf, view.focal_length_px * 2**0.5,
+                     (view.principal_point_px[0] * 2**0.5, view.principal_point_px[1] * 2**0.5),
+                     (int(width * 2**0.5), int(height * 2**0.5)))
+    assert render(magnified, [surface])[1].all()
     without = build_scene(picture, DepthMap(zdepth, "depth"), camera, SceneOptions(resolution=samples, pixel_edges=False))
     assert not render(picture_view(without), [Primitive(without.positions, without.uvs, without.faces,
                                                         _texel_coordinates(width, height))])[1].all()
