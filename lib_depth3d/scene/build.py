@@ -15,7 +15,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
-from lib_depth3d.scene.edges import edge_strips, sliding_cell_triangles
+from lib_depth3d.scene.edges import edge_strips, farthest_inverse_depth_near, sliding_cell_triangles
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
@@ -346,8 +346,8 @@ def build_scene(
     background = None
     if options.fill_occlusions and options.cut_discontinuities:
         background = _background_layer(
-            picture, grid, inverse_depth, triangles.cut_cells, camera, camera_to_gltf, options, triangulation,
-            depth_allowance,
+            picture, grid, inverse_depth, zdepth, triangles.cut_cells, camera, camera_to_gltf, options,
+            triangulation, depth_allowance,
         )
 
     nearest, farthest = float(zdepth.min()), float(zdepth.max())
@@ -395,6 +395,7 @@ def _background_layer(
     picture: Image.Image,
     grid: SampleGrid,
     inverse_depth: np.ndarray,
+    zdepth: np.ndarray,
     cut_cells: np.ndarray,
     camera: Camera,
     camera_to_gltf: np.ndarray,
@@ -402,12 +403,15 @@ def _background_layer(
     triangulation: TriangulationOptions,
     depth_allowance: np.ndarray | None,
 ) -> BackgroundLayer | None:
-    """The occlusion layer in the file's world (None when no edge was cut)."""
+    """The occlusion layer in the file's world (None when no edge was cut); with pixel edges, its
+    vertices held behind the farthest pixel within a grid step (:func:`farthest_inverse_depth_near`)."""
     width, height = picture.size
     # Both surfaces may miss their samples by the relative tolerance plus the allowance.
     allowed = 0.0 if depth_allowance is None else float(np.max(depth_allowance / inverse_depth))
     band_px = options.occlusion_band_px or default_band_px(width, height)
     rows, columns = inverse_depth.shape
+    # Behind the main surface by more than both decimations may move them towards each other.
+    push_back = min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error + 2.0 * allowed))
     band = background_band(
         inverse_depth,
         cut_cells,
@@ -417,8 +421,7 @@ def _background_layer(
         camera.focal_length_px,
         camera.principal_point_px,
         band_samples_for(band_px, width, height, rows, columns),
-        # Behind the main surface by more than both decimations may move them towards each other.
-        push_back=min(0.5, max(MIN_PUSH_BACK, 3.0 * options.max_depth_error + 2.0 * allowed)),
+        push_back=push_back,
         decimation=triangulation,
         depth_allowance=depth_allowance,
     )
@@ -426,6 +429,11 @@ def _background_layer(
         return None
     layer_depth = inverse_depth.reshape(-1).copy()
     layer_depth[band.sample_ids] = band.inverse_depth
+    if options.pixel_edges:
+        sample_rows, sample_columns = np.divmod(band.sample_ids, columns)
+        spacing_px = max(width / columns, height / rows)
+        farthest = farthest_inverse_depth_near(zdepth, grid.x_px[sample_columns], grid.y_px[sample_rows], spacing_px)
+        layer_depth[band.sample_ids] = np.minimum(band.inverse_depth, farthest * (1.0 - push_back))
     points = unproject_samples(grid, layer_depth.reshape(rows, columns), camera, band.sample_ids)
     positions = (points @ camera_to_gltf[:3, :3].T + camera_to_gltf[:3, 3]).astype(np.float32)
     return BackgroundLayer(positions=positions, uvs=band.uvs, faces=band.faces, texture=band.texture)

@@ -155,6 +155,30 @@ def _inverse(zdepth: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.nd
     return 1.0 / zdepth[rows, columns].astype(np.float64)
 
 
+def farthest_inverse_depth_near(
+    zdepth: np.ndarray, x_px: np.ndarray, y_px: np.ndarray, reach_px: float
+) -> np.ndarray:
+    """(n,) the smallest inverse depth (the farthest surface) among the pixels whose centres lie
+    within ``reach_px`` (along each axis) of each point ``(x_px, y_px)``.
+
+    The background layer starts at the far corners of cut cells, and on a grid between pixel
+    centres such a sample interpolates across the edge, so the layer could lie in front of the
+    background pixels the edge band puts at their own depth; its vertices are held behind this.
+    """
+    height, width = zdepth.shape
+    span = int(math.ceil(2 * reach_px)) + 1
+    first_x = np.ceil(x_px - reach_px - 0.5).astype(np.int64)
+    first_y = np.ceil(y_px - reach_px - 0.5).astype(np.int64)
+    farthest = np.full(len(x_px), np.inf)
+    for dy in range(span):
+        for dx in range(span):
+            column, row = first_x + dx, first_y + dy
+            near_enough = (np.abs(column + 0.5 - x_px) <= reach_px) & (np.abs(row + 0.5 - y_px) <= reach_px)
+            value = _inverse(zdepth, np.clip(row, 0, height - 1), np.clip(column, 0, width - 1))
+            farthest = np.where(near_enough, np.minimum(farthest, value), farthest)
+    return farthest
+
+
 def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray:
     """Whether neighbouring pixels' inverse depths belong to one surface."""
     return np.abs(first - second) <= jump * np.minimum(first, second)

@@ -214,3 +214,19 @@ def test_blender_renders_the_shipped_room_at_45_db_over_all_pixels(tmp_path, art
         print(f"\nBlender, shipped room ({name}), one sample per pixel: {figure:.1f} dB over all pixels, "
               f"{covered.mean():.2%} covered")
         assert figure >= 45.0
+
+
+def test_from_the_file_camera_no_pixel_shows_the_background_layer(rendered_room):
+    """The layer starts at far corners of cut cells, which on the default grid may interpolate
+    across the edge; its vertices are held behind the farthest pixel near them, so the edge
+    band's background pixels, at their own depth, stay in front of it."""
+    _, _, scenes = rendered_room
+    shipped = _shipped_room(True)[1]
+    for scene in (scenes[True], shipped):
+        width, height = scene.camera.image_size_px
+        layer = scene.background
+        marked = Primitive(layer.positions, layer.uvs, layer.faces, np.full((*np.asarray(layer.texture).shape[:2], 3), 255.0))
+        seen, covered = render(picture_view(scene), [Primitive(scene.positions, scene.uvs, scene.faces,
+                                                               np.zeros((height, width, 3))), marked])
+        assert covered.all()
+        assert np.count_nonzero(seen[..., 0] > 127) == 0
