@@ -319,7 +319,8 @@ def pixel_edges() -> None:
         triangles = {edges: len(s.faces) + (0 if s.background is None else len(s.background.faces))
                      for edges, s in scenes.items()}
         expected = np.asarray(picture.convert("RGB"), dtype=np.float64)
-        figures = {edges: psnr(render(picture_view(s), scene_primitives(s))[0], expected) for edges, s in scenes.items()}
+        figures = {edges: psnr(render(picture_view(s), scene_primitives(s))[0], expected)
+                   for edges, s in scenes.items()}
         before, after = float(np.median(seconds[False])), float(np.median(seconds[True]))
         print(f"{label:>18} {triangles[False]:17d} {triangles[True]:7d} {triangles[True] / triangles[False]:6.3f} "
               f"{figures[False]:10.1f} {figures[True]:9.1f} {before:9.3f} {after:8.3f} {after / before:7.2f}")

@@ -15,7 +15,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
 from lib_depth3d.scene.animation import CameraAnimation, camera_animation
-from lib_depth3d.scene.edges import edge_strips, farthest_inverse_depth_near, sliding_cell_triangles
+from lib_depth3d.scene.edges import edge_strips, farthest_inverse_depth_near, sliding_cell_triangles, triangle_cells
 from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
@@ -321,8 +321,8 @@ def build_scene(
         sliding = sliding_cell_triangles(grid_faces, inverse_depth, grid.x_px, grid.y_px, options.max_texture_shift_px)
         if sliding.any():
             emptied_cells = triangles.cut_cells.copy()
-            corner_rows, corner_columns = np.divmod(grid_faces[sliding], columns)
-            emptied_cells[corner_rows.min(axis=1), corner_columns.min(axis=1)] = True
+            cell_rows, cell_columns, _ = triangle_cells(grid_faces[sliding], columns)
+            emptied_cells[cell_rows, cell_columns] = True
             grid_faces = grid_faces[~sliding]
     used = np.zeros(rows * columns, dtype=bool)
     used[grid_faces.ravel()] = True

@@ -49,13 +49,11 @@ class EdgeStrips:
         uvs: (4·n, 2) float32 their pixel corners / picture size.
         faces: (2·n, 3) uint32 two triangles a rectangle, counter-clockwise seen from the camera,
             indexing ``positions``.
-        pixels: how many pixels the rectangles cover.
     """
 
     positions: np.ndarray
     uvs: np.ndarray
     faces: np.ndarray
-    pixels: int
 
 
 def _pixel_span(low_px: np.ndarray, high_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +76,15 @@ def _strictly_inside(tx: np.ndarray, ty: np.ndarray, sx: np.ndarray, sy: np.ndar
     return inside
 
 
+def triangle_cells(faces: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column) of the top-left corner of each triangle of ``faces`` (ids into a row-major
+    grid of ``columns`` samples), and whether its corners span a single cell."""
+    rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
+    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
+    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
+    return top, left, single
+
+
 def sliding_cell_triangles(
     faces: np.ndarray, inverse_depth: np.ndarray, grid_x_px: np.ndarray, grid_y_px: np.ndarray,
     max_texture_shift_px: float,
@@ -87,10 +94,7 @@ def sliding_cell_triangles(
     triangle L px wide whose z ranges over [z₁, z₂]: up to L·(√z₂ − √z₁)/(√z₂ + √z₁)). The
     decimation bounds this for merged blocks; a single cell beside a cut, steep but not cut, can
     show a neighbour's texel at a pixel centre."""
-    columns = len(grid_x_px)
-    rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
-    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
-    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
+    top, left, single = triangle_cells(faces, len(grid_x_px))
     w = inverse_depth.reshape(-1)[faces[single]]
     root_far, root_near = np.sqrt(w.min(axis=1)), np.sqrt(w.max(axis=1))
     width_px = np.maximum(grid_x_px[left[single] + 1] - grid_x_px[left[single]],
@@ -98,14 +102,6 @@ def sliding_cell_triangles(
     sliding = np.zeros(len(faces), dtype=bool)
     sliding[single] = width_px * (root_near - root_far) / (root_near + root_far) > max_texture_shift_px
     return sliding
-
-
-def _kept_triangles(faces: np.ndarray, columns: int) -> dict[str, np.ndarray]:
-    """Cell, and corner ids, of every triangle of ``faces`` whose corners span a single grid cell."""
-    rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
-    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
-    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
-    return {"row": top[single], "column": left[single], "faces": faces[single].astype(np.int64)}
 
 
 def uncovered_pixels(
@@ -132,13 +128,13 @@ def uncovered_pixels(
     pixel_y = first_y[:, None] + offset_y[None, :]
     candidate = (pixel_x <= last_x[:, None]) & (pixel_y <= last_y[:, None])
 
-    kept = _kept_triangles(faces, columns)
+    top, left, single = triangle_cells(faces, columns)
     kept_of_cell = np.full(cut_cells.shape, -1, dtype=np.int64)
-    kept_of_cell[kept["row"], kept["column"]] = np.arange(len(kept["row"]))
+    kept_of_cell[top[single], left[single]] = np.flatnonzero(single)  # a cut cell keeps at most one
     triangle = kept_of_cell[cell_rows, cell_columns]
     has_kept = triangle >= 0
     if np.any(has_kept):
-        corner_rows, corner_columns = np.divmod(kept["faces"][triangle[has_kept]], columns)
+        corner_rows, corner_columns = np.divmod(faces[triangle[has_kept]].astype(np.int64), columns)
         tx, ty = grid_x_px[corner_columns], grid_y_px[corner_rows]
         within = np.ones(pixel_x[has_kept].shape, dtype=bool)
         for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
@@ -179,6 +175,11 @@ def farthest_inverse_depth_near(
     return farthest
 
 
+def _offsets_within(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, …, n − 1 for each n of ``lengths``, concatenated."""
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray:
     """Whether neighbouring pixels' inverse depths belong to one surface."""
     return np.abs(first - second) <= jump * np.minimum(first, second)
@@ -203,7 +204,7 @@ def _rectangles(mask: np.ndarray, zdepth: np.ndarray, jump: float) -> np.ndarray
         pairs = np.flatnonzero(same_span)
         lengths = runs[pairs, 2] - runs[pairs, 1] + 1
         pair_of_pixel = np.repeat(np.arange(len(pairs)), lengths)
-        column = runs[pairs, 1][pair_of_pixel] + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        column = runs[pairs, 1][pair_of_pixel] + _offsets_within(lengths)
         row = runs[pairs, 0][pair_of_pixel]
         linked = _connected(_inverse(zdepth, row, column), _inverse(zdepth, row + 1, column), jump)
         whole = np.ones(len(pairs), dtype=bool)
@@ -254,7 +255,7 @@ def _within_tolerance(zdepth: np.ndarray, boxes: np.ndarray, corners: np.ndarray
     widths = boxes[:, 3] - boxes[:, 2] + 1
     areas = heights * widths
     box_of_pixel = np.repeat(np.arange(len(boxes)), areas)
-    local = np.arange(areas.sum()) - np.repeat(np.cumsum(areas) - areas, areas)
+    local = _offsets_within(areas)
     local_y, local_x = np.divmod(local, widths[box_of_pixel])
     v = (local_y + 0.5) / heights[box_of_pixel]
     u = (local_x + 0.5) / widths[box_of_pixel]
@@ -273,9 +274,12 @@ def _halved(boxes: np.ndarray) -> np.ndarray:
     top, bottom, left, right = boxes.T
     tall = (bottom - top) >= (right - left)
     middle_y, middle_x = (top + bottom) // 2, (left + right) // 2
-    first = np.where(tall[:, None], np.stack([top, middle_y, left, right], -1), np.stack([top, bottom, left, middle_x], -1))
+    first = np.where(
+        tall[:, None], np.stack([top, middle_y, left, right], -1), np.stack([top, bottom, left, middle_x], -1)
+    )
     second = np.where(
-        tall[:, None], np.stack([middle_y + 1, bottom, left, right], -1), np.stack([top, bottom, middle_x + 1, right], -1)
+        tall[:, None], np.stack([middle_y + 1, bottom, left, right], -1),
+        np.stack([top, bottom, middle_x + 1, right], -1),
     )
     return np.concatenate([first, second])
 
@@ -325,4 +329,4 @@ def edge_strips(
     first = 4 * np.arange(len(boxes))[:, None]
     # Screen y points down: top-left, bottom-left, bottom-right is counter-clockwise as seen.
     faces_out = np.concatenate([first + [0, 1, 2], first + [0, 2, 3]]).astype(np.uint32)
-    return EdgeStrips(positions=positions, uvs=uvs, faces=faces_out, pixels=int(mask.sum()))
+    return EdgeStrips(positions=positions, uvs=uvs, faces=faces_out)

@@ -91,7 +91,8 @@ def test_a_rendered_room_with_hard_edges_renders_at_45_db_from_its_camera(render
     figures = {edges: psnr(render(picture_view(scene), scene_primitives(scene))[0], expected)
                for edges, scene in scenes.items()}
     ratio = _total_triangles(scenes[True]) / _total_triangles(scenes[False])
-    print(f"\nrendered room from its camera: {figures[False]:.1f} dB → {figures[True]:.1f} dB, {ratio:.3f}× the triangles")
+    print(f"\nrendered room from its camera: {figures[False]:.1f} dB → {figures[True]:.1f} dB, "
+          f"{ratio:.3f}× the triangles")
     assert figures[True] >= 45.0 and figures[False] < 40.0
     assert ratio <= 1.3
 
@@ -166,7 +167,8 @@ def test_from_the_file_camera_every_pixel_centre_sees_its_own_texel(size, box, b
                      (view.principal_point_px[0] * 2**0.5, view.principal_point_px[1] * 2**0.5),
                      (int(width * 2**0.5), int(height * 2**0.5)))
     assert render(magnified, [surface])[1].all()
-    without = build_scene(picture, DepthMap(zdepth, "depth"), camera, SceneOptions(resolution=samples, pixel_edges=False))
+    without = build_scene(picture, DepthMap(zdepth, "depth"), camera,
+                          SceneOptions(resolution=samples, pixel_edges=False))
     assert not render(picture_view(without), [Primitive(without.positions, without.uvs, without.faces,
                                                         _texel_coordinates(width, height))])[1].all()
 
@@ -206,7 +208,8 @@ def test_blender_renders_the_shipped_room_at_45_db_over_all_pixels(tmp_path, art
     expected = np.asarray(picture, dtype=np.float64)
     for plain in (False, True):
         name = "plain" if plain else "compact"
-        files = write_scene(replace(scene, options=replace(scene.options, plain_gltf=plain)), tmp_path / f"room_{name}.glb")
+        as_written = replace(scene, options=replace(scene.options, plain_gltf=plain))
+        files = write_scene(as_written, tmp_path / f"room_{name}.glb")
         output = render_glb(files.glb, artifacts_dir / f"edges_blender_room_{name}.png", "picture", tmp_path, samples=1)
         rendered = np.asarray(Image.open(output).convert("RGBA")).astype(np.float64)
         covered = rendered[..., 3] == 255
@@ -225,7 +228,8 @@ def test_from_the_file_camera_no_pixel_shows_the_background_layer(rendered_room)
     for scene in (scenes[True], shipped):
         width, height = scene.camera.image_size_px
         layer = scene.background
-        marked = Primitive(layer.positions, layer.uvs, layer.faces, np.full((*np.asarray(layer.texture).shape[:2], 3), 255.0))
+        white = np.full((*np.asarray(layer.texture).shape[:2], 3), 255.0)
+        marked = Primitive(layer.positions, layer.uvs, layer.faces, white)
         seen, covered = render(picture_view(scene), [Primitive(scene.positions, scene.uvs, scene.faces,
                                                                np.zeros((height, width, 3))), marked])
         assert covered.all()

@@ -123,7 +123,8 @@ def render(view: View, primitives: list[Primitive], near: float = 1e-3) -> tuple
                 row, column = np.nonzero(inside)
                 b = np.stack([w0[row, column], w1[row, column], w2[row, column]], -1) * tw[ids[row]]
                 inverse_depth = b.sum(axis=1)
-                uv = np.einsum("ki,kij->kj", b, primitive.uvs[faces[ids[row]]].astype(np.float64)) / inverse_depth[:, None]
+                corner_uvs = primitive.uvs[faces[ids[row]]].astype(np.float64)
+                uv = np.einsum("ki,kij->kj", b, corner_uvs) / inverse_depth[:, None]
                 fragments.append((py[row, column] * width + px[row, column], inverse_depth,
                                   np.full(len(row), index), uv))
     colours = np.zeros((height * width, 3))
