@@ -22,12 +22,14 @@ elsewhere is untouched:
    mean inverse depth of the pixels around it on the rectangle's side (on a plane, exactly its
    depth there). A rectangle is halved until its two triangles stay within half the decimation's
    relative tolerance of every pixel it covers, as a decimated block does.
+4. **The layer behind.** The background layer (:mod:`.occlusion`) starts at far corners of cut
+   cells, which between pixel centres may interpolate across the edge; the scene holds its
+   vertices behind the farthest pixel near them (:func:`farthest_inverse_depth_near`).
 
 Every vertex lies on the ray of its pixel corner and its UV is that corner, so from the
 picture's camera each pixel's centre, half a pixel inside its rectangle's outline, shows its
 own colour; from elsewhere the foreground's outline follows the pixels' and the background's
-pixels stay at the background's depth, in front of the background layer (which is pushed
-behind).
+pixels stay at the background's depth, in front of the background layer.
 """
 
 from __future__ import annotations

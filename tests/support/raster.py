@@ -40,10 +40,13 @@ class View:
 
 @dataclass(frozen=True)
 class Primitive:
-    positions: np.ndarray  # (N, 3) glTF world
-    uvs: np.ndarray  # (N, 2)
-    faces: np.ndarray  # (M, 3)
-    texture: np.ndarray  # (h, w, 3) float
+    """A textured triangle mesh: (N, 3) ``positions`` in the glTF world, (N, 2) ``uvs``, (M, 3)
+    ``faces`` and an (h, w, channels) float ``texture`` (any values: colours, or coordinates)."""
+
+    positions: np.ndarray
+    uvs: np.ndarray
+    faces: np.ndarray
+    texture: np.ndarray
 
 
 def picture_view(scene) -> View:
