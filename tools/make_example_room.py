@@ -132,10 +132,12 @@ def _shade(points: np.ndarray, surface: np.ndarray, face_axis: np.ndarray) -> np
     return colour
 
 
-def render(world_to_camera: np.ndarray, pixels_x: np.ndarray, pixels_y: np.ndarray):
-    """(RGB, z-depth) at continuous pixel positions."""
+def render(
+    world_to_camera: np.ndarray, pixels_x: np.ndarray, pixels_y: np.ndarray, origin: np.ndarray = CAMERA_POSITION
+):
+    """(RGB, z-depth) at continuous pixel positions, seen from ``origin`` (the camera's position
+    in ``world_to_camera``; the tests render the room from a camera move's poses too)."""
     directions = _rays(world_to_camera, pixels_x, pixels_y)
-    origin = CAMERA_POSITION
     t, surface = _room_hit(origin, directions)
     face_axis = surface // 2
     for index, box in enumerate(BOXES.values()):
