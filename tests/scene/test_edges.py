@@ -290,3 +290,14 @@ def test_the_walks_last_frame_sees_the_true_room_better():
     figures = {edges: psnr(frame, truth, seen) for edges, frame in frames.items()}
     print(f"\nthe walk's last frame vs the true room: {figures[False]:.1f} dB → {figures[True]:.1f} dB")
     assert figures[True] >= figures[False] + 3.0
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_the_rooms_file_with_pixel_edges_passes_the_validator(tmp_path, plain):
+    from lib_depth3d.scene import write_scene
+    from tests.support.gltf_validator import problems, validate_files
+
+    _, scene = _shipped_room(True)
+    files = write_scene(replace(scene, options=replace(scene.options, plain_gltf=plain)), tmp_path / "room.glb")
+    (report,) = validate_files([files.glb])
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, problems(report)
