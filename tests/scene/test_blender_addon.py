@@ -1,5 +1,6 @@
 """The Blender add-on (File > Import > Depth3D scene): the zip the command writes, what it reads
-from a scene file, and, in Debian's Blender 3.4, a render from the camera it sets up.
+from a scene file, and, in Debian's Blender 3.4 and in Blender 4.x (the ``bpy`` module of the
+Python that ``DEPTH3D_BLENDER4_PYTHON`` names), a render from the camera it sets up.
 
 The Blender tests install the zip in a fresh user folder and call ``import_scene.depth3d``;
 render size, camera, lens shift, view transform and frames are then the add-on's alone. One
@@ -12,6 +13,7 @@ import importlib.util
 import io
 import json
 import math
+import os
 import sys
 import zipfile
 
@@ -28,7 +30,7 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.options import SceneOptions
 from lib_depth3d.scene import build_scene, write_scene
 from lib_depth3d.scene.frames import blender_camera_settings
-from tests.support.blender import import_with_addon
+from tests.support.blender import BLENDER4_PYTHON_VARIABLE, blender4_module, debian_blender, import_with_addon
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
 WIDTH, HEIGHT = 160, 120
@@ -195,6 +197,19 @@ def _psnr(render: np.ndarray, picture: np.ndarray) -> float:
     return 10 * math.log10(255.0**2 / max(error, 1e-12))
 
 
+@pytest.fixture(scope="module", params=["3.4", "4.x"])
+def blender(request):
+    """Debian's Blender (3.4), or Blender 4.x as the bpy module of ``$DEPTH3D_BLENDER4_PYTHON``
+    (skipped, saying how to get one, when the variable is not set)."""
+    if request.param == "3.4":
+        return debian_blender()
+    python = os.environ.get(BLENDER4_PYTHON_VARIABLE)
+    if not python:
+        pytest.skip(f"Blender 4.x not given: set {BLENDER4_PYTHON_VARIABLE} to a Python that imports bpy 4.x "
+                    "(tools/setup_env.sh --blender4 makes .venv-blender4/bin/python; .ci/run does)")
+    return blender4_module(python)
+
+
 @pytest.mark.blender
 @pytest.mark.parametrize("principal, animation, picture_background", [
     ("centred", None, False),
@@ -203,16 +218,17 @@ def _psnr(render: np.ndarray, picture: np.ndarray) -> float:
     ("off-centre", "walk", False),
 ])
 def test_blender_renders_the_picture_from_the_camera_the_addon_sets(
-    tmp_path, artifacts_dir, principal, animation, picture_background
+    tmp_path, artifacts_dir, blender, principal, animation, picture_background
 ):
     picture, scene, glb = _scene(principal, animation, tmp_path)
     addon = tmp_path / "depth3d_blender.zip"
     assert cli.main(["blender-addon", "-o", str(addon)]) == 0
-    name = f"addon_{principal}_{animation or 'still'}"
-    report = import_with_addon(addon, glb, artifacts_dir / f"{name}.png", tmp_path,
+    name = f"addon_{principal}_{animation or 'still'}_blender{blender.version.split('.')[0]}"
+    report = import_with_addon(blender, addon, glb, artifacts_dir / f"{name}.png", tmp_path,
                                picture_background=picture_background)
 
     assert report["result"] == ["FINISHED"] and report["camera"] == "Depth3D camera"
+    assert report["blender_version"].startswith(blender.version)
     assert report["resolution"] == [WIDTH, HEIGHT, 100]
     assert report["view"] == ["Standard", "None"]
     expected = blender_camera_settings(_camera(principal))
@@ -239,8 +255,8 @@ def test_blender_renders_the_picture_from_the_camera_the_addon_sets(
     coverage = float((render[..., 3] == 255).mean())
     psnr = _psnr(render[..., :3], np.asarray(picture))
     shifted = _psnr(render[:, 1:, :3], np.asarray(picture)[:, :-1])
-    print(f"Blender add-on {principal} {animation or 'still'}: {psnr:.2f} dB over all pixels, "
-          f"{coverage:.1%} covered; {shifted:.2f} dB against the picture shifted by one pixel")
+    print(f"Blender {report['blender_version']} add-on {principal} {animation or 'still'}: {psnr:.2f} dB over all "
+          f"pixels, {coverage:.1%} covered; {shifted:.2f} dB against the picture shifted by one pixel")
     assert coverage == 1.0
     assert psnr >= 40.0
     assert shifted < 40.0  # the measure sees a one-pixel misalignment
