@@ -57,15 +57,15 @@ def debian_blender() -> Blender:
 
 
 def blender4_module(python: str) -> Blender:
-    """Blender 4.x as the ``bpy`` module of the interpreter ``python``; an AssertionError saying
-    what is wrong when it cannot import a 4.x ``bpy``."""
+    """Blender 4.x (or later) as the ``bpy`` module of the interpreter ``python``; an
+    AssertionError saying what is wrong when it cannot import such a ``bpy``."""
     result = subprocess.run([python, "-c", "import bpy; print(bpy.app.version_string)"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (
         f"{BLENDER4_PYTHON_VARIABLE}={python} cannot import bpy:\n{result.stderr[-2000:]}"
     )
     version = result.stdout.strip().splitlines()[-1]
-    assert version.startswith("4."), f"{BLENDER4_PYTHON_VARIABLE}={python} imports bpy {version}, not 4.x"
+    assert int(version.split(".")[0]) >= 4, f"{BLENDER4_PYTHON_VARIABLE}={python} imports bpy {version}, older than 4.0"
     return Blender(version, (python,))
 
 _RENDER_FROM_THE_SCENE_CAMERA = r'''
