@@ -13,7 +13,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 import sys
 import zipfile
 
@@ -30,7 +29,7 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.options import SceneOptions
 from lib_depth3d.scene import build_scene, write_scene
 from lib_depth3d.scene.frames import blender_camera_settings
-from tests.support.blender import BLENDER4_PYTHON_VARIABLE, blender4_module, debian_blender, import_with_addon
+from tests.support.blender import import_with_addon
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
 WIDTH, HEIGHT = 160, 120
@@ -195,19 +194,6 @@ def _blender_location(gltf_translation) -> np.ndarray:
 def _psnr(render: np.ndarray, picture: np.ndarray) -> float:
     error = np.mean((render.astype(np.float64) - picture.astype(np.float64)) ** 2)
     return 10 * math.log10(255.0**2 / max(error, 1e-12))
-
-
-@pytest.fixture(scope="module", params=["3.4", "4.x"])
-def blender(request):
-    """Debian's Blender (3.4), or Blender 4.x as the bpy module of ``$DEPTH3D_BLENDER4_PYTHON``
-    (skipped, saying how to get one, when the variable is not set)."""
-    if request.param == "3.4":
-        return debian_blender()
-    python = os.environ.get(BLENDER4_PYTHON_VARIABLE)
-    if not python:
-        pytest.skip(f"Blender 4.x not given: set {BLENDER4_PYTHON_VARIABLE} to a Python that imports bpy 4.x "
-                    "(tools/setup_env.sh --blender4 makes .venv-blender4/bin/python; .ci/run does)")
-    return blender4_module(python)
 
 
 @pytest.mark.blender

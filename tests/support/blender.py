@@ -1,7 +1,7 @@
 """Blender, headless, as a test client: import a .glb with its camera and render it.
 
-Debian's Blender 3.4 runs every script here; the add-on's (:func:`import_with_addon`) also runs in
-Blender 4.x as the ``bpy`` module of a Python named by ``DEPTH3D_BLENDER4_PYTHON``
+Debian's Blender 3.4 runs every script here; :func:`render_glb` and :func:`import_with_addon` also
+run in Blender 4.x as the ``bpy`` module of a Python named by ``DEPTH3D_BLENDER4_PYTHON``
 (:func:`blender4_module`; ``tools/setup_env.sh --blender4`` makes one).
 
 The render reproduces texture colours (Cycles on the CPU, Standard view transform, no
@@ -124,21 +124,20 @@ samples = 4
 ''' + _RENDER_FROM_THE_SCENE_CAMERA
 
 
-def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path) -> Path:
-    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with Blender; return the path."""
-    blender = shutil.which("blender")
-    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path, blender: Blender | None = None) -> Path:
+    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with ``blender`` (Debian's
+    when not given); return the path."""
+    blender = blender or debian_blender()
     script = work_dir / "render_glb.py"
     script.write_text(_SCRIPT)
     result = subprocess.run(
-        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
-         "--", str(glb_path), str(output_png), mode],
+        blender.command(script, glb_path, output_png, mode),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0 and output_png.exists(), (
-        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        f"{blender.version} Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     return output_png
 
