@@ -41,7 +41,8 @@ def test_blender_renders_the_picture_from_the_file_camera(tmp_path, artifacts_di
     scene = build_scene(picture, DepthMap(wavy_zdepth(WIDTH, HEIGHT, 7), "depth"), camera)
     files = write_scene(scene, tmp_path / "scene.glb")
     major = blender.version.split(".")[0]
-    output = render_glb(files.glb, artifacts_dir / f"scene_blender{major}_{principal}_{mode}.png", mode, tmp_path, blender)
+    output = render_glb(files.glb, artifacts_dir / f"scene_blender{major}_{principal}_{mode}.png", mode, tmp_path,
+                        blender)
     render = np.asarray(Image.open(output).convert("RGBA"))
     if mode == "frustum":
         left, top = (int(round(v)) for v in scene.gltf_camera.picture_offset_px)
