@@ -104,16 +104,18 @@ class DetectionConfidence:
     @property
     def high(self) -> bool:
         """A centred principal point, enough segments per direction, a small misfit, a
-        well-determined focal length, and (with a third direction) orthogonality."""
+        well-determined focal length, and a third direction orthogonal to the first two.
+
+        Two directions always fit some focal length, so without a third nothing checks it:
+        on rendered rooms every confident camera that was more than 1° off had two.
+        """
         return (
             not self.principal_point_from_third_vp
             and min(self.segments_per_direction[:2]) >= HIGH_CONFIDENCE_MIN_SEGMENTS
             and self.misfit_px <= HIGH_CONFIDENCE_MAX_MISFIT_PX
             and self.fov_sensitivity_deg <= HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG
-            and (
-                self.orthogonality_residual_deg is None
-                or self.orthogonality_residual_deg <= HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG
-            )
+            and self.orthogonality_residual_deg is not None
+            and self.orthogonality_residual_deg <= HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG
         )
 
     def to_report(self) -> dict:

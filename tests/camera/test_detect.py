@@ -83,12 +83,14 @@ def test_detected_lines_are_an_ordinary_calibration_input(detected_room, tmp_pat
     assert detection.confidence.misfit_px == pytest.approx(max(detection.calibration.vanishing_point_residuals_px))
 
 
-def test_confidence_is_low_when_the_third_direction_is_not_orthogonal():
+def test_confidence_is_low_when_no_third_direction_checks_the_first_two():
     room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
     detection = detect_calibration(room.picture)
     assert detection.confidence.orthogonality_residual_deg < 1.0
     skewed = replace(detection.confidence, orthogonality_residual_deg=5.0)
     assert not skewed.high
+    unchecked = replace(detection.confidence, orthogonality_residual_deg=None)
+    assert not unchecked.high  # two directions fit some focal length whatever it is
 
 
 def test_a_barely_determined_focal_length_is_not_high_confidence_and_reports_as_json():
