@@ -2,12 +2,13 @@
 
 The picture's edges come from OpenCV's line segment detector (LSD) on a grey copy whose longer
 side is at most :data:`WORKING_LONG_SIDE_PX`. Segments are grouped by vanishing point with a
-multi-RANSAC weighted by squared segment length on fSpy's **image plane** (y up, the longer side spans [-1, 1]):
-vanishing-point hypotheses from random pairs of segments, the best-supported one refined by least
-squares on its inliers and its segments removed, up to :data:`MAX_DIRECTIONS` times. Of these
-candidate directions the orthogonal set of one camera with the most support wins:
-a pair and the third direction it implies with the principal point at the picture's centre, or
-three candidates whose orthocentre places the principal point (see :func:`orthogonal_directions`).
+multi-RANSAC weighted by squared segment length on fSpy's **image plane** (y up, the longer
+side spans [-1, 1]): vanishing-point hypotheses from random pairs of segments, the
+best-supported one refined by least squares on its inliers and its segments removed, up to
+:data:`MAX_DIRECTIONS` times. Of these candidate directions the orthogonal set of one camera
+with the most support wins: a pair and the third direction it implies with the principal point
+at the picture's centre, or three candidates whose orthocentre places the principal point (see
+:func:`orthogonal_directions`).
 Each direction's VP is then refitted robustly to its segments (endpoint distances, Cauchy
 weights) and the segments that agree with it become the lines.
 
@@ -391,13 +392,13 @@ def orthogonal_directions(segments: _Segments, candidates, tolerance: float, hal
 
     Each pair of finite candidate VPs fixes the focal length (principal point at the centre) and
     with it the third orthogonal direction; the set's support is the summed
-    :attr:`_Segments.weights` of all segments within ``tolerance`` of one of the three. Three candidates whose orthocentre lies in the
-    picture (``half_extent``: half its size on the image plane) place the principal point
-    there instead; they win with :data:`THIRD_VP_GAIN` more support than the best centred set,
-    or with as much support when the centred set's own third direction, refitted to its
-    segments, misses the one its pair implies by more than :data:`THIRD_VP_ABOVE_DEG`. An
-    off-centre principal point is rare, and three noisy VPs place it less precisely than the
-    centre of an uncropped photo.
+    :attr:`_Segments.weights` of all segments within ``tolerance`` of one of the three. Three
+    candidates whose orthocentre lies in the picture (``half_extent``: half its size on the
+    image plane) place the principal point there instead; they win with :data:`THIRD_VP_GAIN`
+    more support than the best centred set, or with as much support when the centred set's own
+    third direction, refitted to its segments, misses the one its pair implies by more than
+    :data:`THIRD_VP_ABOVE_DEG`. An off-centre principal point is rare, and three noisy VPs
+    place it less precisely than the centre of an uncropped photo.
     """
     def best_of(sets: list[OrthogonalSet]) -> OrthogonalSet | None:
         scored = [
