@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib_depth3d.camera import Camera
-from lib_depth3d.scene.zdepth import zdepth_at_pixel
 
 ROOM_SIZE_M = (5.0, 4.0, 2.6)
 BALL_CENTRE_M = (2.8, 1.4, 0.45)
@@ -161,9 +160,21 @@ def reference_ends(room) -> np.ndarray:
     return best[1]
 
 
+def _floor_zdepth_at(zdepth: np.ndarray, pixel: np.ndarray) -> float:
+    """z-depth at a floor pixel from the 9×9 px around it (all floor, as reference_ends chooses):
+    inverse depth is affine in pixels on a plane, so a plane fitted to it there and evaluated at
+    the pixel averages the depth's pixel noise over about a small cell, as the flatness does."""
+    u, v = pixel - 0.5
+    column, row = int(round(u)), int(round(v))
+    rows, columns = np.mgrid[row - 4 : row + 5, column - 4 : column + 5]
+    inverse = 1.0 / zdepth[row - 4 : row + 5, column - 4 : column + 5].astype(np.float64)
+    design = np.stack([columns.ravel() - u, rows.ravel() - v, np.ones(rows.size)], axis=1)
+    return 1.0 / float(np.linalg.lstsq(design, inverse.ravel(), rcond=None)[0][2])
+
+
 def reference_error(room, zdepth: np.ndarray) -> float:
     """Relative error of 1 m along the floor, measured on the depth."""
     pixels, _ = room.camera.project(reference_ends(room))
-    depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
+    depths = np.array([_floor_zdepth_at(zdepth, p) for p in pixels])
     ends = room.camera.unproject(pixels, depths)
     return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
