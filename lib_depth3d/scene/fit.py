@@ -46,6 +46,11 @@ HYPOTHESES = 64  # values of α tried per normal, quantiles of the cells' own
 ROUNDS = 3
 DEPTH_RATIO_SEARCH = (1.02, 1.0e4)
 FARTHEST_IN_MEDIAN_DEPTHS = 100.0
+# The bias is assumed to vary over no less than about the picture's size: a Legendre series of
+# degree 5 follows a wave of one period across the picture to within 6 % of its amplitude (4: 21 %).
+BIAS_DEGREE = 5
+BIAS_TERMS = tuple((i, total - i) for total in range(1, BIAS_DEGREE + 1) for i in range(total, -1, -1))
+BIAS_PRIOR_OF_RANGE = 0.01  # expected size of a network's smooth bias, as a fraction of the disparity range
 WORLD_AXES = ("x", "y", "z")
 UP_AXIS = 2
 
@@ -100,6 +105,12 @@ class CalibrationFit:
             origin's pixel, set by :meth:`scaled`) or 'map' (the map's own scale: nearest point
             at 1 for disparity, unchanged when checked).
         planes: the planes found, largest first.
+        bias: coefficients of the network's smooth bias removed from the value before the scale
+            and shift, one per term ``(i, j)`` of BIAS_TERMS: ``Σ c·Pᵢ(x)·Pⱼ(y)`` with ``Pᵢ`` the
+            Legendre polynomials and ``x, y`` the pixel centre's position across the picture's
+            width and height from −1 to 1 (empty when only checked).
+        bias_peak: the largest size of that bias over the picture's cells, as a fraction of the
+            map's range (1st to 99th percentile).
     """
 
     scale: float
@@ -107,6 +118,8 @@ class CalibrationFit:
     fitted: bool
     scale_from: Literal["ground", "origin", "map"]
     planes: tuple[FittedPlane, ...]
+    bias: tuple[float, ...]
+    bias_peak: float
 
     @property
     def horizon_value(self) -> float:
@@ -122,7 +135,11 @@ class CalibrationFit:
 
         Values at or beyond the horizon (noise, sky) are put at 100 median depths.
         """
-        inverse = self.scale * np.asarray(values, dtype=np.float64) + self.shift
+        values = np.asarray(values, dtype=np.float64)
+        if self.bias:
+            height, width = values.shape
+            values = values - bias_field(self.bias, np.arange(width) + 0.5, np.arange(height) + 0.5, width, height)
+        inverse = self.scale * values + self.shift
         positive = inverse[inverse > 0]
         floor = (np.median(positive) if positive.size else 1.0) / FARTHEST_IN_MEDIAN_DEPTHS
         beyond = inverse < floor
@@ -135,6 +152,11 @@ class CalibrationFit:
             "shift": self.shift,
             "scaleFrom": self.scale_from,
             "planes": [plane.as_json() for plane in self.planes],
+            "bias": {
+                "legendreTerms": [list(term) for term in BIAS_TERMS[: len(self.bias)]],
+                "coefficients": list(self.bias),
+                "peakOfRange": round(self.bias_peak, 5),
+            },
         }
 
     def summary(self) -> str:
@@ -158,10 +180,29 @@ class CalibrationFit:
             verb = f"fitted to the calibration (scale from {source[self.scale_from]}) on"
         else:
             verb = "checked against the calibration on"
+        removed = f"; a smooth bias of up to {100 * self.bias_peak:.1f} % removed" if self.bias else ""
         return (
             f"{verb} {len(self.planes)} planes: " + ", ".join(parts)
-            + f"; flat within {100 * flatness:.2f} % of the depth range"
+            + f"; flat within {100 * flatness:.2f} % of the depth range" + removed
         )
+
+
+def _legendre(pixels: np.ndarray, length: int) -> np.ndarray:
+    """P₀ … P_BIAS_DEGREE at pixel coordinates along a side of ``length`` px mapped to [−1, 1], (N, degree + 1)."""
+    t = 2.0 * np.asarray(pixels, dtype=np.float64) / length - 1.0
+    table = [np.ones_like(t), t]
+    for k in range(1, BIAS_DEGREE):
+        table.append(((2 * k + 1) * t * table[k] - k * table[k - 1]) / (k + 1))
+    return np.stack(table[: BIAS_DEGREE + 1], -1)
+
+
+def bias_field(coefficients, u_px: np.ndarray, v_px: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The smooth bias ``Σ c·Pᵢ(x)·Pⱼ(y)`` (terms BIAS_TERMS) on the grid of rows ``v_px`` and
+    columns ``u_px`` of a ``width × height`` picture, (V, U)."""
+    by_term = np.zeros((BIAS_DEGREE + 1, BIAS_DEGREE + 1))
+    for coefficient, (i, j) in zip(coefficients, BIAS_TERMS):
+        by_term[j, i] = coefficient
+    return _legendre(v_px, height) @ by_term @ _legendre(u_px, width).T
 
 
 @dataclass(frozen=True)
@@ -173,6 +214,7 @@ class _Cells:
     rays: np.ndarray  # (rows, columns, 3), camera frame, z = −1
     along_normal: np.ndarray  # (rows, columns, 3): n_axis · ray for each world axis
     normal_gradient_px: np.ndarray  # (3, 2): ∂(n·r)/∂(u, v) per pixel, per world axis
+    bias_basis: np.ndarray  # (rows, columns, len(BIAS_TERMS)): Pᵢ(x)·Pⱼ(y) at each cell centre
 
 
 def _cells(values: np.ndarray, camera: Camera) -> _Cells:
@@ -189,7 +231,9 @@ def _cells(values: np.ndarray, camera: Camera) -> _Cells:
     normals = camera.world_to_camera[:3, :3]  # column k: world axis k in the camera frame
     along = rays @ normals
     gradient = np.stack([normals[0] / f, -normals[1] / f], -1)
-    return _Cells(means, size, rays, along, gradient)
+    across, down = _legendre(u, width), _legendre(v, height)
+    basis = np.stack([down[:, None, j] * across[None, :, i] for i, j in BIAS_TERMS], -1)
+    return _Cells(means, size, rays, along, gradient, basis)
 
 
 def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
@@ -345,29 +389,56 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
     return planes
 
 
-def _refine(cells, planes: list[_Plane], beta: float | None) -> tuple[float, list[_Plane]]:
-    """Robust least squares of ``value = α_j·(n_j·r) + β`` over the planes' cells (β fixed if given)."""
-    columns = len(planes) + (beta is None)
+def _refine(
+    cells: _Cells, planes: list[_Plane], beta: float | None
+) -> tuple[float, list[_Plane], np.ndarray]:
+    """Robust least squares of ``value = α_j·(n_j·r) + β + Σ c·xⁱ·yʲ`` over the planes' cells:
+    (β, the planes with their α, the bias coefficients c).
+
+    With ``beta`` given (a true inverse depth, only checked) β is that and there is no bias.
+    Otherwise the bias's coefficients have a Gaussian prior of BIAS_PRIOR_OF_RANGE of the map's
+    range: the planes' own shapes fix them where they can (a plane's disparity is affine in the
+    pixel, so its curvature is bias, and planes of different normals fix the bias's tilt), and
+    where they cannot (one plane alone cannot tell a tilt of the bias from its own α) the prior
+    keeps the bias at zero.
+    """
+    fit_bias = beta is None
+    plane_count = len(planes)
+    bias_terms = len(BIAS_TERMS) if fit_bias else 0
+    columns = plane_count + fit_bias + bias_terms
     design_rows, targets = [], []
     for index, plane in enumerate(planes):
         block = np.zeros((int(plane.cells.sum()), columns))
         block[:, index] = cells.along_normal[..., plane.axis][plane.cells]
         target = cells.values[plane.cells]
-        if beta is None:
-            block[:, -1] = 1.0
+        if fit_bias:
+            block[:, plane_count] = 1.0
+            block[:, plane_count + 1 :] = cells.bias_basis[plane.cells]
         else:
             target = target - beta
         design_rows.append(block)
         targets.append(target)
     design, target = np.concatenate(design_rows), np.concatenate(targets)
+    low, high = np.percentile(cells.values, [1.0, 99.0])
+    prior = np.zeros((bias_terms, columns))
+    prior[:, plane_count + 1 :] = np.eye(bias_terms)
     weights = np.ones(len(target))
+    spread = max(float(high - low), 1e-300) * QUANTIZATION_OF_RANGE
     for _ in range(4):
-        solution = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
+        # Weighted by 1/σ of the residuals (spread), the prior's rows weigh 1/(prior σ).
+        prior_weight = spread / (BIAS_PRIOR_OF_RANGE * max(float(high - low), 1e-300))
+        solution = np.linalg.lstsq(
+            np.concatenate([design * weights[:, None], prior_weight * prior]),
+            np.concatenate([target * weights, np.zeros(bias_terms)]),
+            rcond=None,
+        )[0]
         residual = np.abs(design @ solution - target)
-        threshold = 1.5 * max(float(np.median(residual)) / 0.6745, 1e-300)
+        spread = max(float(np.median(residual)) / 0.6745, spread)
+        threshold = 1.5 * max(spread, 1e-300)
         weights = np.sqrt(np.minimum(1.0, threshold / np.maximum(residual, 1e-300)))  # Huber
-    refined_beta = float(solution[-1]) if beta is None else beta
-    return refined_beta, [replace(p, alpha=float(a)) for p, a in zip(planes, solution[: len(planes)])]
+    refined_beta = float(solution[plane_count]) if fit_bias else beta
+    refined = [replace(p, alpha=float(a)) for p, a in zip(planes, solution[:plane_count])]
+    return refined_beta, refined, solution[plane_count + 1 :] if fit_bias else np.zeros(0)
 
 
 def _plane_figures(
@@ -435,28 +506,36 @@ def fit_disparity(
     terms = _gradient_terms(cells, gradient, planar, noise)
     beta = _search_beta(cells, terms)
     planes: list[_Plane] = []
+    bias = np.zeros(len(BIAS_TERMS))
+    unbiased = cells
     for _ in range(ROUNDS):
-        found = _find_planes(cells, terms, noise, beta)
+        found = _find_planes(unbiased, terms, noise, beta)
         if not found:
             break
-        beta, planes = _refine(cells, found, None)
+        beta, planes, bias = _refine(cells, found, None)
+        unbiased = replace(cells, values=cells.values - cells.bias_basis @ bias)
+        gradient, planar, _ = _window_gradients(unbiased)
+        terms = _gradient_terms(unbiased, gradient, planar, noise)
     if not planes:
         return None
-    scale_sign = 1.0 if np.median(cells.values) > beta else -1.0
-    ground = _ground_index(cells, planes, camera, scale_sign)
+    scale_sign = 1.0 if np.median(unbiased.values) > beta else -1.0
+    ground = _ground_index(unbiased, planes, camera, scale_sign)
     if ground is not None:
         scale, scale_from = 1.0 / (planes[ground].alpha * _ground_offset(camera)), "ground"
     else:
-        scale, scale_from = scale_sign / max(abs(float(cells.values.max()) - beta), 1e-300), "map"
+        scale, scale_from = scale_sign / max(abs(float(unbiased.values.max()) - beta), 1e-300), "map"
     normals = camera.world_to_camera[:3, :3]
-    after = _plane_figures(cells, planes, scale, -scale * beta, normals)
+    after = _plane_figures(unbiased, planes, scale, -scale * beta, normals)
     prior = _plane_figures(cells, planes, before[0], before[1], normals)
+    low, high = np.percentile(cells.values, [1.0, 99.0])
     return CalibrationFit(
         scale=scale,
         shift=-scale * beta,
         fitted=True,
         scale_from=scale_from,
         planes=_fitted_planes(planes, ground, cells, after, prior),
+        bias=tuple(float(c) for c in bias),
+        bias_peak=float(np.abs(cells.bias_basis @ bias).max()) / max(float(high - low), 1e-300),
     )
 
 
@@ -468,10 +547,10 @@ def check_inverse_depth(inverse_depth: np.ndarray, camera: Camera) -> Calibratio
     found = _find_planes(cells, _gradient_terms(cells, gradient, planar, noise), noise, 0.0)
     if not found:
         return None
-    _, planes = _refine(cells, found, 0.0)
+    _, planes, _ = _refine(cells, found, 0.0)
     ground = _ground_index(cells, planes, camera, 1.0)
     figures = _plane_figures(cells, planes, 1.0, 0.0, camera.world_to_camera[:3, :3])
-    return CalibrationFit(1.0, 0.0, False, "map", _fitted_planes(planes, ground, cells, figures, None))
+    return CalibrationFit(1.0, 0.0, False, "map", _fitted_planes(planes, ground, cells, figures, None), (), 0.0)
 
 
 def _fitted_planes(planes, ground, cells, figures, prior) -> tuple[FittedPlane, ...]:
