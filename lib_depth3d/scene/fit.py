@@ -199,10 +199,15 @@ def _legendre(pixels: np.ndarray, length: int) -> np.ndarray:
 def bias_field(coefficients, u_px: np.ndarray, v_px: np.ndarray, width: int, height: int) -> np.ndarray:
     """The smooth bias ``Σ c·Pᵢ(x)·Pⱼ(y)`` (terms BIAS_TERMS) on the grid of rows ``v_px`` and
     columns ``u_px`` of a ``width × height`` picture, (V, U)."""
-    by_term = np.zeros((BIAS_DEGREE + 1, BIAS_DEGREE + 1))
+    return _legendre(v_px, height) @ _by_term(coefficients) @ _legendre(u_px, width).T
+
+
+def _by_term(coefficients) -> np.ndarray:
+    """The coefficients as a matrix [j, i] of the terms Pᵢ(x)·Pⱼ(y)."""
+    matrix = np.zeros((BIAS_DEGREE + 1, BIAS_DEGREE + 1))
     for coefficient, (i, j) in zip(coefficients, BIAS_TERMS):
-        by_term[j, i] = coefficient
-    return _legendre(v_px, height) @ by_term @ _legendre(u_px, width).T
+        matrix[j, i] = coefficient
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,12 @@ class _Cells:
     rays: np.ndarray  # (rows, columns, 3), camera frame, z = −1
     along_normal: np.ndarray  # (rows, columns, 3): n_axis · ray for each world axis
     normal_gradient_px: np.ndarray  # (3, 2): ∂(n·r)/∂(u, v) per pixel, per world axis
-    bias_basis: np.ndarray  # (rows, columns, len(BIAS_TERMS)): Pᵢ(x)·Pⱼ(y) at each cell centre
+    legendre_across: np.ndarray  # (columns, BIAS_DEGREE + 1): Pᵢ(x) at each column of cell centres
+    legendre_down: np.ndarray  # (rows, BIAS_DEGREE + 1): Pⱼ(y) at each row of cell centres
+
+    def bias(self, coefficients) -> np.ndarray:
+        """The smooth bias with these coefficients at the cell centres, (rows, columns)."""
+        return self.legendre_down @ _by_term(coefficients) @ self.legendre_across.T
 
 
 def _cells(values: np.ndarray, camera: Camera) -> _Cells:
@@ -231,9 +241,7 @@ def _cells(values: np.ndarray, camera: Camera) -> _Cells:
     normals = camera.world_to_camera[:3, :3]  # column k: world axis k in the camera frame
     along = rays @ normals
     gradient = np.stack([normals[0] / f, -normals[1] / f], -1)
-    across, down = _legendre(u, width), _legendre(v, height)
-    basis = np.stack([down[:, None, j] * across[None, :, i] for i, j in BIAS_TERMS], -1)
-    return _Cells(means, size, rays, along, gradient, basis)
+    return _Cells(means, size, rays, along, gradient, _legendre(u, width), _legendre(v, height))
 
 
 def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
@@ -346,6 +354,22 @@ class _Plane:
     cells: np.ndarray  # bool mask (eroded inliers)
 
 
+def _inlier_counts(above: np.ndarray, along: np.ndarray, hypotheses: np.ndarray, tolerance: float) -> np.ndarray:
+    """For each hypothesis α, the number of cells with ``|above − α·along| < tolerance``.
+
+    Each cell admits the open interval of α between ``(above ∓ tolerance)/along``; sorted
+    interval ends count them all in O(cells·log cells) rather than O(cells·hypotheses).
+    """
+    sloped = along != 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ends = np.stack([(above - tolerance) / along, (above + tolerance) / along])[:, sloped]
+    starts, stops = np.sort(ends.min(axis=0)), np.sort(ends.max(axis=0))
+    level = np.count_nonzero(np.abs(above[~sloped]) < tolerance)  # these admit every α
+    opened = np.searchsorted(starts, hypotheses, side="left")
+    closed = np.searchsorted(stops, hypotheses, side="right")
+    return level + opened - closed
+
+
 def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float) -> list[_Plane]:
     """Planes of calibrated orientation, greedily, largest first, given ``beta``."""
     values = cells.values
@@ -368,8 +392,7 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
             if candidates.size < min_cells:
                 continue
             hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, HYPOTHESES))
-            above, along = (values - beta)[remaining], cells.along_normal[..., axis][remaining]
-            counts = np.sum(np.abs(above[None, :] - hypotheses[:, None] * along[None, :]) < tolerance, axis=1)
+            counts = _inlier_counts((values - beta)[remaining], cells.along_normal[..., axis][remaining], hypotheses, tolerance)
             index = int(np.argmax(counts))
             if best is None or counts[index] > best[0]:
                 best = (int(counts[index]), axis, float(hypotheses[index]))
@@ -392,53 +415,70 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
 def _refine(
     cells: _Cells, planes: list[_Plane], beta: float | None
 ) -> tuple[float, list[_Plane], np.ndarray]:
-    """Robust least squares of ``value = α_j·(n_j·r) + β + Σ c·xⁱ·yʲ`` over the planes' cells:
-    (β, the planes with their α, the bias coefficients c).
+    """Robust least squares of ``value = α_j·(n_j·r) + β + Σ c·Pᵢ(x)·Pⱼ(y)`` over the planes'
+    cells: (β, the planes with their α, the bias coefficients c).
 
     With ``beta`` given (a true inverse depth, only checked) β is that and there is no bias.
     Otherwise the bias's coefficients have a Gaussian prior of BIAS_PRIOR_OF_RANGE of the map's
     range: the planes' own shapes fix them where they can (a plane's disparity is affine in the
     pixel, so its curvature is bias, and planes of different normals fix the bias's tilt), and
     where they cannot (one plane alone cannot tell a tilt of the bias from its own α) the prior
-    keeps the bias at zero.
+    keeps the bias at zero. The normal equations are summed over the cell grid, where the
+    Legendre terms are products of a row's and a column's factor.
     """
     fit_bias = beta is None
-    plane_count = len(planes)
-    bias_terms = len(BIAS_TERMS) if fit_bias else 0
-    columns = plane_count + fit_bias + bias_terms
-    design_rows, targets = [], []
-    for index, plane in enumerate(planes):
-        block = np.zeros((int(plane.cells.sum()), columns))
-        block[:, index] = cells.along_normal[..., plane.axis][plane.cells]
-        target = cells.values[plane.cells]
-        if fit_bias:
-            block[:, plane_count] = 1.0
-            block[:, plane_count + 1 :] = cells.bias_basis[plane.cells]
-        else:
-            target = target - beta
-        design_rows.append(block)
-        targets.append(target)
-    design, target = np.concatenate(design_rows), np.concatenate(targets)
+    count = len(planes)
+    terms = len(BIAS_TERMS) if fit_bias else 0
+    size = count + fit_bias + terms
+    target = cells.values - (0.0 if fit_bias else beta)
+    on_plane = [(p.cells, cells.along_normal[..., p.axis] * p.cells) for p in planes]
+    inliers = np.logical_or.reduce([mask for mask, _ in on_plane])
+    term_rows = np.array([j for _, j in BIAS_TERMS], dtype=int)
+    term_columns = np.array([i for i, _ in BIAS_TERMS], dtype=int)
+    down, across = cells.legendre_down, cells.legendre_across
+    degree = BIAS_DEGREE + 1
+    squares_down = (down[:, :, None] * down[:, None, :]).reshape(len(down), -1)
+    squares_across = (across[:, :, None] * across[:, None, :]).reshape(len(across), -1)
+
+    def projected(grid):  # Σ grid·Pᵢ(x)·Pⱼ(y) per term
+        return (down.T @ grid @ across)[term_rows, term_columns]
+
     low, high = np.percentile(cells.values, [1.0, 99.0])
-    prior = np.zeros((bias_terms, columns))
-    prior[:, plane_count + 1 :] = np.eye(bias_terms)
-    weights = np.ones(len(target))
-    spread = max(float(high - low), 1e-300) * QUANTIZATION_OF_RANGE
+    value_range = max(float(high - low), 1e-300)
+    spread = value_range * QUANTIZATION_OF_RANGE
+    weights = inliers.astype(np.float64)
     for _ in range(4):
-        # Weighted by 1/σ of the residuals (spread), the prior's rows weigh 1/(prior σ).
-        prior_weight = spread / (BIAS_PRIOR_OF_RANGE * max(float(high - low), 1e-300))
-        solution = np.linalg.lstsq(
-            np.concatenate([design * weights[:, None], prior_weight * prior]),
-            np.concatenate([target * weights, np.zeros(bias_terms)]),
-            rcond=None,
-        )[0]
-        residual = np.abs(design @ solution - target)
+        normal, right = np.zeros((size, size)), np.zeros(size)
+        for index, (_, along) in enumerate(on_plane):
+            weighted = weights * along
+            normal[index, index] = np.sum(weighted * along)
+            right[index] = np.sum(weighted * target)
+            if fit_bias:
+                normal[index, count] = normal[count, index] = np.sum(weighted)
+                normal[index, count + 1 :] = normal[count + 1 :, index] = projected(weighted)
+        if fit_bias:
+            normal[count, count] = np.sum(weights)
+            right[count] = np.sum(weights * target)
+            normal[count, count + 1 :] = normal[count + 1 :, count] = projected(weights)
+            products = (squares_down.T @ (weights @ squares_across)).reshape(degree, degree, degree, degree)
+            normal[count + 1 :, count + 1 :] = products[
+                term_rows[:, None], term_rows[None, :], term_columns[:, None], term_columns[None, :]
+            ]
+            # Weighted by 1/σ of the residuals (spread), the prior weighs 1/(prior σ).
+            normal[count + 1 :, count + 1 :] += (spread / (BIAS_PRIOR_OF_RANGE * value_range)) ** 2 * np.eye(terms)
+            right[count + 1 :] = projected(weights * target)
+        solution = np.linalg.lstsq(normal, right, rcond=None)[0]
+        model = sum(a * along for a, (_, along) in zip(solution, on_plane))
+        if fit_bias:
+            model = model + solution[count] + cells.bias(solution[count + 1 :])
+        residual = np.abs(target - model)[inliers]
         spread = max(float(np.median(residual)) / 0.6745, spread)
         threshold = 1.5 * max(spread, 1e-300)
-        weights = np.sqrt(np.minimum(1.0, threshold / np.maximum(residual, 1e-300)))  # Huber
-    refined_beta = float(solution[plane_count]) if fit_bias else beta
-    refined = [replace(p, alpha=float(a)) for p, a in zip(planes, solution[:plane_count])]
-    return refined_beta, refined, solution[plane_count + 1 :] if fit_bias else np.zeros(0)
+        weights = np.zeros_like(weights)
+        weights[inliers] = np.minimum(1.0, threshold / np.maximum(residual, 1e-300))  # Huber
+    refined_beta = float(solution[count]) if fit_bias else beta
+    refined = [replace(p, alpha=float(a)) for p, a in zip(planes, solution[:count])]
+    return refined_beta, refined, solution[count + 1 :] if fit_bias else np.zeros(0)
 
 
 def _plane_figures(
@@ -513,7 +553,7 @@ def fit_disparity(
         if not found:
             break
         beta, planes, bias = _refine(cells, found, None)
-        unbiased = replace(cells, values=cells.values - cells.bias_basis @ bias)
+        unbiased = replace(cells, values=cells.values - cells.bias(bias))
         gradient, planar, _ = _window_gradients(unbiased)
         terms = _gradient_terms(unbiased, gradient, planar, noise)
     if not planes:
@@ -535,7 +575,7 @@ def fit_disparity(
         scale_from=scale_from,
         planes=_fitted_planes(planes, ground, cells, after, prior),
         bias=tuple(float(c) for c in bias),
-        bias_peak=float(np.abs(cells.bias_basis @ bias).max()) / max(float(high - low), 1e-300),
+        bias_peak=float(np.abs(cells.bias(bias)).max()) / max(float(high - low), 1e-300),
     )
 
 
