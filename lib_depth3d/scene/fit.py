@@ -146,18 +146,20 @@ class CalibrationFit:
         return (1.0 / np.maximum(inverse, floor)).astype(np.float32), float(beyond.mean())
 
     def as_json(self) -> dict:
-        return {
+        figures = {
             "fitted": self.fitted,
             "scale": self.scale,
             "shift": self.shift,
             "scaleFrom": self.scale_from,
             "planes": [plane.as_json() for plane in self.planes],
-            "bias": {
-                "legendreTerms": [list(term) for term in BIAS_TERMS[: len(self.bias)]],
+        }
+        if self.bias:
+            figures["bias"] = {
+                "legendreTerms": [list(term) for term in BIAS_TERMS],
                 "coefficients": list(self.bias),
                 "peakOfRange": round(self.bias_peak, 5),
-            },
-        }
+            }
+        return figures
 
     def summary(self) -> str:
         """One line for the user: the worst angles before and after, and the flatness."""
