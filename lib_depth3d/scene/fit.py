@@ -1,14 +1,17 @@
-"""Relative disparity fitted to a calibrated camera: the scale and shift of inverse depth that put
-the floor and walls where the calibration says they are.
+"""Relative disparity fitted to a calibrated camera: the scale and shift of inverse depth, and the
+network's smooth bias, that put the floor and walls where the calibration says they are.
 
-A network's relative disparity is ``d = a/z + b`` with unknown ``a`` and ``b``, so inverse depth
-is ``w = s·(d − β)`` with ``β = b`` the disparity of points at infinity and ``s = 1/a``. On a
-plane whose normal ``n`` (camera frame) is known, ``1/z = (n·r)/c`` for the ray
-``r = ((u − cx)/f, (cy − v)/f, −1)`` of pixel ``(u, v)`` and the plane's offset ``c``, so its
-pixels satisfy ``d = α·(n·r) + β`` with one unknown ``α`` per plane and ``β`` shared by all
-planes. The calibration gives the normals: the world's up axis (fSpy's world is Z up) for the
-floor and the horizontal axes x, y for walls; the floor passes through the world origin, so
-its offset ``c`` is known too and fixes ``s``.
+A network's relative disparity is ``d = a/z + b + e(u, v)`` with unknown ``a`` and ``b`` and a
+bias ``e`` that varies slowly over the picture, so inverse depth is ``w = s·(d − e − β)`` with
+``β = b`` the disparity of points at infinity and ``s = 1/a``. On a plane whose normal ``n``
+(camera frame) is known, ``1/z = (n·r)/c`` for the ray ``r = ((u − cx)/f, (cy − v)/f, −1)`` of
+pixel ``(u, v)`` and the plane's offset ``c``, so its pixels satisfy ``d = α·(n·r) + β + e``
+with one unknown ``α`` per plane and ``β`` and ``e`` shared by all planes. The calibration gives
+the normals: the world's up axis (fSpy's world is Z up) for the floor and the horizontal axes
+x, y for walls; the floor passes through the world origin, so its offset ``c`` is known too and
+fixes ``s``. ``e`` is a Legendre series in the pixel (BIAS_TERMS): ``α·(n·r)`` is affine in the
+pixel, so a plane's curvature is bias, and planes of different normals disagree on the bias's
+tilt unless it is removed; what no plane fixes, a prior keeps at zero.
 
 Planes are found in the depth itself, by consensus, on a grid of small cells (block means of the
 map; a block mean of a plane's disparity is its value at the block centre):
@@ -16,10 +19,10 @@ map; a block mean of a plane's disparity is its value at the block centre):
 1. ``β``: on a plane of normal ``n`` the disparity gradient is ``(d − β)/(n·r)·∇(n·r)``; the
    ``β`` for which the most cells' measured gradients agree with that of some calibrated normal
    is searched in one dimension (in the scene's depth ratio it implies).
-2. Planes: given ``β``, each normal's cells whose ``α = (d − β)/(n·r)`` agree form a plane;
+2. Planes: given ``β``, each normal's cells whose ``α = (d − e − β)/(n·r)`` agree form a plane;
    the largest is taken, its cells removed, and so on.
-3. ``β`` and every ``α`` are refined together by robust least squares over the planes' cells,
-   and the planes found again with the new ``β``.
+3. ``β``, ``e`` and every ``α`` are refined together by robust least squares over the planes'
+   cells, and the planes found again with the new ``β`` and ``e``.
 4. ``s``: from the floor's ``α`` (``s = 1/(α·c_floor)``); without a floor the caller scales the
    result to the world origin.
 """
@@ -135,11 +138,12 @@ class CalibrationFit:
 
         Values at or beyond the horizon (noise, sky) are put at 100 median depths.
         """
-        values = np.asarray(values, dtype=np.float64)
+        inverse = self.scale * np.asarray(values, dtype=np.float64)
+        inverse += self.shift
         if self.bias:
-            height, width = values.shape
-            values = values - bias_field(self.bias, np.arange(width) + 0.5, np.arange(height) + 0.5, width, height)
-        inverse = self.scale * values + self.shift
+            height, width = inverse.shape
+            scaled = np.multiply(self.scale, self.bias)
+            inverse -= bias_field(scaled, np.arange(width) + 0.5, np.arange(height) + 0.5, width, height)
         positive = inverse[inverse > 0]
         floor = (np.median(positive) if positive.size else 1.0) / FARTHEST_IN_MEDIAN_DEPTHS
         beyond = inverse < floor
@@ -182,7 +186,8 @@ class CalibrationFit:
             verb = f"fitted to the calibration (scale from {source[self.scale_from]}) on"
         else:
             verb = "checked against the calibration on"
-        removed = f"; a smooth bias of up to {100 * self.bias_peak:.1f} % removed" if self.bias else ""
+        shown = self.bias and round(100 * self.bias_peak, 1) > 0
+        removed = f"; a smooth bias of up to {100 * self.bias_peak:.1f} % of its range removed" if shown else ""
         return (
             f"{verb} {len(self.planes)} planes: " + ", ".join(parts)
             + f"; flat within {100 * flatness:.2f} % of the depth range" + removed
