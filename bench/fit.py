@@ -134,7 +134,8 @@ def accuracy() -> None:
     print("| disparity | views | floor | walls | flatness | 1 m along the floor |")
     print("|---|---|---|---|---|---|")
     for name, noise, bias, periods in CONDITIONS:
-        for label, cases in ((f"issue's {len(issue_cases)}", issue_cases), (f"{len(random_cases)} random", random_cases)):
+        sets = ((f"issue's {len(issue_cases)}", issue_cases), (f"{len(random_cases)} random", random_cases))
+        for label, cases in sets:
             results = np.array([case_figures(room, shift, seed, noise, bias, periods) for room, shift, seed in cases])
             worst = results.max(axis=0)  # (before/after/true, figure)
             angles = [" → ".join(f"{w[i]:.2f}°" for w in worst[:2]) + f" ({worst[2][i]:.2f}°)" for i in (0, 1)]

@@ -195,7 +195,8 @@ class CalibrationFit:
 
 
 def _legendre(pixels: np.ndarray, length: int) -> np.ndarray:
-    """P₀ … P_BIAS_DEGREE at pixel coordinates along a side of ``length`` px mapped to [−1, 1], (N, degree + 1)."""
+    """P₀ … P_BIAS_DEGREE at pixel coordinates along a side of ``length`` px, mapped to [−1, 1]:
+    (N, BIAS_DEGREE + 1)."""
     t = 2.0 * np.asarray(pixels, dtype=np.float64) / length - 1.0
     table = [np.ones_like(t), t]
     for k in range(1, BIAS_DEGREE):
@@ -399,7 +400,8 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
             if candidates.size < min_cells:
                 continue
             hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, HYPOTHESES))
-            counts = _inlier_counts((values - beta)[remaining], cells.along_normal[..., axis][remaining], hypotheses, tolerance)
+            along = cells.along_normal[..., axis][remaining]
+            counts = _inlier_counts((values - beta)[remaining], along, hypotheses, tolerance)
             index = int(np.argmax(counts))
             if best is None or counts[index] > best[0]:
                 best = (int(counts[index]), axis, float(hypotheses[index]))

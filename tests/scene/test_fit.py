@@ -4,8 +4,6 @@ against the room's truth, not taken from the fit's own report."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
