@@ -54,6 +54,10 @@ FARTHEST_IN_MEDIAN_DEPTHS = 100.0
 BIAS_DEGREE = 5
 BIAS_TERMS = tuple((i, total - i) for total in range(1, BIAS_DEGREE + 1) for i in range(total, -1, -1))
 BIAS_PRIOR_OF_RANGE = 0.01  # expected size of a network's smooth bias, as a fraction of the disparity range
+# The series is fixed by the planes' cells and extrapolated over the rest: over a picture that is
+# mostly something else (a close object) it would bend that object, so below this share of the
+# picture's cells on planes only scale and shift are fitted.
+BIAS_MIN_PLANE_SHARE = 0.25
 WORLD_AXES = ("x", "y", "z")
 UP_AXIS = 2
 
@@ -432,18 +436,20 @@ def _refine(
     range: the planes' own shapes fix them where they can (a plane's disparity is affine in the
     pixel, so its curvature is bias, and planes of different normals fix the bias's tilt), and
     where they cannot (one plane alone cannot tell a tilt of the bias from its own α) the prior
-    keeps the bias at zero. The normal equations are summed over the cell grid, where the
+    keeps the bias at zero; and where the planes' cells are less than BIAS_MIN_PLANE_SHARE of the
+    picture there is no bias. The normal equations are summed over the cell grid, where the
     Legendre terms are products of a row's and a column's factor.
     """
     fit_bias = beta is None
     count = len(planes)
-    terms = len(BIAS_TERMS) if fit_bias else 0
-    size = count + fit_bias + terms
     target = cells.values - (0.0 if fit_bias else beta)
     on_plane = [(p.cells, cells.along_normal[..., p.axis] * p.cells) for p in planes]
     inliers = np.logical_or.reduce([mask for mask, _ in on_plane])
-    term_rows = np.array([j for _, j in BIAS_TERMS], dtype=int)
-    term_columns = np.array([i for i, _ in BIAS_TERMS], dtype=int)
+    bias_terms = BIAS_TERMS if fit_bias and inliers.mean() >= BIAS_MIN_PLANE_SHARE else ()
+    terms = len(bias_terms)
+    size = count + fit_bias + terms
+    term_rows = np.array([j for _, j in bias_terms], dtype=int)
+    term_columns = np.array([i for i, _ in bias_terms], dtype=int)
     down, across = cells.legendre_down, cells.legendre_across
     degree = BIAS_DEGREE + 1
     squares_down = (down[:, :, None] * down[:, None, :]).reshape(len(down), -1)

@@ -13,6 +13,7 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.scene import SceneOptions, build_scene
 from lib_depth3d.scene.fit import BIAS_TERMS, bias_field, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.zdepth import disparity_mapping
+from tests.support import rendered_room
 from tests.support.rendered_room import measured_planes, network_disparity, random_views, reference_error, render_room
 
 VIEWS = [(320, 240, 0, 10), (320, 240, -20, 5), (320, 240, 25, 20), (320, 240, -35, 15), (240, 320, 10, 25)]
@@ -71,6 +72,19 @@ def test_a_smooth_bias_the_fit_can_represent_is_removed_exactly_and_reported():
     assert fit.bias_peak == pytest.approx(np.abs(bias).max() / spread, rel=0.1)
     assert fit.as_json()["bias"]["peakOfRange"] == pytest.approx(fit.bias_peak, abs=1e-5)
     assert "smooth bias of up to" in fit.summary()
+
+
+def test_a_close_object_filling_most_of_the_picture_is_not_bent_by_a_bias_the_planes_cannot_fix(monkeypatch):
+    """Where the planes are a small share of the picture the bias series would be extrapolated
+    over the object; only scale and shift are fitted there, and the object keeps its shape."""
+    monkeypatch.setattr(rendered_room, "BALL_RADIUS_M", 1.2)
+    room = render_room(320, 240, 60.0, 0.0, 20.0)
+    assert (room.labels == -1).mean() > 0.7
+    disparity = network_disparity(room.zdepth, 1.0, 0.3, noise=0.003, bias=0.01, seed=1)
+    fit, zdepth = fitted_zdepth(room, disparity)
+    assert fit.bias == () and "bias" not in fit.as_json()
+    on_ball = room.labels == -1
+    assert np.median(np.abs(zdepth[on_ball] / room.zdepth[on_ball] - 1)) < 0.015
 
 
 @pytest.mark.parametrize("view", VIEWS, ids=lambda v: f"{v[0]}x{v[1]}-yaw{v[2]}-pitch{v[3]}")
