@@ -20,6 +20,13 @@ before (float32 and 32-bit indices) and compact (the default: int16 positions, u
 the reprojection error — how far the file's camera sees each vertex from its texel, RMS and
 largest, in pixels — as the proxy of the render's fidelity, and the widest seam that int16
 positions open where the background layer meets the surface on one ray.
+
+And what mesh compression would give on top of the compact files — not written by Depth3D (see
+docs/scene.md, *Compact files*): the same scenes and the example room, split into texture and mesh
+bytes, with each compact mesh encoded by meshoptimizer's codecs (``EXT_meshopt_compression``,
+PyPI ``meshoptimizer``) and by Draco (``KHR_draco_mesh_compression``, PyPI ``DracoPy``; 16-bit
+positions and UVs, as compact), and Draco's reprojection error as a reader decodes it.
+
 Then pixel-exact edges (:mod:`lib_depth3d.scene.edges`) on the box scene and the shipped room:
 triangles, PSNR over all pixels of a render from the file's camera (a CPU rasteriser sampling
 each pixel centre, tests/support/raster.py) and build time, with and without them.
@@ -28,6 +35,7 @@ Run: ``.venv/bin/python bench/scene.py``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import tempfile
@@ -326,6 +334,133 @@ def pixel_edges() -> None:
               f"{figures[False]:10.1f} {figures[True]:9.1f} {before:9.3f} {after:8.3f} {after / before:7.2f}")
 
 
+def meshopt_mesh_bytes(document) -> int:
+    """Bytes the mesh of a compact file takes under ``EXT_meshopt_compression``: each primitive's
+    triangles ordered for the vertex cache and its vertices by first use (meshoptimizer's advice
+    before encoding), then each vertex stream (8-byte int16 or 12-byte float32 positions, 4-byte
+    uint16 UVs) through the vertex codec (version 0, the one the extension names) and the
+    indices through the triangle codec, each 4-byte aligned."""
+    import meshoptimizer
+
+    from tests.support.glb import accessor_array
+
+    meshoptimizer.encode_vertex_version(0)
+    total = 0
+    for primitive in document.meshes[0].primitives:
+        positions = accessor_array(document, primitive.attributes.POSITION)
+        uvs = accessor_array(document, primitive.attributes.TEXCOORD_0)
+        triangles = accessor_array(document, primitive.indices).astype(np.uint32)
+        count = len(positions)
+        cache_ordered = np.zeros_like(triangles)
+        meshoptimizer.optimize_vertex_cache(cache_ordered, triangles, len(triangles), count)
+        new_index = np.zeros(count, np.uint32)
+        meshoptimizer.optimize_vertex_fetch_remap(new_index, cache_ordered, len(cache_ordered), count)
+        old_index = np.empty(count, np.int64)
+        old_index[new_index] = np.arange(count)
+        if positions.dtype == np.int16:
+            stream = np.zeros((count, 4), np.int16)  # the file's 8-byte stride
+            stream[:, :3] = positions[old_index]
+        else:
+            stream = positions[old_index].astype(np.float32)
+        encoded = [
+            meshoptimizer.encode_vertex_buffer(stream, count, stream.itemsize * stream.shape[1]),
+            meshoptimizer.encode_vertex_buffer(np.ascontiguousarray(uvs[old_index]), count, uvs.itemsize * 2),
+            meshoptimizer.encode_index_buffer(new_index[cache_ordered], len(cache_ordered), count),
+        ]
+        total += sum(len(data) + (-len(data) % 4) for data in encoded)
+    return total
+
+
+def draco_mesh(document, data: bytes) -> tuple[int, float, float]:
+    """(bytes the mesh of a file takes under ``KHR_draco_mesh_compression`` with 16-bit positions
+    and UVs at compression level 7, RMS and largest reprojection error in pixels of the decoded
+    picture surface: how far the file's camera sees each decoded vertex from its decoded texel)."""
+    import DracoPy
+
+    from tests.support.glb import accessor_array, accessor_values, primitive_positions, project_with_file_camera
+    from tests.support.glb import read_glb
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "scene.glb"
+        path.write_bytes(data)
+        contents = read_glb(path)
+    blender = contents.extras["depth3d"]["blender"]
+    picture_size_px = np.array([blender["resolution_x"], blender["resolution_y"]], dtype=np.float64)
+    total, distances = 0, None
+    for number, primitive in enumerate(document.meshes[0].primitives):
+        encoded = DracoPy.encode(
+            primitive_positions(document, primitive), accessor_array(document, primitive.indices).reshape(-1, 3),
+            quantization_bits=16, compression_level=7,
+            tex_coord=accessor_values(document, primitive.attributes.TEXCOORD_0), tex_coord_quantization_bits=16,
+        )
+        total += len(encoded) + (-len(encoded) % 4)
+        if number == 0:
+            decoded = DracoPy.decode(encoded)
+            pixels = project_with_file_camera(contents, np.asarray(decoded.points, dtype=np.float64))
+            texels = np.asarray(decoded.tex_coord, dtype=np.float64) * picture_size_px
+            distances = np.linalg.norm(pixels - texels, axis=1)
+    return total, float(np.sqrt(np.mean(distances**2))), float(distances.max())
+
+
+def texture_bytes(document) -> int:
+    """Bytes of every image the file embeds (the picture and the background layer's texture)."""
+    return sum(document.bufferViews[image.bufferView].byteLength for image in document.images)
+
+
+def mesh_compression_row(label: str, compact: bytes, plain: bytes) -> None:
+    """One row of the mesh-compression table: the compact file split into texture and mesh, and
+    the file as it would be with the mesh through meshopt or Draco, against the file before
+    issue 14 (float32, 32-bit indices: ``plain`` with its 16-bit indices widened)."""
+    import pygltflib
+
+    document = pygltflib.GLTF2.load_from_bytes(compact)
+    plain_document = pygltflib.GLTF2.load_from_bytes(plain)
+    mesh, _ = mesh_bytes(document)
+    _, widening = mesh_bytes(plain_document)
+    before = len(plain) + widening
+    meshopt = meshopt_mesh_bytes(document)
+    draco, draco_rms, draco_largest = draco_mesh(document, compact)
+    rest = len(compact) - mesh
+    mib = 2.0**20
+    print(f"{label:>16} {before / mib:7.2f} {len(compact) / mib:8.2f} {texture_bytes(document) / mib:8.2f} "
+          f"{mesh / mib:6.2f} {meshopt / mib:8.2f} {(rest + meshopt) / mib:7.2f} {before / (rest + meshopt):5.2f}× "
+          f"{draco / mib:7.2f} {(rest + draco) / mib:7.2f} {before / (rest + draco):5.2f}× "
+          f"{draco_rms:6.3f} / {draco_largest:5.3f}")
+
+
+def mesh_compression() -> None:
+    """What meshopt and Draco would make of the compact files (not written: docs/scene.md)."""
+    import dataclasses
+
+    from lib_depth3d import cli
+
+    print("\nmesh compression on top of compact files (measured, not written): MiB; × = smaller than before issue 14")
+    print(f"{'scene':>16} {'before':>7} {'compact':>8} {'texture':>8} {'mesh':>6} "
+          f"{'meshopt':>8} {'file':>7} {'×':>6} {'Draco':>7} {'file':>7} {'×':>6} {'Draco RMS / max px':>19}")
+    for size in COMPACT_SIZES:
+        picture, depth, camera = inputs(size)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=90)
+        for label, resolution in (("512", 512), ("full", None)):
+            if resolution is None and size > 2048:
+                continue
+            scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution),
+                                picture_bytes=buffer.getvalue())
+            plain = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=True))
+            mesh_compression_row(f"box {size}² {label}", glb_bytes(scene), glb_bytes(plain))
+    room = Path(__file__).resolve().parents[1] / "examples" / "room"
+    with tempfile.TemporaryDirectory() as folder:
+        files = {}
+        for name, flags in (("compact", []), ("plain", ["--plain-gltf"])):
+            output = Path(folder) / name / "room.glb"
+            output.parent.mkdir()
+            with contextlib.redirect_stdout(io.StringIO()):
+                cli.main(["scene", str(room / "room.png"), "--depth", str(room / "room_depth.npy"), "--depth-kind",
+                          "depth", "--fspy", str(room / "room.fspy"), *flags, "-o", str(output)])
+            files[name] = output.read_bytes()
+    mesh_compression_row("room (PNG)", files["compact"], files["plain"])
+
+
 def main() -> None:
     picture, depth, camera = inputs()
     print(f"{SIZE}×{SIZE} picture + depth → .glb (best of {REPEATS}; peak = tracemalloc)")
@@ -354,6 +489,7 @@ def main() -> None:
     quantised_depth(picture, depth, camera)
     photo_texture()
     compact_files()
+    mesh_compression()
     pixel_edges()
 
 

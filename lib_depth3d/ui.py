@@ -353,6 +353,8 @@ def _confidence_words(confidence: DetectionConfidence) -> str:
     residual = confidence.orthogonality_residual_deg
     if residual is not None and residual > detect.HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG:
         doubts.append(f"the third direction is {residual:.1f}° from perpendicular to the other two")
+    if residual is None and not confidence.principal_point_from_third_vp:
+        doubts.append("no third direction was found to check the focal length the other two give")
     return found + ": low confidence (" + "; ".join(doubts) + "). Check the lines and correct them."
 
 

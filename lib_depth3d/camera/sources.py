@@ -153,7 +153,7 @@ class FieldOfViewCamera:
     def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         camera = Camera.from_fov(picture.width, picture.height, float(self.degrees))
         note = f"{self.degrees:g}° horizontal field of view" + (
-            " (assumed; give --fov, --fspy or --lines)" if self.assumed else ""
+            " (assumed: give a field of view, lines or an fSpy project to measure it)" if self.assumed else ""
         )
         return CameraChoice(camera, None, None, "field of view", note)
 

@@ -172,11 +172,11 @@ def scene_zdepth(
     ):
         raise SceneError(f"The depth scale must be a positive number, got {options.depth_scale:g}.")
     if (options.near is None) != (options.far is None):
-        raise SceneError("Give both the nearest and the farthest distance (--near and --far), or neither.")
+        raise SceneError("Give both the nearest and the farthest distance (near and far), or neither.")
     if depth.kind != "disparity" and options.near is not None:
         raise SceneError(
-            f"--near/--far map relative disparity; a {depth.kind} map already has distances "
-            "(use a depth scale instead)."
+            f"The nearest and farthest distances map relative disparity; a {depth.kind} map already "
+            "has distances (use a depth scale instead)."
         )
     if depth.kind == "metric" and options.depth_scale is not None:
         raise SceneError("Metric depth is in metres already; use --depth-kind depth to rescale it.")

@@ -1,14 +1,17 @@
-"""Relative disparity fitted to a calibrated camera: the scale and shift of inverse depth that put
-the floor and walls where the calibration says they are.
+"""Relative disparity fitted to a calibrated camera: the scale and shift of inverse depth, and the
+network's smooth bias, that put the floor and walls where the calibration says they are.
 
-A network's relative disparity is ``d = a/z + b`` with unknown ``a`` and ``b``, so inverse depth
-is ``w = s·(d − β)`` with ``β = b`` the disparity of points at infinity and ``s = 1/a``. On a
-plane whose normal ``n`` (camera frame) is known, ``1/z = (n·r)/c`` for the ray
-``r = ((u − cx)/f, (cy − v)/f, −1)`` of pixel ``(u, v)`` and the plane's offset ``c``, so its
-pixels satisfy ``d = α·(n·r) + β`` with one unknown ``α`` per plane and ``β`` shared by all
-planes. The calibration gives the normals: the world's up axis (fSpy's world is Z up) for the
-floor and the horizontal axes x, y for walls; the floor passes through the world origin, so
-its offset ``c`` is known too and fixes ``s``.
+A network's relative disparity is ``d = a/z + b + e(u, v)`` with unknown ``a`` and ``b`` and a
+bias ``e`` that varies slowly over the picture, so inverse depth is ``w = s·(d − e − β)`` with
+``β = b`` the disparity of points at infinity and ``s = 1/a``. On a plane whose normal ``n``
+(camera frame) is known, ``1/z = (n·r)/c`` for the ray ``r = ((u − cx)/f, (cy − v)/f, −1)`` of
+pixel ``(u, v)`` and the plane's offset ``c``, so its pixels satisfy ``d = α·(n·r) + β + e``
+with one unknown ``α`` per plane and ``β`` and ``e`` shared by all planes. The calibration gives
+the normals: the world's up axis (fSpy's world is Z up) for the floor and the horizontal axes
+x, y for walls; the floor passes through the world origin, so its offset ``c`` is known too and
+fixes ``s``. ``e`` is a Legendre series in the pixel (BIAS_TERMS): ``α·(n·r)`` is affine in the
+pixel, so a plane's curvature is bias, and planes of different normals disagree on the bias's
+tilt unless it is removed; what no plane fixes, a prior keeps at zero.
 
 Planes are found in the depth itself, by consensus, on a grid of small cells (block means of the
 map; a block mean of a plane's disparity is its value at the block centre):
@@ -16,10 +19,10 @@ map; a block mean of a plane's disparity is its value at the block centre):
 1. ``β``: on a plane of normal ``n`` the disparity gradient is ``(d − β)/(n·r)·∇(n·r)``; the
    ``β`` for which the most cells' measured gradients agree with that of some calibrated normal
    is searched in one dimension (in the scene's depth ratio it implies).
-2. Planes: given ``β``, each normal's cells whose ``α = (d − β)/(n·r)`` agree form a plane;
+2. Planes: given ``β``, each normal's cells whose ``α = (d − e − β)/(n·r)`` agree form a plane;
    the largest is taken, its cells removed, and so on.
-3. ``β`` and every ``α`` are refined together by robust least squares over the planes' cells,
-   and the planes found again with the new ``β``.
+3. ``β``, ``e`` and every ``α`` are refined together by robust least squares over the planes'
+   cells, and the planes found again with the new ``β`` and ``e``.
 4. ``s``: from the floor's ``α`` (``s = 1/(α·c_floor)``); without a floor the caller scales the
    result to the world origin.
 """
@@ -46,6 +49,15 @@ HYPOTHESES = 64  # values of α tried per normal, quantiles of the cells' own
 ROUNDS = 3
 DEPTH_RATIO_SEARCH = (1.02, 1.0e4)
 FARTHEST_IN_MEDIAN_DEPTHS = 100.0
+# The bias is assumed to vary over no less than about the picture's size: a Legendre series of
+# degree 5 follows a wave of one period across the picture to within 6 % of its amplitude (4: 21 %).
+BIAS_DEGREE = 5
+BIAS_TERMS = tuple((i, total - i) for total in range(1, BIAS_DEGREE + 1) for i in range(total, -1, -1))
+BIAS_PRIOR_OF_RANGE = 0.01  # expected size of a network's smooth bias, as a fraction of the disparity range
+# The series is fixed by the planes' cells and extrapolated over the rest: over a picture that is
+# mostly something else (a close object) it would bend that object, so below this share of the
+# picture's cells on planes only scale and shift are fitted.
+BIAS_MIN_PLANE_SHARE = 0.25
 WORLD_AXES = ("x", "y", "z")
 UP_AXIS = 2
 
@@ -100,6 +112,12 @@ class CalibrationFit:
             origin's pixel, set by :meth:`scaled`) or 'map' (the map's own scale: nearest point
             at 1 for disparity, unchanged when checked).
         planes: the planes found, largest first.
+        bias: coefficients of the network's smooth bias removed from the value before the scale
+            and shift, one per term ``(i, j)`` of BIAS_TERMS: ``Σ c·Pᵢ(x)·Pⱼ(y)`` with ``Pᵢ`` the
+            Legendre polynomials and ``x, y`` the pixel centre's position across the picture's
+            width and height from −1 to 1 (empty when only checked).
+        bias_peak: the largest size of that bias over the picture's cells, as a fraction of the
+            map's range (1st to 99th percentile).
     """
 
     scale: float
@@ -107,6 +125,8 @@ class CalibrationFit:
     fitted: bool
     scale_from: Literal["ground", "origin", "map"]
     planes: tuple[FittedPlane, ...]
+    bias: tuple[float, ...]
+    bias_peak: float
 
     @property
     def horizon_value(self) -> float:
@@ -122,20 +142,32 @@ class CalibrationFit:
 
         Values at or beyond the horizon (noise, sky) are put at 100 median depths.
         """
-        inverse = self.scale * np.asarray(values, dtype=np.float64) + self.shift
+        inverse = self.scale * np.asarray(values, dtype=np.float64)
+        inverse += self.shift
+        if self.bias:
+            height, width = inverse.shape
+            scaled = np.multiply(self.scale, self.bias)
+            inverse -= bias_field(scaled, np.arange(width) + 0.5, np.arange(height) + 0.5, width, height)
         positive = inverse[inverse > 0]
         floor = (np.median(positive) if positive.size else 1.0) / FARTHEST_IN_MEDIAN_DEPTHS
         beyond = inverse < floor
         return (1.0 / np.maximum(inverse, floor)).astype(np.float32), float(beyond.mean())
 
     def as_json(self) -> dict:
-        return {
+        figures = {
             "fitted": self.fitted,
             "scale": self.scale,
             "shift": self.shift,
             "scaleFrom": self.scale_from,
             "planes": [plane.as_json() for plane in self.planes],
         }
+        if self.bias:
+            figures["bias"] = {
+                "legendreTerms": [list(term) for term in BIAS_TERMS],
+                "coefficients": list(self.bias),
+                "peakOfRange": round(self.bias_peak, 5),
+            }
+        return figures
 
     def summary(self) -> str:
         """One line for the user: the worst angles before and after, and the flatness."""
@@ -158,10 +190,36 @@ class CalibrationFit:
             verb = f"fitted to the calibration (scale from {source[self.scale_from]}) on"
         else:
             verb = "checked against the calibration on"
+        shown = self.bias and round(100 * self.bias_peak, 1) > 0
+        removed = f"; a smooth bias of up to {100 * self.bias_peak:.1f} % of its range removed" if shown else ""
         return (
             f"{verb} {len(self.planes)} planes: " + ", ".join(parts)
-            + f"; flat within {100 * flatness:.2f} % of the depth range"
+            + f"; flat within {100 * flatness:.2f} % of the depth range" + removed
         )
+
+
+def _legendre(pixels: np.ndarray, length: int) -> np.ndarray:
+    """P₀ … P_BIAS_DEGREE at pixel coordinates along a side of ``length`` px, mapped to [−1, 1]:
+    (N, BIAS_DEGREE + 1)."""
+    t = 2.0 * np.asarray(pixels, dtype=np.float64) / length - 1.0
+    table = [np.ones_like(t), t]
+    for k in range(1, BIAS_DEGREE):
+        table.append(((2 * k + 1) * t * table[k] - k * table[k - 1]) / (k + 1))
+    return np.stack(table[: BIAS_DEGREE + 1], -1)
+
+
+def bias_field(coefficients, u_px: np.ndarray, v_px: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The smooth bias ``Σ c·Pᵢ(x)·Pⱼ(y)`` (terms BIAS_TERMS) on the grid of rows ``v_px`` and
+    columns ``u_px`` of a ``width × height`` picture, (V, U)."""
+    return _legendre(v_px, height) @ _by_term(coefficients) @ _legendre(u_px, width).T
+
+
+def _by_term(coefficients) -> np.ndarray:
+    """The coefficients as a matrix [j, i] of the terms Pᵢ(x)·Pⱼ(y)."""
+    matrix = np.zeros((BIAS_DEGREE + 1, BIAS_DEGREE + 1))
+    for coefficient, (i, j) in zip(coefficients, BIAS_TERMS):
+        matrix[j, i] = coefficient
+    return matrix
 
 
 @dataclass(frozen=True)
@@ -173,6 +231,12 @@ class _Cells:
     rays: np.ndarray  # (rows, columns, 3), camera frame, z = −1
     along_normal: np.ndarray  # (rows, columns, 3): n_axis · ray for each world axis
     normal_gradient_px: np.ndarray  # (3, 2): ∂(n·r)/∂(u, v) per pixel, per world axis
+    legendre_across: np.ndarray  # (columns, BIAS_DEGREE + 1): Pᵢ(x) at each column of cell centres
+    legendre_down: np.ndarray  # (rows, BIAS_DEGREE + 1): Pⱼ(y) at each row of cell centres
+
+    def bias(self, coefficients) -> np.ndarray:
+        """The smooth bias with these coefficients at the cell centres, (rows, columns)."""
+        return self.legendre_down @ _by_term(coefficients) @ self.legendre_across.T
 
 
 def _cells(values: np.ndarray, camera: Camera) -> _Cells:
@@ -189,7 +253,7 @@ def _cells(values: np.ndarray, camera: Camera) -> _Cells:
     normals = camera.world_to_camera[:3, :3]  # column k: world axis k in the camera frame
     along = rays @ normals
     gradient = np.stack([normals[0] / f, -normals[1] / f], -1)
-    return _Cells(means, size, rays, along, gradient)
+    return _Cells(means, size, rays, along, gradient, _legendre(u, width), _legendre(v, height))
 
 
 def _window_gradients(cells: _Cells) -> tuple[np.ndarray, np.ndarray, float]:
@@ -302,6 +366,22 @@ class _Plane:
     cells: np.ndarray  # bool mask (eroded inliers)
 
 
+def _inlier_counts(above: np.ndarray, along: np.ndarray, hypotheses: np.ndarray, tolerance: float) -> np.ndarray:
+    """For each hypothesis α, the number of cells with ``|above − α·along| < tolerance``.
+
+    Each cell admits the open interval of α between ``(above ∓ tolerance)/along``; sorted
+    interval ends count them all in O(cells·log cells) rather than O(cells·hypotheses).
+    """
+    sloped = along != 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ends = np.stack([(above - tolerance) / along, (above + tolerance) / along])[:, sloped]
+    starts, stops = np.sort(ends.min(axis=0)), np.sort(ends.max(axis=0))
+    level = np.count_nonzero(np.abs(above[~sloped]) < tolerance)  # these admit every α
+    opened = np.searchsorted(starts, hypotheses, side="left")
+    closed = np.searchsorted(stops, hypotheses, side="right")
+    return level + opened - closed
+
+
 def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float) -> list[_Plane]:
     """Planes of calibrated orientation, greedily, largest first, given ``beta``."""
     values = cells.values
@@ -324,8 +404,8 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
             if candidates.size < min_cells:
                 continue
             hypotheses = np.quantile(candidates, np.linspace(0.005, 0.995, HYPOTHESES))
-            above, along = (values - beta)[remaining], cells.along_normal[..., axis][remaining]
-            counts = np.sum(np.abs(above[None, :] - hypotheses[:, None] * along[None, :]) < tolerance, axis=1)
+            along = cells.along_normal[..., axis][remaining]
+            counts = _inlier_counts((values - beta)[remaining], along, hypotheses, tolerance)
             index = int(np.argmax(counts))
             if best is None or counts[index] > best[0]:
                 best = (int(counts[index]), axis, float(hypotheses[index]))
@@ -345,29 +425,75 @@ def _find_planes(cells: _Cells, terms: _GradientTerms, noise: float, beta: float
     return planes
 
 
-def _refine(cells, planes: list[_Plane], beta: float | None) -> tuple[float, list[_Plane]]:
-    """Robust least squares of ``value = α_j·(n_j·r) + β`` over the planes' cells (β fixed if given)."""
-    columns = len(planes) + (beta is None)
-    design_rows, targets = [], []
-    for index, plane in enumerate(planes):
-        block = np.zeros((int(plane.cells.sum()), columns))
-        block[:, index] = cells.along_normal[..., plane.axis][plane.cells]
-        target = cells.values[plane.cells]
-        if beta is None:
-            block[:, -1] = 1.0
-        else:
-            target = target - beta
-        design_rows.append(block)
-        targets.append(target)
-    design, target = np.concatenate(design_rows), np.concatenate(targets)
-    weights = np.ones(len(target))
+def _refine(
+    cells: _Cells, planes: list[_Plane], beta: float | None
+) -> tuple[float, list[_Plane], np.ndarray]:
+    """Robust least squares of ``value = α_j·(n_j·r) + β + Σ c·Pᵢ(x)·Pⱼ(y)`` over the planes'
+    cells: (β, the planes with their α, the bias coefficients c).
+
+    With ``beta`` given (a true inverse depth, only checked) β is that and there is no bias.
+    Otherwise the bias's coefficients have a Gaussian prior of BIAS_PRIOR_OF_RANGE of the map's
+    range: the planes' own shapes fix them where they can (a plane's disparity is affine in the
+    pixel, so its curvature is bias, and planes of different normals fix the bias's tilt), and
+    where they cannot (one plane alone cannot tell a tilt of the bias from its own α) the prior
+    keeps the bias at zero; and where the planes' cells are less than BIAS_MIN_PLANE_SHARE of the
+    picture there is no bias. The normal equations are summed over the cell grid, where the
+    Legendre terms are products of a row's and a column's factor.
+    """
+    fit_bias = beta is None
+    count = len(planes)
+    target = cells.values - (0.0 if fit_bias else beta)
+    on_plane = [(p.cells, cells.along_normal[..., p.axis] * p.cells) for p in planes]
+    inliers = np.logical_or.reduce([mask for mask, _ in on_plane])
+    bias_terms = BIAS_TERMS if fit_bias and inliers.mean() >= BIAS_MIN_PLANE_SHARE else ()
+    terms = len(bias_terms)
+    size = count + fit_bias + terms
+    term_rows = np.array([j for _, j in bias_terms], dtype=int)
+    term_columns = np.array([i for i, _ in bias_terms], dtype=int)
+    down, across = cells.legendre_down, cells.legendre_across
+    degree = BIAS_DEGREE + 1
+    squares_down = (down[:, :, None] * down[:, None, :]).reshape(len(down), -1)
+    squares_across = (across[:, :, None] * across[:, None, :]).reshape(len(across), -1)
+
+    def projected(grid):  # Σ grid·Pᵢ(x)·Pⱼ(y) per term
+        return (down.T @ grid @ across)[term_rows, term_columns]
+
+    low, high = np.percentile(cells.values, [1.0, 99.0])
+    value_range = max(float(high - low), 1e-300)
+    spread = value_range * QUANTIZATION_OF_RANGE
+    weights = inliers.astype(np.float64)
     for _ in range(4):
-        solution = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
-        residual = np.abs(design @ solution - target)
-        threshold = 1.5 * max(float(np.median(residual)) / 0.6745, 1e-300)
-        weights = np.sqrt(np.minimum(1.0, threshold / np.maximum(residual, 1e-300)))  # Huber
-    refined_beta = float(solution[-1]) if beta is None else beta
-    return refined_beta, [replace(p, alpha=float(a)) for p, a in zip(planes, solution[: len(planes)])]
+        normal, right = np.zeros((size, size)), np.zeros(size)
+        for index, (_, along) in enumerate(on_plane):
+            weighted = weights * along
+            normal[index, index] = np.sum(weighted * along)
+            right[index] = np.sum(weighted * target)
+            if fit_bias:
+                normal[index, count] = normal[count, index] = np.sum(weighted)
+                normal[index, count + 1 :] = normal[count + 1 :, index] = projected(weighted)
+        if fit_bias:
+            normal[count, count] = np.sum(weights)
+            right[count] = np.sum(weights * target)
+            normal[count, count + 1 :] = normal[count + 1 :, count] = projected(weights)
+            products = (squares_down.T @ (weights @ squares_across)).reshape(degree, degree, degree, degree)
+            normal[count + 1 :, count + 1 :] = products[
+                term_rows[:, None], term_rows[None, :], term_columns[:, None], term_columns[None, :]
+            ]
+            # Weighted by 1/σ of the residuals (spread), the prior weighs 1/(prior σ).
+            normal[count + 1 :, count + 1 :] += (spread / (BIAS_PRIOR_OF_RANGE * value_range)) ** 2 * np.eye(terms)
+            right[count + 1 :] = projected(weights * target)
+        solution = np.linalg.lstsq(normal, right, rcond=None)[0]
+        model = sum(a * along for a, (_, along) in zip(solution, on_plane))
+        if fit_bias:
+            model = model + solution[count] + cells.bias(solution[count + 1 :])
+        residual = np.abs(target - model)[inliers]
+        spread = max(float(np.median(residual)) / 0.6745, spread)
+        threshold = 1.5 * max(spread, 1e-300)
+        weights = np.zeros_like(weights)
+        weights[inliers] = np.minimum(1.0, threshold / np.maximum(residual, 1e-300))  # Huber
+    refined_beta = float(solution[count]) if fit_bias else beta
+    refined = [replace(p, alpha=float(a)) for p, a in zip(planes, solution[:count])]
+    return refined_beta, refined, solution[count + 1 :] if fit_bias else np.zeros(0)
 
 
 def _plane_figures(
@@ -435,28 +561,36 @@ def fit_disparity(
     terms = _gradient_terms(cells, gradient, planar, noise)
     beta = _search_beta(cells, terms)
     planes: list[_Plane] = []
+    bias = np.zeros(len(BIAS_TERMS))
+    unbiased = cells
     for _ in range(ROUNDS):
-        found = _find_planes(cells, terms, noise, beta)
+        found = _find_planes(unbiased, terms, noise, beta)
         if not found:
             break
-        beta, planes = _refine(cells, found, None)
+        beta, planes, bias = _refine(cells, found, None)
+        unbiased = replace(cells, values=cells.values - cells.bias(bias))
+        gradient, planar, _ = _window_gradients(unbiased)
+        terms = _gradient_terms(unbiased, gradient, planar, noise)
     if not planes:
         return None
-    scale_sign = 1.0 if np.median(cells.values) > beta else -1.0
-    ground = _ground_index(cells, planes, camera, scale_sign)
+    scale_sign = 1.0 if np.median(unbiased.values) > beta else -1.0
+    ground = _ground_index(unbiased, planes, camera, scale_sign)
     if ground is not None:
         scale, scale_from = 1.0 / (planes[ground].alpha * _ground_offset(camera)), "ground"
     else:
-        scale, scale_from = scale_sign / max(abs(float(cells.values.max()) - beta), 1e-300), "map"
+        scale, scale_from = scale_sign / max(abs(float(unbiased.values.max()) - beta), 1e-300), "map"
     normals = camera.world_to_camera[:3, :3]
-    after = _plane_figures(cells, planes, scale, -scale * beta, normals)
+    after = _plane_figures(unbiased, planes, scale, -scale * beta, normals)
     prior = _plane_figures(cells, planes, before[0], before[1], normals)
+    low, high = np.percentile(cells.values, [1.0, 99.0])
     return CalibrationFit(
         scale=scale,
         shift=-scale * beta,
         fitted=True,
         scale_from=scale_from,
         planes=_fitted_planes(planes, ground, cells, after, prior),
+        bias=tuple(float(c) for c in bias),
+        bias_peak=float(np.abs(cells.bias(bias)).max()) / max(float(high - low), 1e-300),
     )
 
 
@@ -468,10 +602,10 @@ def check_inverse_depth(inverse_depth: np.ndarray, camera: Camera) -> Calibratio
     found = _find_planes(cells, _gradient_terms(cells, gradient, planar, noise), noise, 0.0)
     if not found:
         return None
-    _, planes = _refine(cells, found, 0.0)
+    _, planes, _ = _refine(cells, found, 0.0)
     ground = _ground_index(cells, planes, camera, 1.0)
     figures = _plane_figures(cells, planes, 1.0, 0.0, camera.world_to_camera[:3, :3])
-    return CalibrationFit(1.0, 0.0, False, "map", _fitted_planes(planes, ground, cells, figures, None))
+    return CalibrationFit(1.0, 0.0, False, "map", _fitted_planes(planes, ground, cells, figures, None), (), 0.0)
 
 
 def _fitted_planes(planes, ground, cells, figures, prior) -> tuple[FittedPlane, ...]:

@@ -239,7 +239,7 @@ def scene_summary(scene: Scene, files: SceneFiles, camera_description: str) -> s
     """The lines the scene command prints after writing ``files``.
 
     ``camera_description``: where the camera came from (``calibrated from room.fspy``, ``55°
-    horizontal field of view (assumed; …)``).
+    horizontal field of view (assumed: …)``).
     """
     rows, columns = scene.grid_shape
     near, far = scene.depth_range

@@ -20,7 +20,7 @@ from lib_depth3d.camera.detect import (
 )
 from lib_depth3d.cli import main
 from lib_depth3d.errors import CalibrationError
-from tests.support.rooms import render_room, room_camera
+from tests.support.rooms import cube_camera, render_cube_over_decoy_grid, render_room, room_camera
 
 # width, height, horizontal FOV (deg), yaw (deg), pitch (deg): views across the room toward a corner.
 ROOM_VIEWS = [
@@ -83,12 +83,14 @@ def test_detected_lines_are_an_ordinary_calibration_input(detected_room, tmp_pat
     assert detection.confidence.misfit_px == pytest.approx(max(detection.calibration.vanishing_point_residuals_px))
 
 
-def test_confidence_is_low_when_the_third_direction_is_not_orthogonal():
+def test_confidence_is_low_when_no_third_direction_checks_the_first_two():
     room = render_room(room_camera(640, 480, 70, 35, 0), seed=0)
     detection = detect_calibration(room.picture)
     assert detection.confidence.orthogonality_residual_deg < 1.0
     skewed = replace(detection.confidence, orthogonality_residual_deg=5.0)
     assert not skewed.high
+    unchecked = replace(detection.confidence, orthogonality_residual_deg=None)
+    assert not unchecked.high  # two directions fit some focal length whatever it is
 
 
 def test_a_barely_determined_focal_length_is_not_high_confidence_and_reports_as_json():
@@ -128,7 +130,7 @@ def random_room_views(count: int, seed: int = 1):
 
 
 def test_high_confidence_is_not_given_to_a_wrong_camera():
-    # Views 3–9 of this seed: five that face one wall and miss by 0.67° to 34°, two within 0.5°.
+    # Views 3–9 of this seed: five that face one wall and miss by 0.67° to 68°, two within 0.5°.
     for index, (width, height, fov, yaw, pitch) in list(enumerate(random_room_views(10)))[3:]:
         truth = room_camera(width, height, fov, yaw, pitch)
         try:
@@ -141,6 +143,48 @@ def test_high_confidence_is_not_given_to_a_wrong_camera():
             rotation_error_deg(found.view_transform[:3, :3], truth.world_to_camera[:3, :3]),
         )
         assert error < 1.0 or not detection.confidence.high, (index, error)
+
+
+# width, height, horizontal FOV, yaw, pitch: a cube seen from above a corner, as in a 3D viewport.
+CUBE_VIEWS = [
+    (993, 577, 75, 40, -25),
+    (993, 577, 60, 20, -30),
+    (993, 577, 70, 55, -20),
+    (800, 600, 50, 35, -35),
+    (993, 577, 65, 30, -28),
+    (993, 577, 80, 45, -22),
+    (1024, 768, 55, 25, -30),
+    (640, 480, 70, 50, -25),
+]
+
+
+def test_a_few_long_edges_outweigh_many_short_dashes_of_a_decoy_grid():
+    # Counting segment length, the grid's dashes won: rotation 14° off in 7 of these 8 views.
+    fov_errors, rotation_errors = [], []
+    for width, height, fov, yaw, pitch in CUBE_VIEWS:
+        truth = cube_camera(width, height, fov, yaw, pitch)
+        decoy = cube_camera(width, height, 0.7 * fov, yaw + 12, pitch + 8)
+        found = detect_calibration(render_cube_over_decoy_grid(truth, decoy)).calibration
+        fov_errors.append(abs(math.degrees(found.true_horizontal_fov_rad) - fov))
+        rotation_errors.append(rotation_error_deg(found.view_transform[:3, :3], truth.world_to_camera[:3, :3]))
+    assert np.median(rotation_errors) < 2.0 and max(rotation_errors) < 4.0, rotation_errors
+    assert np.median(fov_errors) < 2.0 and max(fov_errors) < 6.5, fov_errors
+
+
+def test_two_directions_alone_are_never_high_confidence():
+    # Views of seed 7 that face one wall; with two directions they were once "high" and 31°-52° off.
+    views = random_room_views(60, seed=7)
+    for index in (2, 34, 44, 49):
+        truth = room_camera(*views[index])
+        detection = detect_calibration(render_room(truth, seed=100 + index).picture)
+        found = detection.calibration
+        error = max(
+            abs(math.degrees(found.true_horizontal_fov_rad) - views[index][2]),
+            rotation_error_deg(found.view_transform[:3, :3], truth.world_to_camera[:3, :3]),
+        )
+        assert error < 1.0 or not detection.confidence.high, (index, error)
+        if len(detection.confidence.segments_per_direction) == 2:
+            assert not detection.confidence.high
 
 
 # --- bad pictures ------------------------------------------------------------------------------
@@ -232,7 +276,7 @@ def detect_fspy_photo(fspy_fixtures, name):
     return reference, detect_calibration(picture)
 
 
-@pytest.mark.parametrize("name", ["shifted_landscape.fspy", "shifted_portrait.fspy"])
+@pytest.mark.parametrize("name", ["defaults.fspy", "shifted_landscape.fspy", "shifted_portrait.fspy"])
 def test_fspy_photos_give_fspys_field_of_view_and_rotation(fspy_fixtures, name):
     reference, detection = detect_fspy_photo(fspy_fixtures, name)
     found = detection.calibration
@@ -257,7 +301,7 @@ def test_fspy_photos_are_never_confidently_wrong(fspy_fixtures, name):
 # Detection does not reach the 2° on these yet (docs/calibration.md, "Measured"): strict
 # xfail, so the day it does this test fails and must join the one above.
 @pytest.mark.xfail(strict=True, reason="detection misses fSpy's field of view by more than 2° on these photos")
-@pytest.mark.parametrize("name", ["defaults.fspy", "fspy_github_bug_5.fspy", "quad-problem.fspy"])
+@pytest.mark.parametrize("name", ["fspy_github_bug_5.fspy", "quad-problem.fspy"])
 def test_fspy_photos_not_yet_within_2_degrees(fspy_fixtures, name):
     reference, detection = detect_fspy_photo(fspy_fixtures, name)
     found = detection.calibration

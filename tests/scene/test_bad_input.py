@@ -123,7 +123,7 @@ def test_lines_drawn_on_a_picture_of_another_aspect_ratio(inputs, tmp_path):
 def test_near_without_far(inputs):
     _, picture, depth, output = inputs
     result = _scene(picture, "--depth", depth, "--near", "2", "-o", output / "s.glb")
-    _assert_refused(result, output, "--near", "--far")
+    _assert_refused(result, output, "nearest and the farthest")
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "I;16"])

@@ -1,5 +1,6 @@
 """The Blender add-on (File > Import > Depth3D scene): the zip the command writes, what it reads
-from a scene file, and, in Debian's Blender 3.4, a render from the camera it sets up.
+from a scene file, and, in Debian's Blender 3.4 and in Blender 4.x (the ``bpy`` module of the
+Python that ``DEPTH3D_BLENDER4_PYTHON`` names), a render from the camera it sets up.
 
 The Blender tests install the zip in a fresh user folder and call ``import_scene.depth3d``;
 render size, camera, lens shift, view transform and frames are then the add-on's alone. One
@@ -203,16 +204,17 @@ def _psnr(render: np.ndarray, picture: np.ndarray) -> float:
     ("off-centre", "walk", False),
 ])
 def test_blender_renders_the_picture_from_the_camera_the_addon_sets(
-    tmp_path, artifacts_dir, principal, animation, picture_background
+    tmp_path, artifacts_dir, blender, principal, animation, picture_background
 ):
     picture, scene, glb = _scene(principal, animation, tmp_path)
     addon = tmp_path / "depth3d_blender.zip"
     assert cli.main(["blender-addon", "-o", str(addon)]) == 0
-    name = f"addon_{principal}_{animation or 'still'}"
-    report = import_with_addon(addon, glb, artifacts_dir / f"{name}.png", tmp_path,
+    name = f"addon_{principal}_{animation or 'still'}_blender{blender.version.split('.')[0]}"
+    report = import_with_addon(blender, addon, glb, artifacts_dir / f"{name}.png", tmp_path,
                                picture_background=picture_background)
 
     assert report["result"] == ["FINISHED"] and report["camera"] == "Depth3D camera"
+    assert report["blender_version"].startswith(blender.version)
     assert report["resolution"] == [WIDTH, HEIGHT, 100]
     assert report["view"] == ["Standard", "None"]
     expected = blender_camera_settings(_camera(principal))
@@ -239,8 +241,8 @@ def test_blender_renders_the_picture_from_the_camera_the_addon_sets(
     coverage = float((render[..., 3] == 255).mean())
     psnr = _psnr(render[..., :3], np.asarray(picture))
     shifted = _psnr(render[:, 1:, :3], np.asarray(picture)[:, :-1])
-    print(f"Blender add-on {principal} {animation or 'still'}: {psnr:.2f} dB over all pixels, "
-          f"{coverage:.1%} covered; {shifted:.2f} dB against the picture shifted by one pixel")
+    print(f"Blender {report['blender_version']} add-on {principal} {animation or 'still'}: {psnr:.2f} dB over all "
+          f"pixels, {coverage:.1%} covered; {shifted:.2f} dB against the picture shifted by one pixel")
     assert coverage == 1.0
     assert psnr >= 40.0
     assert shifted < 40.0  # the measure sees a one-pixel misalignment

@@ -1,4 +1,8 @@
-"""Debian's Blender 3.4, headless, as a test client: import a .glb with its camera and render it.
+"""Blender, headless, as a test client: import a .glb with its camera and render it.
+
+Debian's Blender 3.4 runs every script here; :func:`render_glb` and :func:`import_with_addon` also
+run in Blender 4.x as the ``bpy`` module of a Python named by ``DEPTH3D_BLENDER4_PYTHON``
+(:func:`blender4_module`; ``tools/setup_env.sh --blender4`` makes one).
 
 The render reproduces texture colours (Cycles on the CPU, Standard view transform, no
 denoiser, a tiny pixel filter so each pixel samples its centre) on a transparent film, so the
@@ -18,7 +22,51 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+BLENDER4_PYTHON_VARIABLE = "DEPTH3D_BLENDER4_PYTHON"
+"""Names a Python interpreter that imports Blender 4.x as the ``bpy`` module."""
+
+
+@dataclass(frozen=True)
+class Blender:
+    """A Blender that runs a Python script headless.
+
+    Attributes:
+        version: the version it must report (``bpy.app.version_string`` starts with it): "3.4"
+            for Debian's program, the module's whole version string for a ``bpy`` module.
+        runner: what runs ``SCRIPT -- ARGUMENTS``: Blender's program with its headless flags, or
+            a Python interpreter that has the ``bpy`` module (no flags: a module has no UI and
+            reads no startup file).
+    """
+
+    version: str
+    runner: tuple[str, ...]
+
+    def command(self, script: Path, *arguments) -> list[str]:
+        """The command line that runs ``script`` with ``arguments`` (after ``--``, as Blender passes them)."""
+        return [*self.runner, str(script), "--", *(str(argument) for argument in arguments)]
+
+
+def debian_blender() -> Blender:
+    """Debian's ``blender`` program (3.4), in the background, with factory settings."""
+    blender = shutil.which("blender")
+    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+    return Blender("3.4", (blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python"))
+
+
+def blender4_module(python: str) -> Blender:
+    """Blender 4.x (or later) as the ``bpy`` module of the interpreter ``python``; an
+    AssertionError saying what is wrong when it cannot import such a ``bpy``."""
+    result = subprocess.run([python, "-c", "import bpy; print(bpy.app.version_string)"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (
+        f"{BLENDER4_PYTHON_VARIABLE}={python} cannot import bpy:\n{result.stderr[-2000:]}"
+    )
+    version = result.stdout.strip().splitlines()[-1]
+    assert int(version.split(".")[0]) >= 4, f"{BLENDER4_PYTHON_VARIABLE}={python} imports bpy {version}, older than 4.0"
+    return Blender(version, (python,))
 
 _RENDER_FROM_THE_SCENE_CAMERA = r'''
 render = scene.render
@@ -76,22 +124,22 @@ scene.view_settings.gamma = 1.0
 ''' + _RENDER_FROM_THE_SCENE_CAMERA
 
 
-def render_glb(glb_path: Path, output_png: Path, mode: str, work_dir: Path, samples: int = 4) -> Path:
-    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with Blender, ``samples``
-    per pixel (one lands on the pixel centre); return the path."""
-    blender = shutil.which("blender")
-    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
+def render_glb(
+    glb_path: Path, output_png: Path, mode: str, work_dir: Path, blender: Blender | None = None, samples: int = 4
+) -> Path:
+    """Render ``glb_path`` from its camera into ``output_png`` (RGBA) with ``blender`` (Debian's
+    when not given), ``samples`` per pixel (one lands on the pixel centre); return the path."""
+    blender = blender or debian_blender()
     script = work_dir / "render_glb.py"
     script.write_text(_SCRIPT)
     result = subprocess.run(
-        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
-         "--", str(glb_path), str(output_png), mode, str(samples)],
+        blender.command(script, glb_path, output_png, mode, str(samples)),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0 and output_png.exists(), (
-        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        f"{blender.version} Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     return output_png
 
@@ -100,8 +148,8 @@ _ADDON_SCRIPT = r'''
 import json
 import sys
 
-import addon_utils
 import bpy
+import addon_utils  # on sys.path once bpy is imported (the bpy module has no startup of its own)
 
 addon_zip, glb_path, output_path, report_path, background = sys.argv[sys.argv.index("--") + 1:]
 bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -113,6 +161,7 @@ scene = bpy.context.scene
 camera = scene.camera
 report = {
     "result": sorted(result),
+    "blender_version": bpy.app.version_string,
     "bl_info": {key: list(value) if isinstance(value, tuple) else value for key, value in addon.bl_info.items()},
     "camera": camera.name if camera else None,
     "camera_data": {key: getattr(camera.data, key) for key in ("lens", "sensor_width", "sensor_fit", "shift_x", "shift_y")},
@@ -137,17 +186,15 @@ with open(report_path, "w") as file:
 
 
 def import_with_addon(
-    addon_zip: Path, glb_path: Path, output_png: Path, work_dir: Path, *, picture_background: bool
+    blender: Blender, addon_zip: Path, glb_path: Path, output_png: Path, work_dir: Path, *, picture_background: bool
 ) -> dict:
-    """Install ``addon_zip`` in a fresh Blender user folder, import ``glb_path`` with
+    """Install ``addon_zip`` in a fresh user folder of ``blender``, import ``glb_path`` with
     ``import_scene.depth3d`` and render its first frame from the scene camera (Cycles, one sample
     per pixel, which lands on the pixel centre) into ``output_png``; what the add-on set, as a dict.
 
     Nothing but the sampling and the film is set by the test: render size, camera, lens shift,
     view transform and frames are the add-on's.
     """
-    blender = shutil.which("blender")
-    assert blender, "blender is not installed (apt-get install -y blender python3-numpy)"
     script = work_dir / "import_with_addon.py"
     script.write_text(_ADDON_SCRIPT)
     report_path = work_dir / "addon_report.json"
@@ -159,13 +206,12 @@ def import_with_addon(
         "BLENDER_USER_DATAFILES": str(user / "datafiles"),
     }
     result = subprocess.run(
-        [blender, "-b", "--factory-startup", "--python-exit-code", "1", "--python", str(script),
-         "--", str(addon_zip), str(glb_path), str(output_png), str(report_path),
-         "background" if picture_background else "none"],
+        blender.command(script, addon_zip, glb_path, output_png, report_path,
+                        "background" if picture_background else "none"),
         capture_output=True, text=True, timeout=300, env=environment,
     )
     assert result.returncode == 0 and output_png.exists() and report_path.exists(), (
-        f"Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        f"{blender.version} Blender failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     )
     return json.loads(report_path.read_text())
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib_depth3d.camera import Camera
-from lib_depth3d.scene.zdepth import zdepth_at_pixel
 
 ROOM_SIZE_M = (5.0, 4.0, 2.6)
 BALL_CENTRE_M = (2.8, 1.4, 0.45)
@@ -88,26 +87,28 @@ def render_room(
     return RenderedRoom(camera, zdepth, labels)
 
 
-def smooth_field(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A smooth random field in [−1, 1]: a few waves of at most one period across the picture."""
+def smooth_field(height: int, width: int, rng: np.random.Generator, periods: float = 1.0) -> np.ndarray:
+    """A smooth random field in [−1, 1]: a few waves of at most ``periods`` periods across the
+    picture's longer side (along each axis)."""
     rows, columns = np.mgrid[0:height, 0:width]
     v, u = rows / max(height, width), columns / max(height, width)
     field = np.zeros((height, width))
     for _ in range(4):
-        fu, fv = rng.uniform(-1.0, 1.0, 2)
+        fu, fv = rng.uniform(-periods, periods, 2)
         field += np.cos(2 * math.pi * (fu * u + fv * v) + rng.uniform(0, 2 * math.pi))
     return field / np.abs(field).max()
 
 
 def network_disparity(
-    zdepth: np.ndarray, scale: float, shift: float, noise: float, bias: float, seed: int = 0
+    zdepth: np.ndarray, scale: float, shift: float, noise: float, bias: float, seed: int = 0, periods: float = 1.0
 ) -> np.ndarray:
     """``scale / z + shift`` as a network gives it: plus white noise with a standard deviation of
-    ``noise`` times the range of ``scale / z``, and a smooth bias of up to ``± bias`` of that range."""
+    ``noise`` times the range of ``scale / z``, and a smooth bias of up to ``± bias`` of that range
+    (waves of at most ``periods`` periods across the picture)."""
     rng = np.random.default_rng(seed)
     clean = scale / zdepth
     spread = float(clean.max() - clean.min())
-    disturbance = noise * rng.standard_normal(zdepth.shape) + bias * smooth_field(*zdepth.shape, rng)
+    disturbance = noise * rng.standard_normal(zdepth.shape) + bias * smooth_field(*zdepth.shape, rng, periods)
     return (clean + shift + spread * disturbance).astype(np.float32)
 
 
@@ -161,12 +162,70 @@ def reference_ends(room) -> np.ndarray:
     return best[1]
 
 
+def _floor_zdepth_at(zdepth: np.ndarray, pixel: np.ndarray) -> float:
+    """z-depth at a floor pixel from the 9×9 px around it (all floor, as reference_ends chooses):
+    inverse depth is affine in pixels on a plane, so a plane fitted to it there and evaluated at
+    the pixel averages the depth's pixel noise over about a small cell, as the flatness does."""
+    u, v = pixel - 0.5
+    column, row = int(round(u)), int(round(v))
+    rows, columns = np.mgrid[row - 4 : row + 5, column - 4 : column + 5]
+    inverse = 1.0 / zdepth[row - 4 : row + 5, column - 4 : column + 5].astype(np.float64)
+    design = np.stack([columns.ravel() - u, rows.ravel() - v, np.ones(rows.size)], axis=1)
+    return 1.0 / float(np.linalg.lstsq(design, inverse.ravel(), rcond=None)[0][2])
+
+
 def reference_error(room, zdepth: np.ndarray) -> float:
     """Relative error of 1 m along the floor, measured on the depth."""
     pixels, _ = room.camera.project(reference_ends(room))
-    depths = np.array([zdepth_at_pixel(zdepth, tuple(p)) for p in pixels])
+    depths = np.array([_floor_zdepth_at(zdepth, p) for p in pixels])
     ends = room.camera.unproject(pixels, depths)
     return abs(float(np.linalg.norm(ends[1] - ends[0])) - 1.0)
+
+
+ASPECT_RATIOS = ((4, 3), (3, 4), (16, 9), (9, 16), (1, 1), (3, 2))
+
+
+@dataclass(frozen=True)
+class RandomView:
+    """A view drawn at random for the fit's checks, and the disparity's shift and noise seed."""
+
+    width: int
+    height: int
+    yaw_deg: float
+    pitch_deg: float
+    shift_in_near_disparities: float  # b over the nearest a/z
+    seed: int
+
+    def room(self) -> RenderedRoom:
+        return render_room(self.width, self.height, 70.0, self.yaw_deg, self.pitch_deg)
+
+
+def random_views(count: int, long_side_px: int, seed: int) -> list[RandomView]:
+    """``count`` views of the room: aspect ratio, yaw (−45° to 45°) and pitch (0° to 35° down)
+    drawn at random, each kept if the floor fills 5 % of the picture with 1 m of it in view (what
+    the figures measure); the shift b log-uniform from 0.01 to 100 nearest a/z."""
+    rng = np.random.default_rng(seed)
+    views: list[RandomView] = []
+    while len(views) < count:
+        across, down = ASPECT_RATIOS[rng.integers(len(ASPECT_RATIOS))]
+        width = long_side_px if across >= down else long_side_px * across // down
+        height = long_side_px if down >= across else long_side_px * down // across
+        view = RandomView(
+            width, height, round(float(rng.uniform(-45.0, 45.0)), 1), round(float(rng.uniform(0.0, 35.0)), 1),
+            round(float(10.0 ** rng.uniform(-2.0, 2.0)), 3), int(rng.integers(1 << 31)),
+        )
+        room = view.room()
+        if 2 in measured_planes(room, room.zdepth) and _has_reference(room):
+            views.append(view)
+    return views
+
+
+def _has_reference(room) -> bool:
+    try:
+        reference_ends(room)
+    except AssertionError:
+        return False
+    return True
 
 
 def room_picture(room: RenderedRoom) -> np.ndarray:

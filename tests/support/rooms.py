@@ -124,3 +124,49 @@ def render_room(camera: Camera, *, clutter: int = 12, seed: int = 0) -> Rendered
     noisy = np.asarray(small, dtype=np.float64) + rng.normal(0.0, 1.5, (height, width))
     grey8 = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
     return RenderedRoom(Image.fromarray(np.stack([grey8] * 3, axis=-1)), camera)
+
+
+def cube_camera(width: int, height: int, horizontal_fov_deg: float, yaw_deg: float, pitch_deg: float, distance: float = 7.0) -> Camera:
+    """A level camera ``distance`` from the origin looking at it (yaw from +x about +z, pitch up)."""
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)])
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    rotation = np.stack([right, np.cross(right, forward), -forward])
+    view = np.eye(4)
+    view[:3, :3] = rotation
+    view[:3, 3] = rotation @ (distance * forward)
+    focal = width / 2.0 / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+    return Camera(width, height, focal, (width / 2.0, height / 2.0), view)
+
+
+def render_cube_over_decoy_grid(camera: Camera, decoy: Camera) -> Image.Image:
+    """A grey cube ([-1, 1]³, three shades) on a dark ground, and over it a dashed floor grid
+    drawn by another camera, as a 3D viewport shows a grid that does not match the object.
+
+    The grid's dashes are short and many, the cube's edges long and few (three per direction),
+    and the two perspectives disagree: only the cube's edges fit one camera.
+    """
+    width, height = camera.image_size_px
+    scale = SUPERSAMPLING
+    canvas = Image.new("L", (width * scale, height * scale), 60)
+    draw = ImageDraw.Draw(canvas)
+    for axis, shade in zip(range(3), (150, 120, 175)):
+        u, v = [a for a in range(3) if a != axis]
+        for side in (-1.0, 1.0):
+            normal = np.zeros(3)
+            normal[axis] = side
+            if normal @ (camera.position_world - normal) <= 0:
+                continue
+            corners = np.zeros((4, 3))
+            corners[:, axis] = side
+            corners[:, [u, v]] = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
+            draw.polygon([tuple(p * scale) for p in camera.project(corners)[0]], fill=shade)
+    for k in np.arange(-6.0, 6.5):
+        for start, end in (((k, -6.0, 0.0), (k, 6.0, 0.0)), ((-6.0, k, 0.0), (6.0, k, 0.0))):
+            start, end = np.array(start), np.array(end)
+            for t in np.arange(0.0, 1.0, 1.0 / 12.0):
+                dash = decoy.project(np.array([start + (end - start) * t, start + (end - start) * (t + 1.0 / 24.0)]))[0]
+                draw.line([tuple(p * scale) for p in dash], fill=95, width=scale)
+    grey = np.asarray(canvas.resize((width, height), Image.BOX))
+    return Image.fromarray(np.stack([grey] * 3, axis=-1))

@@ -419,7 +419,10 @@ def test_each_doubt_about_detected_lines_is_said():
     assert words.startswith("Detected lines: 3 and 9 segments along two directions, 5 along a third, misfit up to 2.50 px: low")
     for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "4.0° from perpendicular"):
         assert doubt in words
-    assert ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2)).endswith(": high confidence.")
+    assert ui._confidence_words(DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2)).endswith(": high confidence.")
+    unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2))
+    assert unchecked.endswith("low confidence (no third direction was found to check the focal length the other two give). "
+                              "Check the lines and correct them.")
 
 
 def test_handlers_are_called_by_name_and_give_back_what_they_change(caplog):
