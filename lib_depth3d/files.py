@@ -27,6 +27,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_CHUNK_HEADER = struct.Struct(">I4s")
 MAX_IMAGE_PIXELS = 16384 * 16384
 """The most pixels a picture may have; :func:`open_image` refuses larger ones before decoding."""
+EXIF_ORIENTATION = 0x0112
+TURNED_ORIENTATIONS = range(2, 9)
+"""EXIF orientations other than upright (1): mirrored, turned, or both."""
 
 
 @contextlib.contextmanager
@@ -212,7 +215,7 @@ def read_picture_header(data: bytes, name: str) -> PictureHeader:
                 exif = Image.Image.getexif(opened)
             else:
                 exif = opened.getexif()
-            return PictureHeader(str(opened.format), opened.mode, opened.size, int(exif.get(0x0112, 1)))
+            return PictureHeader(str(opened.format), opened.mode, opened.size, int(exif.get(EXIF_ORIENTATION, 1)))
     except UnidentifiedImageError as error:
         # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
         raise InputError(f"{name} is not a readable picture. Use a PNG, JPEG or WebP file.") from error
@@ -247,7 +250,11 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
             if opened.format == "PNG" and opened.mode == "I":
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
                 opened = opened.convert("I;16")
-            return ImageOps.exif_transpose(opened)
+            if opened.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS:
+                return ImageOps.exif_transpose(opened)
+            # exif_transpose would copy an upright picture (48 MB at 4096²); leaving the block
+            # closes only the file, the decoded picture stays.
+            return opened
     except UnidentifiedImageError as error:
         # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
         raise InputError(f"{the_file} is not a readable picture. Use a PNG, JPEG or WebP file.") from error

@@ -32,6 +32,7 @@ from typing import Callable, Literal, Mapping
 import numpy as np
 from PIL import Image
 
+from lib_depth3d.arrays import map_in_blocks
 from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import MAX_IMAGE_PIXELS, grey16_png_bytes, open_image, write_bytes_atomic
@@ -71,10 +72,12 @@ class DepthMap:
         if values.ndim != 2 or values.size == 0:
             raise InputError(f"A depth map must be a 2-D array, got shape {values.shape}.")
         values = values.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(values)):
+        # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
+        low, high = values.min(), values.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise InputError(f"The depth map has {bad} NaN or infinite values; every value must be finite.")
-        if self.kind != "disparity" and np.any(values <= 0):
+        if self.kind != "disparity" and low <= 0:
             raise InputError(f"A {self.kind} map must be positive everywhere (z-depth > 0).")
         object.__setattr__(self, "values", values)
 
@@ -311,9 +314,9 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
 def depth_image_nearness(picture: Image.Image) -> np.ndarray:
     """A depth picture (8/16-bit grey or RGB, near = bright) → float32 in [0, 1]."""
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(picture, dtype=np.float64)
+        values = np.asarray(picture)
         top = 65535.0 if picture.mode.startswith("I;16") or values.max() > 255 else 255.0
-        return (values / top).astype(np.float32)
+        return map_in_blocks(lambda block: block.astype(np.float64) / top, values, np.float32)
     if picture.mode == "F":
         return np.asarray(picture, dtype=np.float32)
     return (np.asarray(picture.convert("L"), dtype=np.float32) / 255.0).astype(np.float32)
