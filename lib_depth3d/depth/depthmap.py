@@ -95,10 +95,8 @@ class DepthMap:
         low, high = float(near_large.min()), float(near_large.max())
         if high - low <= 0:
             return np.zeros_like(near_large, dtype=np.float32)
-        # In place: two full-size float32 passes instead of four (the same float32 arithmetic).
-        nearness = np.subtract(near_large, np.float32(low), dtype=np.float32)
-        nearness /= np.float32(high - low)
-        return nearness
+        offset, scale = np.float32(low), np.float32(high - low)
+        return map_in_blocks(lambda block: (block - offset) / scale, near_large, np.float32)
 
     def resized(self, width: int, height: int) -> "DepthMap":
         """Bilinear resize (in float) to ``width``×``height``."""
@@ -166,9 +164,9 @@ def _pixel_pair(fields: Mapping[str, object], key: str, name: str) -> tuple[floa
 def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
     """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535), its
     :func:`depth_header` in text chunks."""
-    levels = depth.nearness()
-    levels *= 65535.0
-    return grey16_png_bytes(np.round(levels, out=levels).astype(np.uint16), depth_header(depth, camera))
+    top = np.float32(65535.0)
+    levels = map_in_blocks(lambda block: np.round(block * top), depth.nearness(), np.uint16)
+    return grey16_png_bytes(levels, depth_header(depth, camera))
 
 
 def depth_npy_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
