@@ -91,12 +91,18 @@ class DepthMap:
 
     def nearness(self) -> np.ndarray:
         """Values scaled to [0, 1] with 1 = nearest (what a depth PNG stores). Constant maps give 0."""
-        near_large = self.values if self.kind == "disparity" else 1.0 / self.values
-        low, high = float(near_large.min()), float(near_large.max())
+        low, high = self.values.min(), self.values.max()
+        if self.kind != "disparity":
+            # 1/z in float32 is correctly rounded, so it falls as z rises: its extremes are those
+            # of the extremes, and the full-size 1/z is made a block at a time below.
+            low, high = np.float32(1.0) / high, np.float32(1.0) / low
+        low, high = float(low), float(high)
         if high - low <= 0:
-            return np.zeros_like(near_large, dtype=np.float32)
+            return np.zeros_like(self.values, dtype=np.float32)
         offset, scale = np.float32(low), np.float32(high - low)
-        return map_in_blocks(lambda block: (block - offset) / scale, near_large, np.float32)
+        if self.kind == "disparity":
+            return map_in_blocks(lambda block: (block - offset) / scale, self.values, np.float32)
+        return map_in_blocks(lambda block: (1.0 / block - offset) / scale, self.values, np.float32)
 
     def resized(self, width: int, height: int) -> "DepthMap":
         """Bilinear resize (in float) to ``width``×``height``."""
