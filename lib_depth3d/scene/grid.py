@@ -111,8 +111,11 @@ def _sample(values: np.ndarray, grid: SampleGrid, convert) -> np.ndarray:
     ``convert`` (elementwise) runs only on the pixels the interpolation reads."""
     height, width = values.shape
     rows, columns = _pixels_read(grid.y_px, height), _pixels_read(grid.x_px, width)
-    read = values if rows is None else values[rows]
-    read = read if columns is None else read[:, columns]
+    if rows is not None and columns is not None:
+        read = values[np.ix_(rows, columns)]
+    else:
+        read = values if rows is None else values[rows]
+        read = read if columns is None else read[:, columns]
     converted = convert(read).astype(np.float64, copy=False)
     along_x = _resample_axis(converted, grid.x_px, 1, width, columns)
     return _resample_axis(along_x, grid.y_px, 0, height, rows)
