@@ -23,8 +23,9 @@ alternating order, and reports medians and the median of the per-round ratios.
 - ``fspy``: ``bench/calibration.py``'s read of every shared fSpy project and of projects made
   here at 1024² and 4096², against reading the file's bytes.
 - ``api``: ``bench/api.py``'s ``/scene`` concurrency rows with the pool, 4 and 16 clients
-  (``quick``: 16 requests a row; ``full``: its own defaults, peak table included, about 10 minutes
-  more).
+  (``quick``: 16 requests a row, four rows: the pool and an unbounded server at 4 and 16 clients;
+  ``full``: its own defaults, with 1 client and its peak table, which loads the registry's largest
+  network: several minutes more).
 
 With the defaults (sizes 512–4096, 5 rounds, quick API) a run took 10 minutes on the 2-core
 machine this was written on, shared with other work (load average 10), most of it full resolution
