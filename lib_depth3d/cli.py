@@ -15,7 +15,7 @@ import importlib
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from lib_depth3d.errors import Depth3DError
 
@@ -33,20 +33,28 @@ EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
-def _command_modules() -> dict[str, object]:
-    return {name: importlib.import_module(module) for name, module in COMMANDS.items()}
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (None before one)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
-def build_parser(prog: str = "depth3d") -> argparse.ArgumentParser:
+def build_parser(prog: str = "depth3d", with_options: Iterable[str] = tuple(COMMANDS)) -> argparse.ArgumentParser:
+    """The parser of every subcommand; only those named in ``with_options`` get their options,
+    the others their names and help lines. Adding options imports what their defaults come
+    from, so ``depth3d scene …`` loads only the scene command's modules and ``depth3d --help``
+    none of them."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Depth3D: depthmaps, camera calibration from vanishing lines, "
         "camera-matched .glb scenes and depth masks.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _command_modules().items():
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(subparser)
+        if name in with_options:
+            module.add_arguments(subparser)
         subparser.set_defaults(run=module.run)
     return parser
 
@@ -59,7 +67,9 @@ def _exit_when_terminated(signal_number: int, frame) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
     """Run one command line; the exit code. ``prog`` is how the usage line names the program."""
-    args = build_parser(prog).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _chosen_command(argv)
+    args = build_parser(prog, () if command is None else (command,)).parse_args(argv)
     previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
     try:
         code = int(args.run(args) or 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -23,10 +24,12 @@ from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
-from lib_depth3d.mask import MaskOptions, MaskResult, depth_mask
 from lib_depth3d.progress import Progress
 from lib_depth3d.scene import SceneFiles, SceneOptions, scene_summary
 from lib_depth3d.scene.build import Scene
+
+if TYPE_CHECKING:
+    from lib_depth3d.mask import MaskOptions, MaskResult
 
 
 @dataclass(frozen=True)
@@ -140,5 +143,7 @@ def make_mask(picture: Image.Image, nearness: np.ndarray, options: MaskOptions |
     """The inpainting mask (white = repaint) of ``picture`` from its depth's nearness in [0, 1]
     (1 = nearest; :meth:`DepthMap.nearness`, or a depth picture's grey levels as stored), at the
     picture's size; a nearness map of another size is resized."""
+    from lib_depth3d.mask import MaskOptions, depth_mask
+
     _check_picture(picture)
     return depth_mask(nearness, options or MaskOptions(), (picture.width, picture.height))

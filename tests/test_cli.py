@@ -1,9 +1,11 @@
 """The `depth3d` command: its console-script entry, its usage line, and output into a closed pipe."""
 
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lib_depth3d import cli
@@ -44,3 +46,38 @@ def test_output_into_a_pipe_whose_reader_has_gone_ends_quietly(args):
         os.close(write_end)
     assert result.stderr == ""
     assert result.returncode == cli.EXIT_BROKEN_PIPE == 141
+
+
+HEAVY_MODULES = ("pygltflib", "http.client", "cv2", "torch", "scipy", "lib_depth3d.camera.detect",
+                 "lib_depth3d.depth.estimate", "lib_depth3d.scene.fit", "lib_depth3d.scene.animation")
+
+_MODULES_AFTER = """
+import json, sys
+from lib_depth3d.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_after(*args) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _MODULES_AFTER, *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_a_scene_from_a_depth_file_and_the_help_import_only_what_they_use(tmp_path):
+    """The default-grid scene from a picture and a depth file loads no network, line detection,
+    calibration fit, HTTP client or glTF library; the help loads no engine at all."""
+    from tests.support.scene_inputs import smooth_picture, wavy_zdepth
+
+    smooth_picture(48, 36).save(tmp_path / "picture.png")
+    np.save(tmp_path / "depth.npy", wavy_zdepth(48, 36, 3))
+    scene = _modules_after("scene", str(tmp_path / "picture.png"), "--depth", str(tmp_path / "depth.npy"),
+                           "--depth-kind", "depth", "--fov", "55", "-o", str(tmp_path / "scene.glb"))
+    assert (tmp_path / "scene.glb").stat().st_size > 0
+    assert scene.isdisjoint(HEAVY_MODULES), scene & set(HEAVY_MODULES)
+    helped = _modules_after("--help")
+    assert not {name for name in helped if name.startswith(("lib_depth3d.scene", "lib_depth3d.depth", "numpy"))}

@@ -7,7 +7,6 @@ import json
 import sys
 
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import read_input_file
 
 HELP = (
     "Solve the camera from vanishing lines (.fspy project, lines JSON, or lines detected in a picture) "
@@ -37,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lib_depth3d.camera import calibrate, parse_lines_json, read_fspy
     from lib_depth3d.camera.fspy import fspy_project_bytes, image_size_px
-    from lib_depth3d.files import write_bytes_atomic
+    from lib_depth3d.files import read_input_file, write_bytes_atomic
 
     if args.write_lines and not args.detect:
         raise InputError("--write-lines goes with --detect; with --lines or --fspy the lines are already in a file.")
@@ -73,7 +72,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     """Detect the lines in the picture, solve, write what was asked, print the report with the lines."""
     from lib_depth3d.camera.detect import detect_calibration
     from lib_depth3d.camera.fspy import fspy_project_bytes
-    from lib_depth3d.files import open_image, write_bytes_atomic
+    from lib_depth3d.files import open_image, read_input_file, write_bytes_atomic
 
     if args.image:
         raise InputError("--image goes with --lines; with --detect the picture is the one given to --detect.")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from lib_depth3d.commands.model_options import add_model_options, end_progress, network_source, terminal_progress
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import read_input_file
 
 HELP = "Build a camera-matched textured 3D scene (.glb) from a picture, its depth and its camera."
 
@@ -110,6 +109,7 @@ def _camera_source(args: argparse.Namespace):
     Anything 3, MoGe-2; the assumed field of view for the others), or with a depth file the
     assumed field of view."""
     from lib_depth3d.camera.sources import DetectedLinesCamera, EstimatedCamera, FieldOfViewCamera, calibration_source
+    from lib_depth3d.files import read_input_file
 
     if args.detect_lines:
         return DetectedLinesCamera()
@@ -163,7 +163,7 @@ def _scene_options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from lib_depth3d import pipeline
-    from lib_depth3d.files import open_image, picture_header_size
+    from lib_depth3d.files import open_image, picture_header_size, read_input_file
     from lib_depth3d.scene import check_scene_output
     from lib_depth3d.scene.build import check_picture_size
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 HELP = "serve the Depth 3D tab (canvas editor, build, downloads) and the HTTP API standalone"
 
@@ -19,6 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     # The server's own temp folder, for gradio's uploads and served copies: the only files its
     # /file= route serves. Gradio 4 reads GRADIO_TEMP_DIR when imported, so it is set first.
     base = os.environ.get("GRADIO_TEMP_DIR")

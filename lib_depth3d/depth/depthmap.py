@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Callable, Literal, Mapping
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
+from lib_depth3d.arrays import map_in_blocks
 from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import MAX_IMAGE_PIXELS, open_image, write_bytes_atomic
+from lib_depth3d.files import MAX_IMAGE_PIXELS, grey16_png_bytes, open_image, write_bytes_atomic
 
 DepthKind = Literal["disparity", "depth", "metric"]
 DEPTH_KINDS: tuple[str, ...] = ("disparity", "depth", "metric")
@@ -71,10 +72,12 @@ class DepthMap:
         if values.ndim != 2 or values.size == 0:
             raise InputError(f"A depth map must be a 2-D array, got shape {values.shape}.")
         values = values.astype(np.float32, copy=False)
-        if not np.all(np.isfinite(values)):
+        # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
+        low, high = values.min(), values.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise InputError(f"The depth map has {bad} NaN or infinite values; every value must be finite.")
-        if self.kind != "disparity" and np.any(values <= 0):
+        if self.kind != "disparity" and low <= 0:
             raise InputError(f"A {self.kind} map must be positive everywhere (z-depth > 0).")
         object.__setattr__(self, "values", values)
 
@@ -88,11 +91,18 @@ class DepthMap:
 
     def nearness(self) -> np.ndarray:
         """Values scaled to [0, 1] with 1 = nearest (what a depth PNG stores). Constant maps give 0."""
-        near_large = self.values if self.kind == "disparity" else 1.0 / self.values
-        low, high = float(near_large.min()), float(near_large.max())
+        low, high = self.values.min(), self.values.max()
+        if self.kind != "disparity":
+            # 1/z in float32 is correctly rounded, so it falls as z rises: its extremes are those
+            # of the extremes, and the full-size 1/z is made a block at a time below.
+            low, high = np.float32(1.0) / high, np.float32(1.0) / low
+        low, high = float(low), float(high)
         if high - low <= 0:
-            return np.zeros_like(near_large, dtype=np.float32)
-        return ((near_large - low) / (high - low)).astype(np.float32)
+            return np.zeros_like(self.values, dtype=np.float32)
+        offset, scale = np.float32(low), np.float32(high - low)
+        if self.kind == "disparity":
+            return map_in_blocks(lambda block: (block - offset) / scale, self.values, np.float32)
+        return map_in_blocks(lambda block: (1.0 / block - offset) / scale, self.values, np.float32)
 
     def resized(self, width: int, height: int) -> "DepthMap":
         """Bilinear resize (in float) to ``width``×``height``."""
@@ -160,13 +170,9 @@ def _pixel_pair(fields: Mapping[str, object], key: str, name: str) -> tuple[floa
 def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
     """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535), its
     :func:`depth_header` in text chunks."""
-    quantised = np.round(depth.nearness() * 65535.0).astype(np.uint16)
-    text = PngImagePlugin.PngInfo()
-    for key, value in depth_header(depth, camera).items():
-        text.add_text(key, value)
-    buffer = io.BytesIO()
-    Image.fromarray(quantised, mode="I;16").save(buffer, format="PNG", pnginfo=text)
-    return buffer.getvalue()
+    top = np.float32(65535.0)
+    levels = map_in_blocks(lambda block: np.round(block * top), depth.nearness(), np.uint16)
+    return grey16_png_bytes(levels, depth_header(depth, camera))
 
 
 def depth_npy_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
@@ -312,9 +318,9 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
 def depth_image_nearness(picture: Image.Image) -> np.ndarray:
     """A depth picture (8/16-bit grey or RGB, near = bright) → float32 in [0, 1]."""
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(picture, dtype=np.float64)
+        values = np.asarray(picture)
         top = 65535.0 if picture.mode.startswith("I;16") or values.max() > 255 else 255.0
-        return (values / top).astype(np.float32)
+        return map_in_blocks(lambda block: block.astype(np.float64) / top, values, np.float32)
     if picture.mode == "F":
         return np.asarray(picture, dtype=np.float32)
     return (np.asarray(picture.convert("L"), dtype=np.float32) / 255.0).astype(np.float32)

@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.client
 import os
 import re
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,6 +315,13 @@ else:
 
 def _fetch(url: str, partial: Path, progress: DownloadProgress | None, timeout_s: float) -> None:
     """Append the rest of ``url`` to ``partial`` (HTTP Range), or restart when the server ignores the range."""
+    # Imported here: the HTTP client costs every command that reads weights or names this module
+    # (a scene from a depth file) about 30 ms, and only a download uses it.
+    import http.client
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"User-Agent": "depth3d", "Range": f"bytes={have}-"} if have else {"User-Agent": "depth3d"}
     request = urllib.request.Request(url, headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -14,9 +15,7 @@ from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
 from lib_depth3d.files import to_rgb
 from lib_depth3d.options import TEXTURE_FORMATS, SceneOptions
-from lib_depth3d.scene.animation import CameraAnimation, camera_animation
 from lib_depth3d.scene.edges import edge_strips, farthest_inverse_depth_near, sliding_cell_triangles, triangle_cells
-from lib_depth3d.scene.fit import CalibrationFit, check_inverse_depth, fit_disparity
 from lib_depth3d.scene.frames import GltfCamera, gltf_camera, world_to_gltf
 from lib_depth3d.scene.grid import SampleGrid, grid_shape, sample_grid, sample_inverse_depth, sample_map
 from lib_depth3d.scene.grid import unproject_samples
@@ -27,6 +26,10 @@ from lib_depth3d.scene.texture import PictureFile, picture_file
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
 from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
+
+if TYPE_CHECKING:  # imported where used: a scene without a calibration or a camera move needs neither
+    from lib_depth3d.scene.animation import CameraAnimation
+    from lib_depth3d.scene.fit import CalibrationFit
 
 MAX_PICTURE_SIDE_PX = 8192
 DEFAULT_NEAR = 1.0
@@ -191,6 +194,8 @@ def scene_zdepth(
         )
         mapping = disparity_mapping(depth.values, near, far)
         if calibrated and options.fit_to_calibration and not explicit_scale:
+            from lib_depth3d.scene.fit import fit_disparity
+
             fit = fit_disparity(depth.values, camera, mapping)
             if fit is None:
                 warnings.append(
@@ -253,6 +258,8 @@ def _checked(zdepth: np.ndarray, camera: Camera, calibrated: bool, options: Scen
     """The calibrated planes found in a depth that is not fitted, and their angles and flatness."""
     if not (calibrated and options.fit_to_calibration):
         return None
+    from lib_depth3d.scene.fit import check_inverse_depth
+
     return check_inverse_depth(1.0 / zdepth.astype(np.float64), camera)
 
 
@@ -355,6 +362,8 @@ def build_scene(
     animation = None
     file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest)
     if options.animation is not None:
+        from lib_depth3d.scene.animation import camera_animation
+
         animation = camera_animation(
             options.animation,
             file_camera.translation,

@@ -73,16 +73,30 @@ def _interpolation_along(positions_px: np.ndarray, size: int) -> tuple[np.ndarra
     return left, coordinate - left
 
 
-def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int) -> np.ndarray:
-    size = values.shape[axis]
+def _pixels_read(positions_px: np.ndarray, size: int) -> np.ndarray | None:
+    """Sorted indices of the pixels that interpolation at ``positions_px`` reads along an axis of
+    ``size`` pixels (None: every one)."""
+    if size == 1:
+        return None
+    left, _ = _interpolation_along(positions_px, size)
+    read = np.unique(np.concatenate([left, left + 1]))
+    return None if len(read) == size else read
+
+
+def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int, size: int,
+                   stored: np.ndarray | None) -> np.ndarray:
+    """Interpolate along ``axis`` of ``values``, which holds the pixels ``stored`` (sorted indices
+    out of ``size``; None: all of them) of that axis."""
     if size == 1:
         return np.repeat(values, len(positions_px), axis=axis)
     left, fraction = _interpolation_along(positions_px, size)
+    # Each left pixel's right neighbour is stored too, so it is the next one held.
+    at = left if stored is None else np.searchsorted(stored, left)
     shape = [1, 1]
     shape[axis] = -1
     fraction = fraction.reshape(shape)
-    first = np.take(values, left, axis=axis)
-    second = np.take(values, left + 1, axis=axis)
+    first = np.take(values, at, axis=axis)
+    second = np.take(values, at + 1, axis=axis)
     result = first + (second - first) * fraction
     outside = (fraction < 0) | (fraction > 1)
     if np.any(outside):
@@ -92,17 +106,32 @@ def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int) -> n
     return result
 
 
+def _sample(values: np.ndarray, grid: SampleGrid, convert) -> np.ndarray:
+    """(rows, columns) float64 bilinear samples of ``convert(values)`` at the grid's samples;
+    ``convert`` (elementwise) runs only on the pixels the interpolation reads."""
+    height, width = values.shape
+    rows, columns = _pixels_read(grid.y_px, height), _pixels_read(grid.x_px, width)
+    if rows is not None and columns is not None:
+        read = values[np.ix_(rows, columns)]
+    else:
+        read = values if rows is None else values[rows]
+        read = read if columns is None else read[:, columns]
+    converted = convert(read).astype(np.float64, copy=False)
+    along_x = _resample_axis(converted, grid.x_px, 1, width, columns)
+    return _resample_axis(along_x, grid.y_px, 0, height, rows)
+
+
 def sample_map(values: np.ndarray, grid: SampleGrid) -> np.ndarray:
     """(rows, columns) float64 samples of an (H, W) map of non-negative values at the grid's samples
     (bilinear; past the outermost pixel centres kept within ½ to 1½ times the nearest one)."""
-    along_x = _resample_axis(values.astype(np.float64, copy=False), grid.x_px, axis=1)
-    return _resample_axis(along_x, grid.y_px, axis=0)
+    return _sample(values, grid, lambda read: read)
 
 
 def sample_inverse_depth(zdepth: np.ndarray, grid: SampleGrid) -> np.ndarray:
     """(rows, columns) inverse depth at the grid's samples, from an (H, W) z-depth map."""
-    # Cast before sampling, so that the float32 quotient is freed before the float64 passes start.
-    return sample_map((1.0 / zdepth).astype(np.float64, copy=False), grid)
+    # Sample first, convert after: at 4096² the 512 grid reads 1 024² pixels, and inverting all
+    # 4 096² of them took a full-size float32 and a float64 map (200 MB) for the same values.
+    return _sample(zdepth, grid, lambda read: 1.0 / read)
 
 
 def unproject_samples(

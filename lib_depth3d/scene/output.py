@@ -29,7 +29,6 @@ from lib_depth3d.output_sets import check_targets, write_file_set
 from lib_depth3d.scene.build import Scene
 from lib_depth3d.scene.frames import Z_UP_TO_Y_UP, world_to_gltf
 from lib_depth3d.scene.gltf import glb_bytes
-from lib_depth3d.scene.page import viewer_page_html
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,8 @@ def _fspy(output: SceneOutput) -> bytes | None:
 def _html_page(output: SceneOutput) -> bytes | None:
     if not output.scene.options.html_page:
         return None
+    from lib_depth3d.scene.page import viewer_page_html
+
     width, height = output.scene.camera.image_size_px
     return viewer_page_html(output.glb, title="Depth3D scene", picture_aspect=width / height)
 

@@ -11,17 +11,19 @@ import math
 
 import numpy as np
 
+from lib_depth3d.arrays import map_in_blocks
 from lib_depth3d.errors import SceneError
 
 
-def check_not_constant(values: np.ndarray) -> None:
-    """Refuse a map whose values are all equal: it describes no shape."""
+def check_not_constant(values: np.ndarray) -> tuple[float, float]:
+    """(lowest, highest) value of a map; refuses one whose values are all equal: it describes no shape."""
     low, high = float(values.min()), float(values.max())
     if high - low <= 1e-7 * max(abs(high), abs(low), 1e-30):
         raise SceneError(
             f"The depth map is constant (every value is {low:g}): it describes no shape. "
             "Check that the depth file belongs to this picture."
         )
+    return low, high
 
 
 def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[float, float]:
@@ -34,8 +36,7 @@ def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[f
             f"The nearest and farthest distances must satisfy 0 < near < far, got near={near:g}, "
             f"far={far:g}."
         )
-    check_not_constant(disparity)
-    low, high = float(np.min(disparity)), float(np.max(disparity))
+    low, high = check_not_constant(disparity)
     scale = (1.0 / near - 1.0 / far) / (high - low)
     return scale, 1.0 / far - low * scale
 
@@ -46,8 +47,7 @@ def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.
     ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
     """
     scale, shift = disparity_mapping(disparity, near, far)
-    values = np.asarray(disparity, dtype=np.float64)
-    return (1.0 / (scale * values + shift)).astype(np.float32)
+    return map_in_blocks(lambda block: 1.0 / (scale * block.astype(np.float64) + shift), disparity, np.float32)
 
 
 QUADRANT_PATCH_PX = 3

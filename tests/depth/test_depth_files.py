@@ -266,3 +266,20 @@ def test_blender_reads_the_exr_values_exactly(tmp_path):
     for channel in range(3):
         assert pixels[..., channel].tobytes() == values.tobytes()
     assert (pixels[..., 3] == 1).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))),
+    text=st.dictionaries(st.text("abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=20),
+                         st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=30), max_size=3),
+)
+def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(values, text):
+    from io import BytesIO
+
+    from lib_depth3d.files import grey16_png_bytes
+
+    picture = Image.open(BytesIO(grey16_png_bytes(values, text)))
+    picture.load()
+    np.testing.assert_array_equal(np.asarray(picture).astype(np.uint16), values)
+    assert picture.info == text

@@ -46,6 +46,7 @@ VARIANTS = {
     "orbit": dict(camera="calibrated", options={"world_up": "z", "animation": "orbit", "animation_speed": 20.0}),
     "jpeg": dict(camera="centred", options={"texture_format": "jpeg", "jpeg_quality": 70}),
     "full, kept edges": dict(camera="centred", options={"resolution": None, "cut_discontinuities": False, "decimate": False}),
+    "plain": dict(camera="calibrated", options={"world_up": "z", "plain_gltf": True, "animation": "dolly"}),
 }
 
 
@@ -87,6 +88,29 @@ def test_the_file_holds_one_unlit_textured_mesh_and_a_camera(written):
         assert Image.open(io.BytesIO(contents.image_bytes)).size == (48, 36)
         perspective = document.cameras[0].perspective
         assert 0 < perspective.znear < perspective.zfar
+
+
+def _glb_chunks(data: bytes) -> tuple[dict, bytes]:
+    json_length = int.from_bytes(data[12:16], "little")
+    return json.loads(data[20 : 20 + json_length]), data[28 + json_length :]
+
+
+def test_pygltflib_reads_back_every_field_and_byte_the_writer_wrote(written):
+    """The writer is plain JSON: a reference library loads every variant (layers, moves, compact
+    and plain, JPEG) and saves the same document and binary chunk, up to the one default it
+    spells out (``normalized: false``) and integers it writes as floats."""
+    import pygltflib
+
+    results, _ = written
+    for name, (_, files) in results.items():
+        data = files.glb.read_bytes()
+        document, binary = _glb_chunks(data)
+        saved_document, saved_binary = _glb_chunks(b"".join(pygltflib.GLTF2.load_from_bytes(data).save_to_bytes()))
+        for accessor in saved_document["accessors"]:
+            if accessor.get("normalized") is False:
+                del accessor["normalized"]
+        assert saved_document == document, name
+        assert saved_binary == binary, name
 
 
 def test_the_picture_modes_become_an_rgb_texture(written):

@@ -1,0 +1,25 @@
+"""Elementwise work on large maps, a cache-sized block at a time.
+
+A chain of numpy operations over a 4096² map makes a full-size temporary for each step and
+streams each through memory; the same chain over blocks of 2¹⁶ values stays in the processor's
+cache and allocates nothing large but the result (about twice as fast for a z-depth map's
+float64 conversion, and 128 MB less at its peak). The arithmetic is the same, so are the values.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+BLOCK_VALUES = 1 << 16
+
+
+def map_in_blocks(function: Callable[[np.ndarray], np.ndarray], values: np.ndarray, dtype) -> np.ndarray:
+    """``function(values)`` cast to ``dtype`` (as ``astype`` casts), with ``function``, which
+    must be elementwise, applied to consecutive blocks of the flattened ``values``."""
+    result = np.empty(values.shape, dtype=dtype)
+    source, target = values.reshape(-1), result.reshape(-1)
+    for start in range(0, source.size, BLOCK_VALUES):
+        target[start : start + BLOCK_VALUES] = function(source[start : start + BLOCK_VALUES])
+    return result
