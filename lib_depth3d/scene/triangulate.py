@@ -73,12 +73,27 @@ class GridTriangles:
     cut_cells: np.ndarray
 
 
+TILE_CELLS = 1 << 18
+"""Cells (or block samples) per tile of a whole-grid pass: its float64 temporaries take 2 MiB
+each, so they stay in cache and a 4096² grid never holds a full-size one."""
+
+
+def _row_tiles(cell_rows: int, cell_columns: int) -> list[slice]:
+    """Consecutive cell rows of about ``TILE_CELLS`` cells each, covering ``cell_rows`` rows."""
+    step = max(1, TILE_CELLS // max(cell_columns, 1))
+    return [slice(start, min(start + step, cell_rows)) for start in range(0, cell_rows, step)]
+
+
 def _main_diagonals(inverse_depth: np.ndarray) -> np.ndarray:
     """(rows−1, columns−1) whether each cell splits along top-left–bottom-right (the closer ends)."""
-    w = inverse_depth
-    main_jump = np.abs(w[:-1, :-1] - w[1:, 1:]) / np.minimum(w[:-1, :-1], w[1:, 1:])
-    anti_jump = np.abs(w[:-1, 1:] - w[1:, :-1]) / np.minimum(w[:-1, 1:], w[1:, :-1])
-    return main_jump <= anti_jump
+    cell_rows, cell_columns = inverse_depth.shape[0] - 1, inverse_depth.shape[1] - 1
+    main = np.empty((cell_rows, cell_columns), dtype=bool)
+    for tile in _row_tiles(cell_rows, cell_columns):
+        w = inverse_depth[tile.start : tile.stop + 1]
+        main_jump = np.abs(w[:-1, :-1] - w[1:, 1:]) / np.minimum(w[:-1, :-1], w[1:, 1:])
+        anti_jump = np.abs(w[:-1, 1:] - w[1:, :-1]) / np.minimum(w[:-1, 1:], w[1:, :-1])
+        main[tile] = main_jump <= anti_jump
+    return main
 
 
 def _cell_triangles(cell_rows: np.ndarray, cell_columns: np.ndarray, main: np.ndarray, columns: int) -> np.ndarray:
@@ -114,37 +129,43 @@ def _facing_enough(
     ((x − cx)/f, (cy − y)/f). A 3D plane has inverse depth w = a·x + b·y + c there, and its
     normal is (a, b, −c); the ray through a point is (x, y, −1). So the cosine of the viewing
     angle is |w| / (|(a, b, c)|·|(x, y, 1)|), computed from the cell's edge slopes alone.
-    Every cell triangle is a right triangle with one horizontal and one vertical edge.
+    Every cell triangle is a right triangle with one horizontal and one vertical edge. Only the
+    triangles of each cell's chosen diagonal are tested, a tile of rows at a time.
     """
-    w = inverse_depth
-    dx = np.diff(x_image)[None, :]
-    dy = np.diff(y_image)[:, None]
-    slope_top = (w[:-1, 1:] - w[:-1, :-1]) / dx
-    slope_bottom = (w[1:, 1:] - w[1:, :-1]) / dx
-    slope_left = (w[1:, :-1] - w[:-1, :-1]) / dy
-    slope_right = (w[1:, 1:] - w[:-1, 1:]) / dy
+    cell_rows, cell_columns = main.shape
     cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
+    dx = np.diff(x_image)[None, :]
     x_left, x_right = x_image[None, :-1], x_image[None, 1:]
-    y_top, y_bottom = y_image[:-1, None], y_image[1:, None]
-    w_tl, w_tr, w_bl, w_br = w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:]
+    x_first, x_second = 2 * x_left + x_right, x_left + 2 * x_right
 
     def facing(a, b, w1, w2, w3, x_sum, y_sum):
         x, y, w_mean = x_sum / 3.0, y_sum / 3.0, (w1 + w2 + w3) / 3.0
         c = w_mean - a * x - b * y
         return w_mean**2 >= cos_squared * (a * a + b * b + c * c) * (x * x + y * y + 1.0)
 
-    # main diagonal: (tl, bl, br) and (tl, br, tr); other: (tl, bl, tr) and (tr, bl, br).
-    first = np.where(
-        main,
-        facing(slope_bottom, slope_left, w_tl, w_bl, w_br, 2 * x_left + x_right, y_top + 2 * y_bottom),
-        facing(slope_top, slope_left, w_tl, w_bl, w_tr, 2 * x_left + x_right, 2 * y_top + y_bottom),
-    )
-    second = np.where(
-        main,
-        facing(slope_top, slope_right, w_tl, w_br, w_tr, x_left + 2 * x_right, 2 * y_top + y_bottom),
-        facing(slope_bottom, slope_right, w_tr, w_bl, w_br, x_left + 2 * x_right, y_top + 2 * y_bottom),
-    )
-    return np.stack([first, second], axis=-1)
+    kept = np.empty((cell_rows, cell_columns, 2), dtype=bool)
+    for tile in _row_tiles(cell_rows, cell_columns):
+        w = inverse_depth[tile.start : tile.stop + 1]
+        y = y_image[tile.start : tile.stop + 1, None]
+        on_main = main[tile]
+        across = (w[:, 1:] - w[:, :-1]) / dx  # slopes of the cells' top (and bottom) edges
+        down = (w[1:] - w[:-1]) / np.diff(y, axis=0)  # slopes of their left (and right) edges
+        slope_top, slope_bottom, slope_left, slope_right = across[:-1], across[1:], down[:, :-1], down[:, 1:]
+        w_tl, w_tr, w_bl, w_br = w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:]
+        y_top, y_bottom = y[:-1], y[1:]
+        y_low, y_high = y_top + 2 * y_bottom, 2 * y_top + y_bottom
+        # main diagonal: (tl, bl, br) and (tl, br, tr); other: (tl, bl, tr) and (tr, bl, br).
+        kept[tile, :, 0] = facing(
+            np.where(on_main, slope_bottom, slope_top), slope_left,
+            w_tl, w_bl, np.where(on_main, w_br, w_tr),
+            x_first, np.where(on_main, y_low, y_high),
+        )
+        kept[tile, :, 1] = facing(
+            np.where(on_main, slope_top, slope_bottom), slope_right,
+            np.where(on_main, w_tl, w_tr), np.where(on_main, w_br, w_bl), np.where(on_main, w_tr, w_br),
+            x_second, np.where(on_main, y_high, y_low),
+        )
+    return kept
 
 
 FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a block: tl, tr, br, bl
@@ -194,41 +215,51 @@ def _blocks_within_tolerance(
     options: TriangulationOptions,
     depth_allowance: np.ndarray | None,
 ) -> np.ndarray:
-    """Whether each of the given blocks of a level, all height × width cells, may be merged."""
-    rows = row_bounds[block_rows][:, None] + np.arange(height + 1)
-    columns = column_bounds[block_columns][:, None] + np.arange(width + 1)
-    block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
-    x_px, y_px = grid_x_px[columns], grid_y_px[rows]
-    stride = width + 1
-    corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
-    anchors = block[:, corners_and_centre]
+    """Whether each of the given blocks of a level, all height × width cells, may be merged.
+
+    Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small
+    blocks over a 4096² grid never gathers all its samples at once.
+    """
+    top, left = row_bounds[block_rows], column_bounds[block_columns]
     # Blocks whose samples are laid out alike share one weight table. Along each axis only the
     # blocks reaching the first or last grid line differ: those samples were moved onto the
     # picture border, the others are evenly spaced.
-    reaches = (
-        rows[:, 0] == 0, rows[:, -1] == len(grid_y_px) - 1,
-        columns[:, 0] == 0, columns[:, -1] == len(grid_x_px) - 1,
-    )
-    layout = np.zeros(len(block), dtype=np.uint8)
+    reaches = (top == 0, top + height == len(grid_y_px) - 1, left == 0, left + width == len(grid_x_px) - 1)
+    layout = np.zeros(len(top), dtype=np.uint8)
     for bit, reaching in enumerate(reaches):
         layout |= reaching.view(np.uint8) << bit
-    simplified = np.empty_like(block)
+    down, across = np.arange(height + 1), np.arange(width + 1)
+    weights = {}
     for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-        alike = layout == kind
-        example = np.argmax(alike)
-        simplified[alike] = anchors[alike] @ _fan_weights(x_px[example], y_px[example]).T
-    # Block-sized arrays dominate the full-resolution peak: the deviation is made before the
-    # tolerance (not beside a subtraction's temporary), and both go before the texture test.
-    deviation = np.abs(simplified - block)
-    tolerance = 0.5 * options.max_depth_error * block
-    if depth_allowance is not None:
-        tolerance += depth_allowance[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
-    depth_ok = np.all(deviation <= tolerance, axis=1)
-    del deviation, tolerance
-    root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
-    width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
-    shift_px = width_px * (root_near - root_far) / (root_near + root_far)
-    return depth_ok & (shift_px <= options.max_texture_shift_px)
+        example = np.argmax(layout == kind)
+        weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down]).T
+    stride = width + 1
+    corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
+    offsets = (down[:, None] * inverse_depth.shape[1] + across[None, :]).ravel()
+    width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
+    flat_depth = inverse_depth.reshape(-1)
+    flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
+    mergeable = np.empty(len(top), dtype=bool)
+    step = max(1, TILE_CELLS // len(offsets))
+    for start in range(0, len(top), step):
+        chunk = slice(start, start + step)
+        sample_ids = (top[chunk] * inverse_depth.shape[1] + left[chunk])[:, None] + offsets
+        block = flat_depth[sample_ids]
+        anchors = block[:, corners_and_centre]
+        chunk_layout = layout[chunk]
+        simplified = np.empty_like(block)
+        for kind in np.unique(chunk_layout):
+            alike = chunk_layout == kind
+            simplified[alike] = anchors[alike] @ weights[kind]
+        deviation = np.abs(simplified - block)
+        tolerance = 0.5 * options.max_depth_error * block
+        if flat_allowance is not None:
+            tolerance += flat_allowance[sample_ids]
+        depth_ok = np.all(deviation <= tolerance, axis=1)
+        root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
+        shift_px = width_px[chunk] * (root_near - root_far) / (root_near + root_far)
+        mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
+    return mergeable
 
 
 def _block_bounds(cells: int, size: int) -> np.ndarray:
