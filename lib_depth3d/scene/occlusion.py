@@ -92,17 +92,18 @@ def band_samples_for(band_px: float, width_px: int, height_px: int, rows: int, c
 
 def edge_samples(inverse_depth: np.ndarray, cut_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(near, far) boolean grids: corners of cut cells on the near and on the far side."""
-    w = inverse_depth
-    corners = (w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:])
+    cell_rows, cell_columns = np.nonzero(cut_cells)
+    corner_offsets = ((0, 0), (0, 1), (1, 0), (1, 1))
+    corners = [inverse_depth[cell_rows + down, cell_columns + across] for down, across in corner_offsets]
     lowest = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
     highest = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
     split = np.sqrt(lowest * highest)
-    near = np.zeros(w.shape, dtype=bool)
-    far = np.zeros(w.shape, dtype=bool)
-    for corner, (rows, columns) in zip(corners, ((slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)),
-                                                (slice(1, None), slice(None, -1)), (slice(1, None), slice(1, None)))):
-        near[rows, columns] |= cut_cells & (corner > split)
-        far[rows, columns] |= cut_cells & (corner <= split)
+    near = np.zeros(inverse_depth.shape, dtype=bool)
+    far = np.zeros(inverse_depth.shape, dtype=bool)
+    for corner, (down, across) in zip(corners, corner_offsets):
+        is_near = corner > split
+        near[cell_rows[is_near] + down, cell_columns[is_near] + across] = True
+        far[cell_rows[~is_near] + down, cell_columns[~is_near] + across] = True
     return near, far
 
 
@@ -119,36 +120,45 @@ def _grow(
     """
     rows, columns, channels = values.shape
     stride = columns + 2  # one sample of padding all round: neighbours never wrap to another row
-    padded = np.zeros((rows + 2, stride, channels))
-    padded[1:-1, 1:-1] = values
-    own = padded.reshape(-1, channels).copy()
-    filled = np.zeros((rows + 2, stride), dtype=bool)
-    filled[1:-1, 1:-1] = known
-    filled = filled.reshape(-1)
-    allowed = np.zeros((rows + 2, stride), dtype=bool)
-    allowed[1:-1, 1:-1] = open_to
-    allowed = allowed.reshape(-1)
+
+    def padded(grid: np.ndarray) -> np.ndarray:
+        flat = np.zeros(((rows + 2) * stride,) + grid.shape[2:], dtype=grid.dtype)
+        flat.reshape((rows + 2, stride) + grid.shape[2:])[1:-1, 1:-1] = grid
+        return flat
+
+    filled, allowed = padded(known), padded(open_to)
+    flat = padded(values)
+    flat[~filled] = 0.0  # so that the neighbour means below may weigh unfilled samples by 0
     filled_at = np.where(filled, 0, -1)
-    flat = own.copy()
-    flat[~filled] = 0.0
+    # latest[i]: a candidate's position in this step's list, to keep one copy of each (in O(n)).
+    latest = np.zeros(len(filled), dtype=np.int64)
     offsets = np.array([-1, 1, -stride, stride])
     frontier = np.flatnonzero(filled)
+    grown = []
     step = 0
     while frontier.size and (steps is None or step < steps):
         step += 1
-        candidates = np.unique((frontier[:, None] + offsets).ravel())
+        candidates = (frontier[:, None] + offsets).ravel()
         candidates = candidates[allowed[candidates] & ~filled[candidates]]
+        positions = np.arange(len(candidates))
+        latest[candidates] = positions
+        candidates = candidates[latest[candidates] == positions]
         neighbours = candidates[:, None] + offsets
         weights = filled[neighbours]
         mean = np.einsum("kn,knc->kc", weights, flat[neighbours]) / weights.sum(axis=1)[:, None]
         if margin is not None:
-            nearer = own[candidates, 0] > mean[:, 0] * (1.0 + margin)
+            row, column = np.divmod(candidates, stride)
+            nearer = values[row - 1, column - 1, 0] > mean[:, 0] * (1.0 + margin)
             candidates, mean = candidates[nearer], mean[nearer]
         flat[candidates] = mean
         filled[candidates] = True
         filled_at[candidates] = step
+        grown.append(candidates)
         frontier = candidates
-    values[...] = np.where(filled[:, None], flat, own).reshape(rows + 2, stride, channels)[1:-1, 1:-1]
+    if grown:
+        grown_ids = np.concatenate(grown)
+        row, column = np.divmod(grown_ids, stride)
+        values[row - 1, column - 1] = flat[grown_ids]
     return filled_at.reshape(rows + 2, stride)[1:-1, 1:-1]
 
 
@@ -179,11 +189,11 @@ def grow_colours(colours: np.ndarray, sources: np.ndarray, targets: np.ndarray) 
 
 def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.ndarray) -> np.ndarray:
     """(rows, columns, 3) float colours of the pixels under the grid samples."""
-    pixels = np.asarray(picture.convert("RGB"), dtype=np.float32)
+    pixels = np.asarray(picture.convert("RGB"))
     height, width = pixels.shape[:2]
     columns = np.clip(np.floor(grid_x_px).astype(np.int64), 0, width - 1)
     rows = np.clip(np.floor(grid_y_px).astype(np.int64), 0, height - 1)
-    return pixels[rows[:, None], columns[None, :]]
+    return pixels[rows[:, None], columns[None, :]].astype(np.float32)
 
 
 def background_band(
