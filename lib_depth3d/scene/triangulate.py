@@ -218,38 +218,39 @@ def _blocks_within_tolerance(
     """Whether each of the given blocks of a level, all height × width cells, may be merged.
 
     Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small
-    blocks over a 4096² grid never gathers all its samples at once.
+    blocks over a 4096² grid never gathers all its samples (nor their positions) at once.
     """
-    top, left = row_bounds[block_rows], column_bounds[block_columns]
-    # Blocks whose samples are laid out alike share one weight table. Along each axis only the
-    # blocks reaching the first or last grid line differ: those samples were moved onto the
-    # picture border, the others are evenly spaced.
-    reaches = (top == 0, top + height == len(grid_y_px) - 1, left == 0, left + width == len(grid_x_px) - 1)
-    layout = np.zeros(len(top), dtype=np.uint8)
-    for bit, reaching in enumerate(reaches):
-        layout |= reaching.view(np.uint8) << bit
+    grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
-    weights = {}
-    for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-        example = np.argmax(layout == kind)
-        weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down]).T
+    offsets = (down[:, None] * grid_columns + across[None, :]).ravel()
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
-    offsets = (down[:, None] * inverse_depth.shape[1] + across[None, :]).ravel()
-    width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
-    mergeable = np.empty(len(top), dtype=bool)
+    weights: dict[int, np.ndarray] = {}
+    mergeable = np.empty(len(block_rows), dtype=bool)
     step = max(1, TILE_CELLS // len(offsets))
-    for start in range(0, len(top), step):
+    for start in range(0, len(block_rows), step):
         chunk = slice(start, start + step)
-        sample_ids = (top[chunk] * inverse_depth.shape[1] + left[chunk])[:, None] + offsets
+        top, left = row_bounds[block_rows[chunk]], column_bounds[block_columns[chunk]]
+        # Blocks whose samples are laid out alike share one weight table. Along each axis only
+        # the blocks reaching the first or last grid line differ: those samples were moved onto
+        # the picture border, the others are evenly spaced.
+        layout = (
+            (top == 0).view(np.uint8)
+            | (top + height == grid_rows - 1).view(np.uint8) << 1
+            | (left == 0).view(np.uint8) << 2
+            | (left + width == grid_columns - 1).view(np.uint8) << 3
+        )
+        sample_ids = (top * grid_columns + left)[:, None] + offsets
         block = flat_depth[sample_ids]
         anchors = block[:, corners_and_centre]
-        chunk_layout = layout[chunk]
         simplified = np.empty_like(block)
-        for kind in np.unique(chunk_layout):
-            alike = chunk_layout == kind
+        for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
+            alike = layout == kind
+            if kind not in weights:
+                example = np.argmax(alike)
+                weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down]).T
             simplified[alike] = anchors[alike] @ weights[kind]
         deviation = np.abs(simplified - block)
         tolerance = 0.5 * options.max_depth_error * block
@@ -257,7 +258,8 @@ def _blocks_within_tolerance(
             tolerance += flat_allowance[sample_ids]
         depth_ok = np.all(deviation <= tolerance, axis=1)
         root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
-        shift_px = width_px[chunk] * (root_near - root_far) / (root_near + root_far)
+        width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
+        shift_px = width_px * (root_near - root_far) / (root_near + root_far)
         mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
     return mergeable
 
