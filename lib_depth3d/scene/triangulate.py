@@ -222,7 +222,8 @@ def _blocks_within_tolerance(
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
-    offsets = (down[:, None] * grid_columns + across[None, :]).ravel()
+    # Samples by rows, blocks by columns: every pass below runs along a long axis.
+    offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
     flat_depth = inverse_depth.reshape(-1)
@@ -242,22 +243,27 @@ def _blocks_within_tolerance(
             | (left == 0).view(np.uint8) << 2
             | (left + width == grid_columns - 1).view(np.uint8) << 3
         )
-        sample_ids = (top * grid_columns + left)[:, None] + offsets
+        sample_ids = offsets + (top * grid_columns + left)
         block = flat_depth[sample_ids]
-        anchors = block[:, corners_and_centre]
-        simplified = np.empty_like(block)
-        for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-            alike = layout == kind
+        anchors = block[corners_and_centre]
+        kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        for kind in kinds:
             if kind not in weights:
-                example = np.argmax(alike)
-                weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down]).T
-            simplified[alike] = anchors[alike] @ weights[kind]
-        deviation = np.abs(simplified - block)
+                example = np.argmax(layout == kind)
+                weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
+        if len(kinds) == 1:
+            simplified = weights[kinds[0]] @ anchors
+        else:
+            simplified = np.empty_like(block)
+            for kind in kinds:
+                alike = layout == kind
+                simplified[:, alike] = weights[kind] @ anchors[:, alike]
+        deviation = np.abs(np.subtract(simplified, block, out=simplified), out=simplified)
         tolerance = 0.5 * options.max_depth_error * block
         if flat_allowance is not None:
             tolerance += flat_allowance[sample_ids]
-        depth_ok = np.all(deviation <= tolerance, axis=1)
-        root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
+        depth_ok = np.all(deviation <= tolerance, axis=0)
+        root_far, root_near = np.sqrt(block.min(axis=0)), np.sqrt(block.max(axis=0))
         width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
         shift_px = width_px * (root_near - root_far) / (root_near + root_far)
         mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
