@@ -246,18 +246,19 @@ def _blocks_within_tolerance(
         sample_ids = offsets + (top * grid_columns + left)
         block = flat_depth[sample_ids]
         anchors = block[corners_and_centre]
-        kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        counts = np.bincount(layout, minlength=16)
+        kinds = np.flatnonzero(counts)
         for kind in kinds:
             if kind not in weights:
                 example = np.argmax(layout == kind)
                 weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
-        if len(kinds) == 1:
-            simplified = weights[kinds[0]] @ anchors
-        else:
-            simplified = np.empty_like(block)
-            for kind in kinds:
-                alike = layout == kind
-                simplified[:, alike] = weights[kind] @ anchors[:, alike]
+        # Most blocks of a chunk lie inside the grid: all are simplified alike, then the few on
+        # its first or last lines again with their own weights.
+        usual = np.argmax(counts)
+        simplified = weights[usual] @ anchors
+        for kind in kinds[kinds != usual]:
+            alike = np.flatnonzero(layout == kind)
+            simplified[:, alike] = weights[kind] @ anchors[:, alike]
         deviation = np.abs(np.subtract(simplified, block, out=simplified), out=simplified)
         tolerance = 0.5 * options.max_depth_error * block
         if flat_allowance is not None:
@@ -435,10 +436,11 @@ def triangulate_grid(
     else:
         kept = np.ones(main.shape + (2,), dtype=bool)
     cut = int(kept.size - np.count_nonzero(kept))
-    cut_cells = ~kept.all(axis=2)
+    cell_whole = kept[..., 0] & kept[..., 1]
+    cut_cells = ~cell_whole
     if left_out_cells is not None:
         kept &= ~left_out_cells[..., None]
-    cell_whole = kept.all(axis=2)
+        cell_whole &= ~left_out_cells
     if not options.decimate:
         cell_rows, cell_columns = np.nonzero(np.ones_like(cell_whole))
         triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)
