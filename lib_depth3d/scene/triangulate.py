@@ -222,10 +222,14 @@ def _blocks_within_tolerance(
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
-    # Samples by rows, blocks by columns: every pass below runs along a long axis.
-    offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
+    # The fan passes through its five anchors exactly (their weights are 1 and 0), so only the
+    # other samples are tested against it; all take part in the texture test. Samples by rows
+    # (the anchors first), blocks by columns: every pass below runs along a long axis.
+    order = np.concatenate([corners_and_centre, np.delete(np.arange((height + 1) * stride), corners_and_centre)])
+    offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)[order]
+    anchor_count = len(corners_and_centre)
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
     weights: dict[int, np.ndarray] = {}
@@ -245,13 +249,14 @@ def _blocks_within_tolerance(
         )
         sample_ids = offsets + (top * grid_columns + left)
         block = flat_depth[sample_ids]
-        anchors = block[corners_and_centre]
+        anchors, tested = block[:anchor_count], block[anchor_count:]
         counts = np.bincount(layout, minlength=16)
         kinds = np.flatnonzero(counts)
         for kind in kinds:
             if kind not in weights:
                 example = np.argmax(layout == kind)
-                weights[kind] = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
+                fan = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
+                weights[kind] = fan[order[anchor_count:]]
         # Most blocks of a chunk lie inside the grid: all are simplified alike, then the few on
         # its first or last lines again with their own weights.
         usual = np.argmax(counts)
@@ -259,10 +264,10 @@ def _blocks_within_tolerance(
         for kind in kinds[kinds != usual]:
             alike = np.flatnonzero(layout == kind)
             simplified[:, alike] = weights[kind] @ anchors[:, alike]
-        deviation = np.abs(np.subtract(simplified, block, out=simplified), out=simplified)
-        tolerance = 0.5 * options.max_depth_error * block
+        deviation = np.abs(np.subtract(simplified, tested, out=simplified), out=simplified)
+        tolerance = 0.5 * options.max_depth_error * tested
         if flat_allowance is not None:
-            tolerance += flat_allowance[sample_ids]
+            tolerance += flat_allowance[sample_ids[anchor_count:]]
         depth_ok = np.all(deviation <= tolerance, axis=0)
         root_far, root_near = np.sqrt(block.min(axis=0)), np.sqrt(block.max(axis=0))
         width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
@@ -291,10 +296,25 @@ class _Level:
     merged: np.ndarray
 
 
-def _parents(child_count: int, parent_count: int) -> np.ndarray:
-    """Index of the parent of each block one level down, along an axis: two children per
-    parent, three for a last level-1 block that absorbed a one-cell remainder."""
-    return np.minimum(np.arange(child_count) // 2, parent_count - 1)
+def _spread_to_children(parent_mask: np.ndarray, child_shape: tuple[int, int]) -> np.ndarray:
+    """Each block of the level below takes its parent's flag, by strided copies along each axis:
+    parent j's children start at child 2j; the last parent has one child, two or three (one that
+    absorbed a one-cell remainder, or the remainder itself)."""
+    spread = parent_mask
+    for axis, child_count in enumerate(child_shape):
+        pairs = min(spread.shape[axis], child_count // 2)
+        shape = list(spread.shape)
+        shape[axis] = child_count
+        children = np.empty(shape, dtype=spread.dtype)
+        paired, last = (spread[:, :pairs], spread[:, -1:]) if axis else (spread[:pairs], spread[-1:])
+        along = [slice(None), slice(None)]
+        for first in (0, 1):
+            along[axis] = slice(first, 2 * pairs, 2)
+            children[tuple(along)] = paired
+        along[axis] = slice(2 * pairs, None)
+        children[tuple(along)] = last
+        spread = children
+    return spread
 
 
 def _uniform_parts(row_bounds: np.ndarray, column_bounds: np.ndarray) -> list[tuple[slice, slice, int, int]]:
@@ -369,7 +389,7 @@ def _leaf_masks(levels: list[_Level]) -> list[np.ndarray]:
         if index > 0:
             below = levels[index - 1].merged.shape
             above = covered | level.merged
-            covered = above[_parents(below[0], above.shape[0])][:, _parents(below[1], above.shape[1])]
+            covered = _spread_to_children(above, below)
     return leaves[::-1]
 
 
