@@ -31,6 +31,13 @@ and the corners of smaller neighbouring leaves). Each fan triangle lies inside o
 four tested triangles and its vertices are original samples within ½·tolerance of it, so the
 final surface is within the full tolerance of every sample, and neighbouring leaves share
 exactly the same border vertices.
+
+Memory and time at full resolution (a 4096² grid). Every whole-grid pass runs over tiles of
+about ``TILE_CELLS`` cells (rows of cells for the diagonal choice and the facing test, chunks of
+blocks for each decimation level) in float64, so no full-size temporary is made and a tile's
+temporaries stay in cache; the results are those of one whole-grid pass, bit for bit. Only the
+chosen diagonal's two triangles are tested for facing, and a block's fan is compared with the
+samples other than its five anchors, which it passes through exactly.
 """
 
 from __future__ import annotations
