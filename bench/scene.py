@@ -437,14 +437,15 @@ def full_resolution(sizes: tuple[int, ...] = FULL_SIZES, before: Path | None = N
         for name, figure in zip(names, figures):
             table[name].append(figure)
             print(f"{size:>8}² {name:>7} {figure.seconds:8.3f} {figure.cpu_seconds:7.3f} {figure.scene_seconds:8.3f} "
-                  f"{figure.peak_traced_mib:11.1f} "
-                  f"{figure.peak_rss_mib:8.1f} {figure.inputs_rss_mib:11.1f} {figure.triangles:10d}")
+                  f"{figure.peak_traced_mib:11.1f} {figure.peak_rss_mib:8.1f} {figure.inputs_rss_mib:11.1f} "
+                  f"{figure.triangles:10d}")
         if before is not None:
             now, old = figures
-            print(f"{'':>9} before/now: {old.seconds / now.seconds:.2f}× the time ({old.cpu_seconds / now.cpu_seconds:.2f}× "
-                  f"CPU, scene alone {old.scene_seconds / now.scene_seconds:.2f}×), "
-                  f"{old.peak_traced_mib / now.peak_traced_mib:.2f}× traced, {old.peak_rss_mib / now.peak_rss_mib:.2f}× RSS"
-                  + ("; the same .glb, byte for byte" if old.sha256 == now.sha256 else "; the .glb files differ"))
+            same = "the same .glb, byte for byte" if old.sha256 == now.sha256 else "the .glb files differ"
+            print(f"{'':>9} before/now: {old.seconds / now.seconds:.2f}× the time "
+                  f"({old.cpu_seconds / now.cpu_seconds:.2f}× CPU, scene alone {old.scene_seconds / now.scene_seconds:.2f}×), "
+                  f"{old.peak_traced_mib / now.peak_traced_mib:.2f}× traced, "
+                  f"{old.peak_rss_mib / now.peak_rss_mib:.2f}× RSS; {same}")
         if size == 4096:
             ours = figures[0]
             verdict = "meets" if ours.seconds <= 6.0 and ours.peak_rss_mib <= 1024 else "misses"
@@ -457,9 +458,9 @@ def full_resolution(sizes: tuple[int, ...] = FULL_SIZES, before: Path | None = N
     for name in names:
         rows = table[name]
         for smaller, larger in zip(rows, rows[1:]):
-            print(f"{name:>7} growth {smaller.size}² → {larger.size}²: time exponent "
-                  f"{_growth_exponent(smaller, larger, 'seconds'):.2f} (CPU {_growth_exponent(smaller, larger, 'cpu_seconds'):.2f}), traced "
-                  f"{_growth_exponent(smaller, larger, 'peak_traced_mib'):.2f}")
+            exponents = [_growth_exponent(smaller, larger, value) for value in ("seconds", "cpu_seconds", "peak_traced_mib")]
+            print(f"{name:>7} growth {smaller.size}² → {larger.size}²: time exponent {exponents[0]:.2f} "
+                  f"(CPU {exponents[1]:.2f}), traced {exponents[2]:.2f}")
 
 
 def main() -> None:
