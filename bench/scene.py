@@ -443,7 +443,8 @@ def full_resolution(sizes: tuple[int, ...] = FULL_SIZES, before: Path | None = N
             now, old = figures
             same = "the same .glb, byte for byte" if old.sha256 == now.sha256 else "the .glb files differ"
             print(f"{'':>9} before/now: {old.seconds / now.seconds:.2f}× the time "
-                  f"({old.cpu_seconds / now.cpu_seconds:.2f}× CPU, scene alone {old.scene_seconds / now.scene_seconds:.2f}×), "
+                  f"({old.cpu_seconds / now.cpu_seconds:.2f}× CPU, "
+                  f"scene alone {old.scene_seconds / now.scene_seconds:.2f}×), "
                   f"{old.peak_traced_mib / now.peak_traced_mib:.2f}× traced, "
                   f"{old.peak_rss_mib / now.peak_rss_mib:.2f}× RSS; {same}")
         if size == 4096:
@@ -458,7 +459,9 @@ def full_resolution(sizes: tuple[int, ...] = FULL_SIZES, before: Path | None = N
     for name in names:
         rows = table[name]
         for smaller, larger in zip(rows, rows[1:]):
-            exponents = [_growth_exponent(smaller, larger, value) for value in ("seconds", "cpu_seconds", "peak_traced_mib")]
+            exponents = [
+                _growth_exponent(smaller, larger, value) for value in ("seconds", "cpu_seconds", "peak_traced_mib")
+            ]
             print(f"{name:>7} growth {smaller.size}² → {larger.size}²: time exponent {exponents[0]:.2f} "
                   f"(CPU {exponents[1]:.2f}), traced {exponents[2]:.2f}")
 
