@@ -333,7 +333,8 @@ def build_scene(
             grid_faces = grid_faces[~sliding]
     used = np.zeros(rows * columns, dtype=bool)
     used[grid_faces.ravel()] = True
-    new_index = np.cumsum(used, dtype=np.int64) - 1
+    new_index = np.cumsum(used, dtype=np.int32)  # 32 bits: a grid holds at most 4096² samples
+    new_index -= 1
     faces = new_index[grid_faces].astype(np.uint32)
     camera_to_gltf = world_to_gltf(world_up) @ camera.camera_to_world
     points = unproject_samples(grid, inverse_depth, camera, np.flatnonzero(used))

@@ -92,17 +92,26 @@ def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int, size
     left, fraction = _interpolation_along(positions_px, size)
     # Each left pixel's right neighbour is stored too, so it is the next one held.
     at = left if stored is None else np.searchsorted(stored, left)
+    result = np.take(values, at, axis=axis)
+    # A sample on a pixel centre (every inner one at full resolution) is that pixel's value: only
+    # the others are interpolated, so a full-resolution grid makes no full-size temporaries.
+    between = np.flatnonzero(fraction != 0)
+    if between.size == 0:
+        return result
+    along = [slice(None), slice(None)]
+    along[axis] = between
     shape = [1, 1]
     shape[axis] = -1
-    fraction = fraction.reshape(shape)
-    first = np.take(values, at, axis=axis)
-    second = np.take(values, at + 1, axis=axis)
-    result = first + (second - first) * fraction
+    fraction = fraction[between].reshape(shape)
+    first = result[tuple(along)]
+    second = np.take(values, at[between] + 1, axis=axis)
+    interpolated = first + (second - first) * fraction
     outside = (fraction < 0) | (fraction > 1)
     if np.any(outside):
         nearest = np.where(fraction < 0.5, first, second)
-        limited = np.clip(result, 0.5 * nearest, 1.5 * nearest)
-        result = np.where(outside, limited, result)
+        limited = np.clip(interpolated, 0.5 * nearest, 1.5 * nearest)
+        interpolated = np.where(outside, limited, interpolated)
+    result[tuple(along)] = interpolated
     return result
 
 

@@ -92,64 +92,78 @@ def band_samples_for(band_px: float, width_px: int, height_px: int, rows: int, c
 
 def edge_samples(inverse_depth: np.ndarray, cut_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(near, far) boolean grids: corners of cut cells on the near and on the far side."""
-    w = inverse_depth
-    corners = (w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:])
+    cell_rows, cell_columns = np.nonzero(cut_cells)
+    corner_offsets = ((0, 0), (0, 1), (1, 0), (1, 1))
+    corners = [inverse_depth[cell_rows + down, cell_columns + across] for down, across in corner_offsets]
     lowest = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
     highest = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
     split = np.sqrt(lowest * highest)
-    near = np.zeros(w.shape, dtype=bool)
-    far = np.zeros(w.shape, dtype=bool)
-    for corner, (rows, columns) in zip(corners, ((slice(None, -1), slice(None, -1)), (slice(None, -1), slice(1, None)),
-                                                (slice(1, None), slice(None, -1)), (slice(1, None), slice(1, None)))):
-        near[rows, columns] |= cut_cells & (corner > split)
-        far[rows, columns] |= cut_cells & (corner <= split)
+    near = np.zeros(inverse_depth.shape, dtype=bool)
+    far = np.zeros(inverse_depth.shape, dtype=bool)
+    for corner, (down, across) in zip(corners, corner_offsets):
+        is_near = corner > split
+        near[cell_rows[is_near] + down, cell_columns[is_near] + across] = True
+        far[cell_rows[~is_near] + down, cell_columns[~is_near] + across] = True
     return near, far
 
 
 def _grow(
     values: np.ndarray, known: np.ndarray, open_to: np.ndarray, steps: int | None, margin: float | None
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Fill ``open_to`` samples outwards from ``known`` ones, one 4-neighbour step at a time.
 
-    ``values`` (rows, columns, channels) is updated in place: each step gives the open samples
-    next to the last step's new ones the mean of their known neighbours; with ``margin``, only
-    where the sample's own value (channel 0) exceeds that mean by the factor 1 + margin. Only
-    the frontier is touched, so a step costs the length of the edges, not the grid's area.
-    Returns the step at which each sample was filled (0: known at the start, −1: never).
+    ``values`` (rows, columns, channels), finite: each step gives the open samples next to the
+    last step's new ones the mean of their known neighbours; with ``margin``, only where the
+    sample's own value (channel 0) exceeds that mean by the factor 1 + margin. Only the frontier
+    is touched, so a step costs the length of the edges, not the grid's area. Returns the float64
+    values (the filled samples' means, the others' own) and the step at which each sample was
+    filled (0: known at the start, −1: never).
     """
     rows, columns, channels = values.shape
     stride = columns + 2  # one sample of padding all round: neighbours never wrap to another row
-    padded = np.zeros((rows + 2, stride, channels))
-    padded[1:-1, 1:-1] = values
-    own = padded.reshape(-1, channels).copy()
-    filled = np.zeros((rows + 2, stride), dtype=bool)
-    filled[1:-1, 1:-1] = known
-    filled = filled.reshape(-1)
-    allowed = np.zeros((rows + 2, stride), dtype=bool)
-    allowed[1:-1, 1:-1] = open_to
-    allowed = allowed.reshape(-1)
-    filled_at = np.where(filled, 0, -1)
-    flat = own.copy()
-    flat[~filled] = 0.0
+
+    def padded(grid: np.ndarray, dtype: type) -> np.ndarray:
+        flat = np.zeros(((rows + 2) * stride,) + grid.shape[2:], dtype=dtype)
+        flat.reshape((rows + 2, stride) + grid.shape[2:])[1:-1, 1:-1] = grid
+        return flat
+
+    # A sample's own value until it is filled: the means below weigh unfilled neighbours by 0.
+    flat = padded(values, np.float64)
+    filled, allowed = padded(known, bool), padded(open_to, bool)
+    filled_at = np.full(len(filled), -1, dtype=np.int32)
+    filled_at[filled] = 0
     offsets = np.array([-1, 1, -stride, stride])
-    frontier = np.flatnonzero(filled)
+    # The first frontier: known samples beside an open one (the others have nothing to fill).
+    opening, beside = allowed & ~filled, np.zeros_like(filled)
+    for offset in offsets:
+        if offset > 0:
+            beside[:-offset] |= opening[offset:]
+        else:
+            beside[-offset:] |= opening[:offset]
+    frontier = np.flatnonzero(filled & beside)
+    del opening, beside
+    # latest[i]: a candidate's position in this step's list, to keep one copy of each (in O(n)).
+    latest = np.zeros(len(filled), dtype=np.int32)
     step = 0
     while frontier.size and (steps is None or step < steps):
         step += 1
-        candidates = np.unique((frontier[:, None] + offsets).ravel())
+        candidates = (frontier[:, None] + offsets).ravel()
         candidates = candidates[allowed[candidates] & ~filled[candidates]]
+        positions = np.arange(len(candidates))
+        latest[candidates] = positions
+        candidates = candidates[latest[candidates] == positions]
         neighbours = candidates[:, None] + offsets
         weights = filled[neighbours]
         mean = np.einsum("kn,knc->kc", weights, flat[neighbours]) / weights.sum(axis=1)[:, None]
         if margin is not None:
-            nearer = own[candidates, 0] > mean[:, 0] * (1.0 + margin)
+            nearer = flat[candidates, 0] > mean[:, 0] * (1.0 + margin)
             candidates, mean = candidates[nearer], mean[nearer]
         flat[candidates] = mean
         filled[candidates] = True
         filled_at[candidates] = step
         frontier = candidates
-    values[...] = np.where(filled[:, None], flat, own).reshape(rows + 2, stride, channels)[1:-1, 1:-1]
-    return filled_at.reshape(rows + 2, stride)[1:-1, 1:-1]
+    inner = (slice(1, -1), slice(1, -1))
+    return flat.reshape(rows + 2, stride, channels)[inner], filled_at.reshape(rows + 2, stride)[inner]
 
 
 def grow_background_depth(
@@ -161,8 +175,7 @@ def grow_background_depth(
     4-neighbours, when the sample itself is at least ``FRONT_MARGIN`` nearer than that mean.
     Samples never filled keep their own inverse depth.
     """
-    values = inverse_depth[..., None].astype(np.float64)
-    filled_at = _grow(values, seeds, np.ones_like(seeds), steps, FRONT_MARGIN)
+    values, filled_at = _grow(inverse_depth[..., None], seeds, np.ones_like(seeds), steps, FRONT_MARGIN)
     return values[..., 0], filled_at
 
 
@@ -172,18 +185,18 @@ def grow_colours(colours: np.ndarray, sources: np.ndarray, targets: np.ndarray) 
     Each step gives the target samples next to filled ones the mean of their filled
     4-neighbours; targets that no source reaches through other targets keep their own colour.
     """
-    values = colours.astype(np.float64)
-    _grow(values, sources, targets, None, None)
-    return values
+    return _grow(colours, sources, targets, None, None)[0]
 
 
 def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.ndarray) -> np.ndarray:
     """(rows, columns, 3) float colours of the pixels under the grid samples."""
-    pixels = np.asarray(picture.convert("RGB"), dtype=np.float32)
-    height, width = pixels.shape[:2]
+    width, height = picture.size
     columns = np.clip(np.floor(grid_x_px).astype(np.int64), 0, width - 1)
     rows = np.clip(np.floor(grid_y_px).astype(np.int64), 0, height - 1)
-    return pixels[rows[:, None], columns[None, :]]
+    # Only the samples' bounding box is converted: at full resolution the band's is much of the picture.
+    left, top = int(columns.min()), int(rows.min())
+    pixels = np.asarray(picture.crop((left, top, int(columns.max()) + 1, int(rows.max()) + 1)).convert("RGB"))
+    return pixels[(rows - top)[:, None], (columns - left)[None, :]].astype(np.float32)
 
 
 def background_band(

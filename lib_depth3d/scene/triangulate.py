@@ -31,6 +31,13 @@ and the corners of smaller neighbouring leaves). Each fan triangle lies inside o
 four tested triangles and its vertices are original samples within ½·tolerance of it, so the
 final surface is within the full tolerance of every sample, and neighbouring leaves share
 exactly the same border vertices.
+
+Memory and time at full resolution (a 4096² grid). Every whole-grid pass runs over tiles of
+about ``TILE_CELLS`` cells (rows of cells for the diagonal choice and the facing test, chunks of
+blocks for each decimation level) in float64, so no full-size temporary is made and a tile's
+temporaries stay in cache; the results are those of one whole-grid pass, bit for bit. Only the
+chosen diagonal's two triangles are tested for facing, and a block's fan is compared with the
+samples other than its five anchors, which it passes through exactly.
 """
 
 from __future__ import annotations
@@ -73,12 +80,28 @@ class GridTriangles:
     cut_cells: np.ndarray
 
 
+TILE_CELLS = 1 << 16
+"""Cells (or block samples) per tile of a whole-grid pass: its float64 temporaries take 512 KiB
+each, so a tile's stay in cache (2^14 to 2^16 ran fastest at 4096², 2^18 a third slower) and a
+4096² grid never holds a full-size one."""
+
+
+def _row_tiles(cell_rows: int, cell_columns: int) -> list[slice]:
+    """Consecutive cell rows of about ``TILE_CELLS`` cells each, covering ``cell_rows`` rows."""
+    step = max(1, TILE_CELLS // max(cell_columns, 1))
+    return [slice(start, min(start + step, cell_rows)) for start in range(0, cell_rows, step)]
+
+
 def _main_diagonals(inverse_depth: np.ndarray) -> np.ndarray:
     """(rows−1, columns−1) whether each cell splits along top-left–bottom-right (the closer ends)."""
-    w = inverse_depth
-    main_jump = np.abs(w[:-1, :-1] - w[1:, 1:]) / np.minimum(w[:-1, :-1], w[1:, 1:])
-    anti_jump = np.abs(w[:-1, 1:] - w[1:, :-1]) / np.minimum(w[:-1, 1:], w[1:, :-1])
-    return main_jump <= anti_jump
+    cell_rows, cell_columns = inverse_depth.shape[0] - 1, inverse_depth.shape[1] - 1
+    main = np.empty((cell_rows, cell_columns), dtype=bool)
+    for tile in _row_tiles(cell_rows, cell_columns):
+        w = inverse_depth[tile.start : tile.stop + 1]
+        main_jump = np.abs(w[:-1, :-1] - w[1:, 1:]) / np.minimum(w[:-1, :-1], w[1:, 1:])
+        anti_jump = np.abs(w[:-1, 1:] - w[1:, :-1]) / np.minimum(w[:-1, 1:], w[1:, :-1])
+        main[tile] = main_jump <= anti_jump
+    return main
 
 
 def _cell_triangles(cell_rows: np.ndarray, cell_columns: np.ndarray, main: np.ndarray, columns: int) -> np.ndarray:
@@ -114,37 +137,43 @@ def _facing_enough(
     ((x − cx)/f, (cy − y)/f). A 3D plane has inverse depth w = a·x + b·y + c there, and its
     normal is (a, b, −c); the ray through a point is (x, y, −1). So the cosine of the viewing
     angle is |w| / (|(a, b, c)|·|(x, y, 1)|), computed from the cell's edge slopes alone.
-    Every cell triangle is a right triangle with one horizontal and one vertical edge.
+    Every cell triangle is a right triangle with one horizontal and one vertical edge. Only the
+    triangles of each cell's chosen diagonal are tested, a tile of rows at a time.
     """
-    w = inverse_depth
-    dx = np.diff(x_image)[None, :]
-    dy = np.diff(y_image)[:, None]
-    slope_top = (w[:-1, 1:] - w[:-1, :-1]) / dx
-    slope_bottom = (w[1:, 1:] - w[1:, :-1]) / dx
-    slope_left = (w[1:, :-1] - w[:-1, :-1]) / dy
-    slope_right = (w[1:, 1:] - w[:-1, 1:]) / dy
+    cell_rows, cell_columns = main.shape
     cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
+    dx = np.diff(x_image)[None, :]
     x_left, x_right = x_image[None, :-1], x_image[None, 1:]
-    y_top, y_bottom = y_image[:-1, None], y_image[1:, None]
-    w_tl, w_tr, w_bl, w_br = w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:]
+    x_first, x_second = 2 * x_left + x_right, x_left + 2 * x_right
 
     def facing(a, b, w1, w2, w3, x_sum, y_sum):
         x, y, w_mean = x_sum / 3.0, y_sum / 3.0, (w1 + w2 + w3) / 3.0
         c = w_mean - a * x - b * y
         return w_mean**2 >= cos_squared * (a * a + b * b + c * c) * (x * x + y * y + 1.0)
 
-    # main diagonal: (tl, bl, br) and (tl, br, tr); other: (tl, bl, tr) and (tr, bl, br).
-    first = np.where(
-        main,
-        facing(slope_bottom, slope_left, w_tl, w_bl, w_br, 2 * x_left + x_right, y_top + 2 * y_bottom),
-        facing(slope_top, slope_left, w_tl, w_bl, w_tr, 2 * x_left + x_right, 2 * y_top + y_bottom),
-    )
-    second = np.where(
-        main,
-        facing(slope_top, slope_right, w_tl, w_br, w_tr, x_left + 2 * x_right, 2 * y_top + y_bottom),
-        facing(slope_bottom, slope_right, w_tr, w_bl, w_br, x_left + 2 * x_right, y_top + 2 * y_bottom),
-    )
-    return np.stack([first, second], axis=-1)
+    kept = np.empty((cell_rows, cell_columns, 2), dtype=bool)
+    for tile in _row_tiles(cell_rows, cell_columns):
+        w = inverse_depth[tile.start : tile.stop + 1]
+        y = y_image[tile.start : tile.stop + 1, None]
+        on_main = main[tile]
+        across = (w[:, 1:] - w[:, :-1]) / dx  # slopes of the cells' top (and bottom) edges
+        down = (w[1:] - w[:-1]) / np.diff(y, axis=0)  # slopes of their left (and right) edges
+        slope_top, slope_bottom, slope_left, slope_right = across[:-1], across[1:], down[:, :-1], down[:, 1:]
+        w_tl, w_tr, w_bl, w_br = w[:-1, :-1], w[:-1, 1:], w[1:, :-1], w[1:, 1:]
+        y_top, y_bottom = y[:-1], y[1:]
+        y_low, y_high = y_top + 2 * y_bottom, 2 * y_top + y_bottom
+        # main diagonal: (tl, bl, br) and (tl, br, tr); other: (tl, bl, tr) and (tr, bl, br).
+        kept[tile, :, 0] = facing(
+            np.where(on_main, slope_bottom, slope_top), slope_left,
+            w_tl, w_bl, np.where(on_main, w_br, w_tr),
+            x_first, np.where(on_main, y_low, y_high),
+        )
+        kept[tile, :, 1] = facing(
+            np.where(on_main, slope_top, slope_bottom), slope_right,
+            np.where(on_main, w_tl, w_tr), np.where(on_main, w_br, w_bl), np.where(on_main, w_tr, w_br),
+            x_second, np.where(on_main, y_high, y_low),
+        )
+    return kept
 
 
 FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a block: tl, tr, br, bl
@@ -194,41 +223,65 @@ def _blocks_within_tolerance(
     options: TriangulationOptions,
     depth_allowance: np.ndarray | None,
 ) -> np.ndarray:
-    """Whether each of the given blocks of a level, all height × width cells, may be merged."""
-    rows = row_bounds[block_rows][:, None] + np.arange(height + 1)
-    columns = column_bounds[block_columns][:, None] + np.arange(width + 1)
-    block = inverse_depth[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
-    x_px, y_px = grid_x_px[columns], grid_y_px[rows]
+    """Whether each of the given blocks of a level, all height × width cells, may be merged.
+
+    Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small
+    blocks over a 4096² grid never gathers all its samples (nor their positions) at once.
+    """
+    grid_rows, grid_columns = inverse_depth.shape
+    down, across = np.arange(height + 1), np.arange(width + 1)
     stride = width + 1
     corners_and_centre = [0, width, (height + 1) * stride - 1, height * stride, (height // 2) * stride + width // 2]
-    anchors = block[:, corners_and_centre]
-    # Blocks whose samples are laid out alike share one weight table. Along each axis only the
-    # blocks reaching the first or last grid line differ: those samples were moved onto the
-    # picture border, the others are evenly spaced.
-    reaches = (
-        rows[:, 0] == 0, rows[:, -1] == len(grid_y_px) - 1,
-        columns[:, 0] == 0, columns[:, -1] == len(grid_x_px) - 1,
-    )
-    layout = np.zeros(len(block), dtype=np.uint8)
-    for bit, reaching in enumerate(reaches):
-        layout |= reaching.view(np.uint8) << bit
-    simplified = np.empty_like(block)
-    for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-        alike = layout == kind
-        example = np.argmax(alike)
-        simplified[alike] = anchors[alike] @ _fan_weights(x_px[example], y_px[example]).T
-    # Block-sized arrays dominate the full-resolution peak: the deviation is made before the
-    # tolerance (not beside a subtraction's temporary), and both go before the texture test.
-    deviation = np.abs(simplified - block)
-    tolerance = 0.5 * options.max_depth_error * block
-    if depth_allowance is not None:
-        tolerance += depth_allowance[rows[:, :, None], columns[:, None, :]].reshape(len(rows), -1)
-    depth_ok = np.all(deviation <= tolerance, axis=1)
-    del deviation, tolerance
-    root_far, root_near = np.sqrt(block.min(axis=1)), np.sqrt(block.max(axis=1))
-    width_px = np.maximum(x_px[:, -1] - x_px[:, 0], y_px[:, -1] - y_px[:, 0])
-    shift_px = width_px * (root_near - root_far) / (root_near + root_far)
-    return depth_ok & (shift_px <= options.max_texture_shift_px)
+    # The fan passes through its five anchors exactly (their weights are 1 and 0), so only the
+    # other samples are tested against it; all take part in the texture test. Samples by rows
+    # (the anchors first), blocks by columns: every pass below runs along a long axis.
+    order = np.concatenate([corners_and_centre, np.delete(np.arange((height + 1) * stride), corners_and_centre)])
+    offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)[order]
+    anchor_count = len(corners_and_centre)
+    flat_depth = inverse_depth.reshape(-1)
+    flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
+    weights: dict[int, np.ndarray] = {}
+    mergeable = np.empty(len(block_rows), dtype=bool)
+    step = max(1, TILE_CELLS // len(offsets))
+    for start in range(0, len(block_rows), step):
+        chunk = slice(start, start + step)
+        top, left = row_bounds[block_rows[chunk]], column_bounds[block_columns[chunk]]
+        # Blocks whose samples are laid out alike share one weight table. Along each axis only
+        # the blocks reaching the first or last grid line differ: those samples were moved onto
+        # the picture border, the others are evenly spaced.
+        layout = (
+            (top == 0).view(np.uint8)
+            | (top + height == grid_rows - 1).view(np.uint8) << 1
+            | (left == 0).view(np.uint8) << 2
+            | (left + width == grid_columns - 1).view(np.uint8) << 3
+        )
+        sample_ids = offsets + (top * grid_columns + left)
+        block = flat_depth[sample_ids]
+        anchors, tested = block[:anchor_count], block[anchor_count:]
+        counts = np.bincount(layout, minlength=16)
+        kinds = np.flatnonzero(counts)
+        for kind in kinds:
+            if kind not in weights:
+                example = np.argmax(layout == kind)
+                fan = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
+                weights[kind] = fan[order[anchor_count:]]
+        # Most blocks of a chunk lie inside the grid: all are simplified alike, then the few on
+        # its first or last lines again with their own weights.
+        usual = np.argmax(counts)
+        simplified = weights[usual] @ anchors
+        for kind in kinds[kinds != usual]:
+            alike = np.flatnonzero(layout == kind)
+            simplified[:, alike] = weights[kind] @ anchors[:, alike]
+        deviation = np.abs(np.subtract(simplified, tested, out=simplified), out=simplified)
+        tolerance = 0.5 * options.max_depth_error * tested
+        if flat_allowance is not None:
+            tolerance += flat_allowance[sample_ids[anchor_count:]]
+        depth_ok = np.all(deviation <= tolerance, axis=0)
+        root_far, root_near = np.sqrt(block.min(axis=0)), np.sqrt(block.max(axis=0))
+        width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
+        shift_px = width_px * (root_near - root_far) / (root_near + root_far)
+        mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
+    return mergeable
 
 
 def _block_bounds(cells: int, size: int) -> np.ndarray:
@@ -251,10 +304,25 @@ class _Level:
     merged: np.ndarray
 
 
-def _parents(child_count: int, parent_count: int) -> np.ndarray:
-    """Index of the parent of each block one level down, along an axis: two children per
-    parent, three for a last level-1 block that absorbed a one-cell remainder."""
-    return np.minimum(np.arange(child_count) // 2, parent_count - 1)
+def _spread_to_children(parent_mask: np.ndarray, child_shape: tuple[int, int]) -> np.ndarray:
+    """Each block of the level below takes its parent's flag, by strided copies along each axis:
+    parent j's children start at child 2j; the last parent has one child, two or three (one that
+    absorbed a one-cell remainder, or the remainder itself)."""
+    spread = parent_mask
+    for axis, child_count in enumerate(child_shape):
+        pairs = min(spread.shape[axis], child_count // 2)
+        shape = list(spread.shape)
+        shape[axis] = child_count
+        children = np.empty(shape, dtype=spread.dtype)
+        paired, last = (spread[:, :pairs], spread[:, -1:]) if axis else (spread[:pairs], spread[-1:])
+        along = [slice(None), slice(None)]
+        for first in (0, 1):
+            along[axis] = slice(first, 2 * pairs, 2)
+            children[tuple(along)] = paired
+        along[axis] = slice(2 * pairs, None)
+        children[tuple(along)] = last
+        spread = children
+    return spread
 
 
 def _uniform_parts(row_bounds: np.ndarray, column_bounds: np.ndarray) -> list[tuple[slice, slice, int, int]]:
@@ -329,7 +397,7 @@ def _leaf_masks(levels: list[_Level]) -> list[np.ndarray]:
         if index > 0:
             below = levels[index - 1].merged.shape
             above = covered | level.merged
-            covered = above[_parents(below[0], above.shape[0])][:, _parents(below[1], above.shape[1])]
+            covered = _spread_to_children(above, below)
     return leaves[::-1]
 
 
@@ -396,10 +464,11 @@ def triangulate_grid(
     else:
         kept = np.ones(main.shape + (2,), dtype=bool)
     cut = int(kept.size - np.count_nonzero(kept))
-    cut_cells = ~kept.all(axis=2)
+    cell_whole = kept[..., 0] & kept[..., 1]
+    cut_cells = ~cell_whole
     if left_out_cells is not None:
         kept &= ~left_out_cells[..., None]
-    cell_whole = kept.all(axis=2)
+        cell_whole &= ~left_out_cells
     if not options.decimate:
         cell_rows, cell_columns = np.nonzero(np.ones_like(cell_whole))
         triangles = _cell_triangles(cell_rows, cell_columns, main.ravel(), columns)

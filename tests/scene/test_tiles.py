@@ -1,0 +1,66 @@
+"""Whole-grid passes run in tiles (cell rows, chunks of blocks) so that a 4096² grid never makes a
+full-size temporary: the tile size must change nothing, down to a single cell or block per tile."""
+
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lib_depth3d.scene import triangulate
+from lib_depth3d.scene.grid import sample_grid
+from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
+
+ONE_TILE = 1 << 40
+
+
+def _surface(rows: int, columns: int, seed: int) -> np.ndarray:
+    """Inverse depth of a wavy wall with a nearer box (cut edges) and a little noise (cells that
+    do not merge), so that every level of the decimation has some blocks to test."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:columns] / max(rows, columns)
+    zdepth = 3.0 + 0.6 * np.sin(5 * x) * np.cos(4 * y) + 1.2 * x + rng.normal(0, 2e-3, (rows, columns))
+    zdepth[rows // 4 : rows // 2 + 1, columns // 3 : 2 * columns // 3 + 1] = 1.5
+    return 1.0 / zdepth
+
+
+def _triangulated(inverse_depth, tile_cells, **extra):
+    rows, columns = inverse_depth.shape
+    grid = sample_grid(columns, rows, rows, columns)
+    with mock.patch.object(triangulate, "TILE_CELLS", tile_cells):
+        return triangulate_grid(
+            inverse_depth, grid.x_px, grid.y_px, 0.8 * columns, (columns / 2, rows / 2),
+            TriangulationOptions(max_texture_shift_px=2.0), **extra,
+        )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.integers(3, 48),
+    columns=st.integers(3, 48),
+    seed=st.integers(0, 2**16),
+    tile_cells=st.sampled_from([1, 5, 33, 200]),
+    with_allowance=st.booleans(),
+    with_left_out=st.booleans(),
+)
+def test_triangles_do_not_depend_on_the_tile_size(rows, columns, seed, tile_cells, with_allowance, with_left_out):
+    inverse_depth = _surface(rows, columns, seed)
+    extra = {}
+    if with_allowance:
+        extra["depth_allowance"] = 1e-3 * inverse_depth
+    if with_left_out:
+        extra["left_out_cells"] = np.random.default_rng(seed).random((rows - 1, columns - 1)) < 0.1
+    whole = _triangulated(inverse_depth, ONE_TILE, **extra)
+    tiled = _triangulated(inverse_depth, tile_cells, **extra)
+    np.testing.assert_array_equal(tiled.faces, whole.faces)
+    np.testing.assert_array_equal(tiled.cut_cells, whole.cut_cells)
+    assert tiled.cut_triangles == whole.cut_triangles
+    assert tiled.full_triangles == whole.full_triangles
+
+
+def test_a_tiled_grid_still_cuts_and_decimates():
+    """The comparison above is not vacuous: the surface has cut cells and merged blocks."""
+    inverse_depth = _surface(40, 44, seed=3)
+    result = _triangulated(inverse_depth, 5)
+    assert result.cut_triangles > 0
+    assert len(result.faces) < result.full_triangles - result.cut_triangles
