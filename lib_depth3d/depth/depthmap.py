@@ -80,6 +80,14 @@ class DepthMap:
         if self.kind != "disparity" and low <= 0:
             raise InputError(f"A {self.kind} map must be positive everywhere (z-depth > 0).")
         object.__setattr__(self, "values", values)
+        # Not a field (equality and repr are the values'): kept because at 4096² each pass over
+        # the map costs about 8 ms and the scene path asked for the extremes five times.
+        object.__setattr__(self, "_extremes", (float(low), float(high)))
+
+    @property
+    def extremes(self) -> tuple[float, float]:
+        """(lowest, highest) value, found once when the map was made."""
+        return self._extremes
 
     @property
     def height(self) -> int:
@@ -91,18 +99,26 @@ class DepthMap:
 
     def nearness(self) -> np.ndarray:
         """Values scaled to [0, 1] with 1 = nearest (what a depth PNG stores). Constant maps give 0."""
-        low, high = self.values.min(), self.values.max()
+        scaled = self._nearness_of_block()
+        if scaled is None:
+            return np.zeros_like(self.values, dtype=np.float32)
+        return map_in_blocks(scaled, self.values, np.float32)
+
+    def _nearness_of_block(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The elementwise float32 function from values to :meth:`nearness` (None for a constant
+        map), so that a caller can chain more steps onto it in one pass over the map."""
+        low, high = map(np.float32, self.extremes)
         if self.kind != "disparity":
             # 1/z in float32 is correctly rounded, so it falls as z rises: its extremes are those
-            # of the extremes, and the full-size 1/z is made a block at a time below.
+            # of the extremes, and the full-size 1/z is made a block at a time.
             low, high = np.float32(1.0) / high, np.float32(1.0) / low
         low, high = float(low), float(high)
         if high - low <= 0:
-            return np.zeros_like(self.values, dtype=np.float32)
+            return None
         offset, scale = np.float32(low), np.float32(high - low)
         if self.kind == "disparity":
-            return map_in_blocks(lambda block: (block - offset) / scale, self.values, np.float32)
-        return map_in_blocks(lambda block: (1.0 / block - offset) / scale, self.values, np.float32)
+            return lambda block: (block - offset) / scale
+        return lambda block: (1.0 / block - offset) / scale
 
     def resized(self, width: int, height: int) -> "DepthMap":
         """Bilinear resize (in float) to ``width``×``height``."""
@@ -171,7 +187,11 @@ def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> byt
     """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535), its
     :func:`depth_header` in text chunks."""
     top = np.float32(65535.0)
-    levels = map_in_blocks(lambda block: np.round(block * top), depth.nearness(), np.uint16)
+    nearness = depth._nearness_of_block()
+    if nearness is None:
+        levels = np.zeros(depth.values.shape, dtype=np.uint16)
+    else:  # one pass from the values to the levels: at 4096² the float32 nearness map was 64 MB
+        levels = map_in_blocks(lambda block: np.round(nearness(block) * top), depth.values, np.uint16)
     return grey16_png_bytes(levels, depth_header(depth, camera))
 
 

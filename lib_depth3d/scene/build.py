@@ -24,8 +24,12 @@ from lib_depth3d.scene.occlusion import default_band_px
 from lib_depth3d.scene.quantised import depth_quantisation, dequantised_inverse_depth
 from lib_depth3d.scene.texture import PictureFile, picture_file
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
-from lib_depth3d.scene.zdepth import check_not_constant, zdepth_at_pixel
-from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_from_disparity
+from lib_depth3d.scene.zdepth import (
+    check_not_constant,
+    disparity_mapping_for_range,
+    zdepth_at_pixel,
+    zdepth_from_mapping,
+)
 
 if TYPE_CHECKING:  # imported where used: a scene without a calibration or a camera move needs neither
     from lib_depth3d.scene.animation import CameraAnimation
@@ -169,7 +173,7 @@ def scene_zdepth(
     surface. Maps that are not fitted are checked against the calibrated planes.
     """
     warnings: list[str] = []
-    check_not_constant(depth.values)
+    check_not_constant(*depth.extremes)
     if options.depth_scale is not None and not (
         math.isfinite(options.depth_scale) and options.depth_scale > 0
     ):
@@ -192,7 +196,7 @@ def scene_zdepth(
         near, far = (
             (options.near, options.far) if options.near is not None else (DEFAULT_NEAR, DEFAULT_FAR)
         )
-        mapping = disparity_mapping(depth.values, near, far)
+        mapping = disparity_mapping_for_range(*depth.extremes, near, far)
         if calibrated and options.fit_to_calibration and not explicit_scale:
             from lib_depth3d.scene.fit import fit_disparity
 
@@ -211,7 +215,7 @@ def scene_zdepth(
                     "found and was put 100 median depths away; check the depth near those areas."
                 )
         else:
-            zdepth = zdepth_from_disparity(depth.values, near, far)
+            zdepth = zdepth_from_mapping(depth.values, mapping)
     else:
         zdepth = depth.values.astype(np.float32, copy=True)
 
@@ -358,7 +362,8 @@ def build_scene(
             triangulation, depth_allowance,
         )
 
-    nearest, farthest = float(zdepth.min()), float(zdepth.max())
+    zdepth_map = DepthMap(zdepth, "metric" if units == "m" else "depth")
+    nearest, farthest = zdepth_map.extremes
     median_depth = float(np.median(1.0 / inverse_depth[:: max(1, rows // 64), :: max(1, columns // 64)]))
     animation = None
     file_camera = gltf_camera(camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest)
@@ -378,7 +383,6 @@ def build_scene(
                 camera, world_up, znear=0.05 * nearest, zfar=4.0 * farthest + animation.travel
             )
 
-    depth_kind = "metric" if units == "m" else "depth"
     return Scene(
         positions=positions,
         uvs=uvs,
@@ -387,7 +391,7 @@ def build_scene(
         camera=camera,
         world_up=world_up,
         gltf_camera=file_camera,
-        zdepth=DepthMap(zdepth, depth_kind),
+        zdepth=zdepth_map,
         units=units,
         grid_shape=(rows, columns),
         full_triangles=triangles.full_triangles,

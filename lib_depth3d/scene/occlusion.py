@@ -195,7 +195,8 @@ def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.nda
     rows = np.clip(np.floor(grid_y_px).astype(np.int64), 0, height - 1)
     # Only the samples' bounding box is converted: at full resolution the band's is much of the picture.
     left, top = int(columns.min()), int(rows.min())
-    pixels = np.asarray(picture.crop((left, top, int(columns.max()) + 1, int(rows.max()) + 1)).convert("RGB"))
+    box = picture.crop((left, top, int(columns.max()) + 1, int(rows.max()) + 1))
+    pixels = np.asarray(box if box.mode == "RGB" else box.convert("RGB"))  # converting RGB copies it (17 ms at 4096²)
     return pixels[(rows - top)[:, None], (columns - left)[None, :]].astype(np.float32)
 
 

@@ -15,19 +15,18 @@ from lib_depth3d.arrays import map_in_blocks
 from lib_depth3d.errors import SceneError
 
 
-def check_not_constant(values: np.ndarray) -> tuple[float, float]:
-    """(lowest, highest) value of a map; refuses one whose values are all equal: it describes no shape."""
-    low, high = float(values.min()), float(values.max())
+def check_not_constant(low: float, high: float) -> None:
+    """Refuses a map whose lowest and highest values are equal: it describes no shape."""
     if high - low <= 1e-7 * max(abs(high), abs(low), 1e-30):
         raise SceneError(
             f"The depth map is constant (every value is {low:g}): it describes no shape. "
             "Check that the depth file belongs to this picture."
         )
-    return low, high
 
 
-def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[float, float]:
-    """(scale, shift) with ``1/z = scale · disparity + shift`` putting max → ``near``, min → ``far``.
+def disparity_mapping_for_range(low: float, high: float, near: float, far: float) -> tuple[float, float]:
+    """(scale, shift) with ``1/z = scale · disparity + shift`` putting disparity ``high`` → ``near``
+    and ``low`` → ``far``.
 
     ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
     """
@@ -36,9 +35,32 @@ def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[f
             f"The nearest and farthest distances must satisfy 0 < near < far, got near={near:g}, "
             f"far={far:g}."
         )
-    low, high = check_not_constant(disparity)
+    check_not_constant(low, high)
     scale = (1.0 / near - 1.0 / far) / (high - low)
     return scale, 1.0 / far - low * scale
+
+
+def disparity_mapping(disparity: np.ndarray, near: float, far: float) -> tuple[float, float]:
+    """(scale, shift) with ``1/z = scale · disparity + shift`` putting max → ``near``, min → ``far``.
+
+    ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
+    """
+    return disparity_mapping_for_range(float(disparity.min()), float(disparity.max()), near, far)
+
+
+def zdepth_from_mapping(disparity: np.ndarray, mapping: tuple[float, float]) -> np.ndarray:
+    """float32 z-depth ``1 / (scale · disparity + shift)`` of a (scale, shift) ``mapping``,
+    computed in float64."""
+    scale, shift = mapping
+
+    def zdepth(block: np.ndarray) -> np.ndarray:
+        # In place on the block's float64 copy: the same operations, no temporary per step.
+        inverse = block.astype(np.float64)
+        inverse *= scale
+        inverse += shift
+        return np.divide(1.0, inverse, out=inverse)
+
+    return map_in_blocks(zdepth, disparity, np.float32)
 
 
 def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.ndarray:
@@ -46,8 +68,7 @@ def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.
 
     ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
     """
-    scale, shift = disparity_mapping(disparity, near, far)
-    return map_in_blocks(lambda block: 1.0 / (scale * block.astype(np.float64) + shift), disparity, np.float32)
+    return zdepth_from_mapping(disparity, disparity_mapping(disparity, near, far))
 
 
 QUADRANT_PATCH_PX = 3
