@@ -195,7 +195,8 @@ def glb_bytes(scene) -> bytes:
         primitives.append(_primitive(len(accessors), 1))
         accessors += _surface_accessors(chunk, layer.positions, layer.uvs, layer.faces, encoding)
         layer_texture, layer_mime_type = encode_texture(
-            layer.texture, texture_encoding(options.texture_format, scene.picture_file), options.jpeg_quality
+            layer.texture, texture_encoding(options.texture_format, scene.picture_file), options.jpeg_quality,
+            grown=True,
         )
         images.append({"mimeType": layer_mime_type, "bufferView": chunk.add(layer_texture), "name": "background"})
 

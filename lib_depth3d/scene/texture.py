@@ -23,7 +23,7 @@ from typing import Literal
 from PIL import Image
 
 from lib_depth3d.errors import SceneError
-from lib_depth3d.files import read_picture_header
+from lib_depth3d.files import read_picture_header, rgb_png_bytes
 
 TextureEncoding = Literal["png", "jpeg"]
 MIME_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
@@ -67,17 +67,19 @@ def texture_encoding(texture_format: str, source: PictureFile | None) -> Texture
     raise SceneError(f"Unknown texture format {texture_format!r}; use 'source', 'png' or 'jpeg'.")
 
 
-def encode_texture(picture: Image.Image, encoding: TextureEncoding, jpeg_quality: int) -> tuple[bytes, str]:
-    """(bytes, MIME type) of the RGB ``picture`` encoded as ``png`` or ``jpeg``."""
-    buffer = io.BytesIO()
+def encode_texture(
+    picture: Image.Image, encoding: TextureEncoding, jpeg_quality: int, grown: bool = False
+) -> tuple[bytes, str]:
+    """(bytes, MIME type) of the RGB ``picture`` encoded as ``png`` or ``jpeg``; ``grown``: its
+    colours were grown into repeated blocks (the background layer's), which PNG finds and packs."""
     if encoding == "png":
-        picture.save(buffer, format="PNG", compress_level=1)
-    elif encoding == "jpeg":
-        if not 1 <= jpeg_quality <= 100:
-            raise SceneError(f"The JPEG quality must be between 1 and 100, got {jpeg_quality}.")
-        picture.save(buffer, format="JPEG", quality=int(jpeg_quality), subsampling=0)
-    else:
+        return rgb_png_bytes(picture, find_repeats=grown), MIME_TYPES[encoding]
+    if encoding != "jpeg":
         raise SceneError(f"Unknown texture encoding {encoding!r}; use 'png' or 'jpeg'.")
+    if not 1 <= jpeg_quality <= 100:
+        raise SceneError(f"The JPEG quality must be between 1 and 100, got {jpeg_quality}.")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=int(jpeg_quality), subsampling=0)
     return buffer.getvalue(), MIME_TYPES[encoding]
 
 

@@ -6,12 +6,15 @@ import subprocess
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from lib_depth3d.camera import Camera
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import SceneError
-from lib_depth3d.files import open_image
+from lib_depth3d.files import RGB_PNG_ROWS_PER_BLOCK, open_image, rgb_png_bytes
 from lib_depth3d.scene import SceneOptions, build_scene, write_scene
 from lib_depth3d.scene.texture import picture_file
 from tests.support.glb import read_glb
@@ -125,8 +128,22 @@ def test_an_explicit_format_is_encoded_as_asked(tmp_path, texture_format, mime_t
 
 
 def test_a_picture_without_its_file_is_embedded_as_png(tmp_path):
-    glb = write_scene(scene_of(None, smooth_picture(WIDTH, HEIGHT)), tmp_path / "s.glb").glb
-    assert image_of(glb)[1] == "image/png"
+    picture = smooth_picture(WIDTH, HEIGHT)
+    glb = write_scene(scene_of(None, picture), tmp_path / "s.glb").glb
+    image_bytes, mime_type = image_of(glb)
+    assert mime_type == "image/png"
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(image_bytes))), np.asarray(picture))
+
+
+@settings(max_examples=30, deadline=None)
+@given(pixels=arrays(np.uint8, st.tuples(st.integers(1, 2 * RGB_PNG_ROWS_PER_BLOCK + 3), st.integers(1, 24),
+                                         st.just(3))),
+       find_repeats=st.booleans())
+def test_the_texture_png_writer_gives_a_reader_every_pixel(pixels, find_repeats):
+    # Heights past two blocks: each block's first row is filtered against the previous block's last.
+    decoded = Image.open(io.BytesIO(rgb_png_bytes(Image.fromarray(pixels, "RGB"), find_repeats)))
+    assert decoded.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(decoded), pixels)
 
 
 def test_a_jpeg_source_gives_the_background_layer_a_jpeg_texture_too(tmp_path):
