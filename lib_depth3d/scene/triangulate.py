@@ -222,11 +222,15 @@ def _blocks_within_tolerance(
     width: int,
     options: TriangulationOptions,
     depth_allowance: np.ndarray | None,
-) -> np.ndarray:
-    """Whether each of the given blocks of a level, all height × width cells, may be merged.
+    extremes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(whether each, lowest, highest inverse depth of each) of the given blocks of a level, all
+    height × width cells: whether it may be merged, and the extremes of its samples.
 
-    Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small
-    blocks over a 4096² grid never gathers all its samples (nor their positions) at once.
+    ``extremes``: the blocks' (lowest, highest) when they are known (from their children), else
+    they are found here. Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so
+    a level of small blocks over a 4096² grid never gathers all its samples (nor their positions)
+    at once.
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
@@ -242,6 +246,10 @@ def _blocks_within_tolerance(
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
     weights: dict[int, np.ndarray] = {}
     mergeable = np.empty(len(block_rows), dtype=bool)
+    if extremes is None:
+        lowest, highest = np.empty(len(block_rows)), np.empty(len(block_rows))
+    else:
+        lowest, highest = extremes
     step = max(1, TILE_CELLS // len(offsets))
     for start in range(0, len(block_rows), step):
         chunk = slice(start, start + step)
@@ -277,11 +285,14 @@ def _blocks_within_tolerance(
         if flat_allowance is not None:
             tolerance += flat_allowance[sample_ids[anchor_count:]]
         depth_ok = np.all(deviation <= tolerance, axis=0)
-        root_far, root_near = np.sqrt(block.min(axis=0)), np.sqrt(block.max(axis=0))
+        if extremes is None:
+            block.min(axis=0, out=lowest[chunk])
+            block.max(axis=0, out=highest[chunk])
+        root_far, root_near = np.sqrt(lowest[chunk]), np.sqrt(highest[chunk])
         width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
         shift_px = width_px * (root_near - root_far) / (root_near + root_far)
         mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
-    return mergeable
+    return mergeable, lowest, highest
 
 
 def _block_bounds(cells: int, size: int) -> np.ndarray:
@@ -325,6 +336,27 @@ def _spread_to_children(parent_mask: np.ndarray, child_shape: tuple[int, int]) -
     return spread
 
 
+def _reduce_children(ufunc: np.ufunc, children: np.ndarray, parent_shape: tuple[int, int]) -> np.ndarray:
+    """``ufunc`` (minimum, maximum, logical_and) over each parent block's children, the inverse of
+    :func:`_spread_to_children`: every parent but the last along an axis has children 2j and
+    2j + 1, so they are combined by two strided views (``reduceat`` took 5× longer along rows)."""
+    reduced = children
+    for axis, parent_count in enumerate(parent_shape):
+        pairs = parent_count - 1
+        along = [slice(None), slice(None)]
+        shape = list(reduced.shape)
+        shape[axis] = parent_count
+        parents = np.empty(shape, dtype=reduced.dtype)
+        first, second, rest, out = (list(along) for _ in range(4))
+        first[axis], second[axis] = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
+        rest[axis], out[axis] = slice(2 * pairs, None), slice(0, pairs)
+        ufunc(reduced[tuple(first)], reduced[tuple(second)], out=parents[tuple(out)])
+        out[axis] = slice(pairs, None)
+        ufunc.reduce(reduced[tuple(rest)], axis=axis, keepdims=True, out=parents[tuple(out)])
+        reduced = parents
+    return reduced
+
+
 def _uniform_parts(row_bounds: np.ndarray, column_bounds: np.ndarray) -> list[tuple[slice, slice, int, int]]:
     """(block rows, block columns, height, width) of the parts of a level whose blocks share
     one shape: all but the last row and column, the last column, the last row, the last block.
@@ -361,27 +393,45 @@ def _merge_levels(
     if cell_rows < 2 or cell_columns < 2:
         return levels
     size = 1
+    # The lowest and highest inverse depth of each block of the level below (NaN where it was not
+    # tested): a merged block's samples are its children's, so its extremes are theirs, and only
+    # the first level reads them from the samples (at 4096², 0.4 s of reductions otherwise).
+    child_lowest = child_highest = None
     while len(levels[-1].row_bounds) > 2 or len(levels[-1].column_bounds) > 2:
         children = levels[-1]
         size *= 2
         row_bounds, column_bounds = _block_bounds(cell_rows, size), _block_bounds(cell_columns, size)
-        # Parent j's children start at child 2j (the last parent takes all remaining ones).
-        candidates = np.logical_and.reduceat(children.merged, 2 * np.arange(len(row_bounds) - 1), axis=0)
-        candidates = np.logical_and.reduceat(candidates, 2 * np.arange(len(column_bounds) - 1), axis=1)
+        parent_shape = (len(row_bounds) - 1, len(column_bounds) - 1)
+        candidates = _reduce_children(np.logical_and, children.merged, parent_shape)
         if not candidates.any():
             break
         merged = np.zeros_like(candidates)
+        lowest, highest = np.full(candidates.shape, np.nan), np.full(candidates.shape, np.nan)
+        if child_lowest is not None:
+            from_children = (
+                _reduce_children(np.minimum, child_lowest, parent_shape),
+                _reduce_children(np.maximum, child_highest, parent_shape),
+            )
         for part_rows, part_columns, height, width in _uniform_parts(row_bounds, column_bounds):
             block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
             if block_rows.size == 0:
                 continue
-            merged[block_rows, block_columns] = _blocks_within_tolerance(
+            known = None
+            if child_lowest is not None:
+                known = (from_children[0][block_rows, block_columns], from_children[1][block_rows, block_columns])
+            (
+                merged[block_rows, block_columns],
+                lowest[block_rows, block_columns],
+                highest[block_rows, block_columns],
+            ) = _blocks_within_tolerance(
                 inverse_depth, grid_x_px, grid_y_px,
                 row_bounds, column_bounds, block_rows, block_columns, height, width, options, depth_allowance,
+                known,
             )
         if not merged.any():
             break
         levels.append(_Level(row_bounds, column_bounds, merged))
+        child_lowest, child_highest = lowest, highest
     return levels
 
 

@@ -64,3 +64,30 @@ def test_a_tiled_grid_still_cuts_and_decimates():
     result = _triangulated(inverse_depth, 5)
     assert result.cut_triangles > 0
     assert len(result.faces) < result.full_triangles - result.cut_triangles
+
+
+@settings(max_examples=60, deadline=None)
+@given(cell_rows=st.integers(2, 70), cell_columns=st.integers(2, 70), level=st.integers(1, 5), seed=st.integers(0, 9))
+def test_a_parent_block_combines_exactly_its_children(cell_rows, cell_columns, level, seed):
+    # The children of each parent block (its cells' range), found from the level bounds alone.
+    size = 1 << level
+    child_bounds = [  # level 0: the cells themselves
+        np.arange(cells + 1) if level == 1 else triangulate._block_bounds(cells, size // 2)
+        for cells in (cell_rows, cell_columns)
+    ]
+    parent_bounds = [triangulate._block_bounds(cells, size) for cells in (cell_rows, cell_columns)]
+    child_shape = tuple(len(bounds) - 1 for bounds in child_bounds)
+    parent_shape = tuple(len(bounds) - 1 for bounds in parent_bounds)
+    values = np.random.default_rng(seed).normal(size=child_shape)
+    flags = values > -0.5
+    low = triangulate._reduce_children(np.minimum, values, parent_shape)
+    all_set = triangulate._reduce_children(np.logical_and, flags, parent_shape)
+    for row in range(parent_shape[0]):
+        for column in range(parent_shape[1]):
+            inside = [
+                np.flatnonzero((bounds[:-1] >= parent[index]) & (bounds[1:] <= parent[index + 1]))
+                for bounds, parent, index in zip(child_bounds, parent_bounds, (row, column))
+            ]
+            children = np.ix_(*inside)
+            assert low[row, column] == values[children].min()
+            assert all_set[row, column] == flags[children].all()
