@@ -29,8 +29,9 @@ def test_default_model_is_registered_and_commercially_usable():
 def test_entries_are_complete():
     for name, spec in MODELS.items():
         assert spec.name == name
-        relative_kind = "depth" if spec.architecture == "depth_anything_3" else "disparity"
+        relative_kind = "depth" if spec.architecture.startswith("depth_anything_3") else "disparity"
         assert spec.output_kind in ("metric", relative_kind) and (spec.max_depth is None or spec.output_kind == "metric")
+        assert spec.canonical_focal_px is None or spec.output_kind == "metric"
         assert spec.input_size % adapter_for(spec).size_rule.multiple_of == 0
         assert spec.licence and spec.licence_url.startswith("https://")
         for weight_file in spec.files:
