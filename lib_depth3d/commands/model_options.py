@@ -15,8 +15,11 @@ def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None
     ``prefix`` starts each help text (e.g. ``"--model: "`` where a model is optional)."""
     parser.add_argument("--weights", metavar="PATH", help=f"{prefix}use this weight file instead of the models folder")
     parser.add_argument("--device", metavar="cpu|cuda|mps", help=f"{prefix}where to run (default: the best available)")
+    from lib_depth3d.depth.registry import net_size_help
+
     parser.add_argument("--net-size", type=int, metavar="PIXELS",
-                        help=f"{prefix}the network's processing size (518 for Depth Anything V2, 384 for MiDaS)")
+                        help=f"{prefix}the size in pixels the picture is resized to for the network (aspect ratio "
+                        f"kept; larger is sharper and slower). Default and meaning per model: {net_size_help()}")
     parser.add_argument("--no-download", action="store_true",
                         help=f"{prefix}fail with instructions instead of downloading missing weights")
     parser.add_argument("--allow-unverified", action="store_true",

@@ -40,6 +40,15 @@ ARCHITECTURES: dict[str, str] = {
 }
 """Architecture name → the module whose ``ADAPTER`` runs it."""
 
+NET_SIZE_MEANINGS: dict[str, str] = {
+    "depth_anything_v2": "the shorter side at least this, a multiple of 14",
+    "depth_anything_3": "the longer side, a multiple of 14",
+    "depth_anything_3_mono": "the longer side, a multiple of 14",
+    "midas_dpt": "the side needing the least change, a multiple of 32",
+    "moge_2": "the shorter side, before the network resizes it to its own grid of about 3600 tokens",
+}
+"""What the network size (``--net-size``) sets, for each architecture: its adapter's size rule in words."""
+
 
 @dataclass(frozen=True)
 class SizeRule:
@@ -420,6 +429,26 @@ _MODELS = (
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _MODELS}
 DEFAULT_MODEL = "depth-anything-v2-small"
+
+
+def net_size_help() -> str:
+    """Each model family's default network size and what the number sets, for ``--net-size``."""
+    families: dict[tuple[int, str], list[str]] = {}
+    for spec in MODELS.values():
+        families.setdefault((spec.input_size, NET_SIZE_MEANINGS[spec.architecture]), []).append(spec.name)
+    parts = []
+    for (size, meaning), names in families.items():
+        label = names[0] if len(names) == 1 else names[0][: len(_common_prefix(names))] + "*"
+        parts.append(f"{label} {size} ({meaning})")
+    return "; ".join(parts)
+
+
+def _common_prefix(names: list[str]) -> str:
+    prefix = names[0]
+    for name in names[1:]:
+        while not name.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix
 
 
 def get_model(name: str) -> ModelSpec:
