@@ -298,6 +298,7 @@ def estimate_depth_and_camera(
     allow_unverified: bool = False,
     weights_advice: str | None = None,
     known_camera: NetworkCamera | None = None,
+    cpu_bf16: bool = False,
 ) -> DepthWithCamera:
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
@@ -310,6 +311,8 @@ def estimate_depth_and_camera(
     length (Depth Anything 3 Metric-Large) turns its output into metres with this camera's focal
     length rather than that of the default field of view (``DEFAULT_FOV_DEG``: the official code
     gives no metres without intrinsics).
+    ``cpu_bf16``: on the CPU, run the network in bfloat16 (faster where the CPU has AVX512-BF16
+    or AMX; depth within about 4 % of float32's, see docs/depth-models.md).
     ``input_size`` is the network's processing size (default: the model's, 518, 504 or 384).
     ``weights_path``: a weight file to use instead of the models folder (not hash-checked);
     ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
@@ -333,6 +336,8 @@ def estimate_depth_and_camera(
         progress(f"Loading {spec.name}", None)
     loaded = load_network(spec, path)
     target_device, dtype = resolve_device(device)
+    if cpu_bf16 and target_device.type == "cpu":
+        dtype = torch.bfloat16
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
     input_size_px = (tensor.shape[-1], tensor.shape[-2])

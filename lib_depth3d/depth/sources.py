@@ -70,6 +70,7 @@ class NetworkDepth:
         models_folder: where weights are looked for and downloaded (None: the default folder).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: the best available, or A1111's).
         keep_loaded: keep the network's GPU copy for the next call.
+        cpu_bf16: on the CPU, run the network in bfloat16 (see docs/depth-models.md).
         download_missing, allow_unverified: see :func:`lib_depth3d.depth.estimate.weights_for`.
         weights_advice: the sentence a missing-weights message ends with, telling the user how to
             use a file kept elsewhere where that message is shown (the command line's
@@ -82,6 +83,7 @@ class NetworkDepth:
     models_folder: Path | None = None
     device: str | None = None
     keep_loaded: bool = False
+    cpu_bf16: bool = False
     download_missing: bool = True
     allow_unverified: bool = False
     weights_advice: str = MODELS_FOLDER_ADVICE
@@ -130,7 +132,7 @@ class NetworkDepth:
             picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
             device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
             download_missing=self.download_missing, allow_unverified=self.allow_unverified,
-            weights_advice=self.weights_advice, known_camera=known_camera,
+            weights_advice=self.weights_advice, known_camera=known_camera, cpu_bf16=self.cpu_bf16,
         )
 
 
