@@ -40,6 +40,7 @@ from lib_depth3d.depth.accelerate import GraphedNetwork, to_channels_last  # noq
 from lib_depth3d.depth.depth_anything_v2 import DepthAnythingV2  # noqa: E402
 from lib_depth3d.depth.estimate import build_network  # noqa: E402
 from lib_depth3d.depth.midas import MidasDPT  # noqa: E402
+from lib_depth3d.depth.moge import MoGe2  # noqa: E402
 from lib_depth3d.depth.registry import MODELS, ModelSpec, adapter_for  # noqa: E402
 from tests.support.depth_oracle import dinov2_position_embedding  # noqa: E402
 from tests.support.depth_weights import randomise  # noqa: E402
@@ -203,7 +204,7 @@ def _resident_mib() -> float:
 def _official_network(spec: ModelSpec, ours: torch.nn.Module) -> tuple[torch.nn.Module, object]:
     """The authors' network holding our weights, and how to call it on our input."""
     state = ours.state_dict()
-    if spec.architecture.startswith("depth_anything_3"):
+    if not isinstance(ours, MoGe2):
         from depth_anything_3.cfg import create_object, load_config
 
         config = {"small": "da3-small", "base": "da3-base", "mono-large": "da3mono-large",
@@ -231,14 +232,13 @@ def child(name: str, side: str, repeat: int, output_path: str) -> None:
 
     torch.manual_seed(0)
     spec = MODELS[name]
-    if spec.architecture == "moge_2":
+    if adapter_for(spec).build_from_config is not None:  # MoGe-2: only ViT-L's configuration is published
         from tests.support.moge_cases import RELEASED_VITL
-        from lib_depth3d.depth.moge import build_from_config
 
-        ours = randomise(build_from_config(spec, RELEASED_VITL), seed=0).eval()
+        ours = randomise(build_network(spec, RELEASED_VITL), seed=0).eval()
     else:
         ours = randomise(build_network(spec), seed=0).eval()
-    run = (lambda image: ours(image)[..., 2]) if spec.architecture == "moge_2" else (lambda image: ours(image)[0])
+    run = (lambda image: ours(image)[..., 2]) if isinstance(ours, MoGe2) else (lambda image: ours(image)[0])
     if side == "official":
         ours, run = _official_network(spec, ours)
     width, height = default_input(spec)
@@ -309,7 +309,7 @@ def main() -> int:
         child_parser.add_argument("--repeat", type=int)
         child_parser.add_argument("--output")
         child_args = child_parser.parse_args()
-        if child_args.child[1] == "official" and MODELS[child_args.child[0]].architecture == "moge_2":
+        if child_args.child[1] == "official" and child_args.child[0].startswith("moge"):
             import types
 
             sys.modules["utils3d"] = types.ModuleType("utils3d")  # imported by MoGe, unused by its forward pass
