@@ -22,6 +22,7 @@ from PIL import Image
 from lib_depth3d.camera import calibrate, parse_lines_json
 from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
+from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress
@@ -77,12 +78,14 @@ def estimate(picture: Image.Image, source: DepthSource, progress: Progress | Non
 
 
 def estimate_with_camera(
-    picture: Image.Image, source: DepthSource, progress: Progress | None = None
+    picture: Image.Image, source: DepthSource, progress: Progress | None = None, known_camera: NetworkCamera | None = None
 ) -> DepthWithCamera:
     """The depthmap of ``picture`` at its size and, where ``source`` knows it (a network that
-    estimates one, a depth file's header), the picture's camera in its pixels."""
+    estimates one, a depth file's header), the picture's camera in its pixels. ``known_camera``:
+    the picture's camera the user gave (:attr:`CameraChoice.known_camera`), for networks that take
+    one (MoGe-2's field of view, Depth Anything 3 Metric-Large's focal length)."""
     _check_picture(picture)
-    return source.estimate_with_camera(picture, progress)
+    return source.estimate_with_camera(picture, progress, known_camera)
 
 
 def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None,
@@ -128,13 +131,14 @@ def run_scene(picture: Image.Image, *, depth: DepthSource, camera: CameraSource,
               options: SceneOptions | None = None, picture_bytes: bytes | None = None,
               progress: Progress | None = None) -> SceneBuild:
     """:func:`choose_camera` and :func:`estimate_with_camera` (the camera first unless it needs the
-    estimate), then :func:`build_scene_files`: the whole job from a picture."""
+    estimate, and then given to the network unless it was assumed), then :func:`build_scene_files`:
+    the whole job from a picture."""
     if camera.needs_depth:
         estimated = estimate_with_camera(picture, depth, progress)
         choice = choose_camera(picture, camera, picture_bytes, estimated)
     else:
         choice = choose_camera(picture, camera, picture_bytes)
-        estimated = estimate_with_camera(picture, depth, progress)
+        estimated = estimate_with_camera(picture, depth, progress, choice.known_camera)
     return build_scene_files(picture, depth=estimated.depth, camera=choice, glb_path=glb_path, options=options,
                              picture_bytes=picture_bytes, progress=progress)
 

@@ -254,7 +254,11 @@ class Script(scripts.Script):
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
         try:
-            job.depths[position] = pipeline.estimate_with_camera(pp.image, job.settings.depth, progress=_show_progress)
+            # A camera the user gave reaches the network (MoGe-2's field of view, Metric-Large's focal length).
+            camera = job.settings.camera
+            known = None if camera.needs_depth else pipeline.choose_camera(pp.image, camera).known_camera
+            job.depths[position] = pipeline.estimate_with_camera(pp.image, job.settings.depth, progress=_show_progress,
+                                                                 known_camera=known)
         except Depth3DError as error:
             # Raised from this hook, it would only be logged: say it where a refusal is said.
             job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "

@@ -44,6 +44,8 @@ class CameraChoice:
             ``field of view``.
         description: one phrase for summaries ("calibrated from room.fspy").
         notes: sentences about the choice (why detected lines were not used, how far to trust them).
+        assumed: nobody chose this camera (the default field of view): a depth network is not told
+            it (:attr:`known_camera`).
     """
 
     camera: Camera
@@ -52,6 +54,21 @@ class CameraChoice:
     source: str
     description: str
     notes: tuple[str, ...] = ()
+    assumed: bool = False
+
+    @property
+    def known_camera(self):
+        """The camera as the depth network takes it (a
+        :class:`~lib_depth3d.depth.registry.NetworkCamera` in the picture's pixels: MoGe-2 then
+        solves only for its shift, Depth Anything 3 Metric-Large takes its focal length for
+        metres), or None when it was assumed or came from the network itself."""
+        from lib_depth3d.depth.registry import NetworkCamera
+
+        if self.assumed or self.source == "network":
+            return None
+        camera = self.camera
+        focal = camera.focal_length_px
+        return NetworkCamera(camera.image_size_px, (focal, focal), tuple(camera.principal_point_px))
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -155,7 +172,7 @@ class FieldOfViewCamera:
         note = f"{self.degrees:g}° horizontal field of view" + (
             " (assumed: give a field of view, lines or an fSpy project to measure it)" if self.assumed else ""
         )
-        return CameraChoice(camera, None, None, "field of view", note)
+        return CameraChoice(camera, None, None, "field of view", note, assumed=self.assumed)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class CameraGivingDepth:
     def __init__(self, focal_px=(500.0, 500.0)):
         self.focal_px = focal_px
 
-    def estimate_with_camera(self, picture, progress=None):
+    def estimate_with_camera(self, picture, progress=None, known_camera=None):
         from lib_depth3d.depth.depthmap import DepthWithCamera
         from lib_depth3d.depth.registry import NetworkCamera
 
