@@ -34,15 +34,17 @@ def network_source(model: str, args: argparse.Namespace) -> NetworkDepth:
     licence, a reminder on stderr."""
     from lib_depth3d.depth.registry import get_model
     from lib_depth3d.depth.sources import NetworkDepth
-    from lib_depth3d.depth.weights import WEIGHTS_OPTION_ADVICE
+    from lib_depth3d.depth.weights import UNVERIFIED_OPTION_ADVICE, WEIGHTS_OPTION_ADVICE
 
     spec = get_model(model)
     if spec.non_commercial:
         print(f"note: {spec.name}'s weights are licensed {spec.licence} ({spec.licence_url}): "
               "non-commercial use only.", file=sys.stderr)
+    unverified = spec.files[0].sha256 is None and not args.allow_unverified
     return NetworkDepth(spec, input_size=args.net_size, weights_path=args.weights, device=args.device,
                         cpu_bf16=args.cpu_bf16, download_missing=not args.no_download, allow_unverified=args.allow_unverified,
-                        weights_advice=WEIGHTS_OPTION_ADVICE)
+                        weights_advice=f"{WEIGHTS_OPTION_ADVICE} {UNVERIFIED_OPTION_ADVICE}" if unverified
+                        else WEIGHTS_OPTION_ADVICE)
 
 
 def terminal_progress() -> Callable[[str, "float | None"], None] | None:

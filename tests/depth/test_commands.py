@@ -117,3 +117,10 @@ def test_depth_gives_moge_the_users_field_of_view(picture_path, tmp_path):
     assert not np.allclose(known.depth.values, own.depth.values, rtol=1e-3)
     assert main(["depth", *common, "--fov", "200", "-o", str(tmp_path / "bad.exr")]) == 2
     assert not (tmp_path / "bad.exr").exists()
+
+
+def test_the_command_line_names_allow_unverified_for_weights_without_a_published_hash(picture_path, empty_models_dir,
+                                                                                      tmp_path, capsys):
+    assert main(["depth", str(picture_path), "--model", "depth-anything-3-mono-large", "-o", str(tmp_path / "out.png")]) == 2
+    error = capsys.readouterr().err
+    assert "not downloaded unverified" in error and error.rstrip().endswith("--allow-unverified.")
