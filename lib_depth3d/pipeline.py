@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,7 @@ from PIL import Image
 from lib_depth3d.camera import calibrate, parse_lines_json
 from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
+from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress
@@ -77,23 +78,45 @@ def estimate(picture: Image.Image, source: DepthSource, progress: Progress | Non
 
 
 def estimate_with_camera(
-    picture: Image.Image, source: DepthSource, progress: Progress | None = None
+    picture: Image.Image, source: DepthSource, progress: Progress | None = None, known_camera: NetworkCamera | None = None
 ) -> DepthWithCamera:
     """The depthmap of ``picture`` at its size and, where ``source`` knows it (a network that
-    estimates one, a depth file's header), the picture's camera in its pixels."""
+    estimates one, a depth file's header), the picture's camera in its pixels. ``known_camera``:
+    the picture's camera the user gave (:attr:`CameraChoice.known_camera`), for networks that take
+    one (MoGe-2's field of view, Depth Anything 3 Metric-Large's focal length)."""
     _check_picture(picture)
-    return source.estimate_with_camera(picture, progress)
+    return source.estimate_with_camera(picture, progress, known_camera)
 
 
 def choose_camera(picture: Image.Image, camera: CameraSource, picture_bytes: bytes | None = None,
-                  estimate: DepthWithCamera | None = None) -> CameraChoice:
+                  estimate: Callable[[NetworkCamera | None], DepthWithCamera] | None = None) -> CameraChoice:
     """The camera ``camera`` gives for ``picture``. ``picture_bytes``: the picture's file as given,
     kept in an ``.fspy`` project written from lines (a PNG of the picture otherwise);
-    ``estimate``: the depth source's estimate, for a source that ``needs_depth``. Cheap next to a
-    depth network for the others: entry points choose those first, so a bad calibration is
-    reported at once."""
+    ``estimate``: runs the depth source with a known camera (or None), for a source that
+    ``needs_depth`` — called only when its choice rests on the estimate. Cheap next to a depth
+    network for the others: entry points choose those first, so a bad calibration is reported at
+    once."""
     _check_picture(picture)
     return camera.choose(picture, picture_bytes, estimate)
+
+
+def choose_camera_and_estimate(
+    picture: Image.Image, camera: CameraSource, depth: DepthSource, picture_bytes: bytes | None = None,
+    progress: Progress | None = None,
+) -> tuple[CameraChoice, DepthWithCamera]:
+    """The camera and the depth of ``picture``, the depth source run once: after the camera when
+    the choice can do without the estimate (a calibration, a field of view, confidently detected
+    lines), which then reaches a network that takes one (:attr:`CameraChoice.known_camera`), else
+    first, for the source to choose from (the network's own camera)."""
+    estimates: list[DepthWithCamera] = []
+
+    def estimate_once(known_camera: NetworkCamera | None) -> DepthWithCamera:
+        if not estimates:
+            estimates.append(estimate_with_camera(picture, depth, progress, known_camera))
+        return estimates[0]
+
+    choice = choose_camera(picture, camera, picture_bytes, estimate_once)
+    return choice, estimate_once(choice.known_camera)
 
 
 def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraChoice, glb_path: str | os.PathLike,
@@ -127,14 +150,9 @@ def build_scene_files(picture: Image.Image, *, depth: DepthMap, camera: CameraCh
 def run_scene(picture: Image.Image, *, depth: DepthSource, camera: CameraSource, glb_path: str | os.PathLike,
               options: SceneOptions | None = None, picture_bytes: bytes | None = None,
               progress: Progress | None = None) -> SceneBuild:
-    """:func:`choose_camera` and :func:`estimate_with_camera` (the camera first unless it needs the
-    estimate), then :func:`build_scene_files`: the whole job from a picture."""
-    if camera.needs_depth:
-        estimated = estimate_with_camera(picture, depth, progress)
-        choice = choose_camera(picture, camera, picture_bytes, estimated)
-    else:
-        choice = choose_camera(picture, camera, picture_bytes)
-        estimated = estimate_with_camera(picture, depth, progress)
+    """:func:`choose_camera_and_estimate`, then :func:`build_scene_files`: the whole job from a
+    picture."""
+    choice, estimated = choose_camera_and_estimate(picture, camera, depth, picture_bytes, progress)
     return build_scene_files(picture, depth=estimated.depth, camera=choice, glb_path=glb_path, options=options,
                              picture_bytes=picture_bytes, progress=progress)
 

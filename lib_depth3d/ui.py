@@ -39,6 +39,7 @@ from lib_depth3d.progress import Progress
 
 if TYPE_CHECKING:
     from lib_depth3d.camera.detect import DetectionConfidence
+    from lib_depth3d.scene.fit import CalibrationFit
 
 TAB_TITLE = "Depth 3D"
 TAB_ID = "depth3d"
@@ -479,13 +480,15 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
         "scene_file": str(files.glb),
         "downloads": [str(path) for path in (files.glb, files.html_page, files.fspy, files.camera_json, files.depth_png)
                       if path],
-        "summary": _scene_summary(files.calibration_report or {}),
+        "summary": _scene_summary(files.calibration_report or {}, build.scene.calibration_fit),
         "depth": build.depth,
         "message": _message("warning" if files.warnings else "ok", text),
     }
 
 
-def _scene_summary(report: dict) -> str:
+def _scene_summary(report: dict, fit: CalibrationFit | None) -> str:
+    """The camera in words and, when the depth was fitted to (or checked against) the
+    calibration, the fit's line as the command line prints it."""
     if not report:
         return ""
     rows = [
@@ -495,6 +498,8 @@ def _scene_summary(report: dict) -> str:
         ("Camera position", ", ".join(f"{v:.3f}" for v in report["cameraPosition"])
          + (f" {report['referenceDistanceUnit']}" if report.get("referenceDistanceUnit") else " units")),
     ]
+    if fit is not None:
+        rows.append(("Depth", fit.summary()))
     return "\n".join(f"- **{name}:** {value}" for name, value in rows)
 
 

@@ -254,7 +254,11 @@ class Script(scripts.Script):
         position = p.iteration * p.batch_size + p.batch_index
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
         try:
-            job.depths[position] = pipeline.estimate_with_camera(pp.image, job.settings.depth, progress=_show_progress)
+            # A camera chosen without the depth (given, or confidently detected) reaches the network
+            # (MoGe-2's field of view, Metric-Large's focal length); the files' camera is chosen again
+            # from the saved picture, the same way.
+            _, job.depths[position] = pipeline.choose_camera_and_estimate(
+                pp.image, job.settings.camera, job.settings.depth, progress=_show_progress)
         except Depth3DError as error:
             # Raised from this hook, it would only be logged: say it where a refusal is said.
             job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "
@@ -303,7 +307,7 @@ def on_image_saved(params) -> None:
     settings = job.settings
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
-        camera = pipeline.choose_camera(params.image, settings.camera, estimate=estimated)
+        camera = pipeline.choose_camera(params.image, settings.camera, estimate=lambda known_camera: estimated)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")
         job.warnings += build.files.warnings
     else:

@@ -6,10 +6,11 @@ A *camera source* is a value parsed once at an entry point — vanishing lines
 depth network's own camera (:class:`EstimatedCamera`) or the best of these the picture allows
 (:class:`AutomaticCamera`) — with one method, ``choose(picture, picture_bytes, estimate)``, that
 gives the camera for the picture as a :class:`CameraChoice`. ``needs_depth`` says whether it
-needs the depth source's estimate (a :class:`~lib_depth3d.depth.depthmap.DepthWithCamera`): the
-composer (:mod:`lib_depth3d.pipeline`) chooses the others before estimating, so a bad
-calibration is reported before a network runs. A new source is one more class here that the
-entry points can construct.
+may need the depth source's estimate: ``estimate(known_camera)`` runs the depth source and gives
+a :class:`~lib_depth3d.depth.depthmap.DepthWithCamera`, and a source calls it only when its
+choice rests on it, so a calibration is reported before a network runs and a camera chosen
+without the depth reaches the network (:func:`lib_depth3d.pipeline.choose_camera_and_estimate`).
+A new source is one more class here that the entry points can construct.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class CameraChoice:
             ``field of view``.
         description: one phrase for summaries ("calibrated from room.fspy").
         notes: sentences about the choice (why detected lines were not used, how far to trust them).
+        assumed: nobody chose this camera (the default field of view): a depth network is not told
+            it (:attr:`known_camera`).
     """
 
     camera: Camera
@@ -52,6 +55,21 @@ class CameraChoice:
     source: str
     description: str
     notes: tuple[str, ...] = ()
+    assumed: bool = False
+
+    @property
+    def known_camera(self):
+        """The camera as the depth network takes it (a
+        :class:`~lib_depth3d.depth.registry.NetworkCamera` in the picture's pixels: MoGe-2 then
+        solves only for its shift, Depth Anything 3 Metric-Large takes its focal length for
+        metres), or None when it was assumed or came from the network itself."""
+        from lib_depth3d.depth.registry import NetworkCamera
+
+        if self.assumed or self.source == "network":
+            return None
+        camera = self.camera
+        focal = camera.focal_length_px
+        return NetworkCamera(camera.image_size_px, (focal, focal), tuple(camera.principal_point_px))
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -155,7 +173,7 @@ class FieldOfViewCamera:
         note = f"{self.degrees:g}° horizontal field of view" + (
             " (assumed: give a field of view, lines or an fSpy project to measure it)" if self.assumed else ""
         )
-        return CameraChoice(camera, None, None, "field of view", note)
+        return CameraChoice(camera, None, None, "field of view", note, assumed=self.assumed)
 
 
 @dataclass(frozen=True)
@@ -182,7 +200,7 @@ class EstimatedCamera:
     needs_depth: ClassVar[bool] = True
 
     def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
-        estimated = None if estimate is None else estimate.camera
+        estimated = None if estimate is None else estimate(None).camera
         if estimated is None:
             choice = self.fallback.choose(picture, picture_bytes)
             return replace(choice, notes=(*choice.notes, f"The depth source estimates no camera; the camera is the "
@@ -222,8 +240,9 @@ class AutomaticCamera:
             if detection.confidence.high:
                 return _detected_choice(detection, picture, picture_bytes)
             reason = f"The lines detected in the picture were not trusted ({_confidence_words(detection)})."
-        if estimate is not None and estimate.camera is not None:
-            choice = _estimated_choice(estimate.camera, picture)
+        estimated = None if estimate is None else estimate(None).camera
+        if estimated is not None:
+            choice = _estimated_choice(estimated, picture)
             return replace(choice, notes=(*choice.notes, f"{reason} The camera is the one the depth network "
                                                          "estimated; draw the lines in the Depth 3D tab for a "
                                                          "calibrated camera."))

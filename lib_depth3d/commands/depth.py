@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the depthmap")
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), metavar="NAME",
                         help=f"depth model (default {DEFAULT_MODEL}; list them with the 'models' command)")
+    parser.add_argument("--fov", metavar="DEGREES", type=float,
+                        help="the picture's horizontal field of view, when known: MoGe-2 keeps it (and solves only "
+                        "for its shift), Depth Anything 3 Metric-Large makes metres with it (default: MoGe-2 "
+                        "estimates its own; Metric-Large assumes 55)")
     add_model_options(parser)
 
 
@@ -29,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     depth_writer(args.output)  # a suffix without a writer is refused before the network runs
     check_targets([args.output])
+    from lib_depth3d.camera.sources import FieldOfViewCamera
+
+    field_of_view = None if args.fov is None else FieldOfViewCamera(args.fov)  # checked before the picture is read
     picture = open_image(args.image)
-    estimate = pipeline.estimate_with_camera(picture, network_source(args.model, args), terminal_progress())
+    known = None if field_of_view is None else pipeline.choose_camera(picture, field_of_view).known_camera
+    estimate = pipeline.estimate_with_camera(picture, network_source(args.model, args), terminal_progress(), known)
     end_progress()
     save_depth(estimate.depth, args.output, estimate.camera)
     print(f"{args.output}: {estimate.depth.width}×{estimate.depth.height} {estimate.depth.kind} from {args.model}")

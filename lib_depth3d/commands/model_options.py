@@ -15,8 +15,14 @@ def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None
     ``prefix`` starts each help text (e.g. ``"--model: "`` where a model is optional)."""
     parser.add_argument("--weights", metavar="PATH", help=f"{prefix}use this weight file instead of the models folder")
     parser.add_argument("--device", metavar="cpu|cuda|mps", help=f"{prefix}where to run (default: the best available)")
+    from lib_depth3d.depth.registry import net_size_help
+
     parser.add_argument("--net-size", type=int, metavar="PIXELS",
-                        help=f"{prefix}the network's processing size (518 for Depth Anything V2, 384 for MiDaS)")
+                        help=f"{prefix}the size in pixels the picture is resized to for the network (aspect ratio "
+                        f"kept; larger is sharper and slower). Default and meaning per model: {net_size_help()}")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help=f"{prefix}on the CPU, run the network in bfloat16: faster where the CPU has AVX512-BF16 "
+                        "or AMX, depth within about 4%% of float32's")
     parser.add_argument("--no-download", action="store_true",
                         help=f"{prefix}fail with instructions instead of downloading missing weights")
     parser.add_argument("--allow-unverified", action="store_true",
@@ -28,15 +34,17 @@ def network_source(model: str, args: argparse.Namespace) -> NetworkDepth:
     licence, a reminder on stderr."""
     from lib_depth3d.depth.registry import get_model
     from lib_depth3d.depth.sources import NetworkDepth
-    from lib_depth3d.depth.weights import WEIGHTS_OPTION_ADVICE
+    from lib_depth3d.depth.weights import UNVERIFIED_OPTION_ADVICE, WEIGHTS_OPTION_ADVICE
 
     spec = get_model(model)
     if spec.non_commercial:
         print(f"note: {spec.name}'s weights are licensed {spec.licence} ({spec.licence_url}): "
               "non-commercial use only.", file=sys.stderr)
+    unverified = spec.files[0].sha256 is None and not args.allow_unverified
     return NetworkDepth(spec, input_size=args.net_size, weights_path=args.weights, device=args.device,
-                        download_missing=not args.no_download, allow_unverified=args.allow_unverified,
-                        weights_advice=WEIGHTS_OPTION_ADVICE)
+                        cpu_bf16=args.cpu_bf16, download_missing=not args.no_download, allow_unverified=args.allow_unverified,
+                        weights_advice=f"{WEIGHTS_OPTION_ADVICE} {UNVERIFIED_OPTION_ADVICE}" if unverified
+                        else WEIGHTS_OPTION_ADVICE)
 
 
 def terminal_progress() -> Callable[[str, "float | None"], None] | None:

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             raise WeightsError(
                 f"The weights of {spec.name} could not be downloaded: {str(error).rstrip('.')}. "
                 f"{weights.manual_download_advice(spec)}."
+                + ("" if spec.files[0].sha256 or args.allow_unverified else f" {weights.UNVERIFIED_OPTION_ADVICE}")
             ) from error
         print(f"{spec.name}: {path}")
         return 0

@@ -32,12 +32,14 @@ HEAD_POSITION_SCALE = 0.1
 @dataclass(frozen=True)
 class DepthAnything3Config:
     """``encoder.tap_layers``: the (global) blocks the head reads; blocks from ``alternate_from`` on
-    use QK-norm and rotary positions, and the camera token replaces the class token before it."""
+    use QK-norm and rotary positions, and the camera token replaces the class token before it.
+    ``alternate_from`` None: a plain DINOv2 (Mono-Large, Metric-Large), no camera token, each tap
+    its own normalised tokens alone."""
 
     encoder: ViTConfig
     features: int
     out_channels: tuple[int, int, int, int]
-    alternate_from: int = 4
+    alternate_from: int | None = 4
 
 
 # The head reads the last four global blocks.
@@ -99,17 +101,20 @@ class RotaryBlock(Block):
 class Encoder(nn.Module):
     """DA3's DINOv2: parameter names as in ``model.backbone.pretrained``."""
 
-    def __init__(self, config: ViTConfig, alternate_from: int):
+    def __init__(self, config: ViTConfig, alternate_from: int | None):
         super().__init__()
-        self.config, self.alternate_from = config, alternate_from
+        self.config = config
+        self.alternate_from = config.depth if alternate_from is None else alternate_from
+        self.concatenates_local = alternate_from is not None
         dim = config.embed_dim
         self.patch_embed = PatchEmbed(config.patch_size, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        # Reference-view and other-view tokens; one picture is always the reference view.
-        self.camera_token = nn.Parameter(torch.zeros(1, 2, dim))
+        if alternate_from is not None:
+            # Reference-view and other-view tokens; one picture is always the reference view.
+            self.camera_token = nn.Parameter(torch.zeros(1, 2, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + config.pos_grid**2, dim))
         self.blocks = nn.ModuleList(
-            RotaryBlock(dim, config.num_heads, config.mlp_ratio, qk_norm=index >= alternate_from)
+            RotaryBlock(dim, config.num_heads, config.mlp_ratio, qk_norm=index >= self.alternate_from)
             for index in range(config.depth)
         )
         self.norm = nn.LayerNorm(dim)
@@ -130,7 +135,8 @@ class Encoder(nn.Module):
         """(patch features (B, rows·columns, 2C), camera features (B, 2C)) at each tap layer.
 
         Each tap's features are those of the block before it (un-normalised) beside its own
-        (patch tokens normalised), as the official encoder concatenates its local and global views.
+        (patch tokens normalised), as the official encoder concatenates its local and global views;
+        without alternating blocks, its own alone ((B, rows·columns, C), class token (B, C)).
         """
         patch = self.config.patch_size
         rows, columns = image.shape[-2] // patch, image.shape[-1] // patch
@@ -154,8 +160,11 @@ class Encoder(nn.Module):
             if not global_block:
                 previous = tokens
             if index in self.config.tap_layers:
-                patches = torch.cat((previous[:, 1:], self.norm(tokens[:, 1:])), dim=-1)
-                taps.append((patches, torch.cat((previous[:, 0], tokens[:, 0]), dim=-1)))
+                if self.concatenates_local:
+                    patches = torch.cat((previous[:, 1:], self.norm(tokens[:, 1:])), dim=-1)
+                    taps.append((patches, torch.cat((previous[:, 0], tokens[:, 0]), dim=-1)))
+                else:
+                    taps.append((self.norm(tokens[:, 1:]), tokens[:, 0]))
         return taps
 
 
@@ -177,11 +186,17 @@ def position_features(channels: int, rows: int, columns: int, aspect: float, lik
 
 
 class Head(nn.Module):
-    """The main branch of DA3's dual DPT head (``model.head``): log-depth and confidence."""
+    """The main branch of DA3's dual DPT head (``model.head``): log-depth and confidence.
 
-    def __init__(self, in_channels: int, features: int, out_channels: tuple[int, int, int, int]):
+    ``sky``: the plain DPT head of Mono-Large and Metric-Large instead: no LayerNorm of the tokens
+    nor position features, log-depth alone, and a second output branch
+    (``scratch.sky_output_conv2``) giving how much each pixel is sky (ReLU, ≥ 0.3 is sky).
+    """
+
+    def __init__(self, in_channels: int, features: int, out_channels: tuple[int, int, int, int], sky: bool = False):
         super().__init__()
-        self.norm = nn.LayerNorm(in_channels)
+        self.sky = sky
+        self.norm = nn.Identity() if sky else nn.LayerNorm(in_channels)
         self.projects = nn.ModuleList(nn.Conv2d(in_channels, channels, kernel_size=1) for channels in out_channels)
         self.resize_layers = nn.ModuleList([
             nn.ConvTranspose2d(out_channels[0], out_channels[0], kernel_size=4, stride=4),
@@ -192,24 +207,36 @@ class Head(nn.Module):
         self.scratch = Scratch(out_channels, features)
         del self.scratch.refinenet4.resConfUnit1  # the coarsest level has no skip input
         self.scratch.output_conv1 = nn.Conv2d(features, features // 2, kernel_size=3, padding=1)
-        self.scratch.output_conv2 = nn.Sequential(
-            nn.Conv2d(features // 2, 32, kernel_size=3, padding=1), nn.ReLU(), nn.Conv2d(32, 2, kernel_size=1),
+        self.scratch.output_conv2 = self._output_branch(features, 1 if sky else 2)
+        if sky:
+            self.scratch.sky_output_conv2 = self._output_branch(features, 1)
+
+    @staticmethod
+    def _output_branch(features: int, channels: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(features // 2, 32, kernel_size=3, padding=1), nn.ReLU(), nn.Conv2d(32, channels, kernel_size=1),
         )
 
-    def forward(self, taps: list[torch.Tensor], rows: int, columns: int, patch_size: int) -> torch.Tensor:
-        """Four (B, rows·columns, C) feature maps → (B, rows·patch, columns·patch) relative z-depth."""
+    def forward(self, taps: list[torch.Tensor], rows: int, columns: int, patch_size: int):
+        """Four (B, rows·columns, C) feature maps → (B, rows·patch, columns·patch) relative z-depth
+        (with ``sky``: and the sky map of the same shape)."""
         aspect = columns / rows
         layers = []
         for index, patch_tokens in enumerate(taps):
             grid = self.norm(patch_tokens).transpose(1, 2).reshape(patch_tokens.shape[0], -1, rows, columns)
             grid = self.projects[index](grid)
-            grid = grid + position_features(grid.shape[1], rows, columns, aspect, grid)
+            if not self.sky:
+                grid = grid + position_features(grid.shape[1], rows, columns, aspect, grid)
             layers.append(self.resize_layers[index](grid))
         path = self.scratch.output_conv1(self.scratch.fuse(layers, follow_sizes=True))
         path = F.interpolate(path, size=(rows * patch_size, columns * patch_size), mode="bilinear", align_corners=True)
-        path = path + position_features(path.shape[1], path.shape[2], path.shape[3], aspect, path)
+        if not self.sky:
+            path = path + position_features(path.shape[1], path.shape[2], path.shape[3], aspect, path)
         # In float32: half precision's exponential overflows beyond a log-depth of 11.
-        return torch.exp(self.scratch.output_conv2(path)[:, 0].float())
+        depth = torch.exp(self.scratch.output_conv2(path)[:, 0].float())
+        if not self.sky:
+            return depth
+        return depth, F.relu(self.scratch.sky_output_conv2(path)[:, 0].float())
 
 
 class CameraDecoder(nn.Module):
@@ -259,9 +286,12 @@ def to_own_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value for key, value in unprefixed.items() if not key.startswith(_UNUSED_PREFIXES)}
 
 
-def read_output(output: tuple[torch.Tensor, torch.Tensor], input_size_px: tuple[int, int]) -> NetworkOutput:
+def read_output(output: tuple[torch.Tensor, torch.Tensor], input_size_px: tuple[int, int],
+                known_camera: NetworkCamera | None = None) -> NetworkOutput:
     """Depth and the pinhole camera of the network's input: focal lengths from the fields of view
-    (clamped as the official decoder does), the principal point at the image centre."""
+    (clamped as the official decoder does), the principal point at the image centre. A known
+    camera changes nothing: the official network takes one only through its camera encoder,
+    which one picture without a pose never runs."""
     depth, fields_of_view = output
     width, height = input_size_px
     tangents = torch.tan(fields_of_view[0].float() / 2).clamp(min=1e-6).tolist()

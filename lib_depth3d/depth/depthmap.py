@@ -58,10 +58,14 @@ class DepthMap:
     Attributes:
         values: float32 array of shape (height, width), all finite.
         kind: ``disparity`` (near = large), ``depth`` (z-depth, any unit) or ``metric`` (z-depth, m).
+        surface: bool array of the same shape, False where there is no surface (the sky a network
+            found: its values there are only a stand-in, and a scene leaves it empty); None: a
+            surface everywhere. Depth files do not keep it.
     """
 
     values: np.ndarray
     kind: DepthKind
+    surface: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DEPTH_KINDS:
@@ -80,6 +84,11 @@ class DepthMap:
         if self.kind != "disparity" and low <= 0:
             raise InputError(f"A {self.kind} map must be positive everywhere (z-depth > 0).")
         object.__setattr__(self, "values", values)
+        if self.surface is not None:
+            surface = np.asarray(self.surface, dtype=bool)
+            if surface.shape != values.shape:
+                raise InputError(f"The surface mask is {surface.shape[::-1]} but the depth is {values.shape[::-1]}.")
+            object.__setattr__(self, "surface", surface)
         # Not a field (equality and repr are the values'): kept because at 4096² each pass over
         # the map costs about 8 ms and the scene path asked for the extremes five times.
         object.__setattr__(self, "_extremes", (float(low), float(high)))
@@ -121,11 +130,13 @@ class DepthMap:
         return lambda block: (1.0 / block - offset) / scale
 
     def resized(self, width: int, height: int) -> "DepthMap":
-        """Bilinear resize (in float) to ``width``×``height``."""
+        """Bilinear resize (in float) to ``width``×``height``; the surface mask nearest."""
         if (width, height) == (self.width, self.height):
             return self
         resized = Image.fromarray(self.values, mode="F").resize((width, height), Image.BILINEAR)
-        return DepthMap(np.asarray(resized, dtype=np.float32), self.kind)
+        surface = None if self.surface is None else np.asarray(
+            Image.fromarray(self.surface).resize((width, height), Image.NEAREST), dtype=bool)
+        return DepthMap(np.asarray(resized, dtype=np.float32), self.kind, surface)
 
 
 @dataclass(frozen=True)

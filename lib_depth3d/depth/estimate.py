@@ -27,9 +27,10 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
-from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, adapter_for, get_model
+from lib_depth3d.depth.registry import DEFAULT_MODEL, ModelSpec, NetworkCamera, adapter_for, get_model
 from lib_depth3d.errors import DepthSourceError, InputError, WeightsError
 from lib_depth3d.files import to_rgb
+from lib_depth3d.options import DEFAULT_FOV_DEG
 from lib_depth3d.progress import Progress
 
 
@@ -296,12 +297,22 @@ def estimate_depth_and_camera(
     download_missing: bool = True,
     allow_unverified: bool = False,
     weights_advice: str | None = None,
+    known_camera: NetworkCamera | None = None,
+    cpu_bf16: bool = False,
 ) -> DepthWithCamera:
     """Estimate the depth of ``picture`` (any PIL mode: RGB, RGBA, L, I;16, …) with ``model``.
 
     The depth is float32 values at the picture's size: ``disparity`` (relative, larger = nearer)
-    for the relative models, ``depth`` (relative z-depth, up to scale) for Depth Anything 3 Small
-    and Base, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones.
+    for the relative models, ``depth`` (relative z-depth, up to scale) for Depth Anything 3 Small,
+    Base and Mono-Large, ``metric`` (z-depth in metres, at least 1 mm) for the metric ones; where
+    the network finds sky, the depth map's ``surface`` is False there.
+    ``known_camera``: the picture's camera when the user gave one (pixels of the picture): MoGe-2
+    then solves only for its shift (the official ``fov_x``), and a network with a canonical focal
+    length (Depth Anything 3 Metric-Large) turns its output into metres with this camera's focal
+    length rather than that of the default field of view (``DEFAULT_FOV_DEG``: the official code
+    gives no metres without intrinsics).
+    ``cpu_bf16``: on the CPU, run the network in bfloat16 (faster where the CPU has AVX512-BF16
+    or AMX; depth within about 4 % of float32's, see docs/depth-models.md).
     ``input_size`` is the network's processing size (default: the model's, 518, 504 or 384).
     ``weights_path``: a weight file to use instead of the models folder (not hash-checked);
     ``models_folder``: the models folder (default :func:`~lib_depth3d.depth.weights.models_dir`).
@@ -325,49 +336,66 @@ def estimate_depth_and_camera(
         progress(f"Loading {spec.name}", None)
     loaded = load_network(spec, path)
     target_device, dtype = resolve_device(device)
+    if cpu_bf16 and target_device.type == "cpu":
+        dtype = torch.bfloat16
     if progress is not None:
         progress(f"Estimating depth with {spec.name}", None)
+    input_size_px = (tensor.shape[-1], tensor.shape[-2])
+    known_at_input = None if known_camera is None else known_camera.resized(*input_size_px)
     with loaded.lock, torch.inference_mode():
-        predicted = _predict(loaded, spec, tensor, picture.size, target_device, dtype, keep_loaded)
+        predicted = _predict(loaded, spec, tensor, picture.size, target_device, dtype, keep_loaded, known_at_input)
     if predicted is None:
         raise DepthSourceError(
             f"{target_device} ran out of memory running {spec.name} at {tensor.shape[-1]}×{tensor.shape[-2]}: "
             "lower the network size, choose a smaller model, or run on the CPU "
             "(--device cpu; in the WebUI --use-cpu depth3d)."
         )
-    values, camera = predicted
+    values, camera, surface = predicted
+    if spec.canonical_focal_px is not None:
+        picture_camera = known_camera or NetworkCamera.from_horizontal_fov(*picture.size, DEFAULT_FOV_DEG)
+        focal_at_input = np.mean(picture_camera.resized(*input_size_px).focal_length_px)
+        values = values * np.float32(focal_at_input / spec.canonical_focal_px)
     if not np.all(np.isfinite(values)):
         raise WeightsError(
             f"{spec.name} produced NaN or infinite depth on {target_device} in {dtype}: the weights are "
             "damaged, or the precision is too low (run with --no-half or --device cpu)."
         )
     if spec.output_kind == "metric":
-        return DepthWithCamera(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric"), camera)
+        return DepthWithCamera(DepthMap(np.maximum(values, MIN_METRIC_DEPTH_M), "metric", surface), camera)
     if spec.output_kind == "depth":
         # Positive by construction (an exponential); the floor only guards float32 underflow.
-        return DepthWithCamera(DepthMap(np.maximum(values, np.finfo(np.float32).tiny), "depth"), camera)
-    return DepthWithCamera(DepthMap(values, "disparity"), camera)
+        return DepthWithCamera(DepthMap(np.maximum(values, np.finfo(np.float32).tiny), "depth", surface), camera)
+    return DepthWithCamera(DepthMap(values, "disparity", surface), camera)
 
 
-def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], device, dtype, keep_loaded: bool):
+def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], device, dtype, keep_loaded: bool,
+             known_camera: NetworkCamera | None = None):
     """(The network's depth resized to ``size`` (width, height) as float32, its camera for that
-    size or None), or None when the device ran out of memory (copying the weights or running).
+    size or None, where it has a surface or None), or None when the device ran out of memory
+    (copying the weights or running). ``known_camera``: the picture's camera at the network's input.
     Only a successful run keeps the device copy (with ``keep_loaded``); otherwise it and its CUDA
     graphs are dropped and the GPU cache is emptied after the failed pass's tensors are gone."""
     import torch
     import torch.nn.functional as F
 
     adapter = adapter_for(spec)
-    network = run = values = camera = None
+    network = run = values = camera = surface = None
     try:
         network = _placed(loaded, spec, device, dtype)
         run = _runner(loaded, network, device, keep_loaded)
-        output = adapter.read_output(run(tensor.to(device=device, dtype=dtype)), (tensor.shape[-1], tensor.shape[-2]))
+        output = adapter.read_output(run(tensor.to(device=device, dtype=dtype)), (tensor.shape[-1], tensor.shape[-2]),
+                                     known_camera)
         resampling = adapter.resampling
-        resized = F.interpolate(output.depth.float()[:, None], size[::-1], mode=resampling.mode,
-                                align_corners=resampling.align_corners)
-        values = resized[0, 0].cpu().numpy()
+
+        def at_picture_size(map_):
+            resized = F.interpolate(map_.float()[:, None], size[::-1], mode=resampling.mode,
+                                    align_corners=resampling.align_corners)
+            return resized[0, 0].cpu().numpy()
+
+        values = at_picture_size(output.depth)
         camera = None if output.camera is None else output.camera.resized(*size)
+        # A pixel of the picture has a surface where its resampled share of surface is the larger.
+        surface = None if output.surface is None else at_picture_size(output.surface) >= 0.5
     except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError only since 2.5
         pass  # the caller reports it; leaving this block frees the traceback's tensors first
     finally:
@@ -378,7 +406,7 @@ def _predict(loaded: _Loaded, spec: ModelSpec, tensor, size: tuple[int, int], de
         del network, run
     if device.type != "cpu" and loaded.placed is None:
         _free_gpu_memory()
-    return None if values is None else (values, camera)
+    return None if values is None else (values, camera, surface)
 
 
 def _free_gpu_memory() -> None:

@@ -348,6 +348,12 @@ def depth_and_camera(output: torch.Tensor, input_size_px: tuple[int, int], fov_x
     return NetworkOutput(depth[None].to(output.device), camera)
 
 
+def read_output(output: torch.Tensor, input_size_px: tuple[int, int],
+                known_camera: NetworkCamera | None = None) -> NetworkOutput:
+    """:func:`depth_and_camera` with the known camera's horizontal field of view (MoGe's ``fov_x``)."""
+    return depth_and_camera(output, input_size_px, None if known_camera is None else known_camera.horizontal_fov_deg)
+
+
 def build_from_config(spec: ModelSpec, config: Mapping[str, Any]) -> MoGe2:
     """The network a checkpoint's ``model_config`` describes (the normal head left out)."""
     used = {key: config[key] for key in ("encoder", "neck", "points_head", "mask_head", "scale_head",
@@ -376,6 +382,6 @@ ADAPTER = Adapter(
     resampling=Resampling("bilinear", align_corners=False),
     build=build,
     to_own_layout=to_own_layout,
-    read_output=depth_and_camera,
+    read_output=read_output,
     build_from_config=build_from_config,
 )

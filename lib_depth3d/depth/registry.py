@@ -19,6 +19,7 @@ unverified weights. docs/depth-models.md lists every source.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -33,10 +34,20 @@ OutputKind = Literal["disparity", "depth", "metric"]
 ARCHITECTURES: dict[str, str] = {
     "depth_anything_v2": "lib_depth3d.depth.depth_anything_v2",
     "depth_anything_3": "lib_depth3d.depth.depth_anything_3",
+    "depth_anything_3_mono": "lib_depth3d.depth.depth_anything_3_mono",
     "midas_dpt": "lib_depth3d.depth.midas",
     "moge_2": "lib_depth3d.depth.moge",
 }
 """Architecture name → the module whose ``ADAPTER`` runs it."""
+
+NET_SIZE_MEANINGS: dict[str, str] = {
+    "depth_anything_v2": "the shorter side at least this, a multiple of 14",
+    "depth_anything_3": "the longer side, a multiple of 14",
+    "depth_anything_3_mono": "the longer side, a multiple of 14",
+    "midas_dpt": "the side needing the least change, a multiple of 32",
+    "moge_2": "the shorter side, before the network resizes it to its own grid of about 3600 tokens",
+}
+"""What the network size (``--net-size``) sets, for each architecture: its adapter's size rule in words."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,17 @@ class NetworkCamera:
     focal_length_px: tuple[float, float]
     principal_point_px: tuple[float, float]
 
+    @classmethod
+    def from_horizontal_fov(cls, width: int, height: int, fov_deg: float) -> NetworkCamera:
+        """A centred camera with square pixels seeing ``fov_deg`` degrees across the image's width."""
+        focal = width / 2 / math.tan(math.radians(fov_deg) / 2)
+        return cls((width, height), (focal, focal), (width / 2, height / 2))
+
+    @property
+    def horizontal_fov_deg(self) -> float:
+        """Degrees seen across the image's width (a centred principal point assumed)."""
+        return math.degrees(2 * math.atan(self.image_size_px[0] / 2 / self.focal_length_px[0]))
+
     def resized(self, width: int, height: int) -> NetworkCamera:
         """The same camera for the image stretched to ``width`` × ``height`` pixels."""
         scale_x, scale_y = width / self.image_size_px[0], height / self.image_size_px[1]
@@ -101,13 +123,17 @@ class NetworkOutput:
 
     ``depth``: (B, h, w) float tensor of the model's output kind (relative disparity or metres).
     ``camera``: the camera of the network's input image, for networks that estimate one.
+    ``surface``: (B, h, w) bool, False where the network sees no surface (the sky of Depth
+    Anything 3 Mono/Metric-Large), for networks that say; the depth there is only a stand-in.
     """
 
     depth: torch.Tensor
     camera: NetworkCamera | None = None
+    surface: torch.Tensor | None = None
 
 
-def depth_only(output: torch.Tensor, input_size_px: tuple[int, int]) -> NetworkOutput:
+def depth_only(output: torch.Tensor, input_size_px: tuple[int, int],
+               known_camera: NetworkCamera | None = None) -> NetworkOutput:
     """The :attr:`Adapter.read_output` of a network whose forward pass returns the depth alone."""
     return NetworkOutput(output)
 
@@ -120,8 +146,10 @@ class Adapter:
     built on the meta device and the checkpoint's tensors assigned). ``to_own_layout(state)``: a
     checkpoint's state dict in any layout the architecture accepts, renamed to the network's own
     parameter names, parts it never runs removed (the strict load follows).
-    ``read_output(output, input_size_px)``: the forward pass's result as a :class:`NetworkOutput`
-    (``input_size_px``: the (width, height) the network saw, for a camera in its pixels).
+    ``read_output(output, input_size_px, known_camera)``: the forward pass's result as a
+    :class:`NetworkOutput` (``input_size_px``: the (width, height) the network saw, for a camera in
+    its pixels; ``known_camera``: the picture's camera when the user gave one, in those pixels, or
+    None: MoGe-2 then solves only for its shift).
     ``build_from_config(spec, config)``: for architectures whose checkpoints carry their network's
     configuration (MoGe's ``model.pt``: ``{'model_config': …, 'model': …}``), the network that
     configuration describes, built as ``build`` builds; None where checkpoints are bare state dicts.
@@ -132,7 +160,7 @@ class Adapter:
     resampling: Resampling
     build: Callable[[ModelSpec], torch.nn.Module]
     to_own_layout: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
-    read_output: Callable[[torch.Tensor, tuple[int, int]], NetworkOutput] = depth_only
+    read_output: Callable[[torch.Tensor, tuple[int, int], NetworkCamera | None], NetworkOutput] = depth_only
     build_from_config: Callable[[ModelSpec, dict], torch.nn.Module] | None = None
 
 
@@ -159,7 +187,10 @@ class ModelSpec:
     ``large``/``hybrid`` for MiDaS DPT). ``input_size``: the default processing size in pixels
     (shorter side for Depth Anything V2, a multiple of 14; the side of the ``minimal`` resize
     for MiDaS, a multiple of 32). ``max_depth``: metres the metric head spans (None for
-    relative models). ``files``: the first is the one downloaded; the others are accepted when
+    relative models). ``canonical_focal_px``: for a metric network trained on one canonical camera
+    (Depth Anything 3 Metric-Large: 300), the focal length in pixels its raw output is metres for:
+    metres = raw × focal / canonical focal, with the focal length of the picture's camera at the
+    network's input. ``files``: the first is the one downloaded; the others are accepted when
     present.
     """
 
@@ -173,6 +204,7 @@ class ModelSpec:
     licence_url: str
     files: tuple[WeightFile, ...]
     max_depth: float | None = None
+    canonical_focal_px: float | None = None
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -267,6 +299,21 @@ def _da3(variant: str, title: str, revision: str, sha256: str, size_bytes: int, 
     )
 
 
+def _da3_large(variant: str, title: str, output_kind: OutputKind, canonical_focal_px: float | None) -> ModelSpec:
+    """Depth Anything 3 Mono-Large or Metric-Large (ViT-L, sky output, no camera) as its authors
+    publish it. Their model cards give Apache-2.0 (unlike DA3-Large and Giant, CC BY-NC 4.0)."""
+    repo = f"DA3{variant.upper()}"
+    url = f"{_HF}/depth-anything/{repo}/resolve/main/model.safetensors"
+    return ModelSpec(
+        name=f"depth-anything-3-{variant}", title=title, architecture="depth_anything_3_mono", variant=variant,
+        input_size=504, output_kind=output_kind, licence=_APACHE[0], licence_url=_APACHE[1],
+        # No published SHA-256 or size was found: downloaded only with --allow-unverified. The label
+        # is the parameter count (334M) in float32.
+        files=(WeightFile(f"{repo.lower()}.safetensors", url, "original", None, None, "1.34 GB"),),
+        canonical_focal_px=canonical_focal_px,
+    )
+
+
 def _dpt_release_file(filename: str, sha256: str, size_bytes: int, size_label: str) -> WeightFile:
     """A MiDaS v3.0 checkpoint as the DPT repository's 1_0 release publishes it."""
     url = f"https://github.com/isl-org/DPT/releases/download/1_0/{filename}"
@@ -347,6 +394,9 @@ _MODELS = (
          "364492e38a3a06d221ac75da7f6621ada3f2361cd24fde11ba79091e9f40efcf", 137248940, "137 MB"),
     _da3("base", "Depth Anything 3 Base (relative depth + camera)", "f4a6c9b3c95e41c82048423d3493a81ec3fa810e",
          "e01067dc1659613083d9145a9a2547ccdbe6ccbbf83c4fe7b3e8a4e2bdae78b5", 541518028, "542 MB"),
+    _da3_large("mono-large", "Depth Anything 3 Mono-Large (relative depth, sky removed)", "depth", None),
+    _da3_large("metric-large", "Depth Anything 3 Metric-Large (metres from the camera's focal length, sky removed)",
+               "metric", 300.0),
     _midas(
         "large", "MiDaS v3.0 DPT-Large (relative)",
         _dpt_release_file("dpt_large-midas-2f21e586.pt",
@@ -379,6 +429,26 @@ _MODELS = (
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _MODELS}
 DEFAULT_MODEL = "depth-anything-v2-small"
+
+
+def net_size_help() -> str:
+    """Each model family's default network size and what the number sets, for ``--net-size``."""
+    families: dict[tuple[int, str], list[str]] = {}
+    for spec in MODELS.values():
+        families.setdefault((spec.input_size, NET_SIZE_MEANINGS[spec.architecture]), []).append(spec.name)
+    parts = []
+    for (size, meaning), names in families.items():
+        label = names[0] if len(names) == 1 else names[0][: len(_common_prefix(names))] + "*"
+        parts.append(f"{label} {size} ({meaning})")
+    return "; ".join(parts)
+
+
+def _common_prefix(names: list[str]) -> str:
+    prefix = names[0]
+    for name in names[1:]:
+        while not name.startswith(prefix):
+            prefix = prefix[:-1]
+    return prefix
 
 
 def get_model(name: str) -> ModelSpec:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from lib_depth3d.depth.registry import MODELS, ModelSpec, get_model
+from lib_depth3d.depth.registry import MODELS, ModelSpec, NetworkCamera, get_model
 from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress
@@ -70,6 +70,7 @@ class NetworkDepth:
         models_folder: where weights are looked for and downloaded (None: the default folder).
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (None: the best available, or A1111's).
         keep_loaded: keep the network's GPU copy for the next call.
+        cpu_bf16: on the CPU, run the network in bfloat16 (see docs/depth-models.md).
         download_missing, allow_unverified: see :func:`lib_depth3d.depth.estimate.weights_for`.
         weights_advice: the sentence a missing-weights message ends with, telling the user how to
             use a file kept elsewhere where that message is shown (the command line's
@@ -82,6 +83,7 @@ class NetworkDepth:
     models_folder: Path | None = None
     device: str | None = None
     keep_loaded: bool = False
+    cpu_bf16: bool = False
     download_missing: bool = True
     allow_unverified: bool = False
     weights_advice: str = MODELS_FOLDER_ADVICE
@@ -120,15 +122,17 @@ class NetworkDepth:
     def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
         return self.estimate_with_camera(picture, progress).depth
 
-    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
-        """The depth and, from a network that estimates one, the picture's camera."""
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None,
+                             known_camera: NetworkCamera | None = None) -> DepthWithCamera:
+        """The depth and, from a network that estimates one, the picture's camera. ``known_camera``:
+        the picture's camera when the user gave one (see :func:`~lib_depth3d.depth.estimate.estimate_depth_and_camera`)."""
         from lib_depth3d.depth.estimate import estimate_depth_and_camera
 
         return estimate_depth_and_camera(
             picture, self.model.name, weights_path=self.weights_path, models_folder=self.models_folder,
             device=self.device, progress=progress, input_size=self.input_size, keep_loaded=self.keep_loaded,
             download_missing=self.download_missing, allow_unverified=self.allow_unverified,
-            weights_advice=self.weights_advice,
+            weights_advice=self.weights_advice, known_camera=known_camera, cpu_bf16=self.cpu_bf16,
         )
 
 
@@ -176,8 +180,9 @@ class ControlNetDepth:
         return controlnet_depth(picture, self.preprocessor, resolution=self.resolution, slider_1=self.slider_1,
                                 slider_2=self.slider_2, slider_3=self.slider_3, progress=progress)
 
-    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
-        """The depth; ControlNet's preprocessors estimate no camera."""
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None,
+                             known_camera: NetworkCamera | None = None) -> DepthWithCamera:
+        """The depth; ControlNet's preprocessors estimate no camera and take none."""
         from lib_depth3d.depth.depthmap import DepthWithCamera
 
         return DepthWithCamera(self.estimate(picture, progress))
@@ -208,8 +213,9 @@ class UserDepth:
     def estimate(self, picture: Image.Image, progress: Progress | None = None) -> DepthMap:
         return self.estimate_with_camera(picture, progress).depth
 
-    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None) -> DepthWithCamera:
-        """The depth, and the camera its file's header records, which must have the picture's size:
+    def estimate_with_camera(self, picture: Image.Image, progress: Progress | None = None,
+                             known_camera: NetworkCamera | None = None) -> DepthWithCamera:
+        """The depth (a known camera changes nothing), and the camera its file's header records, which must have the picture's size:
         a depth of another size is refused rather than silently resampled (its edges would no longer
         meet the picture's)."""
         from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera, depth_image_nearness, load_depth_file

@@ -44,6 +44,10 @@ MODELS_FOLDER_ADVICE = f"Or set {MODELS_DIR_ENV} to the folder that holds it."
 WEIGHTS_OPTION_ADVICE = "Or pass its path with --weights."
 """The same, for the commands that take ``--weights``."""
 
+UNVERIFIED_OPTION_ADVICE = "Or accept the download unverified with --allow-unverified."
+"""For the commands that take ``--allow-unverified``, where the weights have no published SHA-256:
+the WebUI, the tab and the API have no such option, so their messages must not name it."""
+
 WEBUI_ADVICE = (
     'That folder is the "Depth model folder" setting (Settings → Depth 3D); change it to use weights kept elsewhere.'
 )
@@ -147,8 +151,7 @@ def download(
     """
     if weight_file.sha256 is None and not allow_unverified:
         raise WeightsError(
-            f"No published SHA-256 is recorded for {weight_file.filename}, so a download cannot be verified. "
-            "Allow unverified weights explicitly (--allow-unverified) or place the file yourself."
+            f"No published SHA-256 is recorded for {weight_file.filename}, so it is not downloaded unverified."
         )
     folder = models_dir() if folder is None else Path(folder)
     try:

@@ -87,7 +87,7 @@ class Scene:
     @property
     def depth_range(self) -> tuple[float, float]:
         """(nearest, farthest) z-depth in scene units."""
-        return float(self.zdepth.values.min()), float(self.zdepth.values.max())
+        return self.zdepth.extremes
 
 
 def check_options(options: SceneOptions) -> None:
@@ -316,10 +316,13 @@ def build_scene(
         max_depth_error=options.max_depth_error,
         max_texture_shift_px=options.max_texture_shift_px,
     )
+    skyward = None if depth.surface is None else cells_without_surface(depth.surface, grid)
     triangles = triangulate_grid(
         inverse_depth, grid.x_px, grid.y_px, camera.focal_length_px, camera.principal_point_px, triangulation,
-        depth_allowance=depth_allowance,
+        left_out_cells=skyward, depth_allowance=depth_allowance,
     )
+    if len(triangles.faces) == 0 and depth.surface is not None and not depth.surface.any():
+        raise SceneError("The depth network found only sky in the picture: there is no surface to build.")
     if len(triangles.faces) == 0:
         raise SceneError(
             "Every triangle was cut as a depth discontinuity; the depth map is too noisy. "
@@ -349,7 +352,7 @@ def build_scene(
     if pixel_edges:
         strips = edge_strips(
             zdepth, emptied_cells, grid_faces, grid.x_px, grid.y_px, camera, camera_to_gltf,
-            options.max_view_angle_deg, options.max_depth_error,
+            options.max_view_angle_deg, options.max_depth_error, depth.surface,
         )
         if strips is not None:
             faces = np.concatenate([faces, strips.faces + np.uint32(len(positions))])
@@ -357,8 +360,10 @@ def build_scene(
             uvs = np.concatenate([uvs, strips.uvs])
     background = None
     if options.fill_occlusions and options.cut_discontinuities:
+        # Edges between the ground and the sky's stand-in depth are no edges: nothing lies behind them.
+        cut_cells = triangles.cut_cells if skyward is None else triangles.cut_cells & ~skyward
         background = _background_layer(
-            picture, grid, inverse_depth, zdepth, triangles.cut_cells, camera, camera_to_gltf, options,
+            picture, grid, inverse_depth, zdepth, cut_cells, camera, camera_to_gltf, options,
             triangulation, depth_allowance,
         )
 
@@ -403,6 +408,14 @@ def build_scene(
         picture_file=None if picture_bytes is None else picture_file(picture_bytes, picture),
         warnings=warnings,
     )
+
+
+def cells_without_surface(surface: np.ndarray, grid: SampleGrid) -> np.ndarray:
+    """(rows−1, columns−1) the grid cells to leave empty: those with a corner sample that
+    interpolates any pixel without a surface (the sky a network found), so that no triangle
+    reaches into the sky and none stretches from the ground to the sky's stand-in depth."""
+    touches_sky = sample_map((~surface).astype(np.float32), grid) > 0
+    return touches_sky[:-1, :-1] | touches_sky[:-1, 1:] | touches_sky[1:, :-1] | touches_sky[1:, 1:]
 
 
 def _background_layer(

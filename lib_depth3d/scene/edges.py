@@ -296,18 +296,22 @@ def edge_strips(
     camera_to_gltf: np.ndarray,
     max_view_angle_deg: float,
     max_depth_error: float,
+    surface: np.ndarray | None = None,
 ) -> EdgeStrips | None:
     """The pixel rectangles that cover what the cut left uncovered (None when nothing was cut).
 
     ``zdepth`` (height, width): the scene's z-depth at the pixel centres; ``cut_cells`` (the
     cells that lost a triangle) and ``faces`` (grid vertex ids, the triangles kept) as
     :func:`~.triangulate.triangulate_grid` returned them, less any :func:`sliding_cell_triangles`;
-    ``camera_to_gltf`` maps the camera frame to the file's world.
+    ``camera_to_gltf`` maps the camera frame to the file's world. ``surface`` (height, width),
+    when given: False where a pixel shows no surface (the sky), which no rectangle covers.
     """
     if not cut_cells.any():
         return None
     height, width = zdepth.shape
     mask = uncovered_pixels(cut_cells, faces, grid_x_px, grid_y_px, width, height)
+    if surface is not None:
+        mask &= surface
     if not mask.any():
         return None
     jump = math.tan(math.radians(max_view_angle_deg)) / camera.focal_length_px

@@ -223,7 +223,8 @@ def write_scene(scene: Scene, glb_path: str | os.PathLike, *, camera: CameraChoi
     calibration = None if camera is None else camera.calibration
     parameters = camera_parameters(scene, None if calibration is None else calibration.to_camera_parameters())
     output = SceneOutput(scene, parameters, None if camera is None else camera.fspy_bytes,
-                         None if camera is None else {"source": camera.source, "description": camera.description})
+                         None if camera is None else {"source": camera.source, "description": camera.description,
+                                                      "units": scene.units})
     contents = {suffix: writer.write(output) for suffix, writer in SCENE_WRITERS.items()}
     written = {suffix: paths[suffix] for suffix, data in contents.items() if data is not None}
     write_file_set([(written[suffix], contents[suffix]) for suffix in written],

@@ -55,7 +55,7 @@ def test_the_model_table_is_read_without_torch():
 
 
 def test_a_model_of_an_unknown_architecture_is_refused():
-    with pytest.raises(ValueError, match=r"unknown architecture 'midas_dpt_large'.*depth_anything_v2, depth_anything_3, midas_dpt"):
+    with pytest.raises(ValueError, match=r"unknown architecture 'midas_dpt_large'.*depth_anything_v2, depth_anything_3, depth_anything_3_mono, midas_dpt"):
         dataclasses.replace(MODELS["midas-dpt-large"], architecture="midas_dpt_large")
 
 
@@ -94,7 +94,7 @@ FOV_X_DEG = 60.0
 ASPECT_FY_OVER_FX = 1.25
 
 
-def read_constant_camera(output: torch.Tensor, input_size_px: tuple[int, int]) -> NetworkOutput:
+def read_constant_camera(output: torch.Tensor, input_size_px: tuple[int, int], known_camera=None) -> NetworkOutput:
     """60° across the network's input, fy = 1.25 fx, principal point at (½, 0.4) of the input."""
     width, height = input_size_px
     focal_x = width / 2 / math.tan(math.radians(FOV_X_DEG) / 2)

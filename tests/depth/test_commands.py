@@ -99,3 +99,28 @@ def test_module_entry_point_exit_code(tmp_path):
     )
     assert completed.returncode == 2
     assert "Picture not found" in completed.stderr
+
+
+def test_depth_gives_moge_the_users_field_of_view(picture_path, tmp_path):
+    """``--fov`` reaches MoGe-2 (only its shift is solved): the .npy is the depth with that field of
+    view and the .exr's header records it; a field of view out of range is refused before anything runs."""
+    from lib_depth3d.depth.depthmap import load_depth_file
+    from tests.support.moge_cases import write_official_checkpoint
+
+    moge = write_official_checkpoint(tmp_path / "moge.pt", "vitb")
+    common = [str(picture_path), "--model", "moge-2-vitb", "--weights", str(moge), "--device", "cpu", "--net-size", "42"]
+    assert main(["depth", *common, "--fov", "60", "-o", str(tmp_path / "d.exr")]) == 0
+    assert main(["depth", *common, "-o", str(tmp_path / "own.exr")]) == 0
+    known, own = load_depth_file(tmp_path / "d.exr"), load_depth_file(tmp_path / "own.exr")
+    assert known.camera.horizontal_fov_deg == pytest.approx(60.0, abs=1e-3)
+    assert abs(own.camera.horizontal_fov_deg - 60.0) > 1.0
+    assert not np.allclose(known.depth.values, own.depth.values, rtol=1e-3)
+    assert main(["depth", *common, "--fov", "200", "-o", str(tmp_path / "bad.exr")]) == 2
+    assert not (tmp_path / "bad.exr").exists()
+
+
+def test_the_command_line_names_allow_unverified_for_weights_without_a_published_hash(picture_path, empty_models_dir,
+                                                                                      tmp_path, capsys):
+    assert main(["depth", str(picture_path), "--model", "depth-anything-3-mono-large", "-o", str(tmp_path / "out.png")]) == 2
+    error = capsys.readouterr().err
+    assert "not downloaded unverified" in error and error.rstrip().endswith("--allow-unverified.")

@@ -21,7 +21,9 @@ from lib_depth3d.depth.registry import MODELS, get_model
 from lib_depth3d.depth.weights import read_checkpoint
 from lib_depth3d.errors import WeightsError
 from tests.support.depth_weights import write_random_checkpoint
-from tests.support.moge_cases import CASES, PICTURE_SIZE, network, official_state_dict, picture, write_official_checkpoint
+from tests.support.moge_cases import (
+    CASES, PICTURE_SIZE, RELEASED_VITL, VITL_HEAD, network, official_state_dict, picture, write_official_checkpoint,
+)
 
 HEIGHT, WIDTH = 30, 40
 
@@ -91,19 +93,6 @@ def test_a_bare_state_dict_cannot_build_moge():
         build_network(get_model("moge-2-vitl"))
 
 
-# configs/train/v2.json of microsoft/MoGe: the released ViT-L configuration.
-_VITL_HEAD = {"dim_in": [1024, 256, 128, 64, 32], "dim_res_blocks": [1024, 256, 128, 64, 32],
-              "num_res_blocks": [0, 1, 1, 1, 0], "res_block_in_norm": "none", "res_block_hidden_norm": "none",
-              "resamplers": ["conv_transpose", "conv_transpose", "conv_transpose", "bilinear"]}
-RELEASED_VITL = {
-    "encoder": {"backbone": "dinov2_vitl14", "intermediate_layers": [5, 11, 17, 23], "dim_out": 1024},
-    "neck": {**_VITL_HEAD, "dim_in": [1026, 2, 2, 2, 2], "dim_out": None, "num_res_blocks": [0, 2, 2, 2, 0]},
-    "points_head": {**_VITL_HEAD, "dim_out": [None, None, None, None, 3]},
-    "mask_head": {**_VITL_HEAD, "dim_out": [None, None, None, None, 1]},
-    "scale_head": {"dims": [1024, 1024, 1024, 1]},
-    "remap_output": "exp",
-    "num_tokens_range": [1200, 3600],
-}
 PICKLE_OVERHEAD_MAX_BYTES = 300_000  # the archive's records for about 700 tensors, and the configuration
 
 
@@ -111,7 +100,7 @@ def test_the_published_vitl_normal_file_holds_the_released_network_and_its_norma
     weight_file = next(file for file in MODELS["moge-2-vitl"].files if file.size_bytes)
     with torch.device("meta"):
         network = build_from_config(get_model("moge-2-vitl"), RELEASED_VITL)
-        normal_head = ConvStack(**{**_VITL_HEAD, "dim_out": [None, None, None, None, 3]})
+        normal_head = ConvStack(**{**VITL_HEAD, "dim_out": [None, None, None, None, 3]})
     values = sum(tensor.numel() for part in (network, normal_head) for tensor in part.state_dict().values())
     assert round(values / 1e6) == 331  # the README's parameter count
     assert 0 < weight_file.size_bytes - 4 * values < PICKLE_OVERHEAD_MAX_BYTES

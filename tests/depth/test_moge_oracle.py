@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from lib_depth3d.depth import estimate as estimate_module
-from lib_depth3d.depth.moge import depth_and_camera
-from lib_depth3d.depth.registry import get_model
+from lib_depth3d.depth.moge import depth_and_camera, read_output
+from lib_depth3d.depth.registry import NetworkCamera, get_model
 from tests.support.moge_cases import CASES, KNOWN_FOV_X_DEG, PICTURE_SIZE, network, picture, write_official_checkpoint
 
 TOLERANCE = 1e-4
@@ -64,6 +64,16 @@ def test_metric_depth_and_camera_match_the_official_inference(case, camera, refe
     assert abs(focal_y / height - intrinsics[1, 1]) <= TOLERANCE
     assert result.camera.principal_point_px == (width * intrinsics[0, 2], height * intrinsics[1, 2])
     assert result.camera.image_size_px == PICTURE_SIZE
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_known_camera_reaches_the_official_fov_x(case, references, outputs):
+    """What estimate.py passes (the picture's camera at the network's input) gives the official
+    ``infer(fov_x=…)`` result."""
+    known = NetworkCamera.from_horizontal_fov(*PICTURE_SIZE, KNOWN_FOV_X_DEG)
+    result = read_output(outputs[case], PICTURE_SIZE, known)
+    assert torch.allclose(result.depth, references[f"{case}.known_fov.depth"], rtol=0, atol=TOLERANCE)
+    assert not torch.allclose(read_output(outputs[case], PICTURE_SIZE).depth, result.depth, rtol=0, atol=100 * TOLERANCE)
 
 
 @pytest.mark.parametrize("case", list(CASES))

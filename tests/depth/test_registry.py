@@ -12,7 +12,9 @@ import torch
 
 from lib_depth3d.depth.estimate import build_network
 from lib_depth3d.depth.midas import MidasDPT
-from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, adapter_for, get_model
+from lib_depth3d.depth.registry import (
+    ARCHITECTURES, DEFAULT_MODEL, MODELS, NET_SIZE_MEANINGS, adapter_for, get_model, net_size_help,
+)
 from lib_depth3d.errors import InputError
 
 PICKLE_OVERHEAD_MAX_BYTES = 200_000  # torch.save's archive headers and tensor records
@@ -29,8 +31,9 @@ def test_default_model_is_registered_and_commercially_usable():
 def test_entries_are_complete():
     for name, spec in MODELS.items():
         assert spec.name == name
-        relative_kind = "depth" if spec.architecture == "depth_anything_3" else "disparity"
+        relative_kind = "depth" if spec.architecture.startswith("depth_anything_3") else "disparity"
         assert spec.output_kind in ("metric", relative_kind) and (spec.max_depth is None or spec.output_kind == "metric")
+        assert spec.canonical_focal_px is None or spec.output_kind == "metric"
         assert spec.input_size % adapter_for(spec).size_rule.multiple_of == 0
         assert spec.licence and spec.licence_url.startswith("https://")
         for weight_file in spec.files:
@@ -78,3 +81,21 @@ def test_full_size_network_has_the_published_file_size(name):
 def test_unknown_model_lists_the_choices():
     with pytest.raises(InputError, match="depth-anything-v2-small"):
         get_model("midas-v2")
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_the_net_size_help_says_each_architectures_size_rule(architecture):
+    spec = next(spec for spec in MODELS.values() if spec.architecture == architecture)
+    rule = adapter_for(spec).size_rule
+    meaning = NET_SIZE_MEANINGS[architecture]
+    assert (f"a multiple of {rule.multiple_of}" in meaning) == (rule.multiple_of > 1)
+    assert ("longer side" in meaning) == rule.fit_longer_side
+    assert ("shorter side" in meaning) == rule.keep_shorter_side_at_least
+
+
+def test_the_net_size_help_gives_each_models_default():
+    families = [part.split(" (")[0].split(" ") for part in net_size_help().split("; ")]
+    for spec in MODELS.values():
+        matching = [size for label, size in families
+                    if spec.name == label or (label.endswith("*") and spec.name.startswith(label[:-1]))]
+        assert matching == [str(spec.input_size)], spec.name

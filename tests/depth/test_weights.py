@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from lib_depth3d.depth import weights
 from lib_depth3d.depth.estimate import weights_for
 from lib_depth3d.depth.registry import MODELS, WeightFile
-from lib_depth3d.depth.weights import download, load_into, models_dir, read_state_dict
+from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE, WEBUI_ADVICE, download, load_into, models_dir, read_state_dict
 from lib_depth3d.errors import WeightsError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -146,10 +146,18 @@ def test_no_download_option_only_gives_instructions(isolated_models_dir):
 
 
 def test_unverified_download_needs_explicit_consent(server, isolated_models_dir):
-    with pytest.raises(WeightsError, match="allow"):
+    with pytest.raises(WeightsError, match="not downloaded unverified"):
         download(weight_file(f"{server}/weights.bin", sha256=None))
     assert not isolated_models_dir.exists() or list(isolated_models_dir.iterdir()) == []
     assert download(weight_file(f"{server}/weights.bin", sha256=None), allow_unverified=True).is_file()
+
+
+@pytest.mark.parametrize("advice", [WEBUI_ADVICE, MODELS_FOLDER_ADVICE])
+def test_unverified_weights_outside_the_commands_name_no_command_line_option(isolated_models_dir, advice):
+    unverified = next(spec for spec in MODELS.values() if spec.files[0].sha256 is None)
+    with pytest.raises(WeightsError) as caught:
+        weights_for(unverified, advice=advice)
+    assert "save it as" in str(caught.value) and "--" not in str(caught.value)
 
 
 def test_placed_file_with_wrong_content_is_refused(isolated_models_dir):

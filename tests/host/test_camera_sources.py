@@ -105,7 +105,7 @@ class CameraGivingDepth:
     def __init__(self, focal_px=(500.0, 500.0)):
         self.focal_px = focal_px
 
-    def estimate_with_camera(self, picture, progress=None):
+    def estimate_with_camera(self, picture, progress=None, known_camera=None):
         from lib_depth3d.depth.depthmap import DepthWithCamera
         from lib_depth3d.depth.registry import NetworkCamera
 
@@ -136,3 +136,29 @@ def test_automatic_takes_the_network_camera_when_the_lines_are_not_trusted(tmp_p
     assert build.camera.source == "network"
     assert build.camera.camera.focal_length_px == pytest.approx(500.0)
     assert "the one the depth network estimated" in build.camera.notes[-1]
+
+
+class RecordingDepth(CameraGivingDepth):
+    """A camera-giving network that records the camera it was told."""
+
+    def __init__(self):
+        super().__init__()
+        self.told = []
+
+    def estimate_with_camera(self, picture, progress=None, known_camera=None):
+        self.told.append(known_camera)
+        return super().estimate_with_camera(picture, progress, known_camera)
+
+
+def test_confidently_detected_lines_reach_the_network_before_it_runs(room, tmp_path):
+    """Metric-Large makes metres with the picture's focal length and MoGe-2 keeps a given field of
+    view: with the automatic camera the network is told the detected camera, once, so the depth and
+    the scene's camera agree."""
+    network = RecordingDepth()
+    build = pipeline.run_scene(room.picture, depth=network, camera=AutomaticCamera(), glb_path=tmp_path / "s.glb")
+    assert build.camera.source == "detected lines"
+    (told,) = network.told
+    assert told is not None and told.focal_length_px[0] == pytest.approx(build.camera.camera.focal_length_px)
+    untrusted = RecordingDepth()
+    pipeline.run_scene(blank(640, 480), depth=untrusted, camera=AutomaticCamera(), glb_path=tmp_path / "t.glb")
+    assert untrusted.told == [None]

@@ -43,3 +43,30 @@ def accept_random_weights(monkeypatch, model: str) -> None:
     spec = get_model(model)
     files = tuple(dataclasses.replace(weight_file, sha256=None, size_bytes=None) for weight_file in spec.files)
     monkeypatch.setitem(MODELS, model, dataclasses.replace(spec, files=files))
+
+
+def write_official_da3_checkpoint(path: str | Path, model: str = "depth-anything-3-small", seed: int = 0,
+                                  fields_of_view_rad: tuple[float, float] = (0.9, 1.2)) -> Path:
+    """A full-size Depth Anything 3 Small or Base checkpoint with seeded random weights, saved as the
+    release is (``model.safetensors``: ``model.`` keys, the camera encoder and aux ray head random
+    too, the tied copies of the aux head's LayerNorm omitted), its camera decoder giving about
+    ``fields_of_view_rad`` (vertical, horizontal)."""
+    import json
+    import math
+
+    from safetensors.torch import save_file
+
+    spec = get_model(model)
+    network = randomise(build_network(spec), seed, std=0.02)
+    with torch.no_grad():
+        network.cam_dec.fc_fov[0].bias.copy_(torch.tensor(fields_of_view_rad))
+    state = {f"model.{key}": value.contiguous() for key, value in network.state_dict().items()}
+    released = json.loads((Path(__file__).parents[1] / "depth" / "data" / "da3_reference.json").read_text())
+    tied = tuple(f"model.head.scratch.output_conv2_aux.{level}.2." for level in (1, 2, 3))
+    generator = torch.Generator().manual_seed(seed + 1)
+    for key, shape in released["full_size_keys"][spec.variant].items():
+        if key not in state and not key.startswith(tied):
+            state[key] = 0.02 * torch.randn(math.prod(shape), generator=generator).reshape(shape)
+    path = Path(path)
+    save_file(state, str(path))
+    return path

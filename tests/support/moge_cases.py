@@ -56,6 +56,19 @@ CASES = {
         7, 8,
     ),
 }
+# configs/train/v2.json of microsoft/MoGe: the released ViT-L configuration.
+VITL_HEAD = {"dim_in": [1024, 256, 128, 64, 32], "dim_res_blocks": [1024, 256, 128, 64, 32],
+              "num_res_blocks": [0, 1, 1, 1, 0], "res_block_in_norm": "none", "res_block_hidden_norm": "none",
+              "resamplers": ["conv_transpose", "conv_transpose", "conv_transpose", "bilinear"]}
+RELEASED_VITL = {
+    "encoder": {"backbone": "dinov2_vitl14", "intermediate_layers": [5, 11, 17, 23], "dim_out": 1024},
+    "neck": {**VITL_HEAD, "dim_in": [1026, 2, 2, 2, 2], "dim_out": None, "num_res_blocks": [0, 2, 2, 2, 0]},
+    "points_head": {**VITL_HEAD, "dim_out": [None, None, None, None, 3]},
+    "mask_head": {**VITL_HEAD, "dim_out": [None, None, None, None, 1]},
+    "scale_head": {"dims": [1024, 1024, 1024, 1]},
+    "remap_output": "exp",
+    "num_tokens_range": [1200, 3600],
+}
 PICTURE_SIZE = (56, 42)
 """(width, height) of the test pictures."""
 KNOWN_FOV_X_DEG = 50.0

@@ -124,6 +124,9 @@ def test_build_writes_the_scene_and_reports_the_camera(tmp_path):
     assert all(str(tmp_path / "outputs") in p for p in downloads)
     assert float(re.search(r"Horizontal field of view:\*\* ([\d.]+)°", summary).group(1)) == pytest.approx(70, abs=0.01)
     assert "4.200, 3.400, 1.550 m" in summary
+    fit = re.search(r"Depth:\*\* fitted to the calibration \(scale from the floor\) on \d+ planes: "
+                    r"floor [\d.]+° → ([\d.]+)° off, walls [\d.]+° → ([\d.]+)° off", summary)
+    assert fit and max(float(angle) for angle in fit.groups()) <= 0.5, summary
     assert read_glb(glb).document.cameras
     assert isinstance(depth, DepthMap) and depth.values.shape == (480, 640)
 
