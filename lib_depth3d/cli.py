@@ -29,11 +29,6 @@ COMMANDS: dict[str, str] = {
     "ui": "lib_depth3d.commands.ui",
 }
 
-# numpy is not loaded yet. The engine's matrix products are small (a block's fan weights against
-# its anchors), and OpenBLAS's threads spin beside them: with one, a 4096² scene took about 12 %
-# less CPU time. Torch's threads are its own; a user's setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 EXIT_USER_ERROR = 2
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
@@ -73,6 +68,11 @@ def _exit_when_terminated(signal_number: int, frame) -> None:
 def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
     """Run one command line; the exit code. ``prog`` is how the usage line names the program."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "numpy" not in sys.modules:
+        # A command's own process: the engine's matrix products are small (a block's fan weights
+        # against its anchors) and OpenBLAS's threads spin beside them; with one, a 4096² scene
+        # took about 12 % less CPU time. Torch's threads are its own; a user's setting wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = _chosen_command(argv)
     args = build_parser(prog, () if command is None else (command,)).parse_args(argv)
     previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
