@@ -272,6 +272,20 @@ def seam_px(document, scene) -> float:
     return float(np.linalg.norm(read[1][shared] - read[0][nearest[shared]], axis=1).max(initial=0.0))
 
 
+def compact_benchmark_scenes():
+    """(size, grid label, scene) of the box scene as a JPEG photo (quality 90, its own bytes the
+    texture) at each of COMPACT_SIZES, on the 512 grid and, up to 2048², at full resolution."""
+    for size in COMPACT_SIZES:
+        picture, depth, camera = inputs(size)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=90)
+        for label, resolution in (("512", 512), ("full", None)):
+            if resolution is None and size > 2048:
+                continue
+            yield size, label, build_scene(picture, depth, camera, SceneOptions(resolution=resolution),
+                                           picture_bytes=buffer.getvalue())
+
+
 def compact_files() -> None:
     """File and mesh sizes, plain against compact, with the reprojection error of each."""
     import dataclasses
@@ -281,34 +295,26 @@ def compact_files() -> None:
     print("\ncompact files: the box scene as a JPEG (quality 90) → .glb, plain against compact (the default)")
     print(f"{'picture':>9} {'grid':>5} {'vertices':>9} {'file':>14} {'MiB file':>9} {'MiB mesh':>9} "
           f"{'RMS px':>7} {'max px':>7} {'seam px':>8} {'positions':>9}")
-    for size in COMPACT_SIZES:
-        picture, depth, camera = inputs(size)
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=90)
-        for label, resolution in (("512", 512), ("full", None)):
-            if resolution is None and size > 2048:
-                continue
-            scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution),
-                                picture_bytes=buffer.getvalue())
-            vertices = len(scene.positions) + (0 if scene.background is None else len(scene.background.positions))
-            rows = {}
-            for name, plain in (("plain", True), ("compact", False)):
-                variant = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=plain))
-                data = glb_bytes(variant)
-                document = pygltflib.GLTF2.load_from_bytes(data)
-                mesh, widening = mesh_bytes(document)
-                position = document.accessors[document.meshes[0].primitives[0].attributes.POSITION]
-                stored = "int16" if position.componentType == pygltflib.SHORT else "float32"
-                rows[name] = (len(data), mesh, *reprojection_error_px(document, scene), seam_px(document, scene), stored)
-                if plain:
-                    rows["before"] = (len(data) + widening, mesh + widening, *rows[name][2:])
-            for name in ("before", "plain", "compact"):
-                total, mesh, rms, largest, seam, stored = rows[name]
-                print(f"{size:>4}²{'':>4} {label:>5} {vertices:9d} {name:>14} {total / 2**20:9.2f} {mesh / 2**20:9.2f} "
-                      f"{rms:7.3f} {largest:7.3f} {seam:8.4f} {stored:>9}")
-            before, compact = rows["before"], rows["compact"]
-            print(f"{'':>25} compact vs before: file {before[0] / compact[0]:.2f}× smaller, "
-                  f"mesh {before[1] / compact[1]:.2f}× smaller (3× aimed at)")
+    for size, label, scene in compact_benchmark_scenes():
+        vertices = len(scene.positions) + (0 if scene.background is None else len(scene.background.positions))
+        rows = {}
+        for name, plain in (("plain", True), ("compact", False)):
+            variant = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=plain))
+            data = glb_bytes(variant)
+            document = pygltflib.GLTF2.load_from_bytes(data)
+            mesh, widening = mesh_bytes(document)
+            position = document.accessors[document.meshes[0].primitives[0].attributes.POSITION]
+            stored = "int16" if position.componentType == pygltflib.SHORT else "float32"
+            rows[name] = (len(data), mesh, *reprojection_error_px(document, scene), seam_px(document, scene), stored)
+            if plain:
+                rows["before"] = (len(data) + widening, mesh + widening, *rows[name][2:])
+        for name in ("before", "plain", "compact"):
+            total, mesh, rms, largest, seam, stored = rows[name]
+            print(f"{size:>4}²{'':>4} {label:>5} {vertices:9d} {name:>14} {total / 2**20:9.2f} {mesh / 2**20:9.2f} "
+                  f"{rms:7.3f} {largest:7.3f} {seam:8.4f} {stored:>9}")
+        before, compact = rows["before"], rows["compact"]
+        print(f"{'':>25} compact vs before: file {before[0] / compact[0]:.2f}× smaller, "
+              f"mesh {before[1] / compact[1]:.2f}× smaller (3× aimed at)")
 
 
 def _shipped_room() -> tuple[Image.Image, DepthMap, Camera, SceneOptions]:
@@ -458,17 +464,9 @@ def mesh_compression() -> None:
     print("\nmesh compression on top of compact files (measured, not written): MiB; × = smaller than before issue 14")
     print(f"{'scene':>16} {'before':>7} {'compact':>8} {'texture':>8} {'mesh':>6} "
           f"{'meshopt':>8} {'file':>7} {'×':>6} {'Draco':>7} {'file':>7} {'×':>6} {'Draco RMS / max px':>19}")
-    for size in COMPACT_SIZES:
-        picture, depth, camera = inputs(size)
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=90)
-        for label, resolution in (("512", 512), ("full", None)):
-            if resolution is None and size > 2048:
-                continue
-            scene = build_scene(picture, depth, camera, SceneOptions(resolution=resolution),
-                                picture_bytes=buffer.getvalue())
-            plain = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=True))
-            mesh_compression_row(f"box {size}² {label}", glb_bytes(scene), glb_bytes(plain))
+    for size, label, scene in compact_benchmark_scenes():
+        plain = dataclasses.replace(scene, options=dataclasses.replace(scene.options, plain_gltf=True))
+        mesh_compression_row(f"box {size}² {label}", glb_bytes(scene), glb_bytes(plain))
     room = Path(__file__).resolve().parents[1] / "examples" / "room"
     with tempfile.TemporaryDirectory() as folder:
         files = {}
@@ -480,6 +478,8 @@ def mesh_compression() -> None:
                           "depth", "--fspy", str(room / "room.fspy"), *flags, "-o", str(output)])
             files[name] = output.read_bytes()
     mesh_compression_row("room (PNG)", files["compact"], files["plain"])
+
+
 FULL_SIZES = (512, 1024, 2048, 4096)
 
 # Runs in a fresh interpreter: argv = source checkout, inputs folder, output path, "time" | "trace".

@@ -17,6 +17,18 @@ from lib_depth3d.depth.estimate import build_network
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, get_model
 
 
+def layer_outputs(network: torch.nn.Module, image: torch.Tensor, layers: dict[str, torch.nn.Module]) -> dict:
+    """What each of ``layers`` (named) outputs when ``network`` runs on ``image``."""
+    captured = {}
+    hooks = [layer.register_forward_hook(lambda module, inputs, output, key=key: captured.__setitem__(key, output))
+             for key, layer in layers.items()]
+    with torch.inference_mode():
+        network(image)
+    for hook in hooks:
+        hook.remove()
+    return captured
+
+
 def randomise(network: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
     """Give every parameter deterministic random values (biases and norms included)."""
     generator = torch.Generator().manual_seed(seed)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from tests.support.depth_weights import randomise
+from tests.support.depth_weights import layer_outputs, randomise
 
 DATA = Path(__file__).resolve().parents[1] / "depth" / "data"
 TINY = dict(embed_dim=32, depth=4, num_heads=2, tap_layers=(0, 1, 2, 3), grid=5, features=16,
@@ -61,14 +61,8 @@ def full_size_keys(config: str) -> dict[str, list[int]]:
 def spread_outputs(network, image: torch.Tensor) -> None:
     """Rescale the last layers of both branches so that random weights give a log-depth of spread
     0.5 around 0 and a sky output above the official 0.3 on about ``SKY_SHARE`` of the pixels."""
-    captured = {}
     depth_layer, sky_layer = network.head.scratch.output_conv2[2], network.head.scratch.sky_output_conv2[2]
-    hooks = [layer.register_forward_hook(lambda module, inputs, output, key=key: captured.__setitem__(key, output))
-             for key, layer in (("log_depth", depth_layer), ("sky", sky_layer))]
-    with torch.inference_mode():
-        network(image)
-    for hook in hooks:
-        hook.remove()
+    captured = layer_outputs(network, image, {"log_depth": depth_layer, "sky": sky_layer})
     with torch.no_grad():
         log_depth = captured["log_depth"][:, 0]
         scale = 0.5 / log_depth.std()

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from tests.support.depth_weights import randomise
+from tests.support.depth_weights import layer_outputs, randomise
 
 DATA = Path(__file__).resolve().parents[1] / "depth" / "data"
 TINY = dict(embed_dim=32, depth=6, num_heads=2, alternate_from=2, tap_layers=(2, 3, 4, 5), grid=5,
@@ -97,14 +97,8 @@ def spread_outputs(network, image: torch.Tensor) -> None:
     """Rescale the two last linear layers so that random weights give a log-depth of spread 0.5
     around 0 and fields of view between about 0.6 and 1.4 rad: outputs for which agreement means
     something (unscaled, depth overflows and the ReLU'd fields of view are 0)."""
-    captured = {}
     depth_layer, fov_layer = network.head.scratch.output_conv2[2], network.cam_dec.fc_fov[0]
-    hooks = [layer.register_forward_hook(lambda module, inputs, output, key=key: captured.__setitem__(key, output))
-             for key, layer in (("log_depth", depth_layer), ("fov", fov_layer))]
-    with torch.inference_mode():
-        network(image)
-    for hook in hooks:
-        hook.remove()
+    captured = layer_outputs(network, image, {"log_depth": depth_layer, "fov": fov_layer})
     with torch.no_grad():
         log_depth = captured["log_depth"][:, 0]
         scale = 0.5 / log_depth.std()
