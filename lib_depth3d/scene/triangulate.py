@@ -283,6 +283,64 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     return weights
 
 
+PROBE_STRIDE = 4
+PROBE_MIN_SAMPLES = 1 << 10
+"""Blocks of at least this many samples (33 × 33) are probed first on every fourth row and column."""
+PROBE_MARGIN = 1e-9
+"""Relative to the inverse depths: how far a probed sample must miss its tolerance to drop its block."""
+
+
+def _fan_within_tolerance(
+    block: np.ndarray,
+    allowance: np.ndarray | None,
+    weights: dict[int, np.ndarray],
+    layout: np.ndarray,
+    anchor_count: int,
+    options: TriangulationOptions,
+    margin: float = 0.0,
+) -> np.ndarray:
+    """Whether every tested sample of each block (a column of ``block``: its anchors, then the
+    tested samples) is within the depth tolerance of the block's fan; ``weights``: the fan
+    weights of the tested samples for each ``layout`` kind. With ``margin`` > 0, False only where
+    some sample misses its tolerance by more than ``margin`` times the largest inverse depth."""
+    anchors, tested = block[:anchor_count], block[anchor_count:]
+    counts = np.bincount(layout, minlength=16)
+    kinds = np.flatnonzero(counts)
+    # Most blocks of a chunk lie inside the grid: all are simplified alike, then the few on
+    # its first or last lines again with their own weights.
+    usual = np.argmax(counts)
+    simplified = weights[usual] @ anchors
+    for kind in kinds[kinds != usual]:
+        alike = np.flatnonzero(layout == kind)
+        simplified[:, alike] = weights[kind] @ anchors[:, alike]
+    deviation = np.abs(np.subtract(simplified, tested, out=simplified), out=simplified)
+    tolerance = 0.5 * options.max_depth_error * tested
+    if allowance is not None:
+        tolerance += allowance
+    if margin:
+        tolerance += margin * np.max(np.abs(block), axis=0)
+    return np.all(deviation <= tolerance, axis=0)
+
+
+def _texture_within_tolerance(
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    height: int,
+    width: int,
+    lowest: np.ndarray,
+    highest: np.ndarray,
+    options: TriangulationOptions,
+) -> np.ndarray:
+    """Whether the texture slides by at most ``max_texture_shift_px`` over each height × width
+    block at (top, left) whose inverse depths span [lowest, highest] (see the module docstring)."""
+    root_far, root_near = np.sqrt(lowest), np.sqrt(highest)
+    width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
+    shift_px = width_px * (root_near - root_far) / (root_near + root_far)
+    return shift_px <= options.max_texture_shift_px
+
+
 def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
@@ -318,15 +376,29 @@ def _blocks_within_tolerance(
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
     weights: dict[int, np.ndarray] = {}
-    mergeable = np.empty(len(block_rows), dtype=bool)
+    mergeable = np.zeros(len(block_rows), dtype=bool)
     if extremes is None:
         lowest, highest = np.empty(len(block_rows)), np.empty(len(block_rows))
+        pending = np.arange(len(block_rows))
     else:
+        # With the extremes known the texture test needs no sample: the blocks it fails are not
+        # gathered at all.
         lowest, highest = extremes
+        pending = np.flatnonzero(
+            _texture_within_tolerance(grid_x_px, grid_y_px, row_bounds[block_rows], column_bounds[block_columns],
+                                      height, width, lowest, highest, options)
+        )
+    # Large blocks are first tested on a sparse lattice of their samples (every PROBE_STRIDE-th
+    # row and column): those that surely fail there skip the full gather. "Surely" leaves a
+    # margin far above the rounding of the fan (a few ε of the inverse depths), so a block that
+    # the full test would pass is never dropped.
+    tested_order = order[anchor_count:]
+    on_lattice = ((tested_order // stride) % PROBE_STRIDE == 0) & ((tested_order % stride) % PROBE_STRIDE == 0)
+    probe = np.flatnonzero(on_lattice) if extremes is not None and len(order) >= PROBE_MIN_SAMPLES else None
     step = max(1, TILE_CELLS // len(offsets))
-    for start in range(0, len(block_rows), step):
-        chunk = slice(start, start + step)
-        top, left = row_bounds[block_rows[chunk]], column_bounds[block_columns[chunk]]
+    for start in range(0, len(pending), step):
+        indices = pending[start : start + step]
+        top, left = row_bounds[block_rows[indices]], column_bounds[block_columns[indices]]
         # Blocks whose samples are laid out alike share one weight table. Along each axis only
         # the blocks reaching the first or last grid line differ: those samples were moved onto
         # the picture border, the others are evenly spaced.
@@ -336,35 +408,36 @@ def _blocks_within_tolerance(
             | (left == 0).view(np.uint8) << 2
             | (left + width == grid_columns - 1).view(np.uint8) << 3
         )
-        sample_ids = offsets + (top * grid_columns + left)
-        block = flat_depth[sample_ids]
-        anchors, tested = block[:anchor_count], block[anchor_count:]
-        counts = np.bincount(layout, minlength=16)
-        kinds = np.flatnonzero(counts)
-        for kind in kinds:
+        for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
             if kind not in weights:
                 example = np.argmax(layout == kind)
                 fan = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
-                weights[kind] = fan[order[anchor_count:]]
-        # Most blocks of a chunk lie inside the grid: all are simplified alike, then the few on
-        # its first or last lines again with their own weights.
-        usual = np.argmax(counts)
-        simplified = weights[usual] @ anchors
-        for kind in kinds[kinds != usual]:
-            alike = np.flatnonzero(layout == kind)
-            simplified[:, alike] = weights[kind] @ anchors[:, alike]
-        deviation = np.abs(np.subtract(simplified, tested, out=simplified), out=simplified)
-        tolerance = 0.5 * options.max_depth_error * tested
-        if flat_allowance is not None:
-            tolerance += flat_allowance[sample_ids[anchor_count:]]
-        depth_ok = np.all(deviation <= tolerance, axis=0)
+                weights[kind] = fan[tested_order]
+        base = top * grid_columns + left
+        if probe is not None:
+            probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
+            probe_ids = probe_offsets + base
+            within = _fan_within_tolerance(
+                flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
+                {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
+                PROBE_MARGIN,
+            )
+            indices, top, left, layout, base = indices[within], top[within], left[within], layout[within], base[within]
+            if not indices.size:
+                continue
+        sample_ids = offsets + base
+        block = flat_depth[sample_ids]
+        depth_ok = _fan_within_tolerance(
+            block, None if flat_allowance is None else flat_allowance[sample_ids[anchor_count:]],
+            weights, layout, anchor_count, options,
+        )
         if extremes is None:
-            block.min(axis=0, out=lowest[chunk])
-            block.max(axis=0, out=highest[chunk])
-        root_far, root_near = np.sqrt(lowest[chunk]), np.sqrt(highest[chunk])
-        width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
-        shift_px = width_px * (root_near - root_far) / (root_near + root_far)
-        mergeable[chunk] = depth_ok & (shift_px <= options.max_texture_shift_px)
+            lowest[indices] = block.min(axis=0)
+            highest[indices] = block.max(axis=0)
+            depth_ok &= _texture_within_tolerance(
+                grid_x_px, grid_y_px, top, left, height, width, lowest[indices], highest[indices], options
+            )
+        mergeable[indices] = depth_ok
     return mergeable, lowest, highest
 
 

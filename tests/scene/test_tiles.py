@@ -66,6 +66,14 @@ def test_a_tiled_grid_still_cuts_and_decimates():
     assert len(result.faces) < result.full_triangles - result.cut_triangles
 
 
+def _smooth_surface(rows: int, columns: int, seed: int) -> np.ndarray:
+    """Inverse depth of a noiseless wavy wall: blocks merge up to 32 cells and more, and the
+    largest fail the depth test on a few samples."""
+    phase = np.random.default_rng(seed).uniform(0, 2 * np.pi)
+    y, x = np.mgrid[0:rows, 0:columns] / max(rows, columns)
+    return 1.0 / (3.0 + 0.005 * np.sin(7 * x + phase) * np.cos(6 * y) + 0.5 * x)
+
+
 @settings(max_examples=60, deadline=None)
 @given(cell_rows=st.integers(2, 70), cell_columns=st.integers(2, 70), level=st.integers(1, 5), seed=st.integers(0, 9))
 def test_a_parent_block_combines_exactly_its_children(cell_rows, cell_columns, level, seed):
@@ -91,3 +99,38 @@ def test_a_parent_block_combines_exactly_its_children(cell_rows, cell_columns, l
             children = np.ix_(*inside)
             assert low[row, column] == values[children].min()
             assert all_set[row, column] == flags[children].all()
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    rows=st.integers(70, 140),
+    columns=st.integers(70, 140),
+    seed=st.integers(0, 2**16),
+    with_allowance=st.booleans(),
+)
+def test_probing_large_blocks_changes_nothing(rows, columns, seed, with_allowance):
+    """Blocks of 33 × 33 samples and more are first tested on a sparse lattice of their samples:
+    the triangles are those of testing every sample."""
+    inverse_depth = _smooth_surface(rows, columns, seed)
+    extra = {"depth_allowance": 1e-4 * inverse_depth} if with_allowance else {}
+    probed = _triangulated(inverse_depth, ONE_TILE, **extra)
+    with mock.patch.object(triangulate, "PROBE_MIN_SAMPLES", 1 << 40):
+        unprobed = _triangulated(inverse_depth, ONE_TILE, **extra)
+    np.testing.assert_array_equal(probed.faces, unprobed.faces)
+
+
+def test_large_blocks_are_probed_and_some_fail():
+    """Not vacuous: the surface has blocks large enough to probe, and the probe drops some."""
+    inverse_depth = _smooth_surface(130, 130, seed=1)
+    calls = []
+    original = triangulate._fan_within_tolerance
+
+    def recording(*arguments, **keywords):
+        result = original(*arguments, **keywords)
+        calls.append((arguments[-1] if len(arguments) > 6 else keywords.get("margin", 0.0), result))
+        return result
+
+    with mock.patch.object(triangulate, "_fan_within_tolerance", recording):
+        _triangulated(inverse_depth, ONE_TILE)
+    probes = [result for margin, result in calls if margin]
+    assert probes and not all(result.all() for result in probes)
