@@ -34,10 +34,12 @@ exactly the same border vertices.
 
 Memory and time at full resolution (a 4096² grid). Every whole-grid pass runs over tiles of
 about ``TILE_CELLS`` cells (rows of cells for the diagonal choice and the facing test, chunks of
-blocks for each decimation level) in float64, so no full-size temporary is made and a tile's
-temporaries stay in cache; the results are those of one whole-grid pass, bit for bit. Only the
-chosen diagonal's two triangles are tested for facing, and a block's fan is compared with the
-samples other than its five anchors, which it passes through exactly.
+blocks for each decimation level), so no full-size temporary is made and a tile's temporaries
+stay in cache; the results are those of one whole-grid float64 pass, bit for bit. Only the
+chosen diagonal's two triangles are tested for facing, in float32 first with a float64 re-test
+of those near the threshold; a block's fan is compared with the samples other than its five
+anchors, which it passes through exactly; blocks that fail the texture test by their extremes
+are not gathered, and large blocks are probed on a sparse lattice of samples first.
 """
 
 from __future__ import annotations
