@@ -63,14 +63,6 @@ def zdepth_from_mapping(disparity: np.ndarray, mapping: tuple[float, float]) -> 
     return map_in_blocks(zdepth, disparity, np.float32)
 
 
-def zdepth_from_disparity(disparity: np.ndarray, near: float, far: float) -> np.ndarray:
-    """Relative disparity → z-depth, linear in inverse depth: max → ``near``, min → ``far``.
-
-    ``near`` and ``far`` are z-depths in scene units with ``0 < near < far``.
-    """
-    return zdepth_from_mapping(disparity, disparity_mapping(disparity, near, far))
-
-
 QUADRANT_PATCH_PX = 3
 
 

@@ -13,7 +13,7 @@ from lib_depth3d.errors import SceneError
 from lib_depth3d.scene import SceneOptions, build_scene
 from lib_depth3d.scene.grid import grid_shape, sample_grid, sample_inverse_depth
 from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
-from lib_depth3d.scene.zdepth import zdepth_at_pixel, zdepth_from_disparity
+from lib_depth3d.scene.zdepth import disparity_mapping, zdepth_at_pixel, zdepth_from_mapping
 from tests.support.scene_inputs import decimated_inverse_depth_at_samples, plane_zdepth, smooth_picture, wavy_zdepth
 
 Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
@@ -27,7 +27,7 @@ Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
 def test_disparity_maps_to_inverse_depth_between_near_and_far(values, near, ratio):
     disparity = np.array(values, dtype=np.float32).reshape(1, -1)
     far = near * ratio
-    zdepth = zdepth_from_disparity(disparity, near, far).astype(np.float64)
+    zdepth = zdepth_from_mapping(disparity, disparity_mapping(disparity, near, far)).astype(np.float64)
     assert zdepth.min() == pytest.approx(near, rel=1e-5)
     assert zdepth.max() == pytest.approx(far, rel=1e-5)
     # Affine in inverse depth, not in depth: 1/z is a linear function of the disparity.
