@@ -351,6 +351,9 @@ def _confidence_words(confidence: DetectionConfidence) -> str:
                       f"{detect.HIGH_CONFIDENCE_MAX_MISFIT_PX:g} px")
     if not confidence.fov_sensitivity_deg <= detect.HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG:
         doubts.append("one direction's edges are nearly parallel in the picture, so the focal length is barely fixed")
+    low, high = confidence.fov_interval_deg
+    if high - low > detect.HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG:
+        doubts.append(f"the segments allow a field of view from {low:.0f}° to {high:.0f}°")
     residual = confidence.orthogonality_residual_deg
     if residual is not None and residual > detect.HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG:
         doubts.append(f"the third direction is {residual:.1f}° from perpendicular to the other two")

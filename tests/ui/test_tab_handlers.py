@@ -417,13 +417,14 @@ def test_a_picture_without_lines_keeps_the_drawing_and_says_why():
 
 
 def test_each_doubt_about_detected_lines_is_said():
-    doubtful = DetectionConfidence((3, 9, 5), 2.5, 4.0, math.inf, principal_point_from_third_vp=True)
+    doubtful = DetectionConfidence((3, 9, 5), 2.5, 4.0, math.inf, (50.0, 58.0), principal_point_from_third_vp=True)
     words = ui._confidence_words(doubtful)
     assert words.startswith("Detected lines: 3 and 9 segments along two directions, 5 along a third, misfit up to 2.50 px: low")
-    for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "4.0° from perpendicular"):
+    for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "from 50° to 58°",
+                  "4.0° from perpendicular"):
         assert doubt in words
-    assert ui._confidence_words(DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2)).endswith(": high confidence.")
-    unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2))
+    assert ui._confidence_words(DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2, (69.5, 70.5))).endswith(": high confidence.")
+    unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2, (69.5, 70.5)))
     assert unchecked.endswith("low confidence (no third direction was found to check the focal length the other two give). "
                               "Check the lines and correct them.")
 
