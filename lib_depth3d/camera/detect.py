@@ -59,6 +59,7 @@ HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG = 3.0
 SENSITIVITY_TURN_DEG = 0.1
 MISFIT_FLOOR_PX = 0.2  # working pixels: the least endpoint noise assumed (LSD's on rendered rooms: 0.04–0.12)
 MISFIT_RISE = 4.0  # rise of the summed squared misfit, in squared noise, that bounds the interval (two sigma)
+PERPENDICULAR_WITHIN_DEG = 1.0  # how nearly perpendicular the scene's edges are taken to be
 PRINCIPAL_POINT_CHECK = 0.05  # image plane (2.5 % of the longer side): the principal point's largest
 # standard deviation, with the camera free, under which the lines check it
 
@@ -98,13 +99,15 @@ class DetectionConfidence:
         fov_sensitivity_deg: how far the field of view moves (degrees) when either VP's
             direction turns by 0.1°; large when a VP is nearly at infinity (edges nearly
             parallel in the picture), which leaves the focal length barely determined.
-        fov_interval_deg: the true horizontal fields of view (degrees, low and high) whose best
-            rotation fits the chosen segments of every direction within :data:`MISFIT_RISE`
-            squared noise of the best field of view, about the same principal point: how firmly
-            the segments fix the focal length. A third direction counts too, so a field of view
-            outside it means the third direction disagrees with the two solved. It assumes each direction's edges are parallel in
-            the scene; edges of objects that are not (furniture turned a few degrees from the
-            wall) make it too narrow.
+        fov_interval_deg: the true horizontal fields of view (degrees, low and high) the
+            segments allow, about the same principal point: those whose best rotation fits the
+            chosen segments of every direction within :data:`MISFIT_RISE` squared noise of the
+            best one, and those at which the two solved VPs point within
+            :data:`PERPENDICULAR_WITHIN_DEG` of perpendicular (the scene's edges are only so
+            perpendicular; with both VPs far outside the picture this is the wider). A third
+            direction counts in the first, so a field of view outside the interval means the third
+            direction disagrees with the two solved. Edges of different objects that are not
+            parallel yet were grouped as one direction make it too narrow.
         principal_point_from_third_vp: the principal point is the orthocentre of the three VPs,
             not the centre; nothing is left to check it against, so confidence is never high.
         principal_point_checked: with the principal point free too, the segments fix it to
@@ -740,9 +743,43 @@ class _SegmentFit:
                             + math.atan((self.half_width + self.principal[0]) / focal))
 
     def fov_interval_deg(self) -> tuple[float, float]:
-        """The true horizontal fields of view whose best rotation keeps the summed squared misfit
-        within :data:`MISFIT_RISE` squared noise of the least one (the noise: the RMS misfit there,
-        at least :attr:`noise`); searched over :data:`FIELD_OF_VIEW_RANGE_DEG` across the longer side.
+        """The true horizontal fields of view (degrees) that the segments allow: those of
+        :meth:`misfit_fov_range_rad` and of :meth:`perpendicular_fov_range_rad`, and all between."""
+        ranges = self.misfit_fov_range_rad() + self.perpendicular_fov_range_rad()
+        return tuple(self.true_horizontal_fov_deg(1.0 / math.tan(fov / 2.0)) for fov in (max(ranges), min(ranges)))[::-1]
+
+    def perpendicular_fov_range_rad(self) -> tuple[float, float]:
+        """Fields of view across the longer side (radians, low and high) at which the two solved
+        VPs, where they are, point within :data:`PERPENDICULAR_WITHIN_DEG` of perpendicular.
+
+        Scenes hold edges parallel and perpendicular only so well, and lenses bend them a little;
+        when both VPs lie far outside the picture, the angle between their directions hardly
+        depends on the focal length (with fSpy's ``fspy_github_bug_5`` photo it turns by 3°
+        between 28° and 57°), so that degree of the scene decides the field of view, not the misfit.
+        """
+        low, high = (math.radians(d) for d in FIELD_OF_VIEW_RANGE_DEG)
+        solved = 2.0 * math.atan(1.0 / self.focal)
+        fovs = np.sort(np.append(np.linspace(low, high, 1001), solved))
+        focals = 1.0 / np.tan(fovs / 2.0)
+        directions = []
+        for column in self.rotation[:, :2].T:
+            point = np.array([self.focal * column[0] - self.principal[0] * column[2],
+                              self.focal * column[1] - self.principal[1] * column[2], -column[2]])
+            towards = np.stack([np.full_like(focals, point[0] - self.principal[0] * point[2]),
+                                np.full_like(focals, point[1] - self.principal[1] * point[2]), -focals * point[2]])
+            directions.append(towards / np.linalg.norm(towards, axis=0))
+        cosines = np.minimum(1.0, np.abs(np.sum(directions[0] * directions[1], axis=0)))
+        within = 90.0 - np.degrees(np.arccos(cosines)) <= PERPENDICULAR_WITHIN_DEG
+        at = int(np.searchsorted(fovs, solved))  # perpendicular there by construction
+        below, above = np.flatnonzero(~within[:at]), np.flatnonzero(~within[at:])
+        first = below[-1] + 1 if len(below) else 0
+        last = at + above[0] - 1 if len(above) else len(fovs) - 1
+        return float(fovs[first]), float(fovs[last])
+
+    def misfit_fov_range_rad(self) -> tuple[float, float]:
+        """Fields of view across the longer side (radians, low and high) whose best rotation keeps
+        the summed squared misfit within :data:`MISFIT_RISE` squared noise of the least one (the
+        noise: the RMS misfit there, at least :attr:`noise`), in :data:`FIELD_OF_VIEW_RANGE_DEG`.
 
         The profile is sampled at steps that double away from the solved field of view, then each
         end is bisected.
@@ -775,7 +812,7 @@ class _SegmentFit:
                     break
                 inside = fov
             ends.append(inside)
-        return tuple(sorted(self.true_horizontal_fov_deg(1.0 / math.tan(fov / 2.0)) for fov in ends))
+        return min(ends), max(ends)
 
     def principal_point_deviation(self) -> float:
         """Largest standard deviation (image plane) of the principal point when it is fitted with
