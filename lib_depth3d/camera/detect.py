@@ -781,13 +781,11 @@ class _SegmentFit:
         the summed squared misfit within :data:`MISFIT_RISE` squared noise of the least one (the
         noise: the RMS misfit there, at least :attr:`noise`), in :data:`FIELD_OF_VIEW_RANGE_DEG`.
 
-        The profile is sampled at steps that double away from the solved field of view, then each
-        end is bisected.
+        The profile is sampled at steps that double away from the solved field of view until it
+        rises past that bound, then each end is bisected.
         """
         low, high = (math.radians(d) for d in FIELD_OF_VIEW_RANGE_DEG)
         solved = 2.0 * math.atan(1.0 / self.focal)
-        offsets = [0.0] + [sign * math.radians(0.25) * 2.0**k for k in range(10) for sign in (-1.0, 1.0)]
-        fovs = sorted({min(high, max(low, solved + offset)) for offset in offsets})
         rotations, costs = {}, {}
 
         def cost(fov: float) -> float:
@@ -796,19 +794,27 @@ class _SegmentFit:
             rotations[fov], costs[fov] = self.best_rotation(start, 1.0 / math.tan(fov / 2.0), iterations=2)
             return costs[fov]
 
-        for fov in sorted(fovs, key=lambda fov: abs(fov - solved)):
-            cost(fov)
+        def limit() -> float:
+            least = min(costs.values())
+            return least + MISFIT_RISE * max(least / max(1, len(self.direction_of_segment) - 4), self.noise**2)
+
+        cost(solved)
+        for sign in (-1.0, 1.0):
+            for doubling in range(10):
+                fov = min(high, max(low, solved + sign * math.radians(0.25) * 2.0**doubling))
+                if cost(fov) > limit() or fov in (low, high):
+                    break
+        fovs = sorted(costs)
         best = min(costs, key=costs.get)
-        noise_squared = max(costs[best] / max(1, len(self.direction_of_segment) - 4), self.noise**2)
-        limit = costs[best] + MISFIT_RISE * noise_squared
+        bound = limit()
         ends = []
         for outward in (fovs[: fovs.index(best)][::-1], fovs[fovs.index(best) + 1:]):
             inside = best
             for fov in outward:
-                if costs[fov] > limit:
+                if costs[fov] > bound:
                     for _ in range(5):
                         middle = (inside + fov) / 2.0
-                        inside, fov = (middle, fov) if cost(middle) <= limit else (inside, middle)
+                        inside, fov = (middle, fov) if cost(middle) <= bound else (inside, middle)
                     break
                 inside = fov
             ends.append(inside)
