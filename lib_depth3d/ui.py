@@ -340,7 +340,9 @@ def _confidence_words(confidence: DetectionConfidence) -> str:
         f", {counts[2]} along a third" if len(counts) > 2 else "")
     found += f", misfit up to {confidence.misfit_px:.2f} px"
     if confidence.high:
-        return found + ": high confidence."
+        assumed = (" The principal point is assumed at the picture's centre: right for an uncropped photo, "
+                   "not for a cropped one.") if confidence.principal_point_assumed_at_centre else ""
+        return found + ": high confidence." + assumed
     doubts = []
     if confidence.principal_point_from_third_vp:
         doubts.append("the principal point comes from three vanishing points, with nothing left to check it")

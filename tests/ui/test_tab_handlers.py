@@ -9,6 +9,7 @@ import json
 import math
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -423,7 +424,11 @@ def test_each_doubt_about_detected_lines_is_said():
     for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "from 50° to 58°",
                   "4.0° from perpendicular"):
         assert doubt in words
-    assert ui._confidence_words(DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2, (69.5, 70.5))).endswith(": high confidence.")
+    checked = DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2, (69.5, 70.5), principal_point_checked=True)
+    assert ui._confidence_words(checked).endswith(": high confidence.")
+    assert ui._confidence_words(replace(checked, principal_point_checked=False)).endswith(
+        ": high confidence. The principal point is assumed at the picture's centre: right for an uncropped photo, "
+        "not for a cropped one.")
     unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2, (69.5, 70.5)))
     assert unchecked.endswith("low confidence (no third direction was found to check the focal length the other two give). "
                               "Check the lines and correct them.")
