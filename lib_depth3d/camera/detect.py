@@ -14,7 +14,10 @@ weights) and the segments that agree with it become the lines.
 
 The result is an ordinary :class:`~lib_depth3d.camera.inputs.CalibrationInput` — the chosen
 segments per axis, in pixels — solved by :func:`~lib_depth3d.camera.solver.calibrate`, so it
-can be saved as lines JSON or an fSpy project and edited like lines the user drew.
+can be saved as lines JSON or an fSpy project and edited like lines the user drew. Its
+:class:`DetectionConfidence` also fits the chosen segments to a camera directly (a rotation by
+Gauss–Newton at each focal length) for the field-of-view interval they allow and for whether they
+fix the principal point or leave it assumed at the centre.
 """
 
 from __future__ import annotations
