@@ -340,7 +340,9 @@ def _confidence_words(confidence: DetectionConfidence) -> str:
         f", {counts[2]} along a third" if len(counts) > 2 else "")
     found += f", misfit up to {confidence.misfit_px:.2f} px"
     if confidence.high:
-        return found + ": high confidence."
+        assumed = (" The principal point is assumed at the picture's centre: right for an uncropped photo, "
+                   "not for a cropped one.") if confidence.principal_point_assumed_at_centre else ""
+        return found + ": high confidence." + assumed
     doubts = []
     if confidence.principal_point_from_third_vp:
         doubts.append("the principal point comes from three vanishing points, with nothing left to check it")
@@ -351,6 +353,9 @@ def _confidence_words(confidence: DetectionConfidence) -> str:
                       f"{detect.HIGH_CONFIDENCE_MAX_MISFIT_PX:g} px")
     if not confidence.fov_sensitivity_deg <= detect.HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG:
         doubts.append("one direction's edges are nearly parallel in the picture, so the focal length is barely fixed")
+    low, high = confidence.fov_interval_deg
+    if high - low > detect.HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG:
+        doubts.append(f"the segments allow a field of view from {low:.0f}° to {high:.0f}°")
     residual = confidence.orthogonality_residual_deg
     if residual is not None and residual > detect.HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG:
         doubts.append(f"the third direction is {residual:.1f}° from perpendicular to the other two")

@@ -14,7 +14,10 @@ weights) and the segments that agree with it become the lines.
 
 The result is an ordinary :class:`~lib_depth3d.camera.inputs.CalibrationInput` — the chosen
 segments per axis, in pixels — solved by :func:`~lib_depth3d.camera.solver.calibrate`, so it
-can be saved as lines JSON or an fSpy project and edited like lines the user drew.
+can be saved as lines JSON or an fSpy project and edited like lines the user drew. Its
+:class:`DetectionConfidence` also fits the chosen segments to a camera directly (a rotation by
+Gauss–Newton at each focal length) for the field-of-view interval they allow and for whether they
+fix the principal point or leave it assumed at the centre.
 """
 
 from __future__ import annotations
@@ -55,7 +58,13 @@ HIGH_CONFIDENCE_MIN_SEGMENTS = 4
 HIGH_CONFIDENCE_MAX_MISFIT_PX = 2.0
 HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG = 2.0
 HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG = 1.0
+HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG = 5.0
 SENSITIVITY_TURN_DEG = 0.1
+MISFIT_FLOOR_PX = 0.2  # working pixels: the least endpoint noise assumed (LSD's on rendered rooms: 0.04–0.12)
+MISFIT_RISE = 4.0  # rise of the summed squared misfit, in squared noise, that bounds the interval (two sigma)
+PERPENDICULAR_WITHIN_DEG = 1.0  # how nearly perpendicular the scene's edges are taken to be
+PRINCIPAL_POINT_CHECK = 0.05  # image plane (2.5 % of the longer side): the principal point's largest
+# standard deviation, with the camera free, under which the lines check it
 
 TEXTURELESS = (
     "The picture is almost uniform, so it has no edges to find vanishing lines on; "
@@ -93,20 +102,43 @@ class DetectionConfidence:
         fov_sensitivity_deg: how far the field of view moves (degrees) when either VP's
             direction turns by 0.1°; large when a VP is nearly at infinity (edges nearly
             parallel in the picture), which leaves the focal length barely determined.
+        fov_interval_deg: the true horizontal fields of view (degrees, low and high) the
+            segments allow, about the same principal point: those whose best rotation fits the
+            chosen segments of every direction within :data:`MISFIT_RISE` squared noise of the
+            best one, and those at which the two solved VPs point within
+            :data:`PERPENDICULAR_WITHIN_DEG` of perpendicular (the scene's edges are only so
+            perpendicular; with both VPs far outside the picture this is the wider). A third
+            direction counts in the first, so a field of view outside the interval means the third
+            direction disagrees with the two solved. Edges of different objects that are not
+            parallel yet were grouped as one direction make it too narrow.
         principal_point_from_third_vp: the principal point is the orthocentre of the three VPs,
             not the centre; nothing is left to check it against, so confidence is never high.
+        principal_point_checked: with the principal point free too, the segments fix it to
+            within :data:`PRINCIPAL_POINT_CHECK` in every direction, so a centred one is checked;
+            False with two directions, and with a third whose VP is at infinity (a level camera:
+            no line fixes the principal point's column, and a sideways lens shift looks like a
+            turned camera).
     """
 
     segments_per_direction: tuple[int, ...]
     misfit_px: float
     orthogonality_residual_deg: float | None
     fov_sensitivity_deg: float
+    fov_interval_deg: tuple[float, float]
     principal_point_from_third_vp: bool = False
+    principal_point_checked: bool = False
+
+    @property
+    def principal_point_assumed_at_centre(self) -> bool:
+        """The principal point is the picture's centre and nothing in the picture checks it."""
+        return not self.principal_point_from_third_vp and not self.principal_point_checked
 
     @property
     def high(self) -> bool:
         """A centred principal point, enough segments per direction, a small misfit, a
-        well-determined focal length, and a third direction orthogonal to the first two.
+        well-determined focal length (its interval at most
+        :data:`HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG` wide), and a third direction orthogonal to
+        the first two.
 
         Two directions always fit some focal length, so without a third nothing checks it: on
         sixty random rendered room views, every confident camera more than 1° off had two.
@@ -116,6 +148,7 @@ class DetectionConfidence:
             and min(self.segments_per_direction[:2]) >= HIGH_CONFIDENCE_MIN_SEGMENTS
             and self.misfit_px <= HIGH_CONFIDENCE_MAX_MISFIT_PX
             and self.fov_sensitivity_deg <= HIGH_CONFIDENCE_MAX_FOV_SENSITIVITY_DEG
+            and self.fov_interval_deg[1] - self.fov_interval_deg[0] <= HIGH_CONFIDENCE_MAX_FOV_INTERVAL_DEG
             and self.orthogonality_residual_deg is not None
             and self.orthogonality_residual_deg <= HIGH_CONFIDENCE_MAX_ORTHOGONALITY_DEG
         )
@@ -127,7 +160,9 @@ class DetectionConfidence:
             "orthogonalityResidualDegrees": self.orthogonality_residual_deg,
             # JSON has no infinity: null says a 0.1° turn leaves no focal length at all.
             "fieldOfViewSensitivityDegrees": self.fov_sensitivity_deg if math.isfinite(self.fov_sensitivity_deg) else None,
+            "fieldOfViewIntervalDegrees": list(self.fov_interval_deg),
             "principalPointFromThirdVanishingPoint": self.principal_point_from_third_vp,
+            "principalPointAssumedAtCentre": self.principal_point_assumed_at_centre,
             "high": self.high,
         }
 
@@ -580,6 +615,8 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
         raise CalibrationError(DISAGREE) from None
     calibration = calibrate(replace(calibration.input, origin_px=_floor_point_px(calibration)))
     counts = tuple(int(len(v.segments_px)) for v in vanishing_points)
+    noise_floor = MISFIT_FLOOR_PX * scale * 2.0 / max(width, height)
+    fit = _SegmentFit.of(calibration, noise_floor)
     return LineDetection(
         input=calibration.input,
         calibration=calibration,
@@ -588,7 +625,9 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
             max(calibration.vanishing_point_residuals_px),
             None if chosen.from_third_vp else _orthogonality(calibration),
             fov_sensitivity_deg(calibration),
+            fit.fov_interval_deg(),
             chosen.from_third_vp,
+            not chosen.from_third_vp and fit.principal_point_deviation() <= PRINCIPAL_POINT_CHECK,
         ),
         segments_px=segments_px,
     )
@@ -635,3 +674,172 @@ def fov_sensitivity_deg(calibration: Calibration) -> float:
                 return math.inf
             worst = max(worst, abs(math.degrees(2 * math.atan(1 / math.sqrt(f_squared)) - fov)))
     return worst
+
+
+# --- how firmly the segments fix the camera -----------------------------------------------------
+def _rotation(vector: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a rotation vector (Rodrigues)."""
+    angle = float(np.linalg.norm(vector))
+    if angle < 1e-15:
+        return np.eye(3)
+    x, y, z = vector / angle
+    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+    return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * cross @ cross
+
+
+@dataclass(frozen=True)
+class _SegmentFit:
+    """The calibration's chosen segments of every direction against one camera model.
+
+    A camera (rotation, relative focal length, principal point on the image plane) puts each
+    direction's VP where its columns point; a segment's misfit is its endpoints' distance from the
+    line joining its midpoint to its direction's VP (image plane), as the solver reports it.
+    """
+
+    segments: _Segments
+    direction_of_segment: np.ndarray  # per segment: the index of its direction (column of the rotation)
+    rotation: np.ndarray  # columns: camera-frame directions of the calibration's three VPs
+    focal: float
+    principal: np.ndarray
+    half_width: float  # half the picture's width on the image plane
+    noise: float  # image plane: the least endpoint noise assumed
+
+    @classmethod
+    def of(cls, calibration: Calibration, noise_floor: float) -> "_SegmentFit":
+        inp = calibration.input
+        plane = [pixels_to_image_plane(v.segments_px, inp.image_width_px, inp.image_height_px) for v in inp.vanishing_points]
+        world_to_camera = calibration.view_transform[:3, :3]
+        first, second = (world_to_camera @ np.array(AXIS_VECTORS[a]) for a in calibration.vanishing_point_axes[:2])
+        return cls(
+            _Segments.of(np.concatenate(plane)),
+            np.concatenate([np.full(len(p), i) for i, p in enumerate(plane)]),
+            np.stack([first, second, np.cross(first, second)], axis=1),
+            calibration.relative_focal_length,
+            np.array(calibration.principal_point_image_plane),
+            inp.image_width_px / max(inp.image_width_px, inp.image_height_px),
+            noise_floor,
+        )
+
+    def misfits(self, rotation: np.ndarray, focal: float, principal: np.ndarray) -> np.ndarray:
+        """Signed endpoint distances of every segment (image plane) for one camera."""
+        towards = rotation[:, self.direction_of_segment]
+        depth = -towards[2] / focal  # homogeneous w of each segment's VP
+        toward = towards[:2].T + (principal[None, :] - self.segments.midpoints) * depth[:, None]
+        cross = toward[:, 0] * self.segments.directions[:, 1] - toward[:, 1] * self.segments.directions[:, 0]
+        return cross / np.maximum(np.hypot(toward[:, 0], toward[:, 1]), 1e-300) * self.segments.half_lengths
+
+    def best_rotation(self, rotation: np.ndarray, focal: float, iterations: int = 3) -> tuple[np.ndarray, float]:
+        """The rotation (Gauss–Newton from ``rotation``) that fits the segments best with this focal
+        length about the principal point, and its summed squared misfit."""
+        step_size = 1e-7
+        for _ in range(iterations):
+            misfits = self.misfits(rotation, focal, self.principal)
+            jacobian = np.stack([
+                (self.misfits(rotation @ _rotation(step), focal, self.principal) - misfits) / step_size
+                for step in np.eye(3) * step_size
+            ], axis=1)
+            rotation = rotation @ _rotation(np.linalg.lstsq(jacobian, -misfits, rcond=None)[0])
+        return rotation, float(np.sum(self.misfits(rotation, focal, self.principal) ** 2))
+
+    def true_horizontal_fov_deg(self, focal: float) -> float:
+        return math.degrees(math.atan((self.half_width - self.principal[0]) / focal)
+                            + math.atan((self.half_width + self.principal[0]) / focal))
+
+    def fov_interval_deg(self) -> tuple[float, float]:
+        """The true horizontal fields of view (degrees) that the segments allow: those of
+        :meth:`misfit_fov_range_rad` and of :meth:`perpendicular_fov_range_rad`, and all between."""
+        ranges = self.misfit_fov_range_rad() + self.perpendicular_fov_range_rad()
+        return tuple(self.true_horizontal_fov_deg(1.0 / math.tan(fov / 2.0)) for fov in (max(ranges), min(ranges)))[::-1]
+
+    def perpendicular_fov_range_rad(self) -> tuple[float, float]:
+        """Fields of view across the longer side (radians, low and high) at which the two solved
+        VPs, where they are, point within :data:`PERPENDICULAR_WITHIN_DEG` of perpendicular.
+
+        Scenes hold edges parallel and perpendicular only so well, and lenses bend them a little;
+        when both VPs lie far outside the picture, the angle between their directions hardly
+        depends on the focal length (with fSpy's ``fspy_github_bug_5`` photo it turns by 3°
+        between 28° and 57°), so that degree of the scene decides the field of view, not the misfit.
+        """
+        low, high = (math.radians(d) for d in FIELD_OF_VIEW_RANGE_DEG)
+        solved = 2.0 * math.atan(1.0 / self.focal)
+        fovs = np.sort(np.append(np.linspace(low, high, 1001), solved))
+        focals = 1.0 / np.tan(fovs / 2.0)
+        directions = []
+        for column in self.rotation[:, :2].T:
+            point = np.array([self.focal * column[0] - self.principal[0] * column[2],
+                              self.focal * column[1] - self.principal[1] * column[2], -column[2]])
+            towards = np.stack([np.full_like(focals, point[0] - self.principal[0] * point[2]),
+                                np.full_like(focals, point[1] - self.principal[1] * point[2]), -focals * point[2]])
+            directions.append(towards / np.linalg.norm(towards, axis=0))
+        cosines = np.minimum(1.0, np.abs(np.sum(directions[0] * directions[1], axis=0)))
+        within = 90.0 - np.degrees(np.arccos(cosines)) <= PERPENDICULAR_WITHIN_DEG
+        at = int(np.searchsorted(fovs, solved))  # perpendicular there by construction
+        below, above = np.flatnonzero(~within[:at]), np.flatnonzero(~within[at:])
+        first = below[-1] + 1 if len(below) else 0
+        last = at + above[0] - 1 if len(above) else len(fovs) - 1
+        return float(fovs[first]), float(fovs[last])
+
+    def misfit_fov_range_rad(self) -> tuple[float, float]:
+        """Fields of view across the longer side (radians, low and high) whose best rotation keeps
+        the summed squared misfit within :data:`MISFIT_RISE` squared noise of the least one (the
+        noise: the RMS misfit there, at least :attr:`noise`), in :data:`FIELD_OF_VIEW_RANGE_DEG`.
+
+        The profile is sampled at steps that double away from the solved field of view until it
+        rises past that bound, then each end is bisected.
+        """
+        low, high = (math.radians(d) for d in FIELD_OF_VIEW_RANGE_DEG)
+        solved = 2.0 * math.atan(1.0 / self.focal)
+        rotations, costs = {}, {}
+
+        def cost(fov: float) -> float:
+            nearest = min(rotations, key=lambda done: abs(done - fov), default=None)
+            start = self.rotation if nearest is None else rotations[nearest]
+            rotations[fov], costs[fov] = self.best_rotation(start, 1.0 / math.tan(fov / 2.0), iterations=2)
+            return costs[fov]
+
+        def limit() -> float:
+            least = min(costs.values())
+            return least + MISFIT_RISE * max(least / max(1, len(self.direction_of_segment) - 4), self.noise**2)
+
+        cost(solved)
+        for sign in (-1.0, 1.0):
+            for doubling in range(10):
+                fov = min(high, max(low, solved + sign * math.radians(0.25) * 2.0**doubling))
+                if cost(fov) > limit() or fov in (low, high):
+                    break
+        fovs = sorted(costs)
+        best = min(costs, key=costs.get)
+        bound = limit()
+        ends = []
+        for outward in (fovs[: fovs.index(best)][::-1], fovs[fovs.index(best) + 1:]):
+            inside = best
+            for fov in outward:
+                if costs[fov] > bound:
+                    for _ in range(5):
+                        middle = (inside + fov) / 2.0
+                        inside, fov = (middle, fov) if cost(middle) <= bound else (inside, middle)
+                    break
+                inside = fov
+            ends.append(inside)
+        return min(ends), max(ends)
+
+    def principal_point_deviation(self) -> float:
+        """Largest standard deviation (image plane) of the principal point when it is fitted with
+        the rotation and focal length: the segments' noise (their RMS misfit, at least
+        :attr:`noise`) through the inverse of the misfits' Gauss–Newton normal matrix; infinite
+        when the segments leave it free along some direction."""
+        rotation, _ = self.best_rotation(self.rotation, self.focal)
+
+        def misfits(parameters: np.ndarray) -> np.ndarray:
+            return self.misfits(rotation @ _rotation(parameters[:3]), self.focal * math.exp(parameters[3]),
+                                self.principal + parameters[4:])
+
+        step_size = 1e-7
+        at = misfits(np.zeros(6))
+        jacobian = np.stack([(misfits(step) - at) / step_size for step in np.eye(6) * step_size], axis=1)
+        normal = jacobian.T @ jacobian
+        if np.linalg.cond(normal) > 1e12:
+            return math.inf
+        noise_squared = max(float(np.sum(at**2)) / max(1, len(at) - 6), self.noise**2)
+        covariance = noise_squared * np.linalg.inv(normal)[4:, 4:]
+        return math.sqrt(float(np.linalg.eigvalsh(covariance)[-1]))

@@ -255,7 +255,8 @@ def _confidence_words(detection) -> str:
     confidence = detection.confidence
     return (f"{', '.join(str(n) for n in confidence.segments_per_direction)} segments per direction, "
             f"misfit {confidence.misfit_px:.1f} px, field of view sensitive to "
-            f"{confidence.fov_sensitivity_deg:.1f}° per 0.1° of line angle")
+            f"{confidence.fov_sensitivity_deg:.1f}° per 0.1° of line angle, field of view "
+            f"{confidence.fov_interval_deg[0]:.1f}°–{confidence.fov_interval_deg[1]:.1f}°")
 
 
 def _detected_choice(detection, picture: Image.Image, picture_bytes: bytes | None) -> CameraChoice:

@@ -9,6 +9,7 @@ import json
 import math
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -417,13 +418,18 @@ def test_a_picture_without_lines_keeps_the_drawing_and_says_why():
 
 
 def test_each_doubt_about_detected_lines_is_said():
-    doubtful = DetectionConfidence((3, 9, 5), 2.5, 4.0, math.inf, principal_point_from_third_vp=True)
+    doubtful = DetectionConfidence((3, 9, 5), 2.5, 4.0, math.inf, (50.0, 58.0), principal_point_from_third_vp=True)
     words = ui._confidence_words(doubtful)
     assert words.startswith("Detected lines: 3 and 9 segments along two directions, 5 along a third, misfit up to 2.50 px: low")
-    for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "4.0° from perpendicular"):
+    for doubt in ("three vanishing points", "few segments", "more than 2 px", "nearly parallel", "from 50° to 58°",
+                  "4.0° from perpendicular"):
         assert doubt in words
-    assert ui._confidence_words(DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2)).endswith(": high confidence.")
-    unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2))
+    checked = DetectionConfidence((8, 9, 6), 0.4, 0.5, 0.2, (69.5, 70.5), principal_point_checked=True)
+    assert ui._confidence_words(checked).endswith(": high confidence.")
+    assert ui._confidence_words(replace(checked, principal_point_checked=False)).endswith(
+        ": high confidence. The principal point is assumed at the picture's centre: right for an uncropped photo, "
+        "not for a cropped one.")
+    unchecked = ui._confidence_words(DetectionConfidence((8, 9), 0.4, None, 0.2, (69.5, 70.5)))
     assert unchecked.endswith("low confidence (no third direction was found to check the focal length the other two give). "
                               "Check the lines and correct them.")
 
