@@ -447,6 +447,8 @@ def test_depth_then_scene_keeps_the_networks_sky(picture_path, small_weights, tm
                      "--resolution", "full", "--no-decimate", "--occlusion-band", "0", "-o", str(glb)]) == 0
         rows = read_glb(glb).uvs[:, 1] * 50
         assert rows.min() >= 15 - 1e-3, suffix  # no vertex above the sky's lowest row
+        # and the scene's own depth file beside it keeps the sky too
+        np.testing.assert_array_equal(load_depth(tmp_path / f"s{suffix[1:]}_depth.png").surface, surface)
 
 
 def test_a_depth_picture_sent_as_an_image_keeps_its_sky(tmp_path):
