@@ -319,9 +319,9 @@ def on_image_saved(params) -> None:
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
         camera = found.camera
-        if camera.camera.image_size_px != params.image.size:
-            # Inpainting "only masked" saves the original with the generated part pasted in: another
-            # picture than the one the camera was chosen for, which gets its own camera.
+        if getattr(p, "paste_to", None) is not None or camera.camera.image_size_px != params.image.size:
+            # Inpainting "Only masked" saves the init image with the generated region pasted in:
+            # another picture than the one the camera was chosen for, which gets its own camera.
             camera = pipeline.choose_camera(params.image, settings.camera,
                                             estimate=lambda known_camera: found.estimated)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")

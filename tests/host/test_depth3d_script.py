@@ -189,6 +189,26 @@ def test_trusted_lines_detected_once_give_the_saved_scene_its_camera(a1111, mode
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.5)
 
 
+@pytest.mark.parametrize("size", [(160, 120), (640, 480)])
+def test_only_masked_inpainting_gives_the_pasted_picture_its_own_camera(a1111, models_dir, detections, size):
+    """With "Only masked" the network sees the generated crop, and A1111 saves the init image
+    with the crop pasted back: another picture, whose lines give the saved scene its camera
+    (even when the crop was generated at the init image's size)."""
+    room = render_room(room_camera(640, 480, 70.0, 35, 0), seed=0)
+    mask = Image.new("L", (640, 480), 0)
+    mask.paste(255, (400, 300, 480, 360))
+    module, runner, script = load(a1111, models_dir, is_img2img=True)
+    values, script_args = arguments(runner, script, calibration=module.AUTOMATIC_CAMERA)
+    p, processed = a1111.img2img(runner, script_args, init_images=[room.picture], image_mask=mask,
+                                 inpaint_full_res=True, width=size[0], height=size[1], denoising_strength=0.5, seed=9)
+    assert p.paste_to is not None and processed.images[0].size == (640, 480)
+    assert detections == [size, (640, 480)]
+    camera = json.loads((a1111.root / "outputs" / "img2img-images" / "00000-9_camera.json").read_text())
+    assert (camera["imageWidth"], camera["imageHeight"]) == (640, 480)
+    assert camera["depth3dCamera"]["source"] == "detected lines"
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.5)
+
+
 def test_interrupt_stops_between_pictures_without_partial_files(a1111, models_dir):
     module, runner, script = load(a1111, models_dir)
     values, script_args = arguments(runner, script)
