@@ -2,8 +2,9 @@
 
 Only adapts A1111's objects (``p``, ``processed``, ``opts``, ``state``) to
 :mod:`lib_depth3d.pipeline`; every step of the work is done there. For each generated picture
-the depth is estimated once (``postprocess_image``); when A1111 saves the picture, the depth
-PNG, ``.glb`` (and mask) are written beside it under the same base name (``on_image_saved``);
+the camera is chosen and the depth estimated once (``postprocess_image``); when A1111 saves the
+picture, the depth PNG, ``.glb`` (and mask) are written beside it under the same base name, with
+that camera (``on_image_saved``);
 at the end the depth images (and masks) are appended to the gallery (``postprocess``).
 
 No ``from __future__ import annotations`` here: A1111 loads script files without entering
@@ -19,8 +20,9 @@ from PIL import Image
 from modules import paths, script_callbacks, scripts, shared
 
 from lib_depth3d import pipeline, ui
-from lib_depth3d.camera.sources import AutomaticCamera, CameraSource, FieldOfViewCamera, calibration_source
-from lib_depth3d.depth.depthmap import DepthMap, depth_png_bytes
+from lib_depth3d.camera.sources import (AutomaticCamera, CameraChoice, CameraSource, FieldOfViewCamera,
+                                        calibration_source)
+from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, estimator_sources, parse_depth_source
 from lib_depth3d.depth.weights import WEBUI_ADVICE, webui_models_dir
@@ -152,14 +154,24 @@ def _net_size_from_infotext(params: dict):
     return params.get(INFOTEXT_NET_SIZE, 0 if INFOTEXT_MODEL in params else None)
 
 
+@dataclass(frozen=True)
+class PictureDepth:
+    """What Depth 3D found for one generated picture: its camera, chosen once (lines detected in
+    the picture are detected once, before the network runs, and the files reuse them), and its
+    depth with the camera the depth source estimated, if any."""
+
+    camera: CameraChoice
+    estimated: DepthWithCamera
+
+
 @dataclass
 class Job:
-    """One generation's Depth 3D work: the settings and, per picture, its depth."""
+    """One generation's Depth 3D work: the settings and, per picture, its camera and depth."""
 
     settings: Settings
     depths: dict = field(default_factory=dict)
-    """Position of the picture in the run (``iteration * batch_size + batch_index``) → its depth
-    and the camera the depth source estimated, if any (a DepthWithCamera).
+    """Position of the picture in the run (``iteration * batch_size + batch_index``) → its
+    :class:`PictureDepth`.
     The position, not the image object, identifies a picture: for inpainting A1111 saves and
     shows a new image, the picture pasted back into the original."""
     written: set = field(default_factory=set)
@@ -255,10 +267,9 @@ class Script(scripts.Script):
         shared.state.textinfo = f"Depth 3D: depth of picture {position + 1} of {p.n_iter * p.batch_size}"
         try:
             # A camera chosen without the depth (given, or confidently detected) reaches the network
-            # (MoGe-2's field of view, Metric-Large's focal length); the files' camera is chosen again
-            # from the saved picture, the same way.
-            _, job.depths[position] = pipeline.choose_camera_and_estimate(
-                pp.image, job.settings.camera, job.settings.depth, progress=_show_progress)
+            # (MoGe-2's field of view, Metric-Large's focal length); the files reuse this choice.
+            job.depths[position] = PictureDepth(*pipeline.choose_camera_and_estimate(
+                pp.image, job.settings.camera, job.settings.depth, progress=_show_progress))
         except Depth3DError as error:
             # Raised from this hook, it would only be logged: say it where a refusal is said.
             job.failure = (f"Depth 3D: the depth of picture {position + 1} failed, so it and the pictures after it "
@@ -274,10 +285,10 @@ class Script(scripts.Script):
         first = processed.index_of_first_image
         pictures = list(zip(processed.images[first:], processed.infotexts[first:]))
         for position, (picture, infotext) in enumerate(pictures):
-            estimated = job.depths.get(position)
-            if estimated is None:
+            found = job.depths.get(position)
+            if found is None:
                 continue
-            depth = _fitted(estimated.depth, picture)
+            depth = _fitted(found.estimated.depth, picture)
             if OUTPUT_DEPTH in settings.outputs:
                 processed.images.append(_gallery_depth(depth))
                 processed.infotexts.append(infotext)
@@ -297,17 +308,22 @@ def on_image_saved(params) -> None:
     if job is None or Path(params.filename).name.startswith("grid-"):
         return
     position = p.iteration * p.batch_size + p.batch_index
-    estimated = job.depths.get(position)
-    if estimated is None or position in job.written:
+    found = job.depths.get(position)
+    if found is None or position in job.written:
         return
     job.written.add(position)
-    depth = _fitted(estimated.depth, params.image)
+    depth = _fitted(found.estimated.depth, params.image)
     picture_path = Path(params.filename)
     folder, base = picture_path.parent, picture_path.stem
     settings = job.settings
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
-        camera = pipeline.choose_camera(params.image, settings.camera, estimate=lambda known_camera: estimated)
+        camera = found.camera
+        if getattr(p, "paste_to", None) is not None or camera.camera.image_size_px != params.image.size:
+            # Inpainting "Only masked" saves the init image with the generated region pasted in:
+            # another picture than the one the camera was chosen for, which gets its own camera.
+            camera = pipeline.choose_camera(params.image, settings.camera,
+                                            estimate=lambda known_camera: found.estimated)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")
         job.warnings += build.files.warnings
     else:

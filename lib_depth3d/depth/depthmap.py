@@ -17,6 +17,12 @@ is known, ``depth3d.focalLengthPx`` and ``depth3d.principalPointPx`` ("x y", pix
 map: x right, y down, origin at the top-left corner). An EXR is read back as the kind its header
 names; a PNG always reads back as normalised nearness (``disparity``), whatever kind it was made
 from; an ``.npy`` has no header.
+
+Pixels without a surface (:attr:`DepthMap.surface`, the sky) are kept in a way every reader of
+the format can take: an EXR or ``.npy`` holds NaN there (their stand-in values are dropped); a PNG
+keeps level 0 for them (the nearness then fills levels 1 to the top) and says so in its
+``depth3d.noSurfaceLevel`` field. Read back, NaN or ±inf in an EXR's or ``.npy``'s values mark no
+surface; files without them, or a PNG without the field, have a surface everywhere, as before.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ KIND_KEY = "depth3d.kind"
 UNIT_KEY = "depth3d.unit"
 FOCAL_LENGTH_KEY = "depth3d.focalLengthPx"
 PRINCIPAL_POINT_KEY = "depth3d.principalPointPx"
+NO_SURFACE_LEVEL_KEY = "depth3d.noSurfaceLevel"
+"""PNG text field naming the level of pixels without a surface ("0"); absent: every level is nearness."""
+NO_SURFACE_LEVEL = 0
 EXR_CHANNEL = "Y"
 """The EXR channel of the values: ``Y`` (luminance) is what viewers and Blender read as grey."""
 
@@ -60,7 +69,7 @@ class DepthMap:
         kind: ``disparity`` (near = large), ``depth`` (z-depth, any unit) or ``metric`` (z-depth, m).
         surface: bool array of the same shape, False where there is no surface (the sky a network
             found: its values there are only a stand-in, and a scene leaves it empty); None: a
-            surface everywhere. Depth files do not keep it.
+            surface everywhere. Depth files keep it (see the module's docstring).
     """
 
     values: np.ndarray
@@ -92,6 +101,11 @@ class DepthMap:
         # Not a field (equality and repr are the values'): kept because at 4096² each pass over
         # the map costs about 8 ms and the scene path asked for the extremes five times.
         object.__setattr__(self, "_extremes", (float(low), float(high)))
+
+    @property
+    def has_sky(self) -> bool:
+        """Whether some pixel has no surface."""
+        return self.surface is not None and not self.surface.all()
 
     @property
     def extremes(self) -> tuple[float, float]:
@@ -196,32 +210,47 @@ def _pixel_pair(fields: Mapping[str, object], key: str, name: str) -> tuple[floa
 
 def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
     """A 16-bit greyscale PNG of :meth:`DepthMap.nearness` (near = 65535), its
-    :func:`depth_header` in text chunks."""
-    top = np.float32(65535.0)
+    :func:`depth_header` in text chunks. With pixels without a surface, those are level 0
+    (:data:`NO_SURFACE_LEVEL_KEY` says so) and the nearness fills levels 1–65535."""
+    header = depth_header(depth, camera)
+    first = 1 if depth.has_sky else 0
+    top = np.float32(65535.0 - first)
     nearness = depth._nearness_of_block()
     if nearness is None:
-        levels = np.zeros(depth.values.shape, dtype=np.uint16)
+        levels = np.full(depth.values.shape, first, dtype=np.uint16)
     else:  # one pass from the values to the levels: at 4096² the float32 nearness map was 64 MB
-        levels = map_in_blocks(lambda block: np.round(nearness(block) * top), depth.values, np.uint16)
-    return grey16_png_bytes(levels, depth_header(depth, camera))
+        levels = map_in_blocks(lambda block: np.round(nearness(block) * top) + first, depth.values, np.uint16)
+    if depth.has_sky:
+        levels[~depth.surface] = NO_SURFACE_LEVEL
+        header[NO_SURFACE_LEVEL_KEY] = str(NO_SURFACE_LEVEL)
+    return grey16_png_bytes(levels, header)
+
+
+def stored_values(depth: DepthMap) -> np.ndarray:
+    """The values a depth file of values keeps: the depth's, NaN where there is no surface.
+
+    NaN rather than an extra channel or +inf: OpenCV 4.10 reads a ``Y`` + alpha EXR as garbage
+    with ``IMREAD_ANYCOLOR``, and NaN means "no value" for every kind (+inf is no disparity).
+    """
+    return np.where(depth.surface, depth.values, np.float32(np.nan)) if depth.has_sky else depth.values
 
 
 def depth_npy_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
-    """The depth's values as stored (float32, in its kind's unit) in a NumPy ``.npy`` file, which
-    has no header: the kind and the camera are not kept."""
+    """The depth's :func:`stored_values` (float32, in its kind's unit) in a NumPy ``.npy`` file,
+    which has no header: the kind and the camera are not kept."""
     buffer = io.BytesIO()
-    np.save(buffer, depth.values)
+    np.save(buffer, stored_values(depth))
     return buffer.getvalue()
 
 
 def depth_exr_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> bytes:
-    """The depth's values as stored, bit for bit, in a 32-bit float OpenEXR file (one channel
+    """The depth's :func:`stored_values`, bit for bit, in a 32-bit float OpenEXR file (one channel
     :data:`EXR_CHANNEL`, lossless ZIP compression), its :func:`depth_header` as string attributes."""
     exr = _openexr()
     header = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage, **depth_header(depth, camera)}
     with tempfile.TemporaryDirectory(prefix="depth3d-exr-") as folder:
         path = Path(folder) / "depth.exr"
-        with exr.File(header, {EXR_CHANNEL: np.ascontiguousarray(depth.values)}) as file:
+        with exr.File(header, {EXR_CHANNEL: np.ascontiguousarray(stored_values(depth))}) as file:
             file.write(str(path))
         return path.read_bytes()
 
@@ -307,7 +336,8 @@ DEPTH_READERS: dict[str, Callable[[Path], tuple[np.ndarray, Mapping[str, object]
     ".exr": read_exr_values,
 }
 """Readers of the depth files that keep values (not a picture's nearness), by file suffix:
-``path → (values, header fields)``. Any other file is read as a depth picture."""
+``path → (values, header fields)``, NaN or ±inf where there is no surface. Any other file is read
+as a depth picture."""
 
 
 def load_depth(path: str | os.PathLike, kind: DepthKind | None = None) -> DepthMap:
@@ -334,7 +364,7 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
                 f"{path.name} holds {stored_kind} depth (its header says so), not {kind}; "
                 f"read it as {stored_kind} or leave the kind out."
             )
-        depth = DepthMap(values, kind or stored_kind or "disparity")
+        depth = stored_depth(values, kind or stored_kind or "disparity", path.name)
         return DepthWithCamera(depth, header_camera(fields, depth.width, depth.height, path.name))
     picture = open_image(path)
     if kind not in (None, "disparity"):
@@ -343,14 +373,56 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
             "or give z-depth as a float .exr or .npy."
         )
     camera = header_camera(picture.info, picture.width, picture.height, path.name)
-    return DepthWithCamera(DepthMap(depth_image_nearness(picture), "disparity"), camera)
+    return DepthWithCamera(depth_image_depth(picture, path.name), camera)
+
+
+def stored_depth(values: np.ndarray, kind: DepthKind, name: str) -> DepthMap:
+    """The depth map of a file's ``values`` (``name`` in messages), where NaN or ±inf marks a pixel
+    without a surface: such pixels take the farthest surface value as their stand-in (the
+    extremes stay the surface's). A file with no surface at all is refused."""
+    values = np.asarray(values)
+    # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
+    if values.size == 0 or (np.isfinite(np.min(values)) and np.isfinite(np.max(values))):
+        return DepthMap(values, kind)
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    surface = np.isfinite(values)
+    if not surface.any():
+        raise InputError(f"{name} has no surface: every value is NaN or infinite. Give finite depth values "
+                         "where the picture shows something.")
+    seen = values[surface]
+    farthest = seen.min() if kind == "disparity" else seen.max()
+    return DepthMap(np.where(surface, values, farthest), kind, surface)
+
+
+def depth_image_depth(picture: Image.Image, name: str) -> DepthMap:
+    """A depth picture (near = bright) as ``disparity`` in [0, 1] (:func:`depth_image_nearness`);
+    where its :data:`NO_SURFACE_LEVEL_KEY` names level 0, pixels at 0 have no surface (stand-in
+    0, the farthest) and levels 1 to the top are the nearness."""
+    marked = picture.info.get(NO_SURFACE_LEVEL_KEY)
+    if marked is None:
+        return DepthMap(depth_image_nearness(picture), "disparity")
+    if str(marked) != str(NO_SURFACE_LEVEL):
+        raise InputError(f"{name} has {NO_SURFACE_LEVEL_KEY} = {marked!r}; it can only be "
+                         f"'{NO_SURFACE_LEVEL}' (level {NO_SURFACE_LEVEL} = no surface).")
+    levels, top = _grey_levels(picture)
+    surface = levels != NO_SURFACE_LEVEL
+    nearness = np.where(surface, (levels.astype(np.float32) - 1) / np.float32(top - 1), np.float32(0))
+    return DepthMap(nearness, "disparity", surface if not surface.all() else None)
+
+
+def _grey_levels(picture: Image.Image) -> tuple[np.ndarray, int]:
+    """A depth picture's integer grey levels and its top level (65535 or 255)."""
+    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(picture)
+        return values, 65535 if picture.mode.startswith("I;16") or values.max() > 255 else 255
+    return np.asarray(picture.convert("L")), 255
 
 
 def depth_image_nearness(picture: Image.Image) -> np.ndarray:
     """A depth picture (8/16-bit grey or RGB, near = bright) → float32 in [0, 1]."""
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(picture)
-        top = 65535.0 if picture.mode.startswith("I;16") or values.max() > 255 else 255.0
+        values, top = _grey_levels(picture)
         return map_in_blocks(lambda block: block.astype(np.float64) / top, values, np.float32)
     if picture.mode == "F":
         return np.asarray(picture, dtype=np.float32)

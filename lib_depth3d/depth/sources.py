@@ -218,12 +218,12 @@ class UserDepth:
         """The depth (a known camera changes nothing), and the camera its file's header records, which must have the picture's size:
         a depth of another size is refused rather than silently resampled (its edges would no longer
         meet the picture's)."""
-        from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera, depth_image_nearness, load_depth_file
+        from lib_depth3d.depth.depthmap import DepthWithCamera, depth_image_depth, load_depth_file
         from PIL import Image
 
         self.check(picture.width, picture.height)
         if isinstance(self.depth, Image.Image):
-            result = DepthWithCamera(DepthMap(depth_image_nearness(self.depth), "disparity"))
+            result = DepthWithCamera(depth_image_depth(self.depth, "The depth image"))
         else:
             result = load_depth_file(self.depth, self.kind)
         if (result.depth.width, result.depth.height) != picture.size:

@@ -52,7 +52,8 @@ class Scene:
         camera: the camera in the scene's world frame (``world_up``), scaled to scene units.
         world_up: 'z' (calibrated world, converted to Y-up in the file) or 'y' (camera frame).
         gltf_camera: the camera as written to the file.
-        zdepth: the z-depth used, kind 'metric' when in metres, else 'depth'.
+        zdepth: the z-depth used, kind 'metric' when in metres, else 'depth', with the depth's
+            surface mask (its ``OUT_depth.png`` keeps the sky).
         units: 'm', another calibrated unit ('cm', 'ft', …) or 'scene units'.
         grid_shape: (rows, columns) of the full vertex grid.
         full_triangles, cut_triangles: triangle counts before decimation, and dropped at edges.
@@ -367,7 +368,7 @@ def build_scene(
             triangulation, depth_allowance,
         )
 
-    zdepth_map = DepthMap(zdepth, "metric" if units == "m" else "depth")
+    zdepth_map = DepthMap(zdepth, "metric" if units == "m" else "depth", depth.surface)
     nearest, farthest = zdepth_map.extremes
     median_depth = float(np.median(1.0 / inverse_depth[:: max(1, rows // 64), :: max(1, columns // 64)]))
     animation = None

@@ -268,6 +268,40 @@ def test_blender_reads_the_exr_values_exactly(tmp_path):
     assert (pixels[..., 3] == 1).all()
 
 
+def test_opencv_reads_the_sky_of_an_exr_as_nan_with_every_usual_flag(tmp_path):
+    """In a fresh process: OpenCV reads whether EXR is enabled once, from its environment."""
+    import os
+    import subprocess
+
+    from tests.scene.test_sky import ground_and_sky
+
+    depth = ground_and_sky(30)
+    save_depth(depth, tmp_path / "d.exr")
+    read = ("import sys, cv2, numpy as np\n"
+            "for flags in (cv2.IMREAD_UNCHANGED, cv2.IMREAD_ANYDEPTH, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR):\n"
+            "    image = cv2.imread(sys.argv[1], flags)\n"
+            "    np.save(sys.argv[1] + f'.{flags}.npy', image if image.ndim == 2 else image[..., 0])\n")
+    subprocess.run([sys.executable, "-c", read, str(tmp_path / "d.exr")], check=True, timeout=60,
+                   env={**os.environ, "OPENCV_IO_ENABLE_OPENEXR": "1"})
+    grey_files = sorted(tmp_path.glob("d.exr.*.npy"))
+    assert len(grey_files) == 3
+    for grey in map(np.load, grey_files):
+        assert np.isnan(grey[~depth.surface]).all()
+        assert grey[depth.surface].tobytes() == depth.values[depth.surface].tobytes()
+
+
+@pytest.mark.blender
+def test_blender_reads_the_sky_of_an_exr_as_nan(tmp_path):
+    from tests.scene.test_sky import ground_and_sky
+    from tests.support.blender import load_image_pixels
+
+    depth = ground_and_sky(30)
+    save_depth(depth, tmp_path / "d.exr")
+    grey = load_image_pixels(tmp_path / "d.exr", tmp_path)[..., 0]
+    assert np.isnan(grey[~depth.surface]).all()
+    assert grey[depth.surface].tobytes() == depth.values[depth.surface].tobytes()
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     values=arrays(np.uint16, st.tuples(st.integers(1, 40), st.integers(1, 40))),
@@ -283,3 +317,147 @@ def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(value
     picture.load()
     np.testing.assert_array_equal(np.asarray(picture).astype(np.uint16), values)
     assert picture.info == text
+
+
+# Pixels without a surface (the sky Depth Anything 3 Mono/Metric-Large find) survive every format.
+
+
+def _sky_scene(depth):
+    from lib_depth3d.camera import Camera
+    from lib_depth3d.scene import SceneOptions, build_scene
+    from tests.scene.test_sky import HEIGHT, WIDTH
+
+    return build_scene(smooth_picture(WIDTH, HEIGHT), depth, Camera.from_fov(WIDTH, HEIGHT, 60.0),
+                       SceneOptions(resolution=None, decimate=False))
+
+
+@pytest.mark.parametrize("suffix", [".exr", ".npy", ".png"])
+def test_the_sky_read_back_stays_out_of_the_grid_and_the_edges(tmp_path, suffix):
+    from tests.scene.test_sky import face_pixels, ground_and_sky, sky_pixels_covered, with_a_post
+
+    depth = with_a_post(ground_and_sky(30))
+    save_depth(depth, tmp_path / f"d{suffix}")
+    read = load_depth(tmp_path / f"d{suffix}", "metric" if suffix == ".npy" else None)
+    np.testing.assert_array_equal(read.surface, depth.surface)
+    scene = _sky_scene(read)
+    assert sky_pixels_covered(scene, depth.surface) == 0
+    assert face_pixels(scene)[:, 1].min() < 20  # the post standing into the sky is kept
+    forgotten = _sky_scene(DepthMap(read.values, read.kind))  # the same values without their surface
+    assert sky_pixels_covered(forgotten, depth.surface) > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(["disparity", "depth", "metric"]),
+    shape=st.tuples(st.integers(2, 17), st.integers(2, 23)),
+    suffix=st.sampled_from([".exr", ".npy", ".png"]),
+)
+def test_the_surface_and_its_values_survive_each_format(tmp_path_factory, data, kind, shape, suffix):
+    elements = any_float32 if kind == "disparity" else positive_float32
+    values = data.draw(arrays(np.float32, shape, elements=elements))
+    surface = data.draw(arrays(bool, shape).filter(lambda mask: mask.any() and not mask.all()))
+    depth = DepthMap(values, kind, surface)
+    path = tmp_path_factory.mktemp("sky") / f"d{suffix}"
+    save_depth(depth, path)
+    read = load_depth(path, kind if suffix == ".npy" else None)
+    np.testing.assert_array_equal(read.surface, surface)
+    if suffix == ".png":
+        levels = np.asarray(Image.open(path)).astype(np.int64)
+        assert (levels[~surface] == 0).all() and (levels[surface] >= 1).all()
+        assert np.abs(read.values[surface] - depth.nearness()[surface]).max() <= 0.5 / 65534 + 1e-6
+    else:
+        assert read.kind == kind and read.values[surface].tobytes() == values[surface].tobytes()
+        far = values[surface].min() if kind == "disparity" else values[surface].max()
+        assert (read.values[~surface] == far).all()  # the stand-in: the farthest surface value
+
+
+def test_other_tools_readers_see_the_sky_as_nan_or_the_lowest_level(tmp_path):
+    from tests.scene.test_sky import ground_and_sky
+
+    depth = ground_and_sky(30)
+    for suffix in (".exr", ".npy", ".png"):
+        save_depth(depth, tmp_path / f"d{suffix}")
+    _, channels = _exr_contents(tmp_path / "d.exr")
+    assert list(channels) == ["Y"]  # one channel, as before: OpenCV and Blender read it as grey
+    for stored in (channels["Y"], np.load(tmp_path / "d.npy")):
+        assert np.isnan(stored[~depth.surface]).all()
+        assert stored[depth.surface].tobytes() == depth.values[depth.surface].tobytes()
+    with Image.open(tmp_path / "d.png") as png:
+        assert png.text["depth3d.noSurfaceLevel"] == "0"
+        levels = np.asarray(png).astype(np.int64)
+    assert (levels[~depth.surface] == 0).all() and levels[depth.surface].min() == 1
+    assert levels.max() == 65535
+
+
+def test_files_without_a_sky_read_as_before(tmp_path):
+    """No NaN, no marked level: a surface everywhere, and a PNG's level 0 is the farthest surface."""
+    depth = DepthMap(wavy_zdepth(30, 20, 3), "metric")
+    for suffix in (".exr", ".npy", ".png"):
+        save_depth(depth, tmp_path / f"d{suffix}")
+        read = load_depth(tmp_path / f"d{suffix}", "metric" if suffix == ".npy" else None)
+        assert read.surface is None
+    with Image.open(tmp_path / "d.png") as png:
+        assert "depth3d.noSurfaceLevel" not in png.text and np.asarray(png).min() == 0
+    everywhere = DepthMap(depth.values, "metric", np.ones((20, 30), bool))
+    assert depth_exr_bytes(everywhere) == depth_exr_bytes(depth)
+
+
+def test_infinite_depth_from_another_tool_is_no_surface(tmp_path):
+    """MoGe's depth is +inf where it sees no surface; any non-finite value reads as none."""
+    values = wavy_zdepth(12, 9, 11)
+    values[:3] = np.inf
+    values[3, :2] = -np.inf
+    _write_exr(tmp_path / "z.exr", {"Z": values})
+    depth = load_depth(tmp_path / "z.exr", "depth")
+    assert not depth.surface[:3].any() and not depth.surface[3, :2].any() and depth.surface[4:].all()
+    seen = values[np.isfinite(values)]
+    assert np.isfinite(depth.values).all() and depth.extremes == (seen.min(), seen.max())
+    np.save(tmp_path / "nan.npy", np.full((4, 5), np.nan, np.float32))
+    with pytest.raises(InputError, match=r"nan\.npy has no surface: every value is NaN or infinite"):
+        load_depth(tmp_path / "nan.npy")
+
+
+def test_a_png_marking_another_level_is_refused_in_words(tmp_path):
+    from lib_depth3d.files import grey16_png_bytes
+
+    (tmp_path / "d.png").write_bytes(grey16_png_bytes(np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000,
+                                                      {"depth3d.noSurfaceLevel": "65535"}))
+    with pytest.raises(InputError, match=r"d\.png has depth3d\.noSurfaceLevel = '65535'; it can only be '0'"):
+        load_depth(tmp_path / "d.png")
+
+
+def test_depth_then_scene_keeps_the_networks_sky(picture_path, small_weights, tmp_path, monkeypatch):
+    """`depth PIC -o D.exr`, then `scene PIC --depth D.exr`: the scene leaves out the sky the network found."""
+    from tests.support.glb import read_glb
+
+    estimate_depth_and_camera = estimate_module.estimate_depth_and_camera
+    surface = np.ones((50, 80), bool)
+    surface[:15] = False
+
+    def with_a_sky(picture, model, **options):
+        estimate = estimate_depth_and_camera(picture, model, **options)
+        return estimate_module.DepthWithCamera(DepthMap(estimate.depth.values, estimate.depth.kind, surface))
+
+    monkeypatch.setattr(estimate_module, "estimate_depth_and_camera", with_a_sky)
+    for suffix in (".exr", ".npy", ".png"):
+        assert _depth_command(picture_path, small_weights, tmp_path / f"d{suffix}") == 0
+        glb = tmp_path / f"s{suffix[1:]}.glb"
+        assert main(["scene", str(picture_path), "--depth", str(tmp_path / f"d{suffix}"), "--fov", "60",
+                     "--resolution", "full", "--no-decimate", "--occlusion-band", "0", "-o", str(glb)]) == 0
+        rows = read_glb(glb).uvs[:, 1] * 50
+        assert rows.min() >= 15 - 1e-3, suffix  # no vertex above the sky's lowest row
+        # and the scene's own depth file beside it keeps the sky too
+        np.testing.assert_array_equal(load_depth(tmp_path / f"s{suffix[1:]}_depth.png").surface, surface)
+
+
+def test_a_depth_picture_sent_as_an_image_keeps_its_sky(tmp_path):
+    """The API's and the tab's depth pictures arrive decoded: their text field still marks the sky."""
+    from lib_depth3d.depth.sources import parse_depth_source
+    from lib_depth3d.files import open_image
+    from tests.scene.test_sky import HEIGHT, WIDTH, ground_and_sky
+
+    depth = ground_and_sky(30)
+    save_depth(depth, tmp_path / "d.png")
+    source = parse_depth_source("depth-image", depth=open_image((tmp_path / "d.png").read_bytes()))
+    np.testing.assert_array_equal(source.estimate(smooth_picture(WIDTH, HEIGHT)).surface, depth.surface)

@@ -15,6 +15,7 @@ from lib_depth3d import pipeline
 from lib_depth3d.camera.sources import AutomaticCamera, DetectedLinesCamera, FieldOfViewCamera
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.errors import CalibrationError
+from tests.support.detection import detections  # noqa: F401
 from tests.support.paths import REPO_ROOT
 from tests.support.rooms import render_room, room_camera
 
@@ -78,7 +79,19 @@ def test_the_scene_command_detects_the_lines(room, tmp_path):
     assert (tmp_path / "s.fspy").read_bytes()[:4] == b"fspy"
 
 
-def test_the_api_takes_the_automatic_camera(room):
+def test_the_scene_command_detects_the_lines_once(room, tmp_path, detections):
+    from lib_depth3d.cli import main
+
+    picture, depth = tmp_path / "room.png", tmp_path / "room.npy"
+    room.picture.save(picture)
+    np.save(depth, slope())
+    assert main(["scene", str(picture), "--depth", str(depth), "--depth-kind", "depth", "--detect-lines", "--no-fit",
+                 "--resolution", "64", "-o", str(tmp_path / "s.glb")]) == 0
+    assert detections == [(640, 480)]
+
+
+@pytest.mark.parametrize("camera", ["auto", "detect"])
+def test_the_api_takes_the_automatic_camera(room, camera, detections):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
@@ -90,8 +103,9 @@ def test_the_api_takes_the_automatic_camera(room):
     depth = Image.fromarray(np.round(DepthMap(slope(), "depth").nearness() * 255).astype(np.uint8), "L")
     answer = TestClient(app).post("/depth3d/v1/scene", json={
         "image": base64.b64encode(png_bytes(room.picture)).decode(),
-        "depth_image": base64.b64encode(png_bytes(depth)).decode(), "camera": "auto", "resolution": 64})
+        "depth_image": base64.b64encode(png_bytes(depth)).decode(), "camera": camera, "resolution": 64})
     assert answer.status_code == 200, answer.text
+    assert detections == [(640, 480)]
     camera = answer.json()["camera"]
     assert camera["depth3dCamera"]["source"] == "detected lines"
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(TRUE_FOV_DEG, abs=0.5)
@@ -150,15 +164,15 @@ class RecordingDepth(CameraGivingDepth):
         return super().estimate_with_camera(picture, progress, known_camera)
 
 
-def test_confidently_detected_lines_reach_the_network_before_it_runs(room, tmp_path):
+def test_confidently_detected_lines_reach_the_network_before_it_runs(room, tmp_path, detections):
     """Metric-Large makes metres with the picture's focal length and MoGe-2 keeps a given field of
     view: with the automatic camera the network is told the detected camera, once, so the depth and
     the scene's camera agree."""
     network = RecordingDepth()
     build = pipeline.run_scene(room.picture, depth=network, camera=AutomaticCamera(), glb_path=tmp_path / "s.glb")
-    assert build.camera.source == "detected lines"
+    assert build.camera.source == "detected lines" and detections == [(640, 480)]
     (told,) = network.told
     assert told is not None and told.focal_length_px[0] == pytest.approx(build.camera.camera.focal_length_px)
     untrusted = RecordingDepth()
     pipeline.run_scene(blank(640, 480), depth=untrusted, camera=AutomaticCamera(), glb_path=tmp_path / "t.glb")
-    assert untrusted.told == [None]
+    assert untrusted.told == [None] and detections == [(640, 480)] * 2

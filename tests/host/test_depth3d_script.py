@@ -18,8 +18,10 @@ from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
 from tests.support.controlnet import fake_controlnet  # noqa: F401
 from tests.support.gradio_events import component, handler
 from tests.support.depth_weights import accept_random_weights, write_random_checkpoint
+from tests.support.detection import detections  # noqa: F401
 from tests.support.glb import read_glb
 from tests.support.paths import REPO_ROOT
+from tests.support.rooms import render_room, room_camera
 
 SCRIPT = "scripts/depth3d.py"
 # A random-weight checkpoint of the real architecture in the models folder, accepted without the
@@ -163,6 +165,48 @@ def test_the_automatic_camera_falls_back_to_the_field_of_view_and_says_so(a1111,
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(50.0)
     assert any("from the picture's lines" in comment or "were not trusted" in comment for comment in p.comments)
     assert f"Depth3D calibration: {module.AUTOMATIC_CAMERA}" in processed.infotexts[0]
+
+
+def test_the_automatic_camera_detects_the_lines_of_each_picture_once(a1111, models_dir, detections):
+    """The lines are detected before the network runs (to tell it a trusted camera) and that
+    choice gives the saved files their camera: one detection per picture, in a batch too."""
+    module, runner, script = load(a1111, models_dir)
+    values, script_args = arguments(runner, script, calibration=module.AUTOMATIC_CAMERA)
+    a1111.txt2img(runner, script_args, seed=3, width=WIDTH, height=HEIGHT, batch_size=2, n_iter=2)
+    assert detections == [(WIDTH, HEIGHT)] * 4
+    assert len(list((a1111.root / "outputs" / "txt2img-images").glob("*.glb"))) == 4
+
+
+def test_trusted_lines_detected_once_give_the_saved_scene_its_camera(a1111, models_dir, detections):
+    room = render_room(room_camera(640, 480, 70.0, 35, 0), seed=0)
+    module, runner, script = load(a1111, models_dir, is_img2img=True)
+    values, script_args = arguments(runner, script, calibration=module.AUTOMATIC_CAMERA)
+    a1111.img2img(runner, script_args, init_images=[room.picture], width=640, height=480, denoising_strength=0.0,
+                  seed=9)
+    assert detections == [(640, 480)]
+    camera = json.loads((a1111.root / "outputs" / "img2img-images" / "00000-9_camera.json").read_text())
+    assert camera["depth3dCamera"]["source"] == "detected lines"
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.5)
+
+
+@pytest.mark.parametrize("size", [(160, 120), (640, 480)])
+def test_only_masked_inpainting_gives_the_pasted_picture_its_own_camera(a1111, models_dir, detections, size):
+    """With "Only masked" the network sees the generated crop, and A1111 saves the init image
+    with the crop pasted back: another picture, whose lines give the saved scene its camera
+    (even when the crop was generated at the init image's size)."""
+    room = render_room(room_camera(640, 480, 70.0, 35, 0), seed=0)
+    mask = Image.new("L", (640, 480), 0)
+    mask.paste(255, (400, 300, 480, 360))
+    module, runner, script = load(a1111, models_dir, is_img2img=True)
+    values, script_args = arguments(runner, script, calibration=module.AUTOMATIC_CAMERA)
+    p, processed = a1111.img2img(runner, script_args, init_images=[room.picture], image_mask=mask,
+                                 inpaint_full_res=True, width=size[0], height=size[1], denoising_strength=0.5, seed=9)
+    assert p.paste_to is not None and processed.images[0].size == (640, 480)
+    assert detections == [size, (640, 480)]
+    camera = json.loads((a1111.root / "outputs" / "img2img-images" / "00000-9_camera.json").read_text())
+    assert (camera["imageWidth"], camera["imageHeight"]) == (640, 480)
+    assert camera["depth3dCamera"]["source"] == "detected lines"
+    assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.5)
 
 
 def test_interrupt_stops_between_pictures_without_partial_files(a1111, models_dir):

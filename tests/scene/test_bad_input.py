@@ -57,13 +57,12 @@ def test_depth_of_another_size(inputs):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_depth(inputs, bad):
+def test_depth_without_any_surface(inputs, bad):
+    """NaN or ±inf marks a pixel without a surface (the sky); a depth of nothing but those is refused."""
     folder, picture, _, output = inputs
-    values = wavy_zdepth(48, 36, 2)
-    values[3, 4] = bad
-    np.save(folder / "bad.npy", values)
+    np.save(folder / "bad.npy", np.full((36, 48), bad, dtype=np.float32))
     result = _scene(picture, "--depth", folder / "bad.npy", "-o", output / "s.glb")
-    _assert_refused(result, output, "NaN or infinite")
+    _assert_refused(result, output, "bad.npy has no surface", "NaN or infinite")
 
 
 @pytest.mark.parametrize("kind", ["disparity", "depth"])

@@ -26,6 +26,7 @@ from lib_depth3d.camera.fspy import HEADER as FSPY_HEADER
 from lib_depth3d.depth.depthmap import DepthMap
 from lib_depth3d.depth.sources import USER_DEPTH_IMAGE
 from lib_depth3d.errors import InputError
+from tests.support.detection import detections  # noqa: F401
 from tests.support.glb import read_glb
 from tests.support.gradio_events import component
 from tests.support.paths import EXAMPLES_DIR, REPO_ROOT
@@ -407,6 +408,16 @@ def test_detected_lines_replace_the_drawing_keep_the_reference_and_say_how_sure(
     assert ui.on_lines({"lines": detected["lines"], "detected": detected["detected"]})["message"] == message
     lines["origin"] = [300, 400]
     assert "Detected lines" not in ui.on_lines({"lines": json.dumps(lines), "detected": detected["detected"]})["message"]
+
+
+def test_a_build_from_detected_lines_does_not_detect_them_again(rendered_room, tmp_path, detections):
+    detected = ui.on_detect_lines({"picture": rendered_room.picture, "lines": ""})
+    depth_path = tmp_path / "slope.npy"
+    np.save(depth_path, np.tile(np.linspace(1.0, 2.0, 480, dtype=np.float32)[:, None], (1, 640)))
+    built = ui.on_build(build_values(picture=rendered_room.picture, lines=detected["lines"],
+                                     depth_file=uploaded(depth_path), outputs_dir=str(tmp_path)), **NO_PROGRESS)
+    assert built["scene_file"] is not None, built["message"]
+    assert detections == [(640, 480)]
 
 
 def test_a_picture_without_lines_keeps_the_drawing_and_says_why():

@@ -42,6 +42,9 @@ class StableDiffusionProcessing:
         self.override_settings = override_settings or {}
         self.extra_generation_params: dict = {}
         self.comments: dict = {}
+        self.paste_to = None
+        """(x, y, width, height) where the generated picture is pasted back into the init image
+        (img2img's "Only masked" inpainting), else None."""
         self.iteration = 0
         self.batch_index = 0
         self.all_prompts: list = []
@@ -101,17 +104,55 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         self.inpaint_full_res_padding = inpaint_full_res_padding
         self.inpainting_mask_invert = inpainting_mask_invert
         self.mask_used_for: list = []
+        if inpaint_full_res and image_mask is not None:
+            self.paste_to = self._masked_region()
+
+    def _masked_region(self) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of the init image that "Only masked" inpaints: the mask's bounding
+        box grown by the padding, then widened about its centre to the generation's aspect ratio
+        within the picture (A1111's ``get_crop_region_v2`` and ``expand_crop_region``)."""
+        rows, columns = np.nonzero(np.asarray(self.image_mask.convert("L")) > 127)
+        full_width, full_height = self.image_mask.size
+        pad = self.inpaint_full_res_padding
+        x1, y1 = max(int(columns.min()) - pad, 0), max(int(rows.min()) - pad, 0)
+        x2, y2 = min(int(columns.max()) + 1 + pad, full_width), min(int(rows.max()) + 1 + pad, full_height)
+        width, height = x2 - x1, y2 - y1
+        if width * self.height < height * self.width:
+            wider = min(round(height * self.width / self.height), full_width)
+            x1 = min(max(x1 - (wider - width) // 2, 0), full_width - wider)
+            width = wider
+        else:
+            taller = min(round(width * self.height / self.width), full_height)
+            y1 = min(max(y1 - (taller - height) // 2, 0), full_height - taller)
+            height = taller
+        return x1, y1, width, height
+
+    def _generation_input(self, picture: Image.Image) -> Image.Image:
+        """The init image or mask as the sampler sees it: its inpainted region alone with "Only
+        masked", at the generation's size."""
+        if self.paste_to is not None:
+            x, y, width, height = self.paste_to
+            picture = picture.crop((x, y, x + width, y + height))
+        return picture.resize((self.width, self.height))
+
+    def pasted(self, image: Image.Image, index: int) -> Image.Image:
+        """A1111's ``apply_overlay`` for "Only masked": the generated picture resized into its
+        region of the init image, the picture that is shown and saved."""
+        x, y, width, height = self.paste_to
+        full = self.init_images[index % len(self.init_images)].convert("RGB")
+        full.paste(image.resize((width, height), Image.LANCZOS), (x, y))
+        return full
 
     def sample(self, seeds) -> torch.Tensor:
         """The init image blended with the seed's picture by ``denoising_strength``; the mask
         (white = repaint) limits the change to the repainted area, as inpainting does."""
         pictures = []
         for i, seed in enumerate(seeds):
-            init = self.init_images[i % len(self.init_images)].convert("RGB").resize((self.width, self.height))
+            init = self._generation_input(self.init_images[i % len(self.init_images)].convert("RGB"))
             start = np.asarray(init, dtype=np.float32) / 255.0
             change = self.denoising_strength * np.ones(start.shape[:2], np.float32)
             if self.image_mask is not None:
-                mask = self.image_mask.convert("L").resize((self.width, self.height))
+                mask = self._generation_input(self.image_mask.convert("L"))
                 self.mask_used_for.append(mask)
                 repaint = np.asarray(mask, dtype=np.float32) / 255.0
                 change *= 1 - repaint if self.inpainting_mask_invert else repaint
@@ -217,6 +258,8 @@ def process_images_inner(p) -> Processed:
                 pp = PostprocessImageArgs(image)
                 p.scripts.postprocess_image(p, pp)
                 image = pp.image
+            if p.paste_to is not None:
+                image = p.pasted(image, i)
             text = infotext(n, i)
             if opts.samples_save and not p.do_not_save_samples:
                 images.save_image(image, p.outpath_samples, "", p.seeds[i], p.prompts[i], opts.samples_format,
