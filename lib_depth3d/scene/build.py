@@ -353,7 +353,7 @@ def build_scene(
     if pixel_edges:
         strips = edge_strips(
             zdepth, emptied_cells, grid_faces, grid.x_px, grid.y_px, camera, camera_to_gltf,
-            options.max_view_angle_deg, options.max_depth_error, depth.surface,
+            options.max_view_angle_deg, options.max_depth_error, options.max_texture_shift_px, depth.surface,
         )
         if strips is not None:
             faces = np.concatenate([faces, strips.faces + np.uint32(len(positions))])

@@ -21,7 +21,8 @@ elsewhere is untouched:
    columns, are merged into rectangles with their corners on pixel corners; each corner takes the
    mean inverse depth of the pixels around it on the rectangle's side (on a plane, exactly its
    depth there). A rectangle is halved until its two triangles stay within half the decimation's
-   relative tolerance of every pixel it covers, as a decimated block does.
+   relative tolerance of every pixel it covers and slide the texture by no more than the
+   decimation's texture tolerance, as a decimated block does.
 4. **The layer behind.** The background layer (:mod:`.occlusion`) starts at far corners of cut
    cells, which between pixel centres may interpolate across the edge; the scene holds its
    vertices behind the farthest pixel near them (:func:`farthest_inverse_depth_near`).
@@ -271,6 +272,16 @@ def _within_tolerance(zdepth: np.ndarray, boxes: np.ndarray, corners: np.ndarray
     return whole
 
 
+def _texture_within_tolerance(boxes: np.ndarray, corners: np.ndarray, max_texture_shift_px: float) -> np.ndarray:
+    """Whether glTF's perspective-correct UVs slide the texture by at most ``max_texture_shift_px``
+    over each rectangle: up to L·(√w_near − √w_far)/(√w_near + √w_far) over L pixels, ``corners``
+    the inverse depths w at its corners. Inverse depth affine in the pixel is not enough: a long
+    rectangle on a receding wall shows its far end's texel half a pixel away."""
+    length_px = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) + 1
+    root_far, root_near = np.sqrt(corners.min(axis=1)), np.sqrt(corners.max(axis=1))
+    return length_px * (root_near - root_far) / (root_near + root_far) <= max_texture_shift_px
+
+
 def _halved(boxes: np.ndarray) -> np.ndarray:
     """Each rectangle cut in two across its longer side."""
     top, bottom, left, right = boxes.T
@@ -296,6 +307,7 @@ def edge_strips(
     camera_to_gltf: np.ndarray,
     max_view_angle_deg: float,
     max_depth_error: float,
+    max_texture_shift_px: float,
     surface: np.ndarray | None = None,
 ) -> EdgeStrips | None:
     """The pixel rectangles that cover what the cut left uncovered (None when nothing was cut).
@@ -320,7 +332,8 @@ def edge_strips(
     while len(pending):
         corners = _corners(zdepth, pending, jump)
         single = (pending[:, 0] == pending[:, 1]) & (pending[:, 2] == pending[:, 3])
-        good = single | _within_tolerance(zdepth, pending, corners, 0.5 * max_depth_error)
+        good = single | (_within_tolerance(zdepth, pending, corners, 0.5 * max_depth_error)
+                         & _texture_within_tolerance(pending, corners, max_texture_shift_px))
         finished.append((pending[good], corners[good]))
         pending = _halved(pending[~good])
     boxes = np.concatenate([b for b, _ in finished])
