@@ -1,8 +1,17 @@
+import os
+
 import pytest
+from hypothesis import settings
 
 from lib_depth3d.camera import read_fspy
 from tests.support.fspy_reference import written_reference_project_bytes
 from tests.support.paths import ARTIFACTS_DIR, FSPY_FIXTURES
+
+# The suite is deterministic: every run draws the same examples. `HYPOTHESIS_PROFILE=explore`
+# draws new ones each run, to look for failures before they reach the suite.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture(scope="session")

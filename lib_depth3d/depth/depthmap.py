@@ -55,6 +55,8 @@ FOCAL_LENGTH_KEY = "depth3d.focalLengthPx"
 PRINCIPAL_POINT_KEY = "depth3d.principalPointPx"
 NO_SURFACE_LEVEL_KEY = "depth3d.noSurfaceLevel"
 """PNG text field naming the level of pixels without a surface ("0"); absent: every level is nearness."""
+_SMALLEST_DEPTH = float(np.finfo(np.float32).tiny)
+"""The least z-depth a map may hold: below it (float32's subnormals) 1/z overflows to infinity."""
 NO_SURFACE_LEVEL = 0
 EXR_CHANNEL = "Y"
 """The EXR channel of the values: ``Y`` (luminance) is what viewers and Blender read as grey."""
@@ -90,8 +92,9 @@ class DepthMap:
         if not (np.isfinite(low) and np.isfinite(high)):
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise InputError(f"The depth map has {bad} NaN or infinite values; every value must be finite.")
-        if self.kind != "disparity" and low <= 0:
-            raise InputError(f"A {self.kind} map must be positive everywhere (z-depth > 0).")
+        if self.kind != "disparity" and not low >= _SMALLEST_DEPTH:
+            raise InputError(f"A {self.kind} map must be positive everywhere (z-depth of at least "
+                             f"{_SMALLEST_DEPTH:.2g}, whose inverse is a finite float32).")
         object.__setattr__(self, "values", values)
         if self.surface is not None:
             surface = np.asarray(self.surface, dtype=bool)

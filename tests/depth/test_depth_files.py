@@ -47,7 +47,7 @@ def _write_exr(path, channels, **fields):
 
 
 any_float32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
-positive_float32 = st.floats(min_value=0.0, exclude_min=True, width=32, allow_infinity=False)
+positive_float32 = st.floats(min_value=float(np.finfo(np.float32).tiny), width=32, allow_infinity=False)
 
 
 @settings(max_examples=30, deadline=None)
@@ -461,3 +461,12 @@ def test_a_depth_picture_sent_as_an_image_keeps_its_sky(tmp_path):
     save_depth(depth, tmp_path / "d.png")
     source = parse_depth_source("depth-image", depth=open_image((tmp_path / "d.png").read_bytes()))
     np.testing.assert_array_equal(source.estimate(smooth_picture(WIDTH, HEIGHT)).surface, depth.surface)
+
+
+@pytest.mark.parametrize("smallest", [0.0, 1e-45, float(np.nextafter(np.finfo(np.float32).tiny, 0, dtype=np.float32))])
+def test_a_depth_whose_inverse_overflows_is_refused_with_a_sentence(smallest):
+    values = np.full((4, 5), 2.0, dtype=np.float32)
+    values[1, 2] = smallest
+    with pytest.raises(InputError, match="must be positive everywhere"):
+        DepthMap(values, "depth")
+    assert np.isfinite(DepthMap(values + np.finfo(np.float32).tiny, "depth").nearness()).all()
