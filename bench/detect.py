@@ -24,7 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib_depth3d.camera.detect import MISFIT_FLOOR_PX, _SegmentFit, detect_calibration, detect_segments_px, grey_levels  # noqa: E402
+from lib_depth3d.camera.detect import MISFIT_FLOOR_PX, SegmentFit, detect_calibration, detect_segments_px, grey_levels  # noqa: E402
 from tests.support.rooms import render_room, room_camera  # noqa: E402
 
 FOV_DEG = 70.0
@@ -53,7 +53,7 @@ def main() -> None:
             start = time.perf_counter()
             detection = detect_calibration(picture)
             totals.append(time.perf_counter() - start)
-            fit = _SegmentFit.of(detection.calibration, MISFIT_FLOOR_PX * max(1.0, size / 1600) * 2.0 / size)
+            fit = SegmentFit.of(detection.calibration, MISFIT_FLOOR_PX * max(1.0, size / 1600) * 2.0 / size)
             start = time.perf_counter()
             fit.fov_interval_deg()
             fit.principal_point_deviation()

@@ -616,7 +616,7 @@ def detect_calibration(picture: Image.Image, *, seed: int = 0) -> LineDetection:
     calibration = calibrate(replace(calibration.input, origin_px=_floor_point_px(calibration)))
     counts = tuple(int(len(v.segments_px)) for v in vanishing_points)
     noise_floor = MISFIT_FLOOR_PX * scale * 2.0 / max(width, height)
-    fit = _SegmentFit.of(calibration, noise_floor)
+    fit = SegmentFit.of(calibration, noise_floor)
     return LineDetection(
         input=calibration.input,
         calibration=calibration,
@@ -688,7 +688,7 @@ def _rotation(vector: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _SegmentFit:
+class SegmentFit:
     """The calibration's chosen segments of every direction against one camera model.
 
     A camera (rotation, relative focal length, principal point on the image plane) puts each
@@ -705,7 +705,7 @@ class _SegmentFit:
     noise: float  # image plane: the least endpoint noise assumed
 
     @classmethod
-    def of(cls, calibration: Calibration, noise_floor: float) -> "_SegmentFit":
+    def of(cls, calibration: Calibration, noise_floor: float) -> "SegmentFit":
         inp = calibration.input
         plane = [pixels_to_image_plane(v.segments_px, inp.image_width_px, inp.image_height_px) for v in inp.vanishing_points]
         world_to_camera = calibration.view_transform[:3, :3]

@@ -129,12 +129,12 @@ def test_segments_that_barely_fix_the_focal_length_give_a_wide_interval():
                                          v.segments_px.mean(axis=1) + 0.1 * (v.segments_px[:, 1] - v.segments_px[:, 0])], axis=1)[:3])
         for v in inp.vanishing_points[:2]
     )
-    from lib_depth3d.camera.detect import _SegmentFit
+    from lib_depth3d.camera.detect import SegmentFit
 
     rng = np.random.default_rng(0)
     noisy = tuple(replace(v, segments_px=v.segments_px + rng.normal(0, 0.3, v.segments_px.shape)) for v in shortened)
-    loose = _SegmentFit.of(calibrate(replace(inp, vanishing_points=noisy)), 0.2 * 2 / 640).fov_interval_deg()
-    firm = _SegmentFit.of(detection.calibration, 0.2 * 2 / 640).fov_interval_deg()
+    loose = SegmentFit.of(calibrate(replace(inp, vanishing_points=noisy)), 0.2 * 2 / 640).fov_interval_deg()
+    firm = SegmentFit.of(detection.calibration, 0.2 * 2 / 640).fov_interval_deg()
     assert loose[1] - loose[0] > 3 * (firm[1] - firm[0])
 
 
