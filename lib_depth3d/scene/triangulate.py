@@ -39,7 +39,12 @@ stay in cache; the results are those of one whole-grid float64 pass, bit for bit
 chosen diagonal's two triangles are tested for facing, in float32 first with a float64 re-test
 of those near the threshold; a block's fan is compared with the samples other than its five
 anchors, which it passes through exactly; blocks that fail the texture test by their extremes
-are not gathered, and large blocks are probed on a sparse lattice of samples first.
+are not gathered, and large blocks are probed on a sparse lattice of samples first. The first
+level (2 × 2 cells, whose tested samples are the middles of their sides) runs over strided views
+of the grid, each side once. From 9 × 9 samples up, a block whose children left room enough in
+the depth test is merged from a bound on its fan's distance to theirs, reading a dozen samples
+(on a plane, every such block). Both shortcuts leave a rounding margin and send the blocks
+within it to the exact test, so every decision is that test's.
 """
 
 from __future__ import annotations
@@ -285,14 +290,19 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     return weights
 
 
+BOUND_MIN_SAMPLES = 1 << 6
+"""Blocks of at least this many samples (9 × 9) are first bounded from their children (a dozen
+samples read): smaller ones cost about as much to test in full."""
 PROBE_STRIDE = 4
 PROBE_MIN_SAMPLES = 1 << 10
 """Blocks of at least this many samples (33 × 33) are probed first on every fourth row and column."""
-PROBE_MARGIN = 1e-9
-"""Relative to the inverse depths: how far a probed sample must miss its tolerance to drop its block."""
+ROUNDING_MARGIN = 1e-9
+"""Relative to a block's largest inverse depth: far above the rounding of its fan (a few ε), how far
+a probed sample must miss its tolerance to drop its block, and how much room a bound from its
+children must leave to merge it without its samples."""
 
 
-def _fan_within_tolerance(
+def _fan_slack(
     block: np.ndarray,
     allowance: np.ndarray | None,
     weights: dict[int, np.ndarray],
@@ -301,10 +311,12 @@ def _fan_within_tolerance(
     options: TriangulationOptions,
     margin: float = 0.0,
 ) -> np.ndarray:
-    """Whether every tested sample of each block (a column of ``block``: its anchors, then the
-    tested samples) is within the depth tolerance of the block's fan; ``weights``: the fan
-    weights of the tested samples for each ``layout`` kind. With ``margin`` > 0, False only where
-    some sample misses its tolerance by more than ``margin`` times the largest inverse depth."""
+    """The smallest room (tolerance − deviation) left by the tested samples of each block (a
+    column of ``block``: its anchors, then the tested samples) against the block's fan:
+    negative where some sample misses the depth tolerance (the sign is exact: a rounded
+    difference has the sign of the difference). ``weights``: the fan weights of the tested
+    samples for each ``layout`` kind. With ``margin`` > 0 each tolerance is widened by
+    ``margin`` times the block's largest inverse depth, so that a probe fails only surely."""
     anchors, tested = block[:anchor_count], block[anchor_count:]
     counts = np.bincount(layout, minlength=16)
     kinds = np.flatnonzero(counts)
@@ -321,7 +333,7 @@ def _fan_within_tolerance(
         tolerance += allowance
     if margin:
         tolerance += margin * np.max(np.abs(block), axis=0)
-    return np.all(deviation <= tolerance, axis=0)
+    return np.min(np.subtract(tolerance, deviation, out=tolerance), axis=0, initial=np.inf)
 
 
 def _texture_within_tolerance(
@@ -343,6 +355,68 @@ def _texture_within_tolerance(
     return shift_px <= options.max_texture_shift_px
 
 
+def _slack_from_children(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    height: int,
+    width: int,
+    row_splits: np.ndarray,
+    column_splits: np.ndarray,
+    children_slack: np.ndarray,
+    highest: np.ndarray,
+) -> np.ndarray:
+    """A lower bound on the room each height × width block at (top, left) (cells) would leave
+    in the depth test, from its children's, reading a dozen samples instead of all of them.
+
+    ``row_splits``, ``column_splits``: the children's boundaries in cells from the block's
+    corner; ``children_slack`` (n, len(row_splits) − 1, len(column_splits) − 1): their rooms;
+    ``highest``: the blocks' largest inverse depth. Take the plane A through the block's
+    top-left, top-right and bottom-left samples (in pixels, where the fans interpolate). The
+    fan of a child minus A is affine over each of the child's fan triangles, so it is at most
+    its largest value at the child's anchors, D; the block's fan minus A likewise at most E at
+    the block's anchors; so a sample misses the block's fan by at most its miss of its child's
+    fan + D + E. The bound is the least over children of (room − D) − E, less the rounding
+    margin, so a block whose bound keeps the margin passes the exact test too.
+    """
+    row_centres = row_splits[:-1] + np.diff(row_splits) // 2
+    column_centres = column_splits[:-1] + np.diff(column_splits) // 2
+    # The plane at the few rows and columns it is read on, one term per row and one per column.
+    downs = np.unique(np.concatenate([row_splits, row_centres, [height // 2]]))
+    acrosses = np.unique(np.concatenate([column_splits, column_centres, [width // 2]]))
+    flat_depth = inverse_depth.reshape(-1)
+    base = top * inverse_depth.shape[1] + left
+    corner = flat_depth[base]
+    x_left, y_top = grid_x_px[left], grid_y_px[top]
+    slope_x = (flat_depth[base + width] - corner) / (grid_x_px[left + width] - x_left)
+    slope_y = (flat_depth[base + height * inverse_depth.shape[1]] - corner) / (grid_y_px[top + height] - y_top)
+    along_x = {across: corner + slope_x * (grid_x_px[left + across] - x_left) for across in acrosses}
+    along_y = {down: slope_y * (grid_y_px[top + down] - y_top) for down in downs}
+
+    def off_plane(down: int, across: int) -> np.ndarray:
+        plane = along_x[across] + along_y[down]
+        sample = flat_depth[base + (down * inverse_depth.shape[1] + across)]
+        return np.abs(np.subtract(sample, plane, out=plane), out=plane)
+
+    block_miss = off_plane(height, width)
+    for down, across in ((0, width), (height, 0), (height // 2, width // 2)):
+        np.maximum(block_miss, off_plane(down, across), out=block_miss)
+    lattice = [[off_plane(down, across) for across in column_splits] for down in row_splits]
+    bound = np.full(len(top), np.inf)
+    for child_row, down in enumerate(row_centres):
+        for child_column, across in enumerate(column_centres):
+            child_miss = off_plane(down, across)
+            for corner_row, corner_column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                np.maximum(child_miss, lattice[child_row + corner_row][child_column + corner_column], out=child_miss)
+            np.subtract(children_slack[:, child_row, child_column], child_miss, out=child_miss)
+            np.minimum(bound, child_miss, out=bound)
+    bound -= block_miss
+    bound -= ROUNDING_MARGIN * highest
+    return bound
+
+
 def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
@@ -355,15 +429,19 @@ def _blocks_within_tolerance(
     width: int,
     options: TriangulationOptions,
     depth_allowance: np.ndarray | None,
-    extremes: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(whether each, lowest, highest inverse depth of each) of the given blocks of a level, all
-    height × width cells: whether it may be merged, and the extremes of its samples.
+    children: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(whether each, lowest, highest inverse depth, room) of the given blocks of a level, all
+    height × width cells: whether it may be merged, the extremes of its samples, and for merged
+    blocks a lower bound on the room left in the depth test (tolerance − miss, least over the
+    samples; NaN for the others).
 
-    ``extremes``: the blocks' (lowest, highest) when they are known (from their children), else
-    they are found here. Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so
-    a level of small blocks over a 4096² grid never gathers all its samples (nor their positions)
-    at once.
+    ``children``: when the blocks' children were tested, their (lowest, highest) reduced to the
+    blocks, the children's boundaries in cells from each block's corner along rows and columns,
+    and the rooms of the level below (block j's children start at 2j along each axis); else
+    everything is found here. Blocks
+    are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small blocks
+    over a 4096² grid never gathers all its samples (nor their positions) at once.
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
@@ -377,26 +455,42 @@ def _blocks_within_tolerance(
     anchor_count = len(corners_and_centre)
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
+    half_error = 0.5 * options.max_depth_error
     weights: dict[int, np.ndarray] = {}
     mergeable = np.zeros(len(block_rows), dtype=bool)
-    if extremes is None:
+    room = np.full(len(block_rows), np.nan)
+    if children is None:
         lowest, highest = np.empty(len(block_rows)), np.empty(len(block_rows))
         pending = np.arange(len(block_rows))
     else:
         # With the extremes known the texture test needs no sample: the blocks it fails are not
-        # gathered at all.
-        lowest, highest = extremes
+        # gathered at all; of the others, large ones whose children leave room enough are merged
+        # without gathering either (on a plane, every block from the third level on).
+        lowest, highest, row_splits, column_splits, children_room = children
         pending = np.flatnonzero(
             _texture_within_tolerance(grid_x_px, grid_y_px, row_bounds[block_rows], column_bounds[block_columns],
                                       height, width, lowest, highest, options)
         )
+    if children is not None and len(order) >= BOUND_MIN_SAMPLES:
+        # Parent j's children start at child 2j along each axis.
+        child_rows = 2 * block_rows[pending, None, None] + np.arange(len(row_splits) - 1)[None, :, None]
+        child_columns = 2 * block_columns[pending, None, None] + np.arange(len(column_splits) - 1)[None, None, :]
+        bound = _slack_from_children(
+            inverse_depth, grid_x_px, grid_y_px, row_bounds[block_rows[pending]],
+            column_bounds[block_columns[pending]], height, width, row_splits, column_splits,
+            children_room[child_rows, child_columns], highest[pending],
+        )
+        surely = bound >= ROUNDING_MARGIN * highest[pending]
+        mergeable[pending[surely]] = True
+        room[pending[surely]] = bound[surely]
+        pending = pending[~surely]
     # Large blocks are first tested on a sparse lattice of their samples (every PROBE_STRIDE-th
     # row and column): those that surely fail there skip the full gather. "Surely" leaves a
     # margin far above the rounding of the fan (a few ε of the inverse depths), so a block that
     # the full test would pass is never dropped.
     tested_order = order[anchor_count:]
     on_lattice = ((tested_order // stride) % PROBE_STRIDE == 0) & ((tested_order % stride) % PROBE_STRIDE == 0)
-    probe = np.flatnonzero(on_lattice) if extremes is not None and len(order) >= PROBE_MIN_SAMPLES else None
+    probe = np.flatnonzero(on_lattice) if children is not None and len(order) >= PROBE_MIN_SAMPLES else None
     step = max(1, TILE_CELLS // len(offsets))
     for start in range(0, len(pending), step):
         indices = pending[start : start + step]
@@ -419,28 +513,111 @@ def _blocks_within_tolerance(
         if probe is not None:
             probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
             probe_ids = probe_offsets + base
-            within = _fan_within_tolerance(
+            within = _fan_slack(
                 flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
                 {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
-                PROBE_MARGIN,
-            )
+                ROUNDING_MARGIN,
+            ) >= 0
             indices, top, left, layout, base = indices[within], top[within], left[within], layout[within], base[within]
             if not indices.size:
                 continue
         sample_ids = offsets + base
         block = flat_depth[sample_ids]
-        depth_ok = _fan_within_tolerance(
+        block_room = _fan_slack(
             block, None if flat_allowance is None else flat_allowance[sample_ids[anchor_count:]],
             weights, layout, anchor_count, options,
         )
-        if extremes is None:
+        depth_ok = block_room >= 0
+        if children is None:
             lowest[indices] = block.min(axis=0)
             highest[indices] = block.max(axis=0)
             depth_ok &= _texture_within_tolerance(
                 grid_x_px, grid_y_px, top, left, height, width, lowest[indices], highest[indices], options
             )
         mergeable[indices] = depth_ok
-    return mergeable, lowest, highest
+        # The anchors miss the fan by nothing, so their room is their tolerance, at least
+        # half_error times the lowest inverse depth.
+        room[indices] = np.where(
+            depth_ok,
+            np.minimum(block_room, half_error * lowest[indices]) - ROUNDING_MARGIN * highest[indices],
+            np.nan,
+        )
+    return mergeable, lowest, highest, room
+
+
+def _first_level_blocks(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    first_row: int,
+    first_column: int,
+    candidates: np.ndarray,
+    options: TriangulationOptions,
+    depth_allowance: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(merged, lowest, highest, room, undecided) of a rectangle of 2 × 2-cell blocks from cell
+    (first_row, first_column); ``candidates``: its blocks whose cells are all whole.
+
+    A 2 × 2 block's tested samples are the middles of its sides, where its fan is the
+    interpolation between the side's two corners, so each side is computed once for the two
+    blocks sharing it, over strided views of tiles of the grid: nothing is gathered. These
+    interpolations and the fan weights of :func:`_blocks_within_tolerance` agree to a few ε
+    of the inverse depths, far within ``ROUNDING_MARGIN``; a candidate whose room is within
+    that margin of 0 is left ``undecided`` for the exact test, so every decision is the exact
+    test's. Extremes are those of each block's nine samples; rooms are lower bounds as
+    :func:`_blocks_within_tolerance` gives them (NaN where not merged).
+    """
+    block_rows, block_columns = candidates.shape
+    half_error = 0.5 * options.max_depth_error
+    columns = slice(first_column, first_column + 2 * block_columns + 1)
+    x_px = grid_x_px[columns]
+    y_px = grid_y_px[first_row : first_row + 2 * block_rows + 1]
+    across_fraction = (x_px[1::2] - x_px[:-1:2]) / (x_px[2::2] - x_px[:-1:2])
+    down_fraction = (y_px[1::2] - y_px[:-1:2]) / (y_px[2::2] - y_px[:-1:2])
+    room, lowest, highest = (np.empty(candidates.shape) for _ in range(3))
+    merged, undecided = np.empty_like(candidates), np.empty_like(candidates)
+    top = first_row + 2 * np.arange(block_rows)
+    left = first_column + 2 * np.arange(block_columns)
+
+    def side_room(middle, start, end, fraction, allowance):
+        tolerance = half_error * middle
+        if allowance is not None:
+            tolerance += allowance
+        interpolated = start + fraction * (end - start)
+        return tolerance - np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+
+    for tile in _row_tiles(block_rows, 4 * block_columns):
+        rows = slice(first_row + 2 * tile.start, first_row + 2 * tile.stop + 1)
+        w = inverse_depth[rows, columns]
+        allowance = None if depth_allowance is None else depth_allowance[rows, columns]
+        corners = w[::2]
+        top_sides = side_room(  # the middles of the blocks' top (and bottom) sides, on the even rows
+            corners[:, 1::2], corners[:, :-1:2], corners[:, 2::2], across_fraction,
+            None if allowance is None else allowance[::2, 1::2],
+        )
+        left_sides = side_room(  # the middles of their left (and right) sides, on the odd rows
+            w[1::2, ::2], corners[:-1, ::2], corners[1:, ::2], down_fraction[tile, None],
+            None if allowance is None else allowance[1::2, ::2],
+        )
+        tile_room = np.minimum(top_sides[:-1], top_sides[1:])
+        np.minimum(tile_room, left_sides[:, :-1], out=tile_room)
+        np.minimum(tile_room, left_sides[:, 1:], out=tile_room)
+        low, high = lowest[tile], highest[tile]
+        for extreme, out in ((np.minimum, low), (np.maximum, high)):
+            along = extreme(extreme(w[:, :-1:2], w[:, 1::2]), w[:, 2::2])
+            extreme(extreme(along[:-1:2], along[1::2]), along[2::2], out=out)
+        tested = candidates[tile] & _texture_within_tolerance(
+            grid_x_px, grid_y_px, top[tile, None], left[None, :], 2, 2, low, high, options
+        )
+        margin = ROUNDING_MARGIN * high
+        np.logical_and(tested, tile_room >= margin, out=merged[tile])
+        np.logical_and(tested, np.abs(tile_room) < margin, out=undecided[tile])
+        # The anchors' room is their tolerance (see _blocks_within_tolerance); twice the margin
+        # covers the interpolations' rounding as well as the fan's.
+        np.minimum(tile_room, half_error * low, out=tile_room)
+        tile_room -= 2 * margin
+        room[tile] = np.where(merged[tile], tile_room, np.nan)
+    return merged, lowest, highest, room, undecided
 
 
 def _block_bounds(cells: int, size: int) -> np.ndarray:
@@ -542,9 +719,10 @@ def _merge_levels(
         return levels
     size = 1
     # The lowest and highest inverse depth of each block of the level below (NaN where it was not
-    # tested): a merged block's samples are its children's, so its extremes are theirs, and only
-    # the first level reads them from the samples (at 4096², 0.4 s of reductions otherwise).
-    child_lowest = child_highest = None
+    # tested) and its room in the depth test (NaN where not merged): a merged block's samples are
+    # its children's, so its extremes are theirs, and only the first level reads them from the
+    # samples (at 4096², 0.4 s of reductions otherwise); its room is bounded from theirs.
+    child_lowest = child_highest = child_room = None
     while len(levels[-1].row_bounds) > 2 or len(levels[-1].column_bounds) > 2:
         children = levels[-1]
         size *= 2
@@ -554,23 +732,49 @@ def _merge_levels(
         if not candidates.any():
             break
         merged = np.zeros_like(candidates)
-        lowest, highest = np.full(candidates.shape, np.nan), np.full(candidates.shape, np.nan)
+        lowest, highest, room = (np.full(candidates.shape, np.nan) for _ in range(3))
         if child_lowest is not None:
             from_children = (
                 _reduce_children(np.minimum, child_lowest, parent_shape),
                 _reduce_children(np.maximum, child_highest, parent_shape),
             )
         for part_rows, part_columns, height, width in _uniform_parts(row_bounds, column_bounds):
-            block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
+            if child_lowest is None and height == width == 2:
+                part = (part_rows, part_columns)
+                merged[part], lowest[part], highest[part], room[part], undecided = _first_level_blocks(
+                    inverse_depth, grid_x_px, grid_y_px, row_bounds[part_rows.start], column_bounds[part_columns.start],
+                    candidates[part], options, depth_allowance,
+                )
+                block_rows, block_columns = np.nonzero(undecided)
+                block_rows += part_rows.start
+                block_columns += part_columns.start
+            else:
+                block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
             if block_rows.size == 0:
                 continue
             known = None
             if child_lowest is not None:
-                known = (from_children[0][block_rows, block_columns], from_children[1][block_rows, block_columns])
+                # Every block of a part has its children at the same places: parent j's start at
+                # child 2j, the last parent's run to the last child.
+                row_splits, column_splits = (
+                    child_bounds[2 * part.start : 2 * part.start + count + 1] - bounds[part.start]
+                    for child_bounds, bounds, part, count in (
+                        (children.row_bounds, row_bounds, part_rows,
+                         2 if part_rows.stop < parent_shape[0] else len(children.row_bounds) - 1 - 2 * part_rows.start),
+                        (children.column_bounds, column_bounds, part_columns,
+                         2 if part_columns.stop < parent_shape[1]
+                         else len(children.column_bounds) - 1 - 2 * part_columns.start),
+                    )
+                )
+                known = (
+                    from_children[0][block_rows, block_columns], from_children[1][block_rows, block_columns],
+                    row_splits, column_splits, child_room,
+                )
             (
                 merged[block_rows, block_columns],
                 lowest[block_rows, block_columns],
                 highest[block_rows, block_columns],
+                room[block_rows, block_columns],
             ) = _blocks_within_tolerance(
                 inverse_depth, grid_x_px, grid_y_px,
                 row_bounds, column_bounds, block_rows, block_columns, height, width, options, depth_allowance,
@@ -579,7 +783,7 @@ def _merge_levels(
         if not merged.any():
             break
         levels.append(_Level(row_bounds, column_bounds, merged))
-        child_lowest, child_highest = lowest, highest
+        child_lowest, child_highest, child_room = lowest, highest, room
     return levels
 
 
@@ -652,6 +856,10 @@ def triangulate_grid(
     ``depth_allowance`` (rows, columns): inverse depth by which the decimated surface may miss
     each sample beyond the relative tolerance (None: none).
     """
+    # Blocks and tiles are read through flat indices: a layer's window of a larger grid is copied once.
+    inverse_depth = np.ascontiguousarray(inverse_depth)
+    if depth_allowance is not None:
+        depth_allowance = np.ascontiguousarray(depth_allowance)
     x_image = (grid_x_px - principal_point_px[0]) / focal_length_px
     y_image = (principal_point_px[1] - grid_y_px) / focal_length_px
     rows, columns = inverse_depth.shape
