@@ -129,37 +129,42 @@ def _grow(
 
     # A sample's own value until it is filled: the means below weigh unfilled neighbours by 0.
     flat = padded(values, np.float64)
-    filled, allowed = padded(known, bool), padded(open_to, bool)
+    filled = padded(known, bool)
+    # open_now: samples that may still be filled (cleared as they are), one lookup per candidate.
+    open_now = padded(open_to, bool)
+    open_now &= ~filled
     filled_at = np.full(len(filled), -1, dtype=np.int32)
     filled_at[filled] = 0
     offsets = np.array([-1, 1, -stride, stride])
     # The first frontier: known samples beside an open one (the others have nothing to fill).
-    opening, beside = allowed & ~filled, np.zeros_like(filled)
+    beside = np.zeros_like(filled)
     for offset in offsets:
         if offset > 0:
-            beside[:-offset] |= opening[offset:]
+            beside[:-offset] |= open_now[offset:]
         else:
-            beside[-offset:] |= opening[:offset]
-    frontier = np.flatnonzero(filled & beside)
-    del opening, beside
+            beside[-offset:] |= open_now[:offset]
+    frontier = np.flatnonzero(beside.__iand__(filled))
+    del beside
     # latest[i]: a candidate's position in this step's list, to keep one copy of each (in O(n)).
     latest = np.zeros(len(filled), dtype=np.int32)
     step = 0
     while frontier.size and (steps is None or step < steps):
         step += 1
         candidates = (frontier[:, None] + offsets).ravel()
-        candidates = candidates[allowed[candidates] & ~filled[candidates]]
-        positions = np.arange(len(candidates))
+        candidates = candidates[open_now[candidates]]
+        positions = np.arange(len(candidates), dtype=np.int32)
         latest[candidates] = positions
         candidates = candidates[latest[candidates] == positions]
         neighbours = candidates[:, None] + offsets
         weights = filled[neighbours]
-        mean = np.einsum("kn,knc->kc", weights, flat[neighbours]) / weights.sum(axis=1)[:, None]
+        mean = np.einsum("kn,knc->kc", weights, np.take(flat, neighbours, axis=0))
+        mean /= np.count_nonzero(weights, axis=1)[:, None]
         if margin is not None:
             nearer = flat[candidates, 0] > mean[:, 0] * (1.0 + margin)
             candidates, mean = candidates[nearer], mean[nearer]
         flat[candidates] = mean
         filled[candidates] = True
+        open_now[candidates] = False
         filled_at[candidates] = step
         frontier = candidates
     inner = (slice(1, -1), slice(1, -1))
