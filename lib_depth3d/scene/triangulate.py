@@ -345,7 +345,7 @@ a probed sample must miss its tolerance to drop its block, and how much room a b
 children must leave to merge it without its samples."""
 
 
-def _fan_slack(
+def _fan_room(
     block: np.ndarray,
     allowance: np.ndarray | None,
     weights: dict[int, np.ndarray],
@@ -398,7 +398,7 @@ def _texture_within_tolerance(
     return shift_px <= options.max_texture_shift_px
 
 
-def _slack_from_children(
+def _room_from_children(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
     grid_y_px: np.ndarray,
@@ -408,14 +408,14 @@ def _slack_from_children(
     width: int,
     row_splits: np.ndarray,
     column_splits: np.ndarray,
-    children_slack: np.ndarray,
+    children_room: np.ndarray,
     highest: np.ndarray,
 ) -> np.ndarray:
     """A lower bound on the room each height × width block at (top, left) (cells) would leave
     in the depth test, from its children's, reading a dozen samples instead of all of them.
 
     ``row_splits``, ``column_splits``: the children's boundaries in cells from the block's
-    corner; ``children_slack`` (n, len(row_splits) − 1, len(column_splits) − 1): their rooms;
+    corner; ``children_room`` (n, len(row_splits) − 1, len(column_splits) − 1): their rooms;
     ``highest``: the blocks' largest inverse depth. Take the plane A through the block's
     top-left, top-right and bottom-left samples (in pixels, where the fans interpolate). The
     fan of a child minus A is affine over each of the child's fan triangles, so it is at most
@@ -453,7 +453,7 @@ def _slack_from_children(
             child_miss = off_plane(down, across)
             for corner_row, corner_column in ((0, 0), (0, 1), (1, 0), (1, 1)):
                 np.maximum(child_miss, lattice[child_row + corner_row][child_column + corner_column], out=child_miss)
-            np.subtract(children_slack[:, child_row, child_column], child_miss, out=child_miss)
+            np.subtract(children_room[:, child_row, child_column], child_miss, out=child_miss)
             np.minimum(bound, child_miss, out=bound)
     bound -= block_miss
     bound -= ROUNDING_MARGIN * highest
@@ -477,14 +477,15 @@ def _blocks_within_tolerance(
     """(whether each, lowest, highest inverse depth, room) of the given blocks of a level, all
     height × width cells: whether it may be merged, the extremes of its samples, and for merged
     blocks a lower bound on the room left in the depth test (tolerance − miss, least over the
-    samples; NaN for the others).
+    samples, less ``ROUNDING_MARGIN`` times the block's largest inverse depth; NaN for the
+    others).
 
     ``children``: when the blocks' children were tested, their (lowest, highest) reduced to the
     blocks, the children's boundaries in cells from each block's corner along rows and columns,
     and the rooms of the level below (block j's children start at 2j along each axis); else
-    everything is found here. Blocks
-    are tested a chunk of about ``TILE_CELLS`` samples at a time, so a level of small blocks
-    over a 4096² grid never gathers all its samples (nor their positions) at once.
+    everything is found here. Blocks are tested a chunk of about ``TILE_CELLS`` samples at a
+    time, so a level of small blocks over a 4096² grid never gathers all its samples (nor their
+    positions) at once.
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
@@ -518,7 +519,7 @@ def _blocks_within_tolerance(
         # Parent j's children start at child 2j along each axis.
         child_rows = 2 * block_rows[pending, None, None] + np.arange(len(row_splits) - 1)[None, :, None]
         child_columns = 2 * block_columns[pending, None, None] + np.arange(len(column_splits) - 1)[None, None, :]
-        bound = _slack_from_children(
+        bound = _room_from_children(
             inverse_depth, grid_x_px, grid_y_px, row_bounds[block_rows[pending]],
             column_bounds[block_columns[pending]], height, width, row_splits, column_splits,
             children_room[child_rows, child_columns], highest[pending],
@@ -556,7 +557,7 @@ def _blocks_within_tolerance(
         if probe is not None:
             probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
             probe_ids = probe_offsets + base
-            within = _fan_slack(
+            within = _fan_room(
                 flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
                 {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
                 ROUNDING_MARGIN,
@@ -566,7 +567,7 @@ def _blocks_within_tolerance(
                 continue
         sample_ids = offsets + base
         block = flat_depth[sample_ids]
-        block_room = _fan_slack(
+        block_room = _fan_room(
             block, None if flat_allowance is None else flat_allowance[sample_ids[anchor_count:]],
             weights, layout, anchor_count, options,
         )
@@ -761,10 +762,11 @@ def _merge_levels(
     if cell_rows < 2 or cell_columns < 2:
         return levels
     size = 1
-    # The lowest and highest inverse depth of each block of the level below (NaN where it was not
-    # tested) and its room in the depth test (NaN where not merged): a merged block's samples are
-    # its children's, so its extremes are theirs, and only the first level reads them from the
-    # samples (at 4096², 0.4 s of reductions otherwise); its room is bounded from theirs.
+    # The lowest and highest inverse depth of each block of the level below and its room in the
+    # depth test (NaN where not merged; all three are read only where every child merged): a
+    # merged block's samples are its children's, so its extremes are theirs, and only the first
+    # level reads them from the samples (at 4096², 0.4 s of reductions otherwise); its room is
+    # bounded from theirs.
     child_lowest = child_highest = child_room = None
     while len(levels[-1].row_bounds) > 2 or len(levels[-1].column_bounds) > 2:
         children = levels[-1]
@@ -797,8 +799,8 @@ def _merge_levels(
                 continue
             known = None
             if child_lowest is not None:
-                # Every block of a part has its children at the same places: parent j's start at
-                # child 2j, the last parent's run to the last child.
+                # Every block of a part has its children at the same places: parent j's children
+                # start at child 2j, and the last parent's run to the last child.
                 row_splits, column_splits = (
                     child_bounds[2 * part.start : 2 * part.start + count + 1] - bounds[part.start]
                     for child_bounds, bounds, part, count in (

@@ -123,14 +123,14 @@ def test_large_blocks_are_probed_and_some_fail():
     """Not vacuous: the surface has blocks large enough to probe, and the probe drops some."""
     inverse_depth = _smooth_surface(130, 130, seed=1)
     calls = []
-    original = triangulate._fan_slack
+    original = triangulate._fan_room
 
     def recording(*arguments, **keywords):
         result = original(*arguments, **keywords)
         calls.append((arguments[-1] if len(arguments) > 6 else keywords.get("margin", 0.0), result))
         return result
 
-    with mock.patch.object(triangulate, "_fan_slack", recording):
+    with mock.patch.object(triangulate, "_fan_room", recording):
         _triangulated(inverse_depth, ONE_TILE)
     probes = [room for margin, room in calls if margin]
     assert probes and not all((room >= 0).all() for room in probes)
@@ -166,7 +166,7 @@ def test_shortcuts_change_nothing(rows, columns, seed, smooth, with_allowance):
     inverse_depth = (_smooth_surface if smooth else _surface)(rows, columns, seed)
     extra = {"depth_allowance": 1e-4 * inverse_depth} if with_allowance else {}
     reference = _triangulated(inverse_depth, ONE_TILE, **extra)
-    with mock.patch.object(triangulate, "_slack_from_children", _never_sure):
+    with mock.patch.object(triangulate, "_room_from_children", _never_sure):
         without_bound = _triangulated(inverse_depth, ONE_TILE, **extra)
     with mock.patch.object(triangulate, "_first_level_blocks", _all_undecided):
         without_strides = _triangulated(inverse_depth, ONE_TILE, **extra)
@@ -178,7 +178,7 @@ def test_children_bound_large_blocks_and_the_first_level_decides_alone():
     """Not vacuous: on a plane every large block is merged from its children's bound, none is
     left undecided at the first level; on the wavy wall some bounds fall short."""
     decided = {}
-    bounded, first_level = triangulate._slack_from_children, triangulate._first_level_blocks
+    bounded, first_level = triangulate._room_from_children, triangulate._first_level_blocks
 
     def recording_bound(*arguments):
         bound = bounded(*arguments)
@@ -191,14 +191,14 @@ def test_children_bound_large_blocks_and_the_first_level_decides_alone():
         decided.setdefault("merged", []).append(result[0])
         return result
 
-    with mock.patch.object(triangulate, "_slack_from_children", recording_bound), \
+    with mock.patch.object(triangulate, "_room_from_children", recording_bound), \
             mock.patch.object(triangulate, "_first_level_blocks", recording_first_level):
         _triangulated(_plane(130, 130), ONE_TILE)
     assert all(sure.all() for sure in decided["sure"]) and len(decided["sure"]) >= 3
     assert not any(undecided.any() for undecided in decided["undecided"])
     assert all(merged.any() for merged in decided["merged"])
     decided.clear()
-    with mock.patch.object(triangulate, "_slack_from_children", recording_bound):
+    with mock.patch.object(triangulate, "_room_from_children", recording_bound):
         _triangulated(_smooth_surface(130, 130, seed=1), ONE_TILE)
     sure = np.concatenate(decided["sure"])
     assert sure.any() and not sure.all()
