@@ -143,7 +143,8 @@ def _grow(
             beside[:-offset] |= open_now[offset:]
         else:
             beside[-offset:] |= open_now[:offset]
-    frontier = np.flatnonzero(beside.__iand__(filled))
+    beside &= filled
+    frontier = np.flatnonzero(beside)
     del beside
     # latest[i]: a candidate's position in this step's list, to keep one copy of each (in O(n)).
     latest = np.zeros(len(filled), dtype=np.int32)
@@ -157,7 +158,8 @@ def _grow(
         candidates = candidates[latest[candidates] == positions]
         neighbours = candidates[:, None] + offsets
         weights = filled[neighbours]
-        # Weights as float64: einsum adds in the same order, 4× faster than casting booleans itself.
+        # Weights as float64: einsum adds in the same order (the same means bit for bit, one channel
+        # or three), 4× faster than when it casts the booleans itself.
         mean = np.einsum("kn,knc->kc", weights.astype(np.float64), np.take(flat, neighbours, axis=0))
         mean /= np.count_nonzero(weights, axis=1)[:, None]
         if margin is not None:
