@@ -934,7 +934,8 @@ def triangulate_grid(
             for column_bounds in (level.column_bounds[leaf_columns], level.column_bounds[leaf_columns + 1]):
                 corner_used[row_bounds, column_bounds] = True
 
-    single_cells = leaves[0]
+    # Cells that kept no triangle add none: a layer's box is mostly cells left out.
+    single_cells = leaves[0] & (kept[..., 0] | kept[..., 1])
     single_rows, single_columns = set_cells(single_cells)
     single_triangles = _cell_triangles(single_rows, single_columns, main[single_cells], columns)
     pieces = [single_triangles[kept[single_cells]]]
