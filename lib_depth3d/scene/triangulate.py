@@ -204,15 +204,18 @@ def _gentle_cell_limit(x_image: np.ndarray, y_image: np.ndarray, max_view_angle_
     image plane), w̄ ≥ the lowest inverse depth, and |c| ≤ w̄ + s·r with r = |(x, y)| at most
     ``reach``; so cos² ≥ 1 / ((u² + (1 + u·r)²)·(1 + r²)) with u = s / w̄, which stays above
     cos²θ·(1 + 1 %) while u ≤ (√(L − 1) − r) / (1 + r²), L = 1 / (cos²θ·1.01). Half that keeps
-    the float64 rounding of the test and of the span far inside the 1 %.
+    the float64 rounding of the test and of the span far inside the 1 % (for inverse depths whose
+    squares stay finite, as any depth map's do).
     """
+    spacing = min(np.min(np.abs(np.diff(x_image)), initial=np.inf), np.min(np.abs(np.diff(y_image)), initial=np.inf))
+    if not 0.0 < spacing < math.inf:
+        return None
     cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
     if cos_squared == 0.0:
         return math.inf
-    spacing = min(np.min(np.abs(np.diff(x_image)), initial=np.inf), np.min(np.abs(np.diff(y_image)), initial=np.inf))
     reach = math.hypot(float(np.max(np.abs(x_image))), float(np.max(np.abs(y_image))))
     room = 1.0 / (cos_squared * 1.01) - 1.0
-    if room <= reach * reach or not math.isfinite(spacing):
+    if room <= reach * reach:
         return None
     return 0.5 * (math.sqrt(room) - reach) / (1.0 + reach * reach) * spacing / math.sqrt(2.0)
 
