@@ -3,6 +3,7 @@ its result must be that of the float64 test everywhere, bit for bit, even on sur
 triangles all lie close to the threshold angle, at any scale of the inverse depth."""
 
 import math
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
@@ -138,8 +139,6 @@ def test_gentle_shortcut_decides_as_float64(rows, columns, focal_px, jumps, max_
 def test_only_steep_cells_are_measured():
     """Not vacuous: on a full-resolution wall at 45° to the view with one step in depth, only the
     cells beside the step get their measures computed; the rest are gentle."""
-    from unittest import mock
-
     rows = columns = 256
     focal_px = 220.0
     x_image = (np.arange(columns) + 0.5 - columns / 2) / focal_px
