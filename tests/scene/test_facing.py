@@ -1,6 +1,7 @@
-"""The facing test runs in float32 and re-tests in float64 only the triangles near the threshold:
-its result must be that of the float64 test everywhere, bit for bit, even on surfaces whose
-triangles all lie close to the threshold angle, at any scale of the inverse depth."""
+"""The facing test keeps gentle cells without measuring them, runs in float32 where a tile has
+many steep ones and re-tests in float64 only the triangles near the threshold: its result must be
+that of the float64 test everywhere, bit for bit, even on surfaces whose triangles all lie close
+to the threshold angle, at any scale of the inverse depth."""
 
 import math
 from unittest import mock
