@@ -161,16 +161,21 @@ def _all_undecided(inverse_depth, grid_x_px, grid_y_px, first_row, first_column,
     with_allowance=st.booleans(),
 )
 def test_shortcuts_change_nothing(rows, columns, seed, smooth, with_allowance):
-    """Blocks bounded from their children and the first level's strided test decide every block
-    as testing all its samples does: the triangles are the same with either shortcut off."""
+    """Blocks bounded from their children (through a plane, and through their quadrants) and the
+    first level's strided test decide every block as testing all its samples does: the triangles
+    are the same with either shortcut off."""
     inverse_depth = (_smooth_surface if smooth else _surface)(rows, columns, seed)
     extra = {"depth_allowance": 1e-4 * inverse_depth} if with_allowance else {}
     reference = _triangulated(inverse_depth, ONE_TILE, **extra)
-    with mock.patch.object(triangulate, "_room_from_children", _never_sure):
+    with mock.patch.object(triangulate, "_room_from_children", _never_sure), \
+            mock.patch.object(triangulate, "_room_from_quadrants", _never_sure):
         without_bound = _triangulated(inverse_depth, ONE_TILE, **extra)
+    with mock.patch.object(triangulate, "_room_from_quadrants", _never_sure):
+        without_quadrants = _triangulated(inverse_depth, ONE_TILE, **extra)
     with mock.patch.object(triangulate, "_first_level_blocks", _all_undecided):
         without_strides = _triangulated(inverse_depth, ONE_TILE, **extra)
     np.testing.assert_array_equal(without_bound.faces, reference.faces)
+    np.testing.assert_array_equal(without_quadrants.faces, reference.faces)
     np.testing.assert_array_equal(without_strides.faces, reference.faces)
 
 
@@ -202,3 +207,27 @@ def test_children_bound_large_blocks_and_the_first_level_decides_alone():
         _triangulated(_smooth_surface(130, 130, seed=1), ONE_TILE)
     sure = np.concatenate(decided["sure"])
     assert sure.any() and not sure.all()
+
+
+def test_quadrants_spare_full_tests_the_plane_does_not():
+    """Not vacuous: on the wavy wall the bound through quadrants merges large blocks that the
+    bound through a plane leaves to the full test of all their samples."""
+    original, quadrants = triangulate._fan_room, triangulate._room_from_quadrants
+
+    def large_blocks_tested(room_from_quadrants):
+        tested = []
+
+        def counting(block, allowance, weights, layout, anchor_count, options, margin=0.0):
+            if block.shape[0] >= triangulate.BOUND_MIN_SAMPLES and not margin:
+                tested.append(block.shape[1])
+            return original(block, allowance, weights, layout, anchor_count, options, margin)
+
+        with mock.patch.object(triangulate, "_fan_room", counting), \
+                mock.patch.object(triangulate, "_room_from_quadrants", room_from_quadrants):
+            faces = _triangulated(_smooth_surface(130, 130, seed=1), ONE_TILE).faces
+        return sum(tested), faces
+
+    with_quadrants, faces = large_blocks_tested(quadrants)
+    without_quadrants, reference = large_blocks_tested(_never_sure)
+    assert with_quadrants < without_quadrants
+    np.testing.assert_array_equal(faces, reference)
