@@ -51,6 +51,7 @@ margin and send the blocks within it to the exact test, so every decision is tha
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -465,18 +466,21 @@ def _room_from_children(
 
 
 def _room_from_quadrants(
-    inverse_depth: np.ndarray,
-    grid_x_px: np.ndarray,
-    grid_y_px: np.ndarray,
-    top: np.ndarray,
-    left: np.ndarray,
+    at: Callable[[int, int], np.ndarray],
+    x_at: Callable[[int], np.ndarray],
+    y_at: Callable[[int], np.ndarray],
     size: int,
-    children_room: np.ndarray,
+    children_room: Callable[[int, int], np.ndarray],
     highest: np.ndarray,
 ) -> np.ndarray:
     """A tighter lower bound than :func:`_room_from_children` for size × size blocks (size a
     multiple of 4) whose children are their quadrants and whose samples are evenly spaced (none
-    on the grid's first or last line); ``children_room`` (n, 2, 2).
+    on the grid's first or last line).
+
+    ``at(down, across)``: the blocks' samples that many cells from their top-left corner;
+    ``x_at(across)``, ``y_at(down)``: those samples' pixel positions; ``children_room(row,
+    column)``: the room of each block's child there (0 or 1 each); ``highest``: the blocks'
+    largest inverse depth; all broadcast together (a list of blocks, or a tile of them).
 
     The block's fan splits each quadrant along the diagonal from the block's corner to its
     centre, which passes through the quadrant's centre sample, so on each of the child's fan
@@ -486,45 +490,35 @@ def _room_from_quadrants(
     child's centre. Even spacing holds to a few ε of the positions, which moves these vertices
     by far less than the rounding margin covers.
     """
-    columns = inverse_depth.shape[1]
-    flat_depth = inverse_depth.reshape(-1)
-    base = top * columns + left
     half, quarter = size // 2, size // 4
-
-    def at(down: int, across: int) -> np.ndarray:
-        return flat_depth[base + (down * columns + across)]
 
     def miss(sample: np.ndarray, start: np.ndarray, end: np.ndarray, fraction: np.ndarray) -> np.ndarray:
         interpolated = start + fraction * (end - start)
         return np.abs(np.subtract(sample, interpolated, out=interpolated), out=interpolated)
 
-    x_px = {across: grid_x_px[left + across] for across in (0, quarter, half, half + quarter, size)}
-    y_px = {down: grid_y_px[top + down] for down in (0, half, size)}
     corners = {(0, 0): at(0, 0), (0, 1): at(0, size), (1, 0): at(size, 0), (1, 1): at(size, size)}
     centre = at(half, half)
-    across_fraction = (x_px[half] - x_px[0]) / (x_px[size] - x_px[0])
-    down_fraction = (y_px[half] - y_px[0]) / (y_px[size] - y_px[0])
+    across_fraction = (x_at(half) - x_at(0)) / (x_at(size) - x_at(0))
+    down_fraction = (y_at(half) - y_at(0)) / (y_at(size) - y_at(0))
     side_miss = {  # the middles of the top, bottom, left and right sides
         (0, None): miss(at(0, half), corners[0, 0], corners[0, 1], across_fraction),
         (1, None): miss(at(size, half), corners[1, 0], corners[1, 1], across_fraction),
         (None, 0): miss(at(half, 0), corners[0, 0], corners[1, 0], down_fraction),
         (None, 1): miss(at(half, size), corners[0, 1], corners[1, 1], down_fraction),
     }
-    bound = np.full(len(top), np.inf)
+    bound = np.inf
     for child_row in (0, 1):
         for child_column in (0, 1):
             corner_across = child_column * size
             child_across = quarter + child_column * half
-            fraction = (x_px[child_across] - x_px[corner_across]) / (x_px[half] - x_px[corner_across])
+            fraction = (x_at(child_across) - x_at(corner_across)) / (x_at(half) - x_at(corner_across))
             child_miss = miss(
                 at(quarter + child_row * half, child_across), corners[child_row, child_column], centre, fraction
             )
-            np.maximum(child_miss, side_miss[child_row, None], out=child_miss)
+            child_miss = np.maximum(child_miss, side_miss[child_row, None])
             np.maximum(child_miss, side_miss[None, child_column], out=child_miss)
-            np.subtract(children_room[:, child_row, child_column], child_miss, out=child_miss)
-            np.minimum(bound, child_miss, out=bound)
-    bound -= ROUNDING_MARGIN * highest
-    return bound
+            bound = np.minimum(bound, children_room(child_row, child_column) - child_miss)
+    return bound - ROUNDING_MARGIN * highest
 
 
 def _blocks_within_tolerance(
@@ -595,8 +589,11 @@ def _blocks_within_tolerance(
         if height == width and height % 4 == 0 and np.array_equal(row_splits, [0, height // 2, height]) \
                 and np.array_equal(column_splits, row_splits):
             evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
+            even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
             tighter = _room_from_quadrants(
-                inverse_depth, grid_x_px, grid_y_px, top[evenly], left[evenly], height, rooms[evenly],
+                lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
+                lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
+                height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
                 highest[pending[evenly]],
             )
             bound[evenly] = np.maximum(bound[evenly], tighter)
@@ -740,6 +737,66 @@ def _first_level_blocks(
     return merged, lowest, highest, room, undecided
 
 
+def _blocks_from_quadrants(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    first_row: int,
+    first_column: int,
+    size: int,
+    candidates: np.ndarray,
+    lowest: np.ndarray,
+    highest: np.ndarray,
+    children_room: np.ndarray,
+    options: TriangulationOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(merged, room, undecided) of a rectangle of size × size-cell blocks (size a multiple of
+    4, each block's children its quadrants) from cell (first_row, first_column).
+
+    ``candidates``: the blocks whose children all merged; ``lowest``, ``highest``: their extremes
+    (from the children); ``children_room`` (2 × rows, 2 × columns): the children's rooms. Each
+    block is bounded through its quadrants (:func:`_room_from_quadrants`) over strided views of
+    tiles of the grid, gathering nothing: a candidate that passes the texture test, lies off the
+    grid's first line (its samples evenly spaced) and keeps the rounding margin is merged; the
+    other candidates that pass the texture test are left ``undecided`` for the exact test.
+    """
+    block_rows, block_columns = candidates.shape
+    columns = slice(first_column, first_column + size * block_columns + 1)
+    x_px = grid_x_px[columns]
+    y_px = grid_y_px[first_row : first_row + size * block_rows + 1]
+    top = first_row + size * np.arange(block_rows)
+    left = first_column + size * np.arange(block_columns)
+    # The rectangle never reaches the grid's last lines: its blocks all have one beyond them.
+    evenly = (top > 0)[:, None] & (left > 0)[None, :]
+    merged, undecided = np.empty_like(candidates), np.empty_like(candidates)
+    room = np.empty(candidates.shape)
+    for tile in _row_tiles(block_rows, block_columns):
+        count = tile.stop - tile.start
+        w = inverse_depth[first_row + size * tile.start : first_row + size * tile.stop + 1, columns]
+
+        def at(down: int, across: int) -> np.ndarray:
+            return w[down : down + size * count : size, across : across + size * block_columns : size]
+
+        def x_at(across: int) -> np.ndarray:
+            return x_px[across : across + size * block_columns : size]
+
+        def y_at(down: int) -> np.ndarray:
+            return y_px[size * tile.start + down : size * tile.stop + down : size, None]
+
+        def child_room_at(child_row: int, child_column: int) -> np.ndarray:
+            return children_room[2 * tile.start + child_row : 2 * tile.stop : 2, child_column : 2 * block_columns : 2]
+
+        bound = _room_from_quadrants(at, x_at, y_at, size, child_room_at, highest[tile])
+        tested = candidates[tile] & _texture_within_tolerance(
+            grid_x_px, grid_y_px, top[tile, None], left[None, :], size, size, lowest[tile], highest[tile], options
+        )
+        surely = tested & evenly[tile] & (bound >= ROUNDING_MARGIN * highest[tile])
+        merged[tile] = surely
+        np.logical_and(tested, ~surely, out=undecided[tile])
+        room[tile] = np.where(surely, bound, np.nan)
+    return merged, room, undecided
+
+
 def _block_bounds(cells: int, size: int) -> np.ndarray:
     """Cell boundaries of one level's blocks along an axis: the multiples of ``size``, then the
     border. A last block of a single cell has no sample strictly inside to fan from, so it joins
@@ -865,6 +922,21 @@ def _merge_levels(
                 merged[part], lowest[part], highest[part], room[part], undecided = _first_level_blocks(
                     inverse_depth, grid_x_px, grid_y_px, row_bounds[part_rows.start], column_bounds[part_columns.start],
                     candidates[part], options, depth_allowance,
+                )
+                block_rows, block_columns = set_cells(undecided)
+                block_rows += part_rows.start
+                block_columns += part_columns.start
+            elif child_lowest is not None and height == width and height % 4 == 0 \
+                    and part_rows.stop < parent_shape[0] and part_columns.stop < parent_shape[1]:
+                # All but the last row and column of blocks: each has its quadrants as children.
+                part = (part_rows, part_columns)
+                lowest[part], highest[part] = from_children[0][part], from_children[1][part]
+                children_part = (
+                    slice(2 * part_rows.start, 2 * part_rows.stop), slice(2 * part_columns.start, 2 * part_columns.stop)
+                )
+                merged[part], room[part], undecided = _blocks_from_quadrants(
+                    inverse_depth, grid_x_px, grid_y_px, row_bounds[part_rows.start], column_bounds[part_columns.start],
+                    height, candidates[part], lowest[part], highest[part], child_room[children_part], options,
                 )
                 block_rows, block_columns = set_cells(undecided)
                 block_rows += part_rows.start

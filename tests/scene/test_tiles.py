@@ -143,8 +143,9 @@ def _plane(rows: int, columns: int) -> np.ndarray:
     return 0.3 - 0.04 * grid.x_px[None, :] / columns - 0.02 * grid.y_px[:, None] / rows
 
 
-def _never_sure(inverse_depth, grid_x_px, grid_y_px, top, *rest):
-    return np.full(len(top), -np.inf)
+def _never_sure(*arguments):
+    """A bound that merges nothing (both bounds take the blocks' largest inverse depth last)."""
+    return np.full(np.shape(arguments[-1]), -np.inf)
 
 
 def _all_undecided(inverse_depth, grid_x_px, grid_y_px, first_row, first_column, candidates, options, allowance):
