@@ -41,11 +41,14 @@ of those near the threshold; a block's fan is compared with the samples other th
 anchors, which it passes through exactly; blocks that fail the texture test by their extremes
 are not gathered, and large blocks are probed on a sparse lattice of samples first. The first
 level (2 × 2 cells, whose tested samples are the middles of their sides) runs over strided views
-of the grid, each side once. From 9 × 9 samples up, a block whose children left room enough in
-the depth test is merged from a bound on its fan's distance to theirs, reading a dozen samples
-(through a plane for any block; through its quadrants, tighter, for square ones with evenly
-spaced samples: on the box scene every such block but one). Both shortcuts leave a rounding
-margin and send the blocks within it to the exact test, so every decision is that test's.
+of the grid, each side once. From the second level on, a block whose children left room enough
+in the depth test is merged from a bound on its fan's distance to theirs: through its quadrants
+over strided views for all but the last row and column of blocks (those off the grid's first
+line, whose samples are evenly spaced), else through a plane, gathering a dozen samples, for
+blocks of 9 × 9 samples and more (at 4096² on the box scene, only some 8 000 blocks along the
+grid's border are tested in full).
+The shortcuts leave a rounding margin and send the blocks within it to the exact test, so every
+decision is that test's.
 """
 
 from __future__ import annotations
@@ -339,8 +342,9 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
 
 
 BOUND_MIN_SAMPLES = 1 << 6
-"""Blocks of at least this many samples (9 × 9) are first bounded from their children (a dozen
-samples read): smaller ones cost about as much to test in full."""
+"""Blocks of at least this many samples (9 × 9) that the strided bound through quadrants left
+undecided are first bounded through a plane (a dozen samples gathered): smaller ones cost about
+as much to test in full."""
 PROBE_STRIDE = 4
 PROBE_MIN_SAMPLES = 1 << 10
 """Blocks of at least this many samples (33 × 33) are probed first on every fourth row and column."""
