@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib_depth3d.camera import Camera
+from lib_depth3d.scene.triangulate import set_cells
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def uncovered_pixels(
     only centres: a render at another size than the picture's samples between pixel centres.
     """
     columns = len(grid_x_px)
-    cell_rows, cell_columns = np.nonzero(cut_cells)
+    cell_rows, cell_columns = set_cells(cut_cells)
     first_x, last_x = _pixel_span(grid_x_px[cell_columns], grid_x_px[cell_columns + 1], width_px)
     first_y, last_y = _pixel_span(grid_y_px[cell_rows], grid_y_px[cell_rows + 1], height_px)
     span = int(max(np.max(last_x - first_x, initial=0), np.max(last_y - first_y, initial=0))) + 1
@@ -191,7 +192,7 @@ def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray
 def _rectangles(mask: np.ndarray, zdepth: np.ndarray, jump: float) -> np.ndarray:
     """(n, 4) int64 pixel rectangles (top, bottom, left, right; inclusive) covering ``mask``
     exactly: connected runs along rows, merged down the columns where a run repeats."""
-    pixel_rows, pixel_columns = np.nonzero(mask)  # row-major: a pixel's left neighbour comes just before it
+    pixel_rows, pixel_columns = set_cells(mask)  # row-major: a pixel's left neighbour comes just before it
     values = _inverse(zdepth, pixel_rows, pixel_columns)
     joins_left = np.zeros(len(values), dtype=bool)
     joins_left[1:] = (pixel_rows[1:] == pixel_rows[:-1]) & (pixel_columns[1:] == pixel_columns[:-1] + 1)

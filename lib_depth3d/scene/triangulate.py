@@ -39,12 +39,22 @@ stay in cache; the results are those of one whole-grid float64 pass, bit for bit
 chosen diagonal's two triangles are tested for facing, in float32 first with a float64 re-test
 of those near the threshold; a block's fan is compared with the samples other than its five
 anchors, which it passes through exactly; blocks that fail the texture test by their extremes
-are not gathered, and large blocks are probed on a sparse lattice of samples first.
+are not gathered, and large blocks are probed on a sparse lattice of samples first. The first
+level (2 × 2 cells, whose tested samples are the middles of their sides) runs over strided views
+of the grid, each side once. From the second level on, a block whose children left room enough
+in the depth test is merged from a bound on its fan's distance to theirs: through its quadrants
+over strided views for all but the last row and column of blocks (those off the grid's first
+line, whose samples are evenly spaced), else through a plane, gathering a dozen samples, for
+blocks of 9 × 9 samples and more (at 4096² on the box scene, only some 8 000 blocks along the
+grid's border are tested in full).
+The shortcuts leave a rounding margin and send the blocks within it to the exact test, so every
+decision is that test's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +96,12 @@ TILE_CELLS = 1 << 16
 """Cells (or block samples) per tile of a whole-grid pass: its float64 temporaries take 512 KiB
 each, so a tile's stay in cache (2^14 to 2^16 ran fastest at 4096², 2^18 a third slower) and a
 4096² grid never holds a full-size one."""
+
+
+def set_cells(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the set elements of a 2-D mask, row-major: ``np.nonzero``'s,
+    from one flat pass (7× faster on a sparse 4096² mask, 2× on a dense one)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def _row_tiles(cell_rows: int, cell_columns: int) -> list[slice]:
@@ -184,6 +200,31 @@ def _float32_margin(x_image: np.ndarray, y_image: np.ndarray) -> float:
     return 4 * epsilon * (2 * reach * (6 * (2 + x_most + y_most) / spacing + 30) + 30)
 
 
+def _gentle_cell_limit(x_image: np.ndarray, y_image: np.ndarray, max_view_angle_deg: float) -> float | None:
+    """k such that a cell whose inverse depths span at most k times their lowest has both its
+    triangles seen within ``max_view_angle_deg`` of facing, whichever its diagonal (None: no
+    cell is sure to be).
+
+    A triangle's slopes are at most s = √2·D/h (D the span, h the smallest sample spacing on the
+    image plane), w̄ ≥ the lowest inverse depth, and |c| ≤ w̄ + s·r with r = |(x, y)| at most
+    ``reach``; so cos² ≥ 1 / ((u² + (1 + u·r)²)·(1 + r²)) with u = s / w̄, which stays above
+    cos²θ·(1 + 1 %) while u ≤ (√(L − 1) − r) / (1 + r²), L = 1 / (cos²θ·1.01). Half that keeps
+    the float64 rounding of the test and of the span far inside the 1 % (for inverse depths whose
+    squares stay finite, as any depth map's do).
+    """
+    spacing = min(np.min(np.abs(np.diff(x_image)), initial=np.inf), np.min(np.abs(np.diff(y_image)), initial=np.inf))
+    if not 0.0 < spacing < math.inf:
+        return None
+    cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
+    if cos_squared == 0.0:
+        return math.inf
+    reach = math.hypot(float(np.max(np.abs(x_image))), float(np.max(np.abs(y_image))))
+    room = 1.0 / (cos_squared * 1.01) - 1.0
+    if room <= reach * reach:
+        return None
+    return 0.5 * (math.sqrt(room) - reach) / (1.0 + reach * reach) * spacing / math.sqrt(2.0)
+
+
 def _facing_enough(
     inverse_depth: np.ndarray,
     x_image: np.ndarray,
@@ -200,10 +241,13 @@ def _facing_enough(
     Every cell triangle is a right triangle with one horizontal and one vertical edge. Only the
     triangles of each cell's chosen diagonal are tested, a tile of rows at a time.
 
-    The test runs in float32 first (half the memory traffic and twice the SIMD width) with the
-    inverse depths scaled by a power of two, which changes no ratio; where the two measures are
-    within :func:`_float32_margin` of each other the cell is tested again in float64, so the
-    result is that of the float64 test everywhere, bit for bit.
+    Most cells are gentle (:func:`_gentle_cell_limit`): their triangles are kept without
+    computing their measures, and the few others of a tile are tested exactly in float64. A tile
+    where more than a quarter are steep is tested whole in float32 first (half the memory traffic
+    and twice the SIMD width) with the inverse depths scaled by a power of two, which changes no
+    ratio; where the two measures are within :func:`_float32_margin` of each other the cell is
+    tested again in float64. Either way the result is that of the float64 test everywhere, bit
+    for bit.
     """
     cell_rows, cell_columns = main.shape
     cos_squared = math.cos(math.radians(max_view_angle_deg)) ** 2
@@ -215,9 +259,33 @@ def _facing_enough(
     )
     single = [term.astype(np.float32) for term in exact]
     margin = _float32_margin(x_image, y_image)
+    gentle_limit = _gentle_cell_limit(x_image, y_image, max_view_angle_deg)
     kept = np.empty((cell_rows, cell_columns, 2), dtype=bool)
+
+    def exactly(rows: np.ndarray, columns: np.ndarray) -> None:
+        dx, dy, x_first, x_second, y_low, y_high = exact
+        measures = _facing_measures(
+            (
+                inverse_depth[rows, columns], inverse_depth[rows, columns + 1],
+                inverse_depth[rows + 1, columns], inverse_depth[rows + 1, columns + 1],
+            ),
+            dx[columns], dy[rows, 0], x_first[columns], x_second[columns],
+            y_low[rows, 0], y_high[rows, 0], main[rows, columns], cos_squared,
+        )
+        for index, (squared_mean, bound) in enumerate(measures):
+            kept[rows, columns, index] = squared_mean >= bound
+
     for tile in _row_tiles(cell_rows, cell_columns):
         w = inverse_depth[tile.start : tile.stop + 1]
+        if gentle_limit is not None:
+            lowest = np.minimum(np.minimum(w[:-1, :-1], w[:-1, 1:]), np.minimum(w[1:, :-1], w[1:, 1:]))
+            highest = np.maximum(np.maximum(w[:-1, :-1], w[:-1, 1:]), np.maximum(w[1:, :-1], w[1:, 1:]))
+            steep = ~(highest - lowest <= gentle_limit * lowest)
+            if 4 * np.count_nonzero(steep) <= steep.size:
+                kept[tile] = True
+                steep_rows, steep_columns = set_cells(steep)
+                exactly(steep_rows + tile.start, steep_columns)
+                continue
         on_main = main[tile]
         # A power of two near 1/max(w) keeps squares of slopes far from float32's range limits.
         scale = math.ldexp(1.0, -int(np.frexp(np.max(w))[1])) if np.isfinite(np.max(w)) else 1.0
@@ -234,20 +302,8 @@ def _facing_enough(
             unsure |= (squared_mean >= bound * np.float32(1 - margin)) & ~clear
         if margin >= 0.25:
             unsure[...] = True
-        unsure_rows, unsure_columns = np.nonzero(unsure)
-        if unsure_rows.size:
-            grid_rows = unsure_rows + tile.start
-            dx, dy, x_first, x_second, y_low, y_high = exact
-            recheck = _facing_measures(
-                (
-                    inverse_depth[grid_rows, unsure_columns], inverse_depth[grid_rows, unsure_columns + 1],
-                    inverse_depth[grid_rows + 1, unsure_columns], inverse_depth[grid_rows + 1, unsure_columns + 1],
-                ),
-                dx[unsure_columns], dy[grid_rows, 0], x_first[unsure_columns], x_second[unsure_columns],
-                y_low[grid_rows, 0], y_high[grid_rows, 0], on_main[unsure_rows, unsure_columns], cos_squared,
-            )
-            for index, (squared_mean, bound) in enumerate(recheck):
-                kept[grid_rows, unsure_columns, index] = squared_mean >= bound
+        unsure_rows, unsure_columns = set_cells(unsure)
+        exactly(unsure_rows + tile.start, unsure_columns)
     return kept
 
 
@@ -285,14 +341,20 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     return weights
 
 
+BOUND_MIN_SAMPLES = 1 << 6
+"""Blocks of at least this many samples (9 × 9) that the strided bound through quadrants left
+undecided are first bounded through a plane (a dozen samples gathered): smaller ones cost about
+as much to test in full."""
 PROBE_STRIDE = 4
 PROBE_MIN_SAMPLES = 1 << 10
 """Blocks of at least this many samples (33 × 33) are probed first on every fourth row and column."""
-PROBE_MARGIN = 1e-9
-"""Relative to the inverse depths: how far a probed sample must miss its tolerance to drop its block."""
+ROUNDING_MARGIN = 1e-9
+"""Relative to a block's largest inverse depth: far above the rounding of its fan (a few ε), how far
+a probed sample must miss its tolerance to drop its block, and how much room a bound from its
+children must leave to merge it without its samples."""
 
 
-def _fan_within_tolerance(
+def _fan_room(
     block: np.ndarray,
     allowance: np.ndarray | None,
     weights: dict[int, np.ndarray],
@@ -301,10 +363,12 @@ def _fan_within_tolerance(
     options: TriangulationOptions,
     margin: float = 0.0,
 ) -> np.ndarray:
-    """Whether every tested sample of each block (a column of ``block``: its anchors, then the
-    tested samples) is within the depth tolerance of the block's fan; ``weights``: the fan
-    weights of the tested samples for each ``layout`` kind. With ``margin`` > 0, False only where
-    some sample misses its tolerance by more than ``margin`` times the largest inverse depth."""
+    """The smallest room (tolerance − deviation) left by the tested samples of each block (a
+    column of ``block``: its anchors, then the tested samples) against the block's fan:
+    negative where some sample misses the depth tolerance (the sign is exact: a rounded
+    difference has the sign of the difference). ``weights``: the fan weights of the tested
+    samples for each ``layout`` kind. With ``margin`` > 0 each tolerance is widened by
+    ``margin`` times the block's largest inverse depth, so that a probe fails only surely."""
     anchors, tested = block[:anchor_count], block[anchor_count:]
     counts = np.bincount(layout, minlength=16)
     kinds = np.flatnonzero(counts)
@@ -321,7 +385,7 @@ def _fan_within_tolerance(
         tolerance += allowance
     if margin:
         tolerance += margin * np.max(np.abs(block), axis=0)
-    return np.all(deviation <= tolerance, axis=0)
+    return np.min(np.subtract(tolerance, deviation, out=tolerance), axis=0, initial=np.inf)
 
 
 def _texture_within_tolerance(
@@ -343,6 +407,124 @@ def _texture_within_tolerance(
     return shift_px <= options.max_texture_shift_px
 
 
+def _room_from_children(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    height: int,
+    width: int,
+    row_splits: np.ndarray,
+    column_splits: np.ndarray,
+    children_room: np.ndarray,
+    highest: np.ndarray,
+) -> np.ndarray:
+    """A lower bound on the room each height × width block at (top, left) (cells) would leave
+    in the depth test, from its children's, reading a dozen samples instead of all of them.
+
+    ``row_splits``, ``column_splits``: the children's boundaries in cells from the block's
+    corner; ``children_room`` (n, len(row_splits) − 1, len(column_splits) − 1): their rooms;
+    ``highest``: the blocks' largest inverse depth. Take the plane A through the block's
+    top-left, top-right and bottom-left samples (in pixels, where the fans interpolate). The
+    fan of a child minus A is affine over each of the child's fan triangles, so it is at most
+    its largest value at the child's anchors, D; the block's fan minus A likewise at most E at
+    the block's anchors; so a sample misses the block's fan by at most its miss of its child's
+    fan + D + E. The bound is the least over children of (room − D) − E, less the rounding
+    margin, so a block whose bound keeps the margin passes the exact test too.
+    """
+    row_centres = row_splits[:-1] + np.diff(row_splits) // 2
+    column_centres = column_splits[:-1] + np.diff(column_splits) // 2
+    # The plane at the few rows and columns it is read on, one term per row and one per column.
+    downs = np.unique(np.concatenate([row_splits, row_centres, [height // 2]]))
+    acrosses = np.unique(np.concatenate([column_splits, column_centres, [width // 2]]))
+    flat_depth = inverse_depth.reshape(-1)
+    base = top * inverse_depth.shape[1] + left
+    corner = flat_depth[base]
+    x_left, y_top = grid_x_px[left], grid_y_px[top]
+    slope_x = (flat_depth[base + width] - corner) / (grid_x_px[left + width] - x_left)
+    slope_y = (flat_depth[base + height * inverse_depth.shape[1]] - corner) / (grid_y_px[top + height] - y_top)
+    along_x = {across: corner + slope_x * (grid_x_px[left + across] - x_left) for across in acrosses}
+    along_y = {down: slope_y * (grid_y_px[top + down] - y_top) for down in downs}
+
+    def off_plane(down: int, across: int) -> np.ndarray:
+        plane = along_x[across] + along_y[down]
+        sample = flat_depth[base + (down * inverse_depth.shape[1] + across)]
+        return np.abs(np.subtract(sample, plane, out=plane), out=plane)
+
+    block_miss = off_plane(height, width)
+    for down, across in ((0, width), (height, 0), (height // 2, width // 2)):
+        np.maximum(block_miss, off_plane(down, across), out=block_miss)
+    lattice = [[off_plane(down, across) for across in column_splits] for down in row_splits]
+    bound = np.full(len(top), np.inf)
+    for child_row, down in enumerate(row_centres):
+        for child_column, across in enumerate(column_centres):
+            child_miss = off_plane(down, across)
+            for corner_row, corner_column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+                np.maximum(child_miss, lattice[child_row + corner_row][child_column + corner_column], out=child_miss)
+            np.subtract(children_room[:, child_row, child_column], child_miss, out=child_miss)
+            np.minimum(bound, child_miss, out=bound)
+    bound -= block_miss
+    bound -= ROUNDING_MARGIN * highest
+    return bound
+
+
+def _room_from_quadrants(
+    at: Callable[[int, int], np.ndarray],
+    x_at: Callable[[int], np.ndarray],
+    y_at: Callable[[int], np.ndarray],
+    size: int,
+    children_room: Callable[[int, int], np.ndarray],
+    highest: np.ndarray,
+) -> np.ndarray:
+    """A tighter lower bound than :func:`_room_from_children` for size × size blocks (size a
+    multiple of 4) whose children are their quadrants and whose samples are evenly spaced (none
+    on the grid's first or last line).
+
+    ``at(down, across)``: the blocks' samples that many cells from their top-left corner;
+    ``x_at(across)``, ``y_at(down)``: those samples' pixel positions; ``children_room(row,
+    column)``: the room of each block's child there (0 or 1 each); ``highest``: the blocks'
+    largest inverse depth; all broadcast together (a list of blocks, or a tile of them).
+
+    The block's fan splits each quadrant along the diagonal from the block's corner to its
+    centre, which passes through the quadrant's centre sample, so on each of the child's fan
+    triangles both fans are affine: they differ by at most their largest difference at the
+    child's anchors. There the block's fan is the sample at its own corners and centre, the
+    interpolation along its side at the middles of its sides, and along the diagonal at the
+    child's centre. Even spacing holds to a few ε of the positions, which moves these vertices
+    by far less than the rounding margin covers.
+    """
+    half, quarter = size // 2, size // 4
+
+    def miss(sample: np.ndarray, start: np.ndarray, end: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+        interpolated = start + fraction * (end - start)
+        return np.abs(np.subtract(sample, interpolated, out=interpolated), out=interpolated)
+
+    corners = {(0, 0): at(0, 0), (0, 1): at(0, size), (1, 0): at(size, 0), (1, 1): at(size, size)}
+    centre = at(half, half)
+    across_fraction = (x_at(half) - x_at(0)) / (x_at(size) - x_at(0))
+    down_fraction = (y_at(half) - y_at(0)) / (y_at(size) - y_at(0))
+    side_miss = {  # the middles of the top, bottom, left and right sides
+        (0, None): miss(at(0, half), corners[0, 0], corners[0, 1], across_fraction),
+        (1, None): miss(at(size, half), corners[1, 0], corners[1, 1], across_fraction),
+        (None, 0): miss(at(half, 0), corners[0, 0], corners[1, 0], down_fraction),
+        (None, 1): miss(at(half, size), corners[0, 1], corners[1, 1], down_fraction),
+    }
+    bound = np.inf
+    for child_row in (0, 1):
+        for child_column in (0, 1):
+            corner_across = child_column * size
+            child_across = quarter + child_column * half
+            fraction = (x_at(child_across) - x_at(corner_across)) / (x_at(half) - x_at(corner_across))
+            child_miss = miss(
+                at(quarter + child_row * half, child_across), corners[child_row, child_column], centre, fraction
+            )
+            child_miss = np.maximum(child_miss, side_miss[child_row, None])
+            np.maximum(child_miss, side_miss[None, child_column], out=child_miss)
+            bound = np.minimum(bound, children_room(child_row, child_column) - child_miss)
+    return bound - ROUNDING_MARGIN * highest
+
+
 def _blocks_within_tolerance(
     inverse_depth: np.ndarray,
     grid_x_px: np.ndarray,
@@ -355,15 +537,20 @@ def _blocks_within_tolerance(
     width: int,
     options: TriangulationOptions,
     depth_allowance: np.ndarray | None,
-    extremes: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(whether each, lowest, highest inverse depth of each) of the given blocks of a level, all
-    height × width cells: whether it may be merged, and the extremes of its samples.
+    children: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(whether each, lowest, highest inverse depth, room) of the given blocks of a level, all
+    height × width cells: whether it may be merged, the extremes of its samples, and for merged
+    blocks a lower bound on the room left in the depth test (tolerance − miss, least over the
+    samples, less ``ROUNDING_MARGIN`` times the block's largest inverse depth; NaN for the
+    others).
 
-    ``extremes``: the blocks' (lowest, highest) when they are known (from their children), else
-    they are found here. Blocks are tested a chunk of about ``TILE_CELLS`` samples at a time, so
-    a level of small blocks over a 4096² grid never gathers all its samples (nor their positions)
-    at once.
+    ``children``: when the blocks' children were tested, their (lowest, highest) reduced to the
+    blocks, the children's boundaries in cells from each block's corner along rows and columns,
+    and the rooms of the level below (block j's children start at 2j along each axis); else
+    everything is found here. Blocks are tested a chunk of about ``TILE_CELLS`` samples at a
+    time, so a level of small blocks over a 4096² grid never gathers all its samples (nor their
+    positions) at once.
     """
     grid_rows, grid_columns = inverse_depth.shape
     down, across = np.arange(height + 1), np.arange(width + 1)
@@ -377,26 +564,54 @@ def _blocks_within_tolerance(
     anchor_count = len(corners_and_centre)
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
+    half_error = 0.5 * options.max_depth_error
     weights: dict[int, np.ndarray] = {}
     mergeable = np.zeros(len(block_rows), dtype=bool)
-    if extremes is None:
+    room = np.full(len(block_rows), np.nan)
+    if children is None:
         lowest, highest = np.empty(len(block_rows)), np.empty(len(block_rows))
         pending = np.arange(len(block_rows))
     else:
         # With the extremes known the texture test needs no sample: the blocks it fails are not
-        # gathered at all.
-        lowest, highest = extremes
+        # gathered at all; of the others, large ones whose children leave room enough are merged
+        # without gathering either (on a plane, every block from the third level on).
+        lowest, highest, row_splits, column_splits, children_room = children
         pending = np.flatnonzero(
             _texture_within_tolerance(grid_x_px, grid_y_px, row_bounds[block_rows], column_bounds[block_columns],
                                       height, width, lowest, highest, options)
         )
+    if children is not None and len(order) >= BOUND_MIN_SAMPLES:
+        # Parent j's children start at child 2j along each axis.
+        child_rows = 2 * block_rows[pending, None, None] + np.arange(len(row_splits) - 1)[None, :, None]
+        child_columns = 2 * block_columns[pending, None, None] + np.arange(len(column_splits) - 1)[None, None, :]
+        top, left = row_bounds[block_rows[pending]], column_bounds[block_columns[pending]]
+        rooms = children_room[child_rows, child_columns]
+        bound = _room_from_children(
+            inverse_depth, grid_x_px, grid_y_px, top, left, height, width, row_splits, column_splits,
+            rooms, highest[pending],
+        )
+        if height == width and height % 4 == 0 and np.array_equal(row_splits, [0, height // 2, height]) \
+                and np.array_equal(column_splits, row_splits):
+            evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
+            even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
+            tighter = _room_from_quadrants(
+                lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
+                lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
+                height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
+                highest[pending[evenly]],
+            )
+            bound[evenly] = np.maximum(bound[evenly], tighter)
+        surely = bound >= ROUNDING_MARGIN * highest[pending]
+        mergeable[pending[surely]] = True
+        room[pending[surely]] = bound[surely]
+        pending = pending[~surely]
     # Large blocks are first tested on a sparse lattice of their samples (every PROBE_STRIDE-th
     # row and column): those that surely fail there skip the full gather. "Surely" leaves a
     # margin far above the rounding of the fan (a few ε of the inverse depths), so a block that
     # the full test would pass is never dropped.
     tested_order = order[anchor_count:]
     on_lattice = ((tested_order // stride) % PROBE_STRIDE == 0) & ((tested_order % stride) % PROBE_STRIDE == 0)
-    probe = np.flatnonzero(on_lattice) if extremes is not None and len(order) >= PROBE_MIN_SAMPLES else None
+    probe = np.flatnonzero(on_lattice) if children is not None and len(order) >= PROBE_MIN_SAMPLES else None
     step = max(1, TILE_CELLS // len(offsets))
     for start in range(0, len(pending), step):
         indices = pending[start : start + step]
@@ -419,28 +634,171 @@ def _blocks_within_tolerance(
         if probe is not None:
             probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
             probe_ids = probe_offsets + base
-            within = _fan_within_tolerance(
+            within = _fan_room(
                 flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
                 {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
-                PROBE_MARGIN,
-            )
+                ROUNDING_MARGIN,
+            ) >= 0
             indices, top, left, layout, base = indices[within], top[within], left[within], layout[within], base[within]
             if not indices.size:
                 continue
         sample_ids = offsets + base
         block = flat_depth[sample_ids]
-        depth_ok = _fan_within_tolerance(
+        block_room = _fan_room(
             block, None if flat_allowance is None else flat_allowance[sample_ids[anchor_count:]],
             weights, layout, anchor_count, options,
         )
-        if extremes is None:
+        depth_ok = block_room >= 0
+        if children is None:
             lowest[indices] = block.min(axis=0)
             highest[indices] = block.max(axis=0)
             depth_ok &= _texture_within_tolerance(
                 grid_x_px, grid_y_px, top, left, height, width, lowest[indices], highest[indices], options
             )
         mergeable[indices] = depth_ok
-    return mergeable, lowest, highest
+        # The anchors miss the fan by nothing, so their room is their tolerance, at least
+        # half_error times the lowest inverse depth.
+        room[indices] = np.where(
+            depth_ok,
+            np.minimum(block_room, half_error * lowest[indices]) - ROUNDING_MARGIN * highest[indices],
+            np.nan,
+        )
+    return mergeable, lowest, highest, room
+
+
+def _first_level_blocks(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    first_row: int,
+    first_column: int,
+    candidates: np.ndarray,
+    options: TriangulationOptions,
+    depth_allowance: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(merged, lowest, highest, room, undecided) of a rectangle of 2 × 2-cell blocks from cell
+    (first_row, first_column); ``candidates``: its blocks whose cells are all whole.
+
+    A 2 × 2 block's tested samples are the middles of its sides, where its fan is the
+    interpolation between the side's two corners, so each side is computed once for the two
+    blocks sharing it, over strided views of tiles of the grid: nothing is gathered. These
+    interpolations and the fan weights of :func:`_blocks_within_tolerance` agree to a few ε
+    of the inverse depths, far within ``ROUNDING_MARGIN``; a candidate whose room is within
+    that margin of 0 is left ``undecided`` for the exact test, so every decision is the exact
+    test's. Extremes are those of each block's nine samples; rooms are lower bounds as
+    :func:`_blocks_within_tolerance` gives them (NaN where not merged).
+    """
+    block_rows, block_columns = candidates.shape
+    half_error = 0.5 * options.max_depth_error
+    columns = slice(first_column, first_column + 2 * block_columns + 1)
+    x_px = grid_x_px[columns]
+    y_px = grid_y_px[first_row : first_row + 2 * block_rows + 1]
+    across_fraction = (x_px[1::2] - x_px[:-1:2]) / (x_px[2::2] - x_px[:-1:2])
+    down_fraction = (y_px[1::2] - y_px[:-1:2]) / (y_px[2::2] - y_px[:-1:2])
+    room, lowest, highest = (np.empty(candidates.shape) for _ in range(3))
+    merged, undecided = np.empty_like(candidates), np.empty_like(candidates)
+    top = first_row + 2 * np.arange(block_rows)
+    left = first_column + 2 * np.arange(block_columns)
+
+    def side_room(middle, start, end, fraction, allowance):
+        tolerance = half_error * middle
+        if allowance is not None:
+            tolerance += allowance
+        interpolated = start + fraction * (end - start)
+        return tolerance - np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+
+    for tile in _row_tiles(block_rows, 4 * block_columns):
+        rows = slice(first_row + 2 * tile.start, first_row + 2 * tile.stop + 1)
+        w = inverse_depth[rows, columns]
+        allowance = None if depth_allowance is None else depth_allowance[rows, columns]
+        corners = w[::2]
+        top_sides = side_room(  # the middles of the blocks' top (and bottom) sides, on the even rows
+            corners[:, 1::2], corners[:, :-1:2], corners[:, 2::2], across_fraction,
+            None if allowance is None else allowance[::2, 1::2],
+        )
+        left_sides = side_room(  # the middles of their left (and right) sides, on the odd rows
+            w[1::2, ::2], corners[:-1, ::2], corners[1:, ::2], down_fraction[tile, None],
+            None if allowance is None else allowance[1::2, ::2],
+        )
+        tile_room = np.minimum(top_sides[:-1], top_sides[1:])
+        np.minimum(tile_room, left_sides[:, :-1], out=tile_room)
+        np.minimum(tile_room, left_sides[:, 1:], out=tile_room)
+        low, high = lowest[tile], highest[tile]
+        for extreme, out in ((np.minimum, low), (np.maximum, high)):
+            along = extreme(extreme(w[:, :-1:2], w[:, 1::2]), w[:, 2::2])
+            extreme(extreme(along[:-1:2], along[1::2]), along[2::2], out=out)
+        tested = candidates[tile] & _texture_within_tolerance(
+            grid_x_px, grid_y_px, top[tile, None], left[None, :], 2, 2, low, high, options
+        )
+        margin = ROUNDING_MARGIN * high
+        np.logical_and(tested, tile_room >= margin, out=merged[tile])
+        np.logical_and(tested, np.abs(tile_room) < margin, out=undecided[tile])
+        # The anchors' room is their tolerance (see _blocks_within_tolerance); twice the margin
+        # covers the interpolations' rounding as well as the fan's.
+        np.minimum(tile_room, half_error * low, out=tile_room)
+        tile_room -= 2 * margin
+        room[tile] = np.where(merged[tile], tile_room, np.nan)
+    return merged, lowest, highest, room, undecided
+
+
+def _blocks_from_quadrants(
+    inverse_depth: np.ndarray,
+    grid_x_px: np.ndarray,
+    grid_y_px: np.ndarray,
+    first_row: int,
+    first_column: int,
+    size: int,
+    candidates: np.ndarray,
+    lowest: np.ndarray,
+    highest: np.ndarray,
+    children_room: np.ndarray,
+    options: TriangulationOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(merged, room, undecided) of a rectangle of size × size-cell blocks (size a multiple of
+    4, each block's children its quadrants) from cell (first_row, first_column).
+
+    ``candidates``: the blocks whose children all merged; ``lowest``, ``highest``: their extremes
+    (from the children); ``children_room`` (2 × rows, 2 × columns): the children's rooms. Each
+    block is bounded through its quadrants (:func:`_room_from_quadrants`) over strided views of
+    tiles of the grid, gathering nothing: a candidate that passes the texture test, lies off the
+    grid's first line (its samples evenly spaced) and keeps the rounding margin is merged; the
+    other candidates that pass the texture test are left ``undecided`` for the exact test.
+    """
+    block_rows, block_columns = candidates.shape
+    columns = slice(first_column, first_column + size * block_columns + 1)
+    x_px = grid_x_px[columns]
+    y_px = grid_y_px[first_row : first_row + size * block_rows + 1]
+    top = first_row + size * np.arange(block_rows)
+    left = first_column + size * np.arange(block_columns)
+    # The rectangle never reaches the grid's last lines: its blocks all have one beyond them.
+    evenly = (top > 0)[:, None] & (left > 0)[None, :]
+    merged, undecided = np.empty_like(candidates), np.empty_like(candidates)
+    room = np.empty(candidates.shape)
+    for tile in _row_tiles(block_rows, block_columns):
+        count = tile.stop - tile.start
+        w = inverse_depth[first_row + size * tile.start : first_row + size * tile.stop + 1, columns]
+
+        def at(down: int, across: int) -> np.ndarray:
+            return w[down : down + size * count : size, across : across + size * block_columns : size]
+
+        def x_at(across: int) -> np.ndarray:
+            return x_px[across : across + size * block_columns : size]
+
+        def y_at(down: int) -> np.ndarray:
+            return y_px[size * tile.start + down : size * tile.stop + down : size, None]
+
+        def child_room_at(child_row: int, child_column: int) -> np.ndarray:
+            return children_room[2 * tile.start + child_row : 2 * tile.stop : 2, child_column : 2 * block_columns : 2]
+
+        bound = _room_from_quadrants(at, x_at, y_at, size, child_room_at, highest[tile])
+        tested = candidates[tile] & _texture_within_tolerance(
+            grid_x_px, grid_y_px, top[tile, None], left[None, :], size, size, lowest[tile], highest[tile], options
+        )
+        surely = tested & evenly[tile] & (bound >= ROUNDING_MARGIN * highest[tile])
+        merged[tile] = surely
+        np.logical_and(tested, ~surely, out=undecided[tile])
+        room[tile] = np.where(surely, bound, np.nan)
+    return merged, room, undecided
 
 
 def _block_bounds(cells: int, size: int) -> np.ndarray:
@@ -522,7 +880,7 @@ def _uniform_parts(row_bounds: np.ndarray, column_bounds: np.ndarray) -> list[tu
 
 def _blocks_in(mask: np.ndarray, rows: slice, columns: slice) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the set blocks of ``mask`` within one part."""
-    block_rows, block_columns = np.nonzero(mask[rows, columns])
+    block_rows, block_columns = set_cells(mask[rows, columns])
     return block_rows + rows.start, block_columns + columns.start
 
 
@@ -541,10 +899,12 @@ def _merge_levels(
     if cell_rows < 2 or cell_columns < 2:
         return levels
     size = 1
-    # The lowest and highest inverse depth of each block of the level below (NaN where it was not
-    # tested): a merged block's samples are its children's, so its extremes are theirs, and only
-    # the first level reads them from the samples (at 4096², 0.4 s of reductions otherwise).
-    child_lowest = child_highest = None
+    # The lowest and highest inverse depth of each block of the level below and its room in the
+    # depth test (NaN where not merged; all three are read only where every child merged): a
+    # merged block's samples are its children's, so its extremes are theirs, and only the first
+    # level reads them from the samples (at 4096², 0.4 s of reductions otherwise); its room is
+    # bounded from theirs.
+    child_lowest = child_highest = child_room = None
     while len(levels[-1].row_bounds) > 2 or len(levels[-1].column_bounds) > 2:
         children = levels[-1]
         size *= 2
@@ -554,23 +914,64 @@ def _merge_levels(
         if not candidates.any():
             break
         merged = np.zeros_like(candidates)
-        lowest, highest = np.full(candidates.shape, np.nan), np.full(candidates.shape, np.nan)
+        lowest, highest, room = (np.full(candidates.shape, np.nan) for _ in range(3))
         if child_lowest is not None:
             from_children = (
                 _reduce_children(np.minimum, child_lowest, parent_shape),
                 _reduce_children(np.maximum, child_highest, parent_shape),
             )
         for part_rows, part_columns, height, width in _uniform_parts(row_bounds, column_bounds):
-            block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
+            if child_lowest is None and height == width == 2:
+                part = (part_rows, part_columns)
+                merged[part], lowest[part], highest[part], room[part], undecided = _first_level_blocks(
+                    inverse_depth, grid_x_px, grid_y_px, row_bounds[part_rows.start], column_bounds[part_columns.start],
+                    candidates[part], options, depth_allowance,
+                )
+                block_rows, block_columns = set_cells(undecided)
+                block_rows += part_rows.start
+                block_columns += part_columns.start
+            elif child_lowest is not None and height == width and height % 4 == 0 \
+                    and part_rows.stop < parent_shape[0] and part_columns.stop < parent_shape[1]:
+                # All but the last row and column of blocks: each has its quadrants as children.
+                part = (part_rows, part_columns)
+                lowest[part], highest[part] = from_children[0][part], from_children[1][part]
+                children_part = (
+                    slice(2 * part_rows.start, 2 * part_rows.stop), slice(2 * part_columns.start, 2 * part_columns.stop)
+                )
+                merged[part], room[part], undecided = _blocks_from_quadrants(
+                    inverse_depth, grid_x_px, grid_y_px, row_bounds[part_rows.start], column_bounds[part_columns.start],
+                    height, candidates[part], lowest[part], highest[part], child_room[children_part], options,
+                )
+                block_rows, block_columns = set_cells(undecided)
+                block_rows += part_rows.start
+                block_columns += part_columns.start
+            else:
+                block_rows, block_columns = _blocks_in(candidates, part_rows, part_columns)
             if block_rows.size == 0:
                 continue
             known = None
             if child_lowest is not None:
-                known = (from_children[0][block_rows, block_columns], from_children[1][block_rows, block_columns])
+                # Every block of a part has its children at the same places: parent j's children
+                # start at child 2j, and the last parent's run to the last child.
+                row_splits, column_splits = (
+                    child_bounds[2 * part.start : 2 * part.start + count + 1] - bounds[part.start]
+                    for child_bounds, bounds, part, count in (
+                        (children.row_bounds, row_bounds, part_rows,
+                         2 if part_rows.stop < parent_shape[0] else len(children.row_bounds) - 1 - 2 * part_rows.start),
+                        (children.column_bounds, column_bounds, part_columns,
+                         2 if part_columns.stop < parent_shape[1]
+                         else len(children.column_bounds) - 1 - 2 * part_columns.start),
+                    )
+                )
+                known = (
+                    from_children[0][block_rows, block_columns], from_children[1][block_rows, block_columns],
+                    row_splits, column_splits, child_room,
+                )
             (
                 merged[block_rows, block_columns],
                 lowest[block_rows, block_columns],
                 highest[block_rows, block_columns],
+                room[block_rows, block_columns],
             ) = _blocks_within_tolerance(
                 inverse_depth, grid_x_px, grid_y_px,
                 row_bounds, column_bounds, block_rows, block_columns, height, width, options, depth_allowance,
@@ -579,7 +980,7 @@ def _merge_levels(
         if not merged.any():
             break
         levels.append(_Level(row_bounds, column_bounds, merged))
-        child_lowest, child_highest = lowest, highest
+        child_lowest, child_highest, child_room = lowest, highest, room
     return levels
 
 
@@ -652,6 +1053,10 @@ def triangulate_grid(
     ``depth_allowance`` (rows, columns): inverse depth by which the decimated surface may miss
     each sample beyond the relative tolerance (None: none).
     """
+    # Blocks and tiles are read through flat indices: a layer's window of a larger grid is copied once.
+    inverse_depth = np.ascontiguousarray(inverse_depth)
+    if depth_allowance is not None:
+        depth_allowance = np.ascontiguousarray(depth_allowance)
     x_image = (grid_x_px - principal_point_px[0]) / focal_length_px
     y_image = (principal_point_px[1] - grid_y_px) / focal_length_px
     rows, columns = inverse_depth.shape
@@ -676,13 +1081,14 @@ def triangulate_grid(
     leaves = _leaf_masks(levels)
     corner_used = np.zeros((rows, columns), dtype=bool)
     for level, leaf in zip(levels, leaves):
-        leaf_rows, leaf_columns = np.nonzero(leaf)
+        leaf_rows, leaf_columns = set_cells(leaf)
         for row_bounds in (level.row_bounds[leaf_rows], level.row_bounds[leaf_rows + 1]):
             for column_bounds in (level.column_bounds[leaf_columns], level.column_bounds[leaf_columns + 1]):
                 corner_used[row_bounds, column_bounds] = True
 
-    single_cells = leaves[0]
-    single_rows, single_columns = np.nonzero(single_cells)
+    # Cells that kept no triangle add none: a layer's box is mostly cells left out.
+    single_cells = leaves[0] & (kept[..., 0] | kept[..., 1])
+    single_rows, single_columns = set_cells(single_cells)
     single_triangles = _cell_triangles(single_rows, single_columns, main[single_cells], columns)
     pieces = [single_triangles[kept[single_cells]]]
     for level, leaf in zip(levels[1:], leaves[1:]):

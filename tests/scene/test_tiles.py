@@ -123,14 +123,112 @@ def test_large_blocks_are_probed_and_some_fail():
     """Not vacuous: the surface has blocks large enough to probe, and the probe drops some."""
     inverse_depth = _smooth_surface(130, 130, seed=1)
     calls = []
-    original = triangulate._fan_within_tolerance
+    original = triangulate._fan_room
 
     def recording(*arguments, **keywords):
         result = original(*arguments, **keywords)
         calls.append((arguments[-1] if len(arguments) > 6 else keywords.get("margin", 0.0), result))
         return result
 
-    with mock.patch.object(triangulate, "_fan_within_tolerance", recording):
+    with mock.patch.object(triangulate, "_fan_room", recording):
         _triangulated(inverse_depth, ONE_TILE)
-    probes = [result for margin, result in calls if margin]
-    assert probes and not all(result.all() for result in probes)
+    probes = [room for margin, room in calls if margin]
+    assert probes and not all((room >= 0).all() for room in probes)
+
+
+def _plane(rows: int, columns: int) -> np.ndarray:
+    """Inverse depth of a slanted wall (affine in pixels): every block merges as far as the
+    texture test allows."""
+    grid = sample_grid(columns, rows, rows, columns)
+    return 0.3 - 0.04 * grid.x_px[None, :] / columns - 0.02 * grid.y_px[:, None] / rows
+
+
+def _never_sure(*arguments):
+    """A bound that merges nothing (both bounds take the blocks' largest inverse depth last)."""
+    return np.full(np.shape(arguments[-1]), -np.inf)
+
+
+def _all_undecided(inverse_depth, grid_x_px, grid_y_px, first_row, first_column, candidates, options, allowance):
+    nothing = np.full(candidates.shape, np.nan)
+    return np.zeros_like(candidates), nothing, nothing, nothing, candidates.copy()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    rows=st.integers(3, 140),
+    columns=st.integers(3, 140),
+    seed=st.integers(0, 2**16),
+    smooth=st.booleans(),
+    with_allowance=st.booleans(),
+)
+def test_shortcuts_change_nothing(rows, columns, seed, smooth, with_allowance):
+    """Blocks bounded from their children (through a plane, and through their quadrants) and the
+    first level's strided test decide every block as testing all its samples does: the triangles
+    are the same with either shortcut off."""
+    inverse_depth = (_smooth_surface if smooth else _surface)(rows, columns, seed)
+    extra = {"depth_allowance": 1e-4 * inverse_depth} if with_allowance else {}
+    reference = _triangulated(inverse_depth, ONE_TILE, **extra)
+    with mock.patch.object(triangulate, "_room_from_children", _never_sure), \
+            mock.patch.object(triangulate, "_room_from_quadrants", _never_sure):
+        without_bound = _triangulated(inverse_depth, ONE_TILE, **extra)
+    with mock.patch.object(triangulate, "_room_from_quadrants", _never_sure):
+        without_quadrants = _triangulated(inverse_depth, ONE_TILE, **extra)
+    with mock.patch.object(triangulate, "_first_level_blocks", _all_undecided):
+        without_strides = _triangulated(inverse_depth, ONE_TILE, **extra)
+    np.testing.assert_array_equal(without_bound.faces, reference.faces)
+    np.testing.assert_array_equal(without_quadrants.faces, reference.faces)
+    np.testing.assert_array_equal(without_strides.faces, reference.faces)
+
+
+def test_children_bound_large_blocks_and_the_first_level_decides_alone():
+    """Not vacuous: on a plane every large block is merged from its children's bound, none is
+    left undecided at the first level; on the wavy wall some bounds fall short."""
+    decided = {}
+    bounded, first_level = triangulate._room_from_children, triangulate._first_level_blocks
+
+    def recording_bound(*arguments):
+        bound = bounded(*arguments)
+        decided.setdefault("sure", []).append(bound >= triangulate.ROUNDING_MARGIN * arguments[-1])
+        return bound
+
+    def recording_first_level(*arguments):
+        result = first_level(*arguments)
+        decided.setdefault("undecided", []).append(result[-1])
+        decided.setdefault("merged", []).append(result[0])
+        return result
+
+    with mock.patch.object(triangulate, "_room_from_children", recording_bound), \
+            mock.patch.object(triangulate, "_first_level_blocks", recording_first_level):
+        _triangulated(_plane(130, 130), ONE_TILE)
+    assert all(sure.all() for sure in decided["sure"]) and len(decided["sure"]) >= 3
+    assert not any(undecided.any() for undecided in decided["undecided"])
+    assert all(merged.any() for merged in decided["merged"])
+    decided.clear()
+    with mock.patch.object(triangulate, "_room_from_children", recording_bound):
+        _triangulated(_smooth_surface(130, 130, seed=1), ONE_TILE)
+    sure = np.concatenate(decided["sure"])
+    assert sure.any() and not sure.all()
+
+
+def test_quadrants_spare_full_tests_the_plane_does_not():
+    """Not vacuous: on the wavy wall the bound through quadrants merges large blocks that the
+    bound through a plane leaves to the full test of all their samples."""
+    original, quadrants = triangulate._fan_room, triangulate._room_from_quadrants
+
+    def large_blocks_tested(room_from_quadrants):
+        tested = []
+
+        def counting(block, allowance, weights, layout, anchor_count, options, margin=0.0):
+            if block.shape[0] >= triangulate.BOUND_MIN_SAMPLES and not margin:
+                tested.append(block.shape[1])
+            return original(block, allowance, weights, layout, anchor_count, options, margin)
+
+        with mock.patch.object(triangulate, "_fan_room", counting), \
+                mock.patch.object(triangulate, "_room_from_quadrants", room_from_quadrants):
+            faces = _triangulated(_smooth_surface(130, 130, seed=1), ONE_TILE).faces
+        return sum(tested), faces
+
+    with_quadrants, faces = large_blocks_tested(quadrants)
+    without_quadrants, reference = large_blocks_tested(_never_sure)
+    assert with_quadrants < without_quadrants
+    np.testing.assert_array_equal(faces, reference)
