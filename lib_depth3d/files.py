@@ -65,13 +65,45 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-GREY16_PNG_COMPRESS_LEVEL = 1
-"""zlib level of :func:`grey16_png_bytes`: at 4096² level 6 took 1.1–1.3 s (Pillow), level 1 with
-the Sub filter 0.2 s for a third more bytes, still smaller than Pillow's level 1 (adaptive filters)."""
+try:
+    from isal import isal_zlib as FAST_DEFLATE
+except ImportError:  # an environment install.py did not set up: zlib writes the same pixels, slower
+    FAST_DEFLATE = None
+"""python-isal's zlib (Intel ISA-L), which :func:`grey16_png_bytes` and :func:`rgb_png_bytes`
+deflate with when it is installed: at level 1 it took 0.05 s for a 4096² depth map's rows where
+zlib's level 1 took 0.17–0.25 s, and 0.13–0.21 s for a 4096² picture's where zlib's run-length
+level 1 took 0.56–0.74 s, for files of the same size (8 % smaller for the depth)."""
+FAST_DEFLATE_LEVEL = 1
+ZLIB_LEVEL = 1
+PNG_ROWS_PER_BLOCK = 64
+"""Rows filtered and deflated at a time (a 4096-wide RGB block is 768 kB): they stay in the
+processor's cache between the filter and the deflate."""
 
 
 def _png_chunk(kind: bytes, data) -> bytes:
     return b"".join([struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))])
+
+
+def _deflater(find_repeats: bool):
+    """A compressor of one PNG's image data: :data:`FAST_DEFLATE` at level 1 when installed (it
+    always searches for repeated strings), else zlib at level 1, with its run-length strategy
+    (only repeats of the byte before) unless ``find_repeats``."""
+    if FAST_DEFLATE is not None:
+        return FAST_DEFLATE.compressobj(FAST_DEFLATE_LEVEL)
+    return zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY if find_repeats else zlib.Z_RLE)
+
+
+def _filtered_png(header: bytes, rows_of, height: int, text: dict[str, str] | None, find_repeats: bool) -> bytes:
+    """A PNG of ``header`` (IHDR's data), ``text`` in tEXt chunks (Latin-1 keys and values) and
+    one IDAT chunk of the filtered rows ``rows_of(top, bottom)`` gives, a block at a time."""
+    compressor = _deflater(find_repeats)
+    parts = [compressor.compress(rows_of(top, min(top + PNG_ROWS_PER_BLOCK, height)))
+             for top in range(0, height, PNG_ROWS_PER_BLOCK)]
+    parts.append(compressor.flush())
+    chunks = [_png_chunk(b"IHDR", header)]
+    chunks += [_png_chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text or {}).items()]
+    chunks += [_png_chunk(b"IDAT", b"".join(parts)), _png_chunk(b"IEND", b"")]
+    return PNG_SIGNATURE + b"".join(chunks)
 
 
 def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
@@ -79,58 +111,53 @@ def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
     values) in tEXt chunks before the pixels.
 
     Every row is Sub-filtered (each byte minus the one a sample, two bytes, before it), which
-    turns a smooth depth map into small differences, and deflated at
-    :data:`GREY16_PNG_COMPRESS_LEVEL` in one IDAT chunk; any PNG reader reads it.
+    turns a smooth depth map into small differences (with zlib, level 1 and the Sub filter were
+    faster than level 6 or Pillow's adaptive filters, and smaller than Pillow's level 1); any
+    PNG reader reads it.
     """
     import numpy as np
 
     height, width = values.shape
-    big_endian = np.ascontiguousarray(values, dtype=">u2").view(np.uint8)
-    rows = np.empty((height, 2 * width + 1), dtype=np.uint8)
-    rows[:, 0] = 1  # the Sub filter
-    rows[:, 1:3] = big_endian[:, :2]
-    np.subtract(big_endian[:, 2:], big_endian[:, :-2], out=rows[:, 3:])  # modulo 256, as PNG defines it
-    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0))]
-    chunks += [_png_chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text or {}).items()]
-    chunks += [_png_chunk(b"IDAT", zlib.compress(rows, GREY16_PNG_COMPRESS_LEVEL)), _png_chunk(b"IEND", b"")]
-    return PNG_SIGNATURE + b"".join(chunks)
 
+    def sub_filtered(top: int, bottom: int):
+        big_endian = np.ascontiguousarray(values[top:bottom], dtype=">u2").view(np.uint8)
+        rows = np.empty((bottom - top, 2 * width + 1), dtype=np.uint8)
+        rows[:, 0] = 1  # the Sub filter
+        rows[:, 1:3] = big_endian[:, :2]
+        np.subtract(big_endian[:, 2:], big_endian[:, :-2], out=rows[:, 3:])  # modulo 256, as PNG defines it
+        return rows
 
-RGB_PNG_ROWS_PER_BLOCK = 64
-"""Rows filtered and fed to zlib at a time by :func:`rgb_png_bytes` (a 4096-wide block is 768 kB)."""
+    return _filtered_png(struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0), sub_filtered, height, text,
+                         find_repeats=True)
 
 
 def rgb_png_bytes(picture, find_repeats: bool = False) -> bytes:
     """An 8-bit RGB PNG of the RGB ``picture`` (PIL), for textures, where speed counts more than size.
 
-    Every row is Up-filtered (each byte minus the one above it) and deflated at level 1, a block
-    of rows at a time: with zlib's run-length strategy (only repeats of the byte before) by
-    default, or, with ``find_repeats``, its default strategy, which also searches for repeated
-    strings. For a photo the search is mostly wasted: at 4096² a noisy picture took 0.56 s with
-    runs only against 1.3 s with the search and 2.5 s with Pillow's ``compress_level=1``, and was
-    8 % smaller than both; on the fSpy projects' photos runs only were 2–5× faster than Pillow, from
-    30 % smaller to 14 % larger. The background layer's texture, whose colours are grown into
-    repeated blocks, is half the size with the search, in the same time.
+    Every row is Up-filtered (each byte minus the one above it) and deflated at level 1
+    (:func:`_deflater`). Without python-isal, zlib's search for repeated strings is mostly wasted
+    on a photo: at 4096² a noisy picture took 0.56 s with runs only against 1.3 s with the search
+    and 2.5 s with Pillow's ``compress_level=1``, and was 8 % smaller than both; on the fSpy
+    projects' photos runs only were 2–5× faster than Pillow, from 30 % smaller to 14 % larger. The
+    background layer's texture, whose colours are grown into repeated blocks, is half the size
+    with the search (``find_repeats``), in the same time.
     """
     import numpy as np
 
     width, height = picture.size
     pixels = np.asarray(picture).reshape(height, 3 * width)
-    strategy = zlib.Z_DEFAULT_STRATEGY if find_repeats else zlib.Z_RLE
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, strategy)
-    parts = []
-    for top in range(0, height, RGB_PNG_ROWS_PER_BLOCK):
-        block = pixels[top : top + RGB_PNG_ROWS_PER_BLOCK]
+
+    def up_filtered(top: int, bottom: int):
+        block = pixels[top:bottom]
         rows = np.empty((len(block), 3 * width + 1), dtype=np.uint8)
         rows[:, 0] = 2  # the Up filter
         above = pixels[top - 1 : top] if top > 0 else np.zeros((1, 3 * width), dtype=np.uint8)
         np.subtract(block[:1], above, out=rows[:1, 1:])  # modulo 256, as PNG defines it
         np.subtract(block[1:], block[:-1], out=rows[1:, 1:])
-        parts.append(compressor.compress(rows))
-    parts.append(compressor.flush())
-    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
-              _png_chunk(b"IDAT", b"".join(parts)), _png_chunk(b"IEND", b"")]
-    return PNG_SIGNATURE + b"".join(chunks)
+        return rows
+
+    return _filtered_png(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), up_filtered, height, None,
+                         find_repeats)
 
 
 def base64_file_bytes(data: str, what: str) -> bytes:

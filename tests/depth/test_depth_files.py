@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from unittest import mock
 
 import numpy as np
 import OpenEXR
@@ -27,6 +28,7 @@ from lib_depth3d.depth.depthmap import (
 )
 from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.errors import InputError
+from tests.support.deflaters import DEFLATERS, deflater
 from tests.support.depth_weights import write_random_checkpoint
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
@@ -274,12 +276,20 @@ def test_blender_reads_the_exr_values_exactly(tmp_path):
     text=st.dictionaries(st.text("abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=20),
                          st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=30), max_size=3),
 )
-def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(values, text):
+@pytest.mark.parametrize("deflate", DEFLATERS)
+def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(deflate, values, text):
     from io import BytesIO
 
-    from lib_depth3d.files import grey16_png_bytes
+    import cv2
 
-    picture = Image.open(BytesIO(grey16_png_bytes(values, text)))
+    from lib_depth3d import files
+
+    with mock.patch.object(files, "FAST_DEFLATE", deflater(deflate)):
+        data = files.grey16_png_bytes(values, text)
+    picture = Image.open(BytesIO(data))
     picture.load()
     np.testing.assert_array_equal(np.asarray(picture).astype(np.uint16), values)
     assert picture.info == text
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.dtype == np.uint16
+    np.testing.assert_array_equal(decoded.reshape(values.shape), values)
