@@ -351,6 +351,11 @@ def depth_image_nearness(picture: Image.Image) -> np.ndarray:
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
         values = np.asarray(picture)
         top = 65535.0 if picture.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if values.dtype == np.uint16:
+            # Exact in one pass: a level and the odd top are float32 numbers, and no quotient of
+            # them lies within float64's rounding of a float32 midpoint, so float32 division gives
+            # the float64 quotient rounded (checked for all 65 536 levels); 16 ms at 4096², 59 ms so.
+            return np.divide(values, np.float32(top), dtype=np.float32)
         return map_in_blocks(lambda block: block.astype(np.float64) / top, values, np.float32)
     if picture.mode == "F":
         return np.asarray(picture, dtype=np.float32)

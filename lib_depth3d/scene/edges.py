@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib_depth3d.arrays import sparse_nonzero
 from lib_depth3d.camera import Camera
 
 
@@ -190,7 +191,7 @@ def _connected(first: np.ndarray, second: np.ndarray, jump: float) -> np.ndarray
 def _rectangles(mask: np.ndarray, zdepth: np.ndarray, jump: float) -> np.ndarray:
     """(n, 4) int64 pixel rectangles (top, bottom, left, right; inclusive) covering ``mask``
     exactly: connected runs along rows, merged down the columns where a run repeats."""
-    pixel_rows, pixel_columns = np.nonzero(mask)  # row-major: a pixel's left neighbour comes just before it
+    pixel_rows, pixel_columns = sparse_nonzero(mask)  # row-major: a pixel's left neighbour comes just before it
     values = _inverse(zdepth, pixel_rows, pixel_columns)
     joins_left = np.zeros(len(values), dtype=bool)
     joins_left[1:] = (pixel_rows[1:] == pixel_rows[:-1]) & (pixel_columns[1:] == pixel_columns[:-1] + 1)

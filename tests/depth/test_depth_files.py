@@ -22,6 +22,7 @@ from lib_depth3d.depth.depthmap import (
     DEPTH_UNITS,
     DepthMap,
     depth_exr_bytes,
+    depth_image_nearness,
     load_depth,
     load_depth_file,
     save_depth,
@@ -293,3 +294,12 @@ def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(defla
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded.reshape(values.shape), values)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_every_16_bit_level_reads_as_its_float64_quotient_rounded_to_float32(mode):
+    levels = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    picture = Image.fromarray(levels, "I;16") if mode == "I;16" else Image.fromarray(levels.astype(np.int32), "I")
+    nearness = depth_image_nearness(picture)
+    assert nearness.dtype == np.float32
+    np.testing.assert_array_equal(nearness, (levels.astype(np.float64) / 65535.0).astype(np.float32))
