@@ -241,8 +241,9 @@ def _png_metadata_after_image_data(data: bytes) -> dict:
     return stream.im_info
 
 
-PNG_FAST_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA", "I"})
-"""Pillow modes of the PNGs :func:`_png_inflated_fast` decodes: every one without a palette."""
+PNG_FAST_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA"})
+"""Pillow modes of the PNGs :func:`_png_inflated_fast` decodes: those without a palette, of 8 bits
+a sample or fewer (16-bit ones gain nothing: unpacking them costs Pillow more than the inflate)."""
 PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 """Samples per pixel of each PNG colour type without a palette (grey, RGB, grey + alpha, RGBA)."""
 DEFLATE_STORED_BLOCK = 0xFFFF
@@ -268,8 +269,8 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
     Pillow spends most of a PNG's decoding in zlib's inflate (at 4096² a noisy RGB picture took
     0.42 s, 0.34 of it inflating): ISA-L inflates it in 0.14 s, and Pillow's own PNG decoder
     then reads the rows from stored blocks, unfiltering and unpacking as it always does
-    (0.08 s); 0.22 s in all, the same pixels. 16-bit depth maps gain nothing: their Paeth rows
-    cost Pillow more than the inflate.
+    (0.08 s); 0.22–0.31 s in all, the same pixels. A 16-bit depth map gains nothing (0.24–0.29 s
+    either way at 4096²): Pillow's unfiltering and unpacking to 32 bits cost it more than the inflate.
     """
     if FAST_DEFLATE is None or opened.mode not in PNG_FAST_MODES or opened.info.get("interlace"):
         return None
@@ -291,7 +292,7 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
         elif in_image_data:
             break
         offset += PNG_CHUNK_HEADER.size + length + 4
-    if colour_type not in PNG_CHANNELS:
+    if colour_type not in PNG_CHANNELS or bit_depth > 8:
         return None
     width, height = opened.size
     row_bytes = 1 + (width * PNG_CHANNELS[colour_type] * bit_depth + 7) // 8  # the filter byte, then the samples
