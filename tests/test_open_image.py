@@ -3,6 +3,7 @@ orientation and info as Pillow's own decoding, and Pillow's decoding (and its me
 
 import io
 import struct
+import zlib
 from unittest import mock
 
 import numpy as np
@@ -97,3 +98,33 @@ def test_damaged_image_data_gets_pillows_message(deflate):
     with mock.patch.object(files, "FAST_DEFLATE", deflater(deflate)), pytest.raises(InputError) as raised:
         open_image(bytes(data))
     assert str(raised.value).startswith("The uploaded file is not a readable picture (")
+
+
+def png_with_image_data(width: int, height: int, raw: bytes) -> bytes:
+    """An 8-bit RGB PNG header for ``width`` × ``height`` and ``raw`` (filtered rows) as its image data."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("change", ["exact", "more", "fewer"])
+def test_image_data_of_another_length_is_left_to_pillow(change):
+    width, height = 30, 20
+    rows = np.random.default_rng(3).integers(0, 256, (height, 3 * width + 1)).astype(np.uint8)
+    rows[:, 0] = 0  # no filter
+    raw = rows.tobytes()
+    raw = {"exact": raw, "more": raw + bytes(500), "fewer": raw[:-50]}[change]
+    data = png_with_image_data(width, height, raw)
+    outcomes = []
+    for deflate in (None, isal_zlib):
+        with mock.patch.object(files, "FAST_DEFLATE", deflate):
+            try:
+                outcomes.append(np.asarray(open_image(data)))
+            except InputError as error:
+                outcomes.append(str(error))
+    if isinstance(outcomes[0], str):
+        assert outcomes[0] == outcomes[1] and change == "fewer"
+    else:
+        np.testing.assert_array_equal(outcomes[0], outcomes[1])
+        np.testing.assert_array_equal(outcomes[1], rows[:, 1:].reshape(height, width, 3))
