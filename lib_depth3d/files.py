@@ -65,13 +65,46 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-GREY16_PNG_COMPRESS_LEVEL = 1
-"""zlib level of :func:`grey16_png_bytes`: at 4096² level 6 took 1.1–1.3 s (Pillow), level 1 with
-the Sub filter 0.2 s for a third more bytes, still smaller than Pillow's level 1 (adaptive filters)."""
+try:
+    from isal import isal_zlib as FAST_DEFLATE
+except ImportError:  # an environment install.py did not set up: zlib writes the same pixels, slower
+    FAST_DEFLATE = None
+"""python-isal's zlib (Intel ISA-L), which :func:`grey16_png_bytes` and :func:`rgb_png_bytes`
+deflate with when it is installed: at level 1 it took 0.05 s for a 4096² depth map's rows where
+zlib's level 1 took 0.17–0.25 s, and 0.13–0.21 s for a 4096² picture's where zlib's run-length
+level 1 took 0.56–0.74 s, for files of the same size (8 % smaller for the depth). :func:`open_image`
+inflates PNG pictures with it too."""
+FAST_DEFLATE_LEVEL = 1
+ZLIB_LEVEL = 1
+PNG_ROWS_PER_BLOCK = 64
+"""Rows filtered and deflated at a time (a 4096-wide RGB block is 768 kB): they stay in the
+processor's cache between the filter and the deflate."""
 
 
 def _png_chunk(kind: bytes, data) -> bytes:
     return b"".join([struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))])
+
+
+def _deflater(find_repeats: bool):
+    """A compressor of one PNG's image data: :data:`FAST_DEFLATE` at level 1 when installed (it
+    always searches for repeated strings), else zlib at level 1, with its run-length strategy
+    (only repeats of the byte before) unless ``find_repeats``."""
+    if FAST_DEFLATE is not None:
+        return FAST_DEFLATE.compressobj(FAST_DEFLATE_LEVEL)
+    return zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY if find_repeats else zlib.Z_RLE)
+
+
+def _filtered_png(header: bytes, rows_of, height: int, text: dict[str, str] | None, find_repeats: bool) -> bytes:
+    """A PNG of ``header`` (IHDR's data), ``text`` in tEXt chunks (Latin-1 keys and values) and
+    one IDAT chunk of the filtered rows ``rows_of(top, bottom)`` gives, a block at a time."""
+    compressor = _deflater(find_repeats)
+    parts = [compressor.compress(rows_of(top, min(top + PNG_ROWS_PER_BLOCK, height)))
+             for top in range(0, height, PNG_ROWS_PER_BLOCK)]
+    parts.append(compressor.flush())
+    chunks = [_png_chunk(b"IHDR", header)]
+    chunks += [_png_chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text or {}).items()]
+    chunks += [_png_chunk(b"IDAT", b"".join(parts)), _png_chunk(b"IEND", b"")]
+    return PNG_SIGNATURE + b"".join(chunks)
 
 
 def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
@@ -79,58 +112,53 @@ def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
     values) in tEXt chunks before the pixels.
 
     Every row is Sub-filtered (each byte minus the one a sample, two bytes, before it), which
-    turns a smooth depth map into small differences, and deflated at
-    :data:`GREY16_PNG_COMPRESS_LEVEL` in one IDAT chunk; any PNG reader reads it.
+    turns a smooth depth map into small differences (with zlib, level 1 and the Sub filter were
+    faster than level 6 or Pillow's adaptive filters, and smaller than Pillow's level 1); any
+    PNG reader reads it.
     """
     import numpy as np
 
     height, width = values.shape
-    big_endian = np.ascontiguousarray(values, dtype=">u2").view(np.uint8)
-    rows = np.empty((height, 2 * width + 1), dtype=np.uint8)
-    rows[:, 0] = 1  # the Sub filter
-    rows[:, 1:3] = big_endian[:, :2]
-    np.subtract(big_endian[:, 2:], big_endian[:, :-2], out=rows[:, 3:])  # modulo 256, as PNG defines it
-    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0))]
-    chunks += [_png_chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text or {}).items()]
-    chunks += [_png_chunk(b"IDAT", zlib.compress(rows, GREY16_PNG_COMPRESS_LEVEL)), _png_chunk(b"IEND", b"")]
-    return PNG_SIGNATURE + b"".join(chunks)
 
+    def sub_filtered(top: int, bottom: int):
+        big_endian = np.ascontiguousarray(values[top:bottom], dtype=">u2").view(np.uint8)
+        rows = np.empty((bottom - top, 2 * width + 1), dtype=np.uint8)
+        rows[:, 0] = 1  # the Sub filter
+        rows[:, 1:3] = big_endian[:, :2]
+        np.subtract(big_endian[:, 2:], big_endian[:, :-2], out=rows[:, 3:])  # modulo 256, as PNG defines it
+        return rows
 
-RGB_PNG_ROWS_PER_BLOCK = 64
-"""Rows filtered and fed to zlib at a time by :func:`rgb_png_bytes` (a 4096-wide block is 768 kB)."""
+    return _filtered_png(struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0), sub_filtered, height, text,
+                         find_repeats=True)
 
 
 def rgb_png_bytes(picture, find_repeats: bool = False) -> bytes:
     """An 8-bit RGB PNG of the RGB ``picture`` (PIL), for textures, where speed counts more than size.
 
-    Every row is Up-filtered (each byte minus the one above it) and deflated at level 1, a block
-    of rows at a time: with zlib's run-length strategy (only repeats of the byte before) by
-    default, or, with ``find_repeats``, its default strategy, which also searches for repeated
-    strings. For a photo the search is mostly wasted: at 4096² a noisy picture took 0.56 s with
-    runs only against 1.3 s with the search and 2.5 s with Pillow's ``compress_level=1``, and was
-    8 % smaller than both; on the fSpy projects' photos runs only were 2–5× faster than Pillow, from
-    30 % smaller to 14 % larger. The background layer's texture, whose colours are grown into
-    repeated blocks, is half the size with the search, in the same time.
+    Every row is Up-filtered (each byte minus the one above it) and deflated at level 1
+    (:func:`_deflater`). Without python-isal, zlib's search for repeated strings is mostly wasted
+    on a photo: at 4096² a noisy picture took 0.56 s with runs only against 1.3 s with the search
+    and 2.5 s with Pillow's ``compress_level=1``, and was 8 % smaller than both; on the fSpy
+    projects' photos runs only were 2–5× faster than Pillow, from 30 % smaller to 14 % larger. The
+    background layer's texture, whose colours are grown into repeated blocks, is half the size
+    with the search (``find_repeats``), in the same time.
     """
     import numpy as np
 
     width, height = picture.size
     pixels = np.asarray(picture).reshape(height, 3 * width)
-    strategy = zlib.Z_DEFAULT_STRATEGY if find_repeats else zlib.Z_RLE
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 15, 9, strategy)
-    parts = []
-    for top in range(0, height, RGB_PNG_ROWS_PER_BLOCK):
-        block = pixels[top : top + RGB_PNG_ROWS_PER_BLOCK]
+
+    def up_filtered(top: int, bottom: int):
+        block = pixels[top:bottom]
         rows = np.empty((len(block), 3 * width + 1), dtype=np.uint8)
         rows[:, 0] = 2  # the Up filter
         above = pixels[top - 1 : top] if top > 0 else np.zeros((1, 3 * width), dtype=np.uint8)
         np.subtract(block[:1], above, out=rows[:1, 1:])  # modulo 256, as PNG defines it
         np.subtract(block[1:], block[:-1], out=rows[1:, 1:])
-        parts.append(compressor.compress(rows))
-    parts.append(compressor.flush())
-    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
-              _png_chunk(b"IDAT", b"".join(parts)), _png_chunk(b"IEND", b"")]
-    return PNG_SIGNATURE + b"".join(chunks)
+        return rows
+
+    return _filtered_png(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), up_filtered, height, None,
+                         find_repeats)
 
 
 def base64_file_bytes(data: str, what: str) -> bytes:
@@ -214,6 +242,103 @@ def _png_metadata_after_image_data(data: bytes) -> dict:
     return stream.im_info
 
 
+PNG_FAST_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA"})
+"""Pillow modes of the PNGs :func:`_png_inflated_fast` decodes: those without a palette, of 8 bits
+a sample or fewer (16-bit ones gain nothing: unpacking them costs Pillow more than the inflate)."""
+PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+"""Samples per pixel of each PNG colour type without a palette (grey, RGB, grey + alpha, RGBA)."""
+DEFLATE_STORED_BLOCK = 0xFFFF
+"""The most bytes a stored (uncompressed) deflate block holds."""
+STORED_BLOCK_HEADER = struct.Struct("<BHH")
+"""A stored block's header: final flag and type (0: stored), length, its one's complement."""
+
+
+def _inflated_as_stored_zlib(image_data: list, size: int) -> bytearray | None:
+    """The zlib streams ``image_data`` (its pieces, in order) inflated by :data:`FAST_DEFLATE` and
+    held as a zlib stream of stored deflate blocks, which an inflater only copies; None unless the
+    data inflate to exactly ``size`` bytes.
+
+    The blocks are filled as the pieces inflate, so nothing but the result is the inflated size.
+    """
+    blocks = -(-size // DEFLATE_STORED_BLOCK)
+    stride = STORED_BLOCK_HEADER.size + DEFLATE_STORED_BLOCK
+    stored = bytearray(2 + blocks * STORED_BLOCK_HEADER.size + size + 4)
+    stored[:2] = b"\x78\x01"  # deflate, 32 KiB window, no dictionary
+    for block in range(blocks):
+        length = min(DEFLATE_STORED_BLOCK, size - block * DEFLATE_STORED_BLOCK)
+        STORED_BLOCK_HEADER.pack_into(stored, 2 + block * stride, block == blocks - 1, length, length ^ 0xFFFF)
+    inflater, done, checksum = FAST_DEFLATE.decompressobj(), 0, 1
+    try:
+        for piece in image_data:
+            while piece:
+                # At most one byte past the size: a stream that inflates to more is not this picture's.
+                inflated = memoryview(inflater.decompress(piece, size - done + 1))
+                piece = inflater.unconsumed_tail
+                if done + len(inflated) > size:
+                    return None
+                if not inflated:  # nothing more from this piece (or the stream has ended)
+                    break
+                checksum = FAST_DEFLATE.adler32(inflated, checksum)
+                while inflated:
+                    block, within = divmod(done, DEFLATE_STORED_BLOCK)
+                    taken = min(len(inflated), DEFLATE_STORED_BLOCK - within)
+                    at = 2 + block * stride + STORED_BLOCK_HEADER.size + within
+                    stored[at : at + taken] = inflated[:taken]
+                    inflated, done = inflated[taken:], done + taken
+    except FAST_DEFLATE.error:
+        return None
+    if done != size:
+        return None
+    stored[-4:] = struct.pack(">I", checksum)
+    return stored
+
+
+def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
+    """The PNG ``opened`` (from ``data``, not yet loaded) decoded with its image data inflated by
+    :data:`FAST_DEFLATE`, its info as Pillow's load leaves it; None where that does not apply
+    (no python-isal, a palette, 16 bits a sample, interlacing, an animation, data that do not
+    inflate to the picture's rows), for Pillow to decode.
+
+    Pillow spends most of a PNG's decoding in zlib's inflate (at 4096² a noisy RGB picture took
+    0.38–0.42 s, about 0.3 of it inflating): ISA-L inflates it in 0.14 s, and Pillow's own PNG
+    decoder then reads the rows from stored blocks, unfiltering and unpacking as it always does
+    (0.08 s); 0.25 s in all, the same pixels, and 50 MB more held while it runs. A 16-bit depth
+    map gains nothing (0.24–0.29 s either way at 4096²): Pillow's unfiltering and unpacking to
+    32 bits cost it more than the inflate.
+    """
+    if FAST_DEFLATE is None or opened.mode not in PNG_FAST_MODES or opened.info.get("interlace"):
+        return None
+    if getattr(opened, "n_frames", 1) != 1 or len(opened.tile) != 1:
+        return None
+    decoder, extents, _, rawmode = opened.tile[0]
+    if decoder != "zip" or tuple(extents) != (0, 0, *opened.size):
+        return None
+    image_data, offset, in_image_data = [], len(PNG_SIGNATURE), False
+    bit_depth = colour_type = None
+    while offset + PNG_CHUNK_HEADER.size <= len(data):
+        length, kind = PNG_CHUNK_HEADER.unpack_from(data, offset)
+        payload = memoryview(data)[offset + PNG_CHUNK_HEADER.size : offset + PNG_CHUNK_HEADER.size + length]
+        if kind == b"IHDR" and length >= 13:
+            bit_depth, colour_type = payload[8], payload[9]
+        if kind == b"IDAT":
+            image_data.append(payload)
+            in_image_data = True
+        elif in_image_data:
+            break
+        offset += PNG_CHUNK_HEADER.size + length + 4
+    if colour_type not in PNG_CHANNELS or bit_depth > 8:
+        return None
+    width, height = opened.size
+    row_bytes = 1 + (width * PNG_CHANNELS[colour_type] * bit_depth + 7) // 8  # the filter byte, then the samples
+    stored = _inflated_as_stored_zlib(image_data, height * row_bytes)
+    if stored is None:
+        return None
+    picture = Image.new(opened.mode, opened.size, None)  # not Image.frombytes's: it fills the picture first
+    picture.frombytes(stored, "zip", rawmode)
+    picture.info = {**opened.info, **_png_metadata_after_image_data(data)}
+    return picture
+
+
 @dataclass(frozen=True)
 class PictureHeader:
     """What a picture file's header says, read without decoding the picture.
@@ -283,15 +408,18 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
                     f"{the_picture} is {opened.width}×{opened.height} pixels; "
                     f"Depth3D accepts at most {MAX_IMAGE_PIXELS} pixels (16384×16384)."
                 )
-            opened.load()
-            if opened.format == "PNG" and opened.mode == "I":
+            is_png = opened.format == "PNG"
+            picture = (_png_inflated_fast(opened, data) if is_png else None) or opened
+            if picture is opened:
+                opened.load()
+            if is_png and picture.mode == "I":
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
-                opened = opened.convert("I;16")
-            if opened.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS:
-                return ImageOps.exif_transpose(opened)
+                picture = picture.convert("I;16")
+            if picture.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS:
+                return ImageOps.exif_transpose(picture)
             # exif_transpose would copy an upright picture (48 MB at 4096²); leaving the block
             # closes only the file, the decoded picture stays.
-            return opened
+            return picture
     except UnidentifiedImageError as error:
         # Pillow's text names only the in-memory buffer (`<_io.BytesIO object at 0x…>`).
         raise InputError(f"{the_file} is not a readable picture. Use a PNG, JPEG or WebP file.") from error

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from PIL import Image
 
-from lib_depth3d.camera import calibrate, parse_lines_json
 from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
 from lib_depth3d.depth.registry import NetworkCamera
@@ -68,6 +67,8 @@ def calibrate_lines(lines: dict | str | bytes) -> dict:
     Raises :class:`InputError` naming a bad field and :class:`CalibrationError` when the lines
     do not determine a camera.
     """
+    from lib_depth3d.camera import calibrate, parse_lines_json
+
     return calibrate(parse_lines_json(lines)).to_report()
 
 

@@ -16,11 +16,12 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lib_depth3d.camera.inputs import (
+    FSPY_AXIS_NAMES,
     UNITS,
     CalibrationInput,
     ReferenceDistance,
@@ -29,10 +30,11 @@ from lib_depth3d.camera.inputs import (
     parse_lines_json,
 )
 from lib_depth3d.camera.model import Camera
-from lib_depth3d.camera.solver import FSPY_AXIS_NAMES, Calibration, calibrate
-from lib_depth3d.camera.vanishing import image_plane_to_relative
 from lib_depth3d.errors import CalibrationError, FspyFormatError, InputError
 from lib_depth3d.files import picture_header_size, read_input_file, write_bytes_atomic
+
+if TYPE_CHECKING:  # the solver is imported where a project is calibrated: writing camera parameters needs none
+    from lib_depth3d.camera.solver import Calibration
 
 MAGIC = b"fspy"
 VERSION = 1
@@ -386,6 +388,8 @@ def _fspy_handle_offsets(inp: CalibrationInput, calibration: Calibration | None)
         index = next(i for i, axis in enumerate(calibration.vanishing_point_axes) if axis[1] == reference.axis[1])
         vp = calibration.vanishing_points_image_plane[index]
         if vp is not None:
+            from lib_depth3d.camera.vanishing import image_plane_to_relative
+
             toward = image_plane_to_relative(np.array(vp), inp.image_width_px, inp.image_height_px) - anchor
             if np.linalg.norm(toward) > 0:
                 direction = toward / np.linalg.norm(toward)
@@ -513,6 +517,8 @@ def fspy_project_bytes(
             f"{inp.image_width_px}×{inp.image_height_px}; use the picture the lines belong to."
         )
     if calibration is None:
+        from lib_depth3d.camera.solver import calibrate
+
         try:
             calibration = calibrate(inp)
         except CalibrationError:
@@ -629,6 +635,8 @@ def write_camera_parameters(path: str | os.PathLike, parameters: dict) -> None:
 
 def calibrate_file(path: str | os.PathLike) -> Calibration:
     """Calibrate from a `.fspy` project or a lines `.json` file (told apart by their first bytes)."""
+    from lib_depth3d.camera.solver import calibrate
+
     data = read_input_file(path, "Calibration file")
     if data[:4] == MAGIC or str(path).lower().endswith(".fspy"):
         return calibrate(read_fspy(data).calibration_input())

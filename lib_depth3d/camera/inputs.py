@@ -17,6 +17,12 @@ from lib_depth3d.errors import InputError
 
 LINES_FORMAT_VERSION = 1
 AXES = ("+x", "-x", "+y", "-y", "+z", "-z")
+FSPY_AXIS_NAMES = {
+    "+x": "xPositive", "-x": "xNegative",
+    "+y": "yPositive", "-y": "yNegative",
+    "+z": "zPositive", "-z": "zNegative",
+}
+"""fSpy's names of the axes (its project and camera-parameters files)."""
 REFERENCE_AXES = ("+x", "+y", "+z")
 MODES = ("two_vp", "one_vp")
 PRINCIPAL_POINT_MODES = ("center", "manual", "third_vp")

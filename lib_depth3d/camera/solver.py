@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lib_depth3d.camera.inputs import METERS_PER_UNIT, CalibrationInput
+from lib_depth3d.camera.inputs import FSPY_AXIS_NAMES, METERS_PER_UNIT, CalibrationInput
 from lib_depth3d.camera.model import Camera, image_plane_to_pixels, pixels_to_image_plane
 from lib_depth3d.camera.vanishing import (
     VANISHING_POINT_FAILURE,
@@ -39,11 +39,6 @@ AXIS_VECTORS = {
     "+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0),
     "+y": (0.0, 1.0, 0.0), "-y": (0.0, -1.0, 0.0),
     "+z": (0.0, 0.0, 1.0), "-z": (0.0, 0.0, -1.0),
-}
-FSPY_AXIS_NAMES = {
-    "+x": "xPositive", "-x": "xNegative",
-    "+y": "yPositive", "-y": "yNegative",
-    "+z": "zPositive", "-z": "zNegative",
 }
 
 

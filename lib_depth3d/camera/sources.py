@@ -23,12 +23,13 @@ import numpy as np
 
 from lib_depth3d.camera.inputs import CalibrationInput
 from lib_depth3d.camera.model import Camera
-from lib_depth3d.camera.solver import Calibration, calibrate
 from lib_depth3d.errors import InputError
 from lib_depth3d.options import DEFAULT_FOV_DEG, check_field_of_view
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the solver is imported by the sources that solve: a field of view needs none
     from PIL import Image
+
+    from lib_depth3d.camera.solver import Calibration
 
 ASPECT_TOLERANCE = 0.01
 
@@ -126,6 +127,7 @@ class LinesCamera:
         """The solved camera; an ``.fspy`` project holding the picture (``picture_bytes`` when the
         file's own bytes are at hand, else a PNG of it) when the lines were drawn at its size."""
         from lib_depth3d.camera.fspy import fspy_project_bytes
+        from lib_depth3d.camera.solver import calibrate
 
         check_drawn_for(self.lines, picture.width, picture.height)
         calibration = calibrate(self.lines)
@@ -147,6 +149,7 @@ class FspyCamera:
 
     def choose(self, picture: Image.Image, picture_bytes: bytes | None = None, estimate=None) -> CameraChoice:
         from lib_depth3d.camera.fspy import read_fspy
+        from lib_depth3d.camera.solver import calibrate
 
         lines = read_fspy(self.project).calibration_input()
         check_drawn_for(lines, picture.width, picture.height)

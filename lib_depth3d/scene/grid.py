@@ -98,19 +98,26 @@ def _resample_axis(values: np.ndarray, positions_px: np.ndarray, axis: int, size
     between = np.flatnonzero(fraction != 0)
     if between.size == 0:
         return result
+    every_line = between.size == len(positions_px)  # any grid coarser than the pixels: no copy, no scatter
     along = [slice(None), slice(None)]
     along[axis] = between
     shape = [1, 1]
     shape[axis] = -1
-    fraction = fraction[between].reshape(shape)
-    first = result[tuple(along)]
+    fraction = fraction[between]
+    first = result if every_line else result[tuple(along)]
     second = np.take(values, at[between] + 1, axis=axis)
-    interpolated = first + (second - first) * fraction
-    outside = (fraction < 0) | (fraction > 1)
-    if np.any(outside):
-        nearest = np.where(fraction < 0.5, first, second)
-        limited = np.clip(interpolated, 0.5 * nearest, 1.5 * nearest)
-        interpolated = np.where(outside, limited, interpolated)
+    interpolated = first + (second - first) * fraction.reshape(shape)
+    outside = np.flatnonzero((fraction < 0) | (fraction > 1))
+    if outside.size:
+        # Only the outermost lines extrapolate: they alone are limited (at 4096², three whole-grid
+        # passes of the 512 grid's x resampling were 15 ms of its 30).
+        lines = [slice(None), slice(None)]
+        lines[axis] = outside
+        lines = tuple(lines)
+        nearest = np.where(fraction[outside].reshape(shape) < 0.5, first[lines], second[lines])
+        interpolated[lines] = np.clip(interpolated[lines], 0.5 * nearest, 1.5 * nearest)
+    if every_line:
+        return interpolated
     result[tuple(along)] = interpolated
     return result
 

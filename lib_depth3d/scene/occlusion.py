@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from lib_depth3d.scene.triangulate import TriangulationOptions, set_cells, triangulate_grid
+from lib_depth3d.arrays import set_cells
+from lib_depth3d.scene.triangulate import TriangulationOptions, triangulate_grid
 
 FRONT_MARGIN = 0.02  # well above depth noise on a surface, well below the jump that gets cut
 MIN_PUSH_BACK = 0.005  # more than twice the default decimation error (0.002)

@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from lib_depth3d.camera import Camera, camera_parameters_json
-from lib_depth3d.camera.solver import FSPY_AXIS_NAMES
+from lib_depth3d.camera.inputs import FSPY_AXIS_NAMES
 from lib_depth3d.camera.sources import CameraChoice
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.errors import SceneError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from unittest import mock
 
 import numpy as np
 import OpenEXR
@@ -21,12 +22,14 @@ from lib_depth3d.depth.depthmap import (
     DEPTH_UNITS,
     DepthMap,
     depth_exr_bytes,
+    depth_image_nearness,
     load_depth,
     load_depth_file,
     save_depth,
 )
 from lib_depth3d.depth.registry import NetworkCamera
 from lib_depth3d.errors import InputError
+from tests.support.deflaters import DEFLATERS, deflater
 from tests.support.depth_weights import write_random_checkpoint
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
@@ -308,15 +311,23 @@ def test_blender_reads_the_sky_of_an_exr_as_nan(tmp_path):
     text=st.dictionaries(st.text("abcdefghijklmnopqrstuvwxyz.", min_size=1, max_size=20),
                          st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=30), max_size=3),
 )
-def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(values, text):
+@pytest.mark.parametrize("deflate", DEFLATERS)
+def test_the_16_bit_png_writer_gives_any_reader_every_value_and_text_field(deflate, values, text):
     from io import BytesIO
 
-    from lib_depth3d.files import grey16_png_bytes
+    import cv2
 
-    picture = Image.open(BytesIO(grey16_png_bytes(values, text)))
+    from lib_depth3d import files
+
+    with mock.patch.object(files, "FAST_DEFLATE", deflater(deflate)):
+        data = files.grey16_png_bytes(values, text)
+    picture = Image.open(BytesIO(data))
     picture.load()
     np.testing.assert_array_equal(np.asarray(picture).astype(np.uint16), values)
     assert picture.info == text
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.dtype == np.uint16
+    np.testing.assert_array_equal(decoded.reshape(values.shape), values)
 
 
 # Pixels without a surface (the sky Depth Anything 3 Mono/Metric-Large find) survive every format.
@@ -470,3 +481,12 @@ def test_a_depth_whose_inverse_overflows_is_refused_with_a_sentence(smallest):
     with pytest.raises(InputError, match="must be positive everywhere"):
         DepthMap(values, "depth")
     assert np.isfinite(DepthMap(values + np.finfo(np.float32).tiny, "depth").nearness()).all()
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_every_16_bit_level_reads_as_its_float64_quotient_rounded_to_float32(mode):
+    levels = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    picture = Image.fromarray(levels, "I;16") if mode == "I;16" else Image.fromarray(levels.astype(np.int32), "I")
+    nearness = depth_image_nearness(picture)
+    assert nearness.dtype == np.float32
+    np.testing.assert_array_equal(nearness, (levels.astype(np.float64) / 65535.0).astype(np.float32))

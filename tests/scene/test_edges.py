@@ -301,3 +301,27 @@ def test_the_rooms_file_with_pixel_edges_passes_the_validator(tmp_path, plain):
     files = write_scene(replace(scene, options=replace(scene.options, plain_gltf=plain)), tmp_path / "room.glb")
     (report,) = validate_files([files.glb])
     assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, problems(report)
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(height=st.integers(1, 30), width=st.integers(1, 30), reach_px=st.floats(0.25, 9.0),
+       points=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_the_farthest_pixel_near_a_point_is_the_least_inverse_depth_within_reach(height, width, reach_px, points,
+                                                                              seed):
+    from lib_depth3d.scene.edges import farthest_inverse_depth_near
+
+    rng = np.random.default_rng(seed)
+    zdepth = rng.uniform(0.5, 30.0, (height, width)).astype(np.float32)
+    x_px, y_px = rng.uniform(0, width, points), rng.uniform(0, height, points)
+    inverse = 1.0 / zdepth.astype(np.float64)
+    expected = []
+    for x, y in zip(x_px, y_px):
+        # Every pixel centre within reach along each axis; those past the border read the border's pixel.
+        columns = np.arange(-12, width + 12)
+        rows = np.arange(-12, height + 12)
+        columns = np.clip(columns[np.abs(columns + 0.5 - x) <= reach_px], 0, width - 1)
+        rows = np.clip(rows[np.abs(rows + 0.5 - y) <= reach_px], 0, height - 1)
+        near = inverse[np.ix_(rows, columns)]
+        expected.append(near.min() if near.size else np.inf)
+    np.testing.assert_array_equal(farthest_inverse_depth_near(zdepth, x_px, y_px, reach_px), expected)

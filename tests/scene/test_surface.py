@@ -331,3 +331,34 @@ def test_grids_of_any_size_decimate_about_as_well_as_power_of_two_ones(picture, 
     centroid_y = square_grid.y_px[rows].mean(axis=1)
     matching = np.count_nonzero((centroid_x < width) & (centroid_y < height))
     assert len(faces) <= 1.3 * matching
+
+
+def _bilinear_along(values: np.ndarray, positions_px: np.ndarray, axis: int) -> np.ndarray:
+    """The grid's interpolation written plainly over every line: x then y, the outermost
+    samples limited to ½–1½ times the nearest pixel."""
+    size = values.shape[axis]
+    if size == 1:
+        return np.repeat(values, len(positions_px), axis=axis)
+    coordinate = positions_px - 0.5
+    left = np.clip(np.floor(coordinate).astype(np.int64), 0, size - 2)
+    shape = [1, 1]
+    shape[axis] = -1
+    fraction = (coordinate - left).reshape(shape)
+    first, second = np.take(values, left, axis=axis), np.take(values, left + 1, axis=axis)
+    interpolated = first + (second - first) * fraction
+    nearest = np.where(fraction < 0.5, first, second)
+    outside = (fraction < 0) | (fraction > 1)
+    return np.where(outside, np.clip(interpolated, 0.5 * nearest, 1.5 * nearest), interpolated)
+
+
+@settings(max_examples=80, deadline=None)
+@given(height=st.integers(1, 40), width=st.integers(1, 40), data=st.data())
+def test_grid_samples_equal_plain_bilinear_interpolation_of_the_whole_map_bit_for_bit(height, width, data):
+    rows = data.draw(st.integers(2, max(2, height)))
+    columns = data.draw(st.integers(2, max(2, width)))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    zdepth = np.random.default_rng(seed).uniform(0.5, 20.0, (height, width)).astype(np.float32)
+    grid = sample_grid(width, height, rows, columns)
+    inverse = (1.0 / zdepth).astype(np.float64)
+    expected = _bilinear_along(_bilinear_along(inverse, grid.x_px, 1), grid.y_px, 0)
+    np.testing.assert_array_equal(sample_inverse_depth(zdepth, grid), expected)

@@ -3,6 +3,7 @@
 import base64
 import io
 import subprocess
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,10 +14,12 @@ from PIL import Image
 
 from lib_depth3d.camera import Camera
 from lib_depth3d.depth.depthmap import DepthMap
+from lib_depth3d import files
 from lib_depth3d.errors import SceneError
-from lib_depth3d.files import RGB_PNG_ROWS_PER_BLOCK, open_image, rgb_png_bytes
+from lib_depth3d.files import PNG_ROWS_PER_BLOCK, open_image, rgb_png_bytes
 from lib_depth3d.scene import SceneOptions, build_scene, write_scene
 from lib_depth3d.scene.texture import picture_file
+from tests.support.deflaters import DEFLATERS, deflater
 from tests.support.glb import read_glb
 from tests.support.gltf_validator import problems, validate_files
 from tests.support.paths import REPO_ROOT, VENV_PYTHON
@@ -136,14 +139,20 @@ def test_a_picture_without_its_file_is_embedded_as_png(tmp_path):
 
 
 @settings(max_examples=30, deadline=None)
-@given(pixels=arrays(np.uint8, st.tuples(st.integers(1, 2 * RGB_PNG_ROWS_PER_BLOCK + 3), st.integers(1, 24),
+@given(pixels=arrays(np.uint8, st.tuples(st.integers(1, 2 * PNG_ROWS_PER_BLOCK + 3), st.integers(1, 24),
                                          st.just(3))),
        find_repeats=st.booleans())
-def test_the_texture_png_writer_gives_a_reader_every_pixel(pixels, find_repeats):
+@pytest.mark.parametrize("deflate", DEFLATERS)
+def test_the_texture_png_writer_gives_a_reader_every_pixel(deflate, pixels, find_repeats):
+    import cv2
+
     # Heights past two blocks: each block's first row is filtered against the previous block's last.
-    decoded = Image.open(io.BytesIO(rgb_png_bytes(Image.fromarray(pixels, "RGB"), find_repeats)))
+    with mock.patch.object(files, "FAST_DEFLATE", deflater(deflate)):
+        data = rgb_png_bytes(Image.fromarray(pixels, "RGB"), find_repeats)
+    decoded = Image.open(io.BytesIO(data))
     assert decoded.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(decoded), pixels)
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1], pixels)
 
 
 def test_a_jpeg_source_gives_the_background_layer_a_jpeg_texture_too(tmp_path):
