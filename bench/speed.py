@@ -11,7 +11,8 @@ alternating order, and reports medians and the median of the per-round ratios.
 - ``scene``: the default-grid scene as a whole process, ``depth3d scene PIC.png --depth D --fov 55
   -o OUT.glb`` with the depth as a float ``.npy`` and as a 16-bit PNG (the same disparity), against
   the floor the issue defines: a process that imports numpy and PIL, decodes the PNG and writes a
-  file of the picture's own bytes (the texture passes through, as ours does). Pictures: the
+  file of the picture's own bytes (the texture passes through, as ours does). Every process runs
+  OpenBLAS on one thread, as our command line does itself. Pictures: the
   smooth, noisy 2-D pattern of ``bench/scene.py`` with its box in front. Processes run with
   bytecode caching on (``PYTHONPYCACHEPREFIX`` in a temporary folder, one warm-up run), as an
   installed package runs. ``--before DIR``: the same command from another checkout (an earlier
@@ -122,6 +123,9 @@ def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict
         folder = Path(folder_name)
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         environment["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+        # Our command line runs OpenBLAS on one thread (cli.main); the floor's numpy would start one
+        # per core, which spin and bill CPU for no work (0.13 s at 1024²): a floor must not pay that.
+        environment["OPENBLAS_NUM_THREADS"] = "1"
         for size in sizes:
             paths = scene_inputs(folder, size)
             commands = {"floor": ([sys.executable, "-c", FLOOR, str(paths["picture"]), str(folder / "floor.out")], ROOT)}
