@@ -18,9 +18,10 @@ alternating order, and reports medians and the median of the per-round ratios.
   installed package runs. ``--before DIR``: the same command from another checkout (an earlier
   commit, ``git archive COMMIT | tar -x -C DIR``) in the same rounds.
 - ``imports``: what the scene command's imports cost beyond numpy and PIL: a process importing
-  ``lib_depth3d.cli``, ``lib_depth3d.pipeline`` and ``lib_depth3d.commands.scene`` against one
-  importing ``numpy`` and ``PIL.Image`` (with ``--before``, the same imports from that checkout),
-  with the scene part's environment; the difference of the medians is our imports' own CPU time.
+  ``lib_depth3d.cli``, ``lib_depth3d.pipeline`` and ``lib_depth3d.commands.scene`` (and one that
+  also builds the scene command's parser, whose help quotes other modules) against one importing
+  ``numpy`` and ``PIL.Image``, with the scene part's environment; with ``--before``, the same
+  processes from that checkout in the same rounds and the CPU time each saves, paired by round.
 - ``fullres``: ``bench/scene.py``'s full-resolution scene (``--resolution full``; best time of
   two, tracemalloc peak of a third) against the issue's target of 6 s and 1 GiB at 4096².
 - ``masks``: ``bench/mask.py``'s hard cut, grow 8, feather 4 against the same steps in plain
@@ -128,12 +129,16 @@ def timing_environment(folder: Path) -> dict:
 
 
 def imports_part(repeat: int, before: Path | None) -> None:
-    print(f"\nTHE SCENE COMMAND'S IMPORTS (`{IMPORTS}`) against `{IMPORTS_FLOOR}`")
-    print(f"{repeat} interleaved rounds, medians of CPU seconds; 'own' = ours − floor, the median of the rounds' "
-          "differences; ratio = median of the rounds' ours/floor")
-    commands = {"floor": ([sys.executable, "-c", IMPORTS_FLOOR], ROOT), "ours": ([sys.executable, "-c", IMPORTS], ROOT)}
-    if before:
-        commands["before"] = ([sys.executable, "-c", IMPORTS], before)
+    print(f"\nTHE SCENE COMMAND'S IMPORTS against `{IMPORTS_FLOOR}`: `imports` = `{IMPORTS}`; `parser` = those "
+          "and the scene command's parser built, as `depth3d scene` does before it runs")
+    print(f"{repeat} interleaved rounds, medians of CPU seconds; 'own' = the median of the rounds' ours − floor; "
+          "with --before, 'saved' = the median of the rounds' before − now (milliseconds) and their ratio")
+    statements = {"imports": IMPORTS, "parser": f"{IMPORTS}; lib_depth3d.cli.build_parser(with_options=['scene'])"}
+    commands = {"floor": ([sys.executable, "-c", IMPORTS_FLOOR], ROOT)}
+    for name, statement in statements.items():
+        commands[name] = ([sys.executable, "-c", statement], ROOT)
+        if before:
+            commands[f"{name} before"] = ([sys.executable, "-c", statement], before)
     with tempfile.TemporaryDirectory(prefix="depth3d-imports-") as folder_name:
         environment = timing_environment(Path(folder_name))
         for command, cwd in commands.values():  # warm-up: bytecode caches, the page cache
@@ -144,14 +149,16 @@ def imports_part(repeat: int, before: Path | None) -> None:
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
                 cpus[name].append(process_seconds(*commands[name], environment)[1])
-    print(f"{'process':>8} {'CPU s':>7} {'own s':>7} {'× floor':>7}")
+    print(f"{'process':>15} {'CPU s':>7} {'own s':>7} {'× floor':>7} {'saved ms':>9} {'now/before':>10}")
     for name in names:
         own = statistics.median(ours - floor for ours, floor in zip(cpus[name], cpus["floor"]))
         ratio = statistics.median(ours / floor for ours, floor in zip(cpus[name], cpus["floor"]))
-        print(f"{name:>8} {statistics.median(cpus[name]):7.3f} {own:7.3f} {ratio:7.2f}")
-    if before:
-        ratio = statistics.median(ours / earlier for ours, earlier in zip(cpus["ours"], cpus["before"]))
-        print(f"ours / before: {ratio:.2f}× (median of the rounds' ratios)", flush=True)
+        paired = ""
+        if before and name in statements:
+            saved = statistics.median(1000 * (earlier - now) for now, earlier in zip(cpus[name], cpus[f"{name} before"]))
+            now_over_before = statistics.median(now / earlier for now, earlier in zip(cpus[name], cpus[f"{name} before"]))
+            paired = f" {saved:9.1f} {now_over_before:10.3f}"
+        print(f"{name:>15} {statistics.median(cpus[name]):7.3f} {own:7.3f} {ratio:7.2f}{paired}", flush=True)
 
 
 def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict) -> None:
