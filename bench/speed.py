@@ -1,7 +1,7 @@
 """Issue 15 in one run: every speed figure beside its floor or peer, the ratio, and the growth.
 
     .venv/bin/python bench/speed.py [--sizes PX ...] [--repeat N] [--before DIR] [--api quick|full|skip]
-                                    [--parts scene fullres masks fspy api]
+                                    [--parts scene imports fullres masks fspy api]
 
 Each part prints its table as it goes; a summary at the end puts each figure beside the figure
 the issue recorded before the work ("issue: before") and the issue's target. On a shared machine
@@ -17,6 +17,11 @@ alternating order, and reports medians and the median of the per-round ratios.
   bytecode caching on (``PYTHONPYCACHEPREFIX`` in a temporary folder, one warm-up run), as an
   installed package runs. ``--before DIR``: the same command from another checkout (an earlier
   commit, ``git archive COMMIT | tar -x -C DIR``) in the same rounds.
+- ``imports``: what the scene command's imports cost beyond numpy and PIL: a process importing
+  ``lib_depth3d.cli``, ``lib_depth3d.pipeline`` and ``lib_depth3d.commands.scene`` (and one that
+  also builds the scene command's parser, whose help quotes other modules) against one importing
+  ``numpy`` and ``PIL.Image``, with the scene part's environment; with ``--before``, the same
+  processes from that checkout in the same rounds and the CPU time each saves, paired by round.
 - ``fullres``: ``bench/scene.py``'s full-resolution scene (``--resolution full``; best time of
   two, tracemalloc peak of a third) against the issue's target of 6 s and 1 GiB at 4096².
 - ``masks``: ``bench/mask.py``'s hard cut, grow 8, feather 4 against the same steps in plain
@@ -63,6 +68,8 @@ FLOOR = (
     "data = open(sys.argv[1], 'rb').read()\nImage.open(io.BytesIO(data)).load()\n"
     "open(sys.argv[2], 'wb').write(data)\n"
 )
+IMPORTS = "import lib_depth3d.cli, lib_depth3d.pipeline, lib_depth3d.commands.scene"
+IMPORTS_FLOOR = "import numpy, PIL.Image"
 SCENE_TARGET = 1.5
 FULLRES_TARGET_S, FULLRES_TARGET_MIB = 6.0, 1024.0
 
@@ -110,6 +117,50 @@ def process_seconds(command: list[str], cwd: Path, environment: dict) -> tuple[f
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def timing_environment(folder: Path) -> dict:
+    """The environment of every timed process: bytecode cached in ``folder`` as an installed
+    package's is, and OpenBLAS on one thread."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    environment["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    # Our command line runs OpenBLAS on one thread (cli.main); the floor's numpy would start one
+    # per core, which spin and bill CPU for no work (0.13 s at 1024²): a floor must not pay that.
+    environment["OPENBLAS_NUM_THREADS"] = "1"
+    return environment
+
+
+def imports_part(repeat: int, before: Path | None) -> None:
+    print(f"\nTHE SCENE COMMAND'S IMPORTS against `{IMPORTS_FLOOR}`: `imports` = `{IMPORTS}`; `parser` = those "
+          "and the scene command's parser built, as `depth3d scene` does before it runs")
+    print(f"{repeat} interleaved rounds, medians of CPU seconds; 'own' = the median of the rounds' ours − floor; "
+          "with --before, 'saved' = the median of the rounds' before − now (milliseconds) and their ratio")
+    statements = {"imports": IMPORTS, "parser": f"{IMPORTS}; lib_depth3d.cli.build_parser(with_options=['scene'])"}
+    commands = {"floor": ([sys.executable, "-c", IMPORTS_FLOOR], ROOT)}
+    for name, statement in statements.items():
+        commands[name] = ([sys.executable, "-c", statement], ROOT)
+        if before:
+            commands[f"{name} before"] = ([sys.executable, "-c", statement], before)
+    with tempfile.TemporaryDirectory(prefix="depth3d-imports-") as folder_name:
+        environment = timing_environment(Path(folder_name))
+        for command, cwd in commands.values():  # warm-up: bytecode caches, the page cache
+            process_seconds(command, cwd, environment)
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
+        names = list(commands)
+        for round_index in range(repeat):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                cpus[name].append(process_seconds(*commands[name], environment)[1])
+    print(f"{'process':>15} {'CPU s':>7} {'own s':>7} {'× floor':>7} {'saved ms':>9} {'now/before':>10}")
+    for name in names:
+        own = statistics.median(ours - floor for ours, floor in zip(cpus[name], cpus["floor"]))
+        ratio = statistics.median(ours / floor for ours, floor in zip(cpus[name], cpus["floor"]))
+        paired = ""
+        if before and name in statements:
+            saved = statistics.median(1000 * (earlier - now) for now, earlier in zip(cpus[name], cpus[f"{name} before"]))
+            now_over_before = statistics.median(now / earlier for now, earlier in zip(cpus[name], cpus[f"{name} before"]))
+            paired = f" {saved:9.1f} {now_over_before:10.3f}"
+        print(f"{name:>15} {statistics.median(cpus[name]):7.3f} {own:7.3f} {ratio:7.2f}{paired}", flush=True)
+
+
 def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict) -> None:
     print("\nDEFAULT-GRID SCENE, whole process (`depth3d scene PIC.png --depth D --fov 55 -o OUT.glb`) against the "
           "floor (import numpy + PIL, decode the PNG, write its bytes)")
@@ -121,11 +172,7 @@ def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict
     medians: dict[str, list[float]] = {side: [] for side in ["floor", *sides]}
     with tempfile.TemporaryDirectory(prefix="depth3d-speed-") as folder_name:
         folder = Path(folder_name)
-        environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-        environment["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
-        # Our command line runs OpenBLAS on one thread (cli.main); the floor's numpy would start one
-        # per core, which spin and bill CPU for no work (0.13 s at 1024²): a floor must not pay that.
-        environment["OPENBLAS_NUM_THREADS"] = "1"
+        environment = timing_environment(folder)
         for size in sizes:
             paths = scene_inputs(folder, size)
             commands = {"floor": ([sys.executable, "-c", FLOOR, str(paths["picture"]), str(folder / "floor.out")], ROOT)}
@@ -274,13 +321,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (paired runs for the masks)")
     parser.add_argument("--before", type=Path, help="a checkout of earlier code to time beside this one")
     parser.add_argument("--api", choices=["quick", "full", "skip"], default="quick")
-    parser.add_argument("--parts", nargs="+", choices=["scene", "fullres", "masks", "fspy", "api"],
-                        default=["scene", "fullres", "masks", "fspy", "api"])
+    parser.add_argument("--parts", nargs="+", choices=["scene", "imports", "fullres", "masks", "fspy", "api"],
+                        default=["scene", "imports", "fullres", "masks", "fspy", "api"])
     args = parser.parse_args()
     started = time.perf_counter()
     summary: dict = {}
     if "scene" in args.parts:
         scene_part(args.sizes, args.repeat, args.before, summary)
+    if "imports" in args.parts:
+        imports_part(max(args.repeat, 15), args.before)
     if "fullres" in args.parts:
         fullres_part(args.sizes, summary)
     if "masks" in args.parts:

@@ -53,7 +53,7 @@ from lib_depth3d.depth.controlnet import depth_preprocessors
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, UserDepth, parse_depth_source
-from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
+from lib_depth3d.depth.weights_advice import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import (Depth3DError, DepthSourceError, FspyFormatError, InputError, ServerBusyError,
                                 WeightsError)
 from lib_depth3d.files import base64_file_bytes, open_image, picture_header_size, png_bytes

@@ -21,7 +21,7 @@ from PIL import Image
 
 from lib_depth3d.camera.sources import CameraChoice, CameraSource
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera
-from lib_depth3d.depth.registry import NetworkCamera
+from lib_depth3d.depth.network_camera import NetworkCamera
 from lib_depth3d.depth.sources import DepthSource
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress

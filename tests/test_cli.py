@@ -49,7 +49,8 @@ def test_output_into_a_pipe_whose_reader_has_gone_ends_quietly(args):
 
 
 HEAVY_MODULES = ("pygltflib", "http.client", "cv2", "torch", "scipy", "lib_depth3d.camera.detect",
-                 "lib_depth3d.depth.estimate", "lib_depth3d.scene.fit", "lib_depth3d.scene.animation")
+                 "lib_depth3d.depth.estimate", "lib_depth3d.scene.fit", "lib_depth3d.scene.animation",
+                 "lib_depth3d.depth.registry", "lib_depth3d.depth.weights")
 
 _MODULES_AFTER = """
 import json, sys
@@ -69,8 +70,9 @@ def _modules_after(*args) -> set[str]:
 
 
 def test_a_scene_from_a_depth_file_and_the_help_import_only_what_they_use(tmp_path):
-    """The default-grid scene from a picture and a depth file loads no network, line detection,
-    calibration fit, HTTP client or glTF library; the help loads no engine at all."""
+    """The default-grid scene from a picture and a depth file loads no network, model table, weights
+    downloader, line detection, calibration fit, HTTP client or glTF library; the help loads no
+    engine at all."""
     from tests.support.scene_inputs import smooth_picture, wavy_zdepth
 
     smooth_picture(48, 36).save(tmp_path / "picture.png")
@@ -81,3 +83,16 @@ def test_a_scene_from_a_depth_file_and_the_help_import_only_what_they_use(tmp_pa
     assert scene.isdisjoint(HEAVY_MODULES), scene & set(HEAVY_MODULES)
     helped = _modules_after("--help")
     assert not {name for name in helped if name.startswith(("lib_depth3d.scene", "lib_depth3d.depth", "numpy"))}
+
+
+@pytest.mark.parametrize("command", ["scene", "depth"])
+def test_a_commands_help_quotes_the_model_table_it_no_longer_loads_to_parse(command, capsys):
+    """The scene command parses without the model table; its help (and the depth command's) still
+    names the default model and every model family's network size, filled in when printed."""
+    from lib_depth3d.depth.registry import DEFAULT_MODEL, net_size_help
+
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = "".join(capsys.readouterr().out.split())  # the help wraps lines, within names too
+    assert f"(default{DEFAULT_MODEL}" in text
+    assert "".join(net_size_help().split()) in text

@@ -64,7 +64,7 @@ class CameraChoice:
         :class:`~lib_depth3d.depth.registry.NetworkCamera` in the picture's pixels: MoGe-2 then
         solves only for its shift, Depth Anything 3 Metric-Large takes its focal length for
         metres), or None when it was assumed or came from the network itself."""
-        from lib_depth3d.depth.registry import NetworkCamera
+        from lib_depth3d.depth.network_camera import NetworkCamera
 
         if self.assumed or self.source == "network":
             return None

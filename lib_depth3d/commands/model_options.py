@@ -10,16 +10,36 @@ if TYPE_CHECKING:  # the command line imports every command at start: keep numpy
     from lib_depth3d.depth.sources import NetworkDepth
 
 
+DEFAULT_MODEL_IN_HELP = "{default model}"
+"""Stands for the default model's name in the help texts of a parser given :func:`add_model_options`."""
+
+_NET_SIZES_IN_HELP = "{net sizes}"
+
+
+class _ModelTableHelpFormatter(argparse.HelpFormatter):
+    """Fills in the help texts that quote the model table only when help is printed, so that
+    parsing a command line (a scene from a depth file) does not load the table."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = super()._get_help_string(action)
+        if DEFAULT_MODEL_IN_HELP in text or _NET_SIZES_IN_HELP in text:
+            from lib_depth3d.depth.registry import DEFAULT_MODEL, net_size_help
+
+            text = text.replace(DEFAULT_MODEL_IN_HELP, DEFAULT_MODEL)
+            text = text.replace(_NET_SIZES_IN_HELP, net_size_help().replace("%", "%%"))
+        return text
+
+
 def add_model_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--weights``, ``--device``, ``--net-size``, ``--no-download`` and ``--allow-unverified``;
-    ``prefix`` starts each help text (e.g. ``"--model: "`` where a model is optional)."""
+    ``prefix`` starts each help text (e.g. ``"--model: "`` where a model is optional). The
+    parser's help may name the default model as :data:`DEFAULT_MODEL_IN_HELP`."""
+    parser.formatter_class = _ModelTableHelpFormatter
     parser.add_argument("--weights", metavar="PATH", help=f"{prefix}use this weight file instead of the models folder")
     parser.add_argument("--device", metavar="cpu|cuda|mps", help=f"{prefix}where to run (default: the best available)")
-    from lib_depth3d.depth.registry import net_size_help
-
     parser.add_argument("--net-size", type=int, metavar="PIXELS",
                         help=f"{prefix}the size in pixels the picture is resized to for the network (aspect ratio "
-                        f"kept; larger is sharper and slower). Default and meaning per model: {net_size_help()}")
+                        f"kept; larger is sharper and slower). Default and meaning per model: {_NET_SIZES_IN_HELP}")
     parser.add_argument("--cpu-bf16", action="store_true",
                         help=f"{prefix}on the CPU, run the network in bfloat16: faster where the CPU has AVX512-BF16 "
                         "or AMX, depth within about 4%% of float32's")

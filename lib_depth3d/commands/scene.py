@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lib_depth3d.commands.model_options import add_model_options, end_progress, network_source, terminal_progress
+from lib_depth3d.commands.model_options import (
+    DEFAULT_MODEL_IN_HELP,
+    add_model_options,
+    end_progress,
+    network_source,
+    terminal_progress,
+)
 from lib_depth3d.errors import InputError
 
 HELP = "Build a camera-matched textured 3D scene (.glb) from a picture, its depth and its camera."
@@ -26,7 +32,6 @@ def _resolution(text: str) -> int | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from lib_depth3d.depth.registry import DEFAULT_MODEL
     from lib_depth3d.options import DEFAULT_FOV_DEG, TEXTURE_FORMATS, SceneOptions
 
     defaults = SceneOptions()
@@ -36,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth map: 8/16-bit PNG (near = bright), float .exr (its kind from its header) or "
                         "float .npy")
     source.add_argument("--model", metavar="NAME",
-                        help=f"estimate the depth with this network (default {DEFAULT_MODEL} when no --depth)")
+                        help=f"estimate the depth with this network (default {DEFAULT_MODEL_IN_HELP} when no --depth)")
     parser.add_argument(
         "--depth-kind", choices=("disparity", "depth", "metric"), default=None,
         help="disparity: relative inverse depth (default; what networks give); depth: z-depth in "
@@ -123,11 +128,12 @@ def _camera_source(args: argparse.Namespace):
 
 
 def _depth_source(args: argparse.Namespace):
-    from lib_depth3d.depth.registry import DEFAULT_MODEL
     from lib_depth3d.depth.sources import UserDepth
 
     if args.depth:
         return UserDepth(Path(args.depth), args.depth_kind)
+    from lib_depth3d.depth.registry import DEFAULT_MODEL
+
     source = network_source(args.model or DEFAULT_MODEL, args)
     if args.depth_kind is not None and args.depth_kind != source.model.output_kind:
         raise InputError(f"{source.name} gives {source.model.output_kind} depth, not {args.depth_kind}; "

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from lib_depth3d.arrays import map_in_blocks
-from lib_depth3d.depth.registry import NetworkCamera
+from lib_depth3d.depth.network_camera import NetworkCamera
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import MAX_IMAGE_PIXELS, grey16_png_bytes, open_image, write_bytes_atomic
 

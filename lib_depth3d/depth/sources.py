@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from lib_depth3d.depth.registry import MODELS, ModelSpec, NetworkCamera, get_model
-from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
+from lib_depth3d.depth.weights_advice import MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import InputError
 from lib_depth3d.progress import Progress
 
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from lib_depth3d.depth.depthmap import DepthKind, DepthMap, DepthWithCamera
+    from lib_depth3d.depth.network_camera import NetworkCamera
+    from lib_depth3d.depth.registry import ModelSpec
 
 CONTROLNET_PREFIX = "controlnet:"
 USER_DEPTH_IMAGE = "depth-image"
@@ -274,6 +275,8 @@ def parse_depth_source(
         return UserDepth(depth if depth is None or isinstance(depth, Image.Image) else Path(depth), kind)
     if name.startswith(CONTROLNET_PREFIX):
         return ControlNetDepth(name[len(CONTROLNET_PREFIX):], input_size)
+    from lib_depth3d.depth.registry import MODELS, get_model
+
     if name not in MODELS:
         raise InputError(f"Unknown depth model {name!r}. Choose one of: {', '.join(available_sources())}.")
     return NetworkDepth(
@@ -289,6 +292,7 @@ def estimator_sources() -> list[str]:
     """The sources that estimate depth from the picture alone: our models, then ControlNet's depth
     preprocessors when that extension is loaded."""
     from lib_depth3d.depth.controlnet import depth_preprocessors
+    from lib_depth3d.depth.registry import MODELS
 
     return [*MODELS, *(CONTROLNET_PREFIX + name for name in depth_preprocessors())]
 

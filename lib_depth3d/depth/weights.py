@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lib_depth3d.depth.registry import ModelSpec, WeightFile
+from lib_depth3d.depth.weights_advice import (  # noqa: F401 (the advice's names are this module's, as before)
+    MODELS_DIR_ENV,
+    MODELS_FOLDER_ADVICE,
+    UNVERIFIED_OPTION_ADVICE,
+    WEBUI_ADVICE,
+    WEIGHTS_OPTION_ADVICE,
+)
 from lib_depth3d.errors import WeightsError
 
-MODELS_DIR_ENV = "DEPTH3D_MODELS_DIR"
 CHUNK_BYTES = 1 << 20
 
 LOCK_POLL_S = 0.2
@@ -37,22 +43,6 @@ DownloadProgress = Callable[[int, "int | None"], None]
 
 WaitNotice = Callable[[str], None]
 """Called once with a sentence for the user when another download of the same file runs first."""
-
-MODELS_FOLDER_ADVICE = f"Or set {MODELS_DIR_ENV} to the folder that holds it."
-"""How a user points Depth3D at weights of their own, outside the WebUI and the commands with ``--weights``."""
-
-WEIGHTS_OPTION_ADVICE = "Or pass its path with --weights."
-"""The same, for the commands that take ``--weights``."""
-
-UNVERIFIED_OPTION_ADVICE = "Or accept the download unverified with --allow-unverified."
-"""For the commands that take ``--allow-unverified``, where the weights have no published SHA-256:
-the WebUI, the tab and the API have no such option, so their messages must not name it."""
-
-WEBUI_ADVICE = (
-    'That folder is the "Depth model folder" setting (Settings → Depth 3D); change it to use weights kept elsewhere.'
-)
-"""The same, inside the WebUI (the accordion, the tab, the mask script and the API)."""
-
 
 def models_dir(folder: str | os.PathLike | None = None) -> Path:
     """The folder holding depth weights (not created here): ``folder`` when given, else
