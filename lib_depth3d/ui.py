@@ -450,7 +450,7 @@ def on_build(values: Mapping[str, Any], progress: Progress | None = None) -> dic
     from lib_depth3d import pipeline
     from lib_depth3d.camera.sources import calibration_source
     from lib_depth3d.depth.sources import parse_depth_source
-    from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE
+    from lib_depth3d.depth.weights_advice import MODELS_FOLDER_ADVICE
 
     def failed(text: str) -> dict[str, Any]:
         return {"scene_file": None, "downloads": None, "summary": "", "depth": None, "message": _message("error", text)}

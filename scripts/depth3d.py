@@ -25,7 +25,8 @@ from lib_depth3d.camera.sources import (AutomaticCamera, CameraChoice, CameraSou
 from lib_depth3d.depth.depthmap import DepthMap, DepthWithCamera, depth_png_bytes
 from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS
 from lib_depth3d.depth.sources import DepthSource, estimator_sources, parse_depth_source
-from lib_depth3d.depth.weights import WEBUI_ADVICE, webui_models_dir
+from lib_depth3d.depth.weights import webui_models_dir
+from lib_depth3d.depth.weights_advice import WEBUI_ADVICE
 from lib_depth3d.errors import Depth3DError, InputError, WeightsError
 from lib_depth3d.files import atomic_output, write_bytes_atomic
 from lib_depth3d.options import DEFAULT_FOV_DEG, check_field_of_view

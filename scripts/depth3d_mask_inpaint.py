@@ -15,7 +15,8 @@ if str(EXTENSION_ROOT) not in sys.path:
 
 from modules import images, paths, processing, scripts, shared  # noqa: E402
 
-from lib_depth3d.depth.weights import WEBUI_ADVICE, webui_models_dir  # noqa: E402
+from lib_depth3d.depth.weights import webui_models_dir  # noqa: E402
+from lib_depth3d.depth.weights_advice import WEBUI_ADVICE  # noqa: E402
 
 from lib_depth3d.mask.infotext import INFOTEXT_KEYS, infotext_params, paste_fields  # noqa: E402
 from lib_depth3d.mask.inpaint import InpaintMaskSettings, picture_mask  # noqa: E402

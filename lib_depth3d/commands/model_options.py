@@ -54,7 +54,7 @@ def network_source(model: str, args: argparse.Namespace) -> NetworkDepth:
     licence, a reminder on stderr."""
     from lib_depth3d.depth.registry import get_model
     from lib_depth3d.depth.sources import NetworkDepth
-    from lib_depth3d.depth.weights import UNVERIFIED_OPTION_ADVICE, WEIGHTS_OPTION_ADVICE
+    from lib_depth3d.depth.weights_advice import UNVERIFIED_OPTION_ADVICE, WEIGHTS_OPTION_ADVICE
 
     spec = get_model(model)
     if spec.non_commercial:

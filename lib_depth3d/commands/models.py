@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lib_depth3d.depth import weights
     from lib_depth3d.depth.registry import DEFAULT_MODEL, MODELS, get_model
+    from lib_depth3d.depth.weights_advice import UNVERIFIED_OPTION_ADVICE
     from lib_depth3d.errors import WeightsError
 
     if args.download:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             raise WeightsError(
                 f"The weights of {spec.name} could not be downloaded: {str(error).rstrip('.')}. "
                 f"{weights.manual_download_advice(spec)}."
-                + ("" if spec.files[0].sha256 or args.allow_unverified else f" {weights.UNVERIFIED_OPTION_ADVICE}")
+                + ("" if spec.files[0].sha256 or args.allow_unverified else f" {UNVERIFIED_OPTION_ADVICE}")
             ) from error
         print(f"{spec.name}: {path}")
         return 0

@@ -211,7 +211,7 @@ def weights_for(
     default :func:`~lib_depth3d.depth.weights.models_dir`; downloaded there when missing and
     ``download_missing``). Files from the models folder are checked against the registry's size
     and SHA-256 once per process. ``advice`` ends the message for missing weights (default
-    :data:`~lib_depth3d.depth.weights.MODELS_FOLDER_ADVICE`)."""
+    :data:`~lib_depth3d.depth.weights_advice.MODELS_FOLDER_ADVICE`)."""
     from lib_depth3d.depth import weights
 
     advice = weights.MODELS_FOLDER_ADVICE if advice is None else advice

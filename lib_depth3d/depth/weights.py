@@ -24,13 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from lib_depth3d.depth.registry import ModelSpec, WeightFile
-from lib_depth3d.depth.weights_advice import (  # noqa: F401 (the advice's names are this module's, as before)
-    MODELS_DIR_ENV,
-    MODELS_FOLDER_ADVICE,
-    UNVERIFIED_OPTION_ADVICE,
-    WEBUI_ADVICE,
-    WEIGHTS_OPTION_ADVICE,
-)
+from lib_depth3d.depth.weights_advice import MODELS_DIR_ENV, MODELS_FOLDER_ADVICE
 from lib_depth3d.errors import WeightsError
 
 CHUNK_BYTES = 1 << 20
@@ -85,8 +79,8 @@ def manual_download_advice(spec: ModelSpec, folder: str | os.PathLike | None = N
 def missing_weights_message(spec: ModelSpec, reason: str, folder: str | os.PathLike | None = None,
                             advice: str = MODELS_FOLDER_ADVICE) -> str:
     """Why the weights are missing and how to get them; ``advice``: how to use a file kept
-    elsewhere, in the words of where the message is shown (:data:`WEIGHTS_OPTION_ADVICE`,
-    :data:`WEBUI_ADVICE`, …)."""
+    elsewhere, in the words of where the message is shown (:data:`~.weights_advice.WEIGHTS_OPTION_ADVICE`,
+    :data:`~.weights_advice.WEBUI_ADVICE`, …)."""
     return (
         f"The weights of {spec.name} are not available: {reason}. "
         f"{manual_download_advice(spec, folder)}. {advice}"

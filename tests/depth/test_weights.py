@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from lib_depth3d.depth import weights
+from lib_depth3d.depth import weights, weights_advice
 from lib_depth3d.depth.estimate import weights_for
 from lib_depth3d.depth.registry import MODELS, WeightFile
-from lib_depth3d.depth.weights import MODELS_FOLDER_ADVICE, WEBUI_ADVICE, download, load_into, models_dir, read_state_dict
+from lib_depth3d.depth.weights import download, load_into, models_dir, read_state_dict
+from lib_depth3d.depth.weights_advice import MODELS_FOLDER_ADVICE, WEBUI_ADVICE
 from lib_depth3d.errors import WeightsError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -198,7 +199,7 @@ def test_a_readable_file_that_is_not_a_state_dict_says_what_it_holds(tmp_path, c
 
 def test_missing_weights_end_with_the_advice_of_where_they_are_shown(isolated_models_dir):
     spec = MODELS["midas-dpt-hybrid"]
-    for advice in (weights.MODELS_FOLDER_ADVICE, weights.WEIGHTS_OPTION_ADVICE, weights.WEBUI_ADVICE):
+    for advice in (weights_advice.MODELS_FOLDER_ADVICE, weights_advice.WEIGHTS_OPTION_ADVICE, weights_advice.WEBUI_ADVICE):
         with pytest.raises(WeightsError) as caught:
             weights_for(spec, download_missing=False, advice=advice)
         assert str(caught.value).endswith(f"save it as {isolated_models_dir / spec.files[0].filename}. {advice}")

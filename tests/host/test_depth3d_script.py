@@ -12,7 +12,8 @@ from lib_depth3d.depth import weights
 from lib_depth3d.depth.estimate import estimate_depth
 from lib_depth3d.depth.licence_note import licence_note
 from lib_depth3d.depth.registry import MODELS
-from lib_depth3d.depth.weights import WEBUI_ADVICE, read_state_dict
+from lib_depth3d.depth.weights import read_state_dict
+from lib_depth3d.depth.weights_advice import WEBUI_ADVICE
 from lib_depth3d.errors import WeightsError
 from tests.support.a1111.fixture import a1111, paste_values  # noqa: F401
 from tests.support.controlnet import fake_controlnet  # noqa: F401

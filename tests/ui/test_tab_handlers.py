@@ -233,7 +233,7 @@ def test_an_unwritable_outputs_folder_is_explained(tmp_path):
     ("WEBUI", "setting (Settings → Depth 3D)"),  # as the WebUI's on_ui_tabs builds the tab
 ])
 def test_missing_weights_say_the_remedy_of_where_the_tab_runs(tmp_path, monkeypatch, advice, words):
-    from lib_depth3d.depth import weights
+    from lib_depth3d.depth import weights, weights_advice
 
     def unreachable(url, partial, progress, timeout_s):
         raise weights.WeightsError("Cannot reach huggingface.co (Network is unreachable); check the network.")
@@ -241,7 +241,7 @@ def test_missing_weights_say_the_remedy_of_where_the_tab_runs(tmp_path, monkeypa
     monkeypatch.setattr(weights, "_fetch", unreachable)
     message = ui.on_build(build_values(source="depth-anything-v2-small", outputs_dir=str(tmp_path),
                                        models_folder=str(tmp_path / "models"),
-                                       weights_advice=weights.WEBUI_ADVICE if advice == "WEBUI" else None))["message"]
+                                       weights_advice=weights_advice.WEBUI_ADVICE if advice == "WEBUI" else None))["message"]
     assert "depth3d-error" in message and "are not available: Cannot reach huggingface.co" in message
     assert words in message and "--weights" not in message
 
