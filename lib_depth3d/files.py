@@ -392,7 +392,7 @@ class GreyLevels:
     """The samples of a 16-bit greyscale PNG, as :func:`open_depth_picture` reads them.
 
     Attributes:
-        levels: uint16 array of shape (height, width), native byte order.
+        levels: uint16 array of shape (height, width), of either byte order, read-only.
         info: the PNG's info as Pillow's load leaves it (its text chunks, before or after the pixels).
     """
 
@@ -468,7 +468,8 @@ def _sub_unfiltered_levels(rows: "np.ndarray") -> "np.ndarray":
 
 
 def _pillow_grey16_levels(size: tuple[int, int], image_data: list) -> "np.ndarray":
-    """The uint16 samples of a 16-bit greyscale PNG of ``size`` from its IDAT payloads, by Pillow.
+    """The samples (big-endian uint16, read-only) of a 16-bit greyscale PNG of ``size`` from its
+    IDAT payloads, by Pillow.
 
     Into a 16-bit image: Pillow 9.5 has no unpacker from I;16B to I;16, and its 32-bit "I" took a
     second pass to convert. Pillow inflates with zlib here: inflating the rows with
@@ -478,7 +479,9 @@ def _pillow_grey16_levels(size: tuple[int, int], image_data: list) -> "np.ndarra
 
     picture = Image.new("I;16B", size, None)
     picture.frombytes(b"".join(image_data), "zip", "I;16B")
-    return np.asarray(picture).astype(np.uint16)
+    # Left big-endian: a conversion to the native order would be one more pass over 32 MB at 4096²,
+    # and whoever reads the levels converts them anyway.
+    return np.frombuffer(picture.tobytes(), dtype=">u2").reshape(size[::-1])
 
 
 @dataclass(frozen=True)
