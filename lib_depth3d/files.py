@@ -359,6 +359,11 @@ PNG_ROWS_LOOKED_AT = 16
 libpng's writers choose Paeth for most rows from the second on; ours writes every row with Sub."""
 
 
+INFLATED_PART = 1 << 20
+"""The most bytes :func:`_inflated` takes from the inflater at a time: the part is still in the
+processor's cache when it is copied, and no second buffer of the whole size is made."""
+
+
 def _inflated(image_data: list, size: int, whole: bool = True) -> bytearray | None:
     """The zlib streams ``image_data`` (its pieces, in order) inflated by :data:`FAST_DEFLATE` (zlib
     without it); None unless they inflate to exactly ``size`` bytes (``whole``), or to at least
@@ -369,19 +374,19 @@ def _inflated(image_data: list, size: int, whole: bool = True) -> bytearray | No
     inflater = inflater_module.decompressobj()
     try:
         for piece in image_data:
-            while piece:
+            while True:
                 # At most one byte past the size: a stream that inflates to more is not this picture's.
-                part = inflater.decompress(piece, size - done + whole)
+                wanted = min(INFLATED_PART, size - done + whole)
+                part = inflater.decompress(piece, wanted)
                 piece = inflater.unconsumed_tail
                 if done + len(part) > size:
                     return None
-                if not whole and done + len(part) == size:
-                    into[done:] = part
-                    return inflated
-                if not part:
-                    break
                 into[done : done + len(part)] = part
                 done += len(part)
+                if not whole and done == size:
+                    return inflated
+                if len(part) < wanted and not piece:  # this piece is spent, nothing is held back
+                    break
     except inflater_module.error:
         return None
     return inflated if done == size else None

@@ -501,10 +501,11 @@ def test_every_16_bit_level_reads_as_its_float64_quotient_rounded_to_float32(mod
 # 32-bit image: the same levels as Pillow's own decoding, whoever wrote the file.
 
 
-def _png_filtered(levels: np.ndarray, filters: np.ndarray, text_after: dict[str, str] | None = None) -> bytes:
+def _png_filtered(levels: np.ndarray, filters: np.ndarray, text_after: dict[str, str] | None = None,
+                  idat_bytes: int | None = None) -> bytes:
     """A 16-bit greyscale PNG of ``levels`` whose row y is filtered with ``filters[y]`` (0 None, 1 Sub,
     2 Up, 3 Average, 4 Paeth, as the PNG specification defines them), with ``text_after`` in tEXt
-    chunks after the image data."""
+    chunks after the image data, which is split into IDAT chunks of ``idat_bytes`` (None: one)."""
     import struct
     import zlib
 
@@ -529,9 +530,12 @@ def _png_filtered(levels: np.ndarray, filters: np.ndarray, text_after: dict[str,
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
+    deflated = zlib.compress(filtered.tobytes())
+    step = idat_bytes or len(deflated)
+    image_data = [chunk(b"IDAT", deflated[at : at + step]) for at in range(0, len(deflated), step)]
     trailing = [chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text_after or {}).items()]
     return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)),
-                     chunk(b"IDAT", zlib.compress(filtered.tobytes())), *trailing, chunk(b"IEND", b"")])
+                     *image_data, *trailing, chunk(b"IEND", b"")])
 
 
 def _pillows_levels(data: bytes) -> np.ndarray:
@@ -578,14 +582,15 @@ def test_every_level_of_a_16_bit_png_reads_back_from_every_writer(tmp_path, writ
 @given(data=st.data(), shape=st.tuples(st.integers(1, 40), st.integers(1, 30)))
 def test_any_mix_of_row_filters_reads_as_pillow_reads_it(data, shape):
     """None and Sub rows are restored here; a file with any other filter, even in its last row
-    only, is Pillow's to unfilter."""
-    from lib_depth3d.files import open_depth_picture
+    only, is Pillow's to unfilter. The rows are inflated a part at a time, of any size."""
+    from lib_depth3d import files
 
     levels = data.draw(arrays(np.uint16, shape))
     filters = data.draw(arrays(np.uint8, shape[:1], elements=st.sampled_from([0, 1, 1, 1, 2, 3, 4])))
-    png = _png_filtered(levels, filters)
+    png = _png_filtered(levels, filters, idat_bytes=data.draw(st.sampled_from([None, 1, 7, 100])))
     np.testing.assert_array_equal(_pillows_levels(png), levels)  # the test's own writer is right
-    np.testing.assert_array_equal(open_depth_picture(png).levels, levels)
+    with mock.patch.object(files, "INFLATED_PART", data.draw(st.integers(1, 300))):
+        np.testing.assert_array_equal(files.open_depth_picture(png).levels, levels)
 
 
 def test_text_chunks_after_the_pixels_still_give_the_camera_and_the_sky(tmp_path):
