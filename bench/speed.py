@@ -9,7 +9,8 @@ ratios, not absolute times, are what count: every comparison runs its two sides 
 alternating order, and reports medians and the median of the per-round ratios.
 
 - ``scene``: the default-grid scene as a whole process, ``depth3d scene PIC.png --depth D --fov 55
-  -o OUT.glb`` with the depth as a float ``.npy`` and as a 16-bit PNG (the same disparity), against
+  -o OUT.glb`` with the depth as a float ``.npy`` and as a 16-bit PNG (the same disparity; from
+  Pillow's writer, and from ours as ``png-ours``), against
   the floor the issue defines: a process that imports numpy and PIL, decodes the PNG and writes a
   file of the picture's own bytes (the texture passes through, as ours does). Every process runs
   OpenBLAS on one thread, as our command line does itself. Pictures: the
@@ -62,6 +63,8 @@ import calibration as calibration_bench  # noqa: E402
 import mask as mask_bench  # noqa: E402
 import scene as scene_bench  # noqa: E402
 
+from lib_depth3d.files import grey16_png_bytes  # noqa: E402
+
 CLI = "import sys; from lib_depth3d.cli import main; sys.exit(main())"
 FLOOR = (
     "import io, sys\nimport numpy\nfrom PIL import Image\n"
@@ -95,15 +98,19 @@ def growth_exponents(sizes: list[int], seconds: list[float]) -> str:
 
 
 def scene_inputs(folder: Path, size: int) -> dict[str, Path]:
-    """The picture (PNG) and its disparity as a float .npy and a 16-bit PNG."""
+    """The picture (PNG) and its disparity as a float .npy and as a 16-bit PNG from Pillow's writer
+    ("png": Paeth for most rows, as other tools' files are) and from ours ("png-ours": every row
+    Sub-filtered, what ``depth3d depth -o D.png`` writes)."""
     picture, depth, _ = scene_bench.inputs(size)
     paths = {"picture": folder / f"picture{size}.png", "npy": folder / f"depth{size}.npy",
-             "png": folder / f"depth{size}.png"}
+             "png": folder / f"depth{size}.png", "png-ours": folder / f"depth{size}-ours.png"}
     picture.save(paths["picture"])
     disparity = 1.0 / depth.values.astype(np.float64)
     nearness = (disparity - disparity.min()) / (disparity.max() - disparity.min())
     np.save(paths["npy"], nearness.astype(np.float32))
-    Image.fromarray(np.round(nearness * 65535).astype(np.uint16)).save(paths["png"])
+    levels = np.round(nearness * 65535).astype(np.uint16)
+    Image.fromarray(levels).save(paths["png"])
+    paths["png-ours"].write_bytes(grey16_png_bytes(levels))
     return paths
 
 
@@ -167,7 +174,8 @@ def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict
     print(f"{repeat} interleaved rounds, medians of CPU seconds (user + system: what the process itself costs, "
           f"which other work on a shared machine hardly moves; wall seconds in brackets); ratio = median of the "
           f"rounds' ours/floor in CPU seconds; target ≤ {SCENE_TARGET:g}×")
-    sides = ["npy", "png"] + (["npy before", "png before"] if before else [])
+    kinds = ["npy", "png", "png-ours"]
+    sides = kinds + ([f"{kind} before" for kind in kinds] if before else [])
     print(f"{'size':>6} {'floor s':>15} " + " ".join(f"{side + ' s':>17} {'× floor':>7}" for side in sides))
     medians: dict[str, list[float]] = {side: [] for side in ["floor", *sides]}
     with tempfile.TemporaryDirectory(prefix="depth3d-speed-") as folder_name:
@@ -198,7 +206,7 @@ def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict
             for side in sides:
                 ratio = statistics.median(ours / floor for ours, floor in zip(cpus[side], cpus["floor"]))
                 cells.append(f"{medians[side][-1]:7.3f} ({statistics.median(walls[side]):6.3f}) {ratio:7.2f}")
-                if side in ("npy", "png"):
+                if side in kinds:
                     summary[f"scene {size} {side}"] = (f"{medians[side][-1]:.3f} s CPU",
                                                       f"floor {medians['floor'][-1]:.3f} s", ratio,
                                                       f"≤ {SCENE_TARGET:g}×", ratio <= SCENE_TARGET)

@@ -41,7 +41,13 @@ from PIL import Image
 from lib_depth3d.arrays import map_in_blocks
 from lib_depth3d.depth.network_camera import NetworkCamera
 from lib_depth3d.errors import InputError
-from lib_depth3d.files import MAX_IMAGE_PIXELS, grey16_png_bytes, open_image, write_bytes_atomic
+from lib_depth3d.files import (
+    MAX_IMAGE_PIXELS,
+    GreyLevels,
+    grey16_png_bytes,
+    open_depth_picture,
+    write_bytes_atomic,
+)
 
 DepthKind = Literal["disparity", "depth", "metric"]
 DEPTH_KINDS: tuple[str, ...] = ("disparity", "depth", "metric")
@@ -369,7 +375,7 @@ def load_depth_file(path: str | os.PathLike, kind: DepthKind | None = None) -> D
             )
         depth = stored_depth(values, kind or stored_kind or "disparity", path.name)
         return DepthWithCamera(depth, header_camera(fields, depth.width, depth.height, path.name))
-    picture = open_image(path)
+    picture = open_depth_picture(path)
     if kind not in (None, "disparity"):
         raise InputError(
             f"{path.name} is a depth image (normalised, near = bright); read it as 'disparity', "
@@ -398,7 +404,7 @@ def stored_depth(values: np.ndarray, kind: DepthKind, name: str) -> DepthMap:
     return DepthMap(np.where(surface, values, farthest), kind, surface)
 
 
-def depth_image_depth(picture: Image.Image, name: str) -> DepthMap:
+def depth_image_depth(picture: Image.Image | GreyLevels, name: str) -> DepthMap:
     """A depth picture (near = bright) as ``disparity`` in [0, 1] (:func:`depth_image_nearness`);
     where its :data:`NO_SURFACE_LEVEL_KEY` names level 0, pixels at 0 have no surface (stand-in
     0, the farthest) and levels 1 to the top are the nearness."""
@@ -414,19 +420,21 @@ def depth_image_depth(picture: Image.Image, name: str) -> DepthMap:
     return DepthMap(nearness, "disparity", surface if not surface.all() else None)
 
 
-def _grey_levels(picture: Image.Image) -> tuple[np.ndarray, int]:
+def _grey_levels(picture: Image.Image | GreyLevels) -> tuple[np.ndarray, int]:
     """A depth picture's integer grey levels and its top level (65535 or 255)."""
+    if isinstance(picture, GreyLevels):
+        return picture.levels, 65535
     if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
         values = np.asarray(picture)
         return values, 65535 if picture.mode.startswith("I;16") or values.max() > 255 else 255
     return np.asarray(picture.convert("L")), 255
 
 
-def depth_image_nearness(picture: Image.Image) -> np.ndarray:
+def depth_image_nearness(picture: Image.Image | GreyLevels) -> np.ndarray:
     """A depth picture (8/16-bit grey or RGB, near = bright) → float32 in [0, 1]."""
-    if picture.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if isinstance(picture, GreyLevels) or picture.mode in ("I;16", "I;16B", "I;16L", "I"):
         values, top = _grey_levels(picture)
-        if values.dtype == np.uint16:
+        if values.dtype.kind == "u" and values.dtype.itemsize == 2:  # uint16 of either byte order
             # Exact in one pass: a level and the odd top are float32 numbers, and no quotient of
             # them lies within float64's rounding of a float32 midpoint, so float32 division gives
             # the float64 quotient rounded (checked for all 65 536 levels); 16 ms at 4096², 59 ms so.

@@ -238,11 +238,11 @@ class UserDepth:
         """The depth picture's grey levels as nearness in [0, 1], not renormalised: a band chosen
         on that picture refers to them. At the depth picture's own size (the mask resizes it)."""
         from lib_depth3d.depth.depthmap import depth_image_nearness
-        from lib_depth3d.files import open_image
+        from lib_depth3d.files import open_depth_picture
         from PIL import Image
 
         self.check(0, 0)
-        return depth_image_nearness(self.depth if isinstance(self.depth, Image.Image) else open_image(self.depth))
+        return depth_image_nearness(self.depth if isinstance(self.depth, Image.Image) else open_depth_picture(self.depth))
 
 
 DepthSource = Union[NetworkDepth, ControlNetDepth, UserDepth]

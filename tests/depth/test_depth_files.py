@@ -483,10 +483,177 @@ def test_a_depth_whose_inverse_overflows_is_refused_with_a_sentence(smallest):
     assert np.isfinite(DepthMap(values + np.finfo(np.float32).tiny, "depth").nearness()).all()
 
 
-@pytest.mark.parametrize("mode", ["I;16", "I"])
+@pytest.mark.parametrize("mode", ["I;16", "I", "levels <u2", "levels >u2"])
 def test_every_16_bit_level_reads_as_its_float64_quotient_rounded_to_float32(mode):
+    from lib_depth3d.files import GreyLevels
+
     levels = np.arange(65536, dtype=np.uint16).reshape(256, 256)
-    picture = Image.fromarray(levels, "I;16") if mode == "I;16" else Image.fromarray(levels.astype(np.int32), "I")
+    if mode.startswith("levels"):
+        picture = GreyLevels(levels.astype(mode.split()[1]), {})
+    else:
+        picture = Image.fromarray(levels, "I;16") if mode == "I;16" else Image.fromarray(levels.astype(np.int32), "I")
     nearness = depth_image_nearness(picture)
     assert nearness.dtype == np.float32
     np.testing.assert_array_equal(nearness, (levels.astype(np.float64) / 65535.0).astype(np.float32))
+
+
+# 16-bit depth PNGs are read as their levels (files.open_depth_picture), not through Pillow's
+# 32-bit image: the same levels as Pillow's own decoding, whoever wrote the file.
+
+
+def _png_filtered(levels: np.ndarray, filters: np.ndarray, text_after: dict[str, str] | None = None,
+                  idat_bytes: int | None = None) -> bytes:
+    """A 16-bit greyscale PNG of ``levels`` whose row y is filtered with ``filters[y]`` (0 None, 1 Sub,
+    2 Up, 3 Average, 4 Paeth, as the PNG specification defines them), with ``text_after`` in tEXt
+    chunks after the image data, which is split into IDAT chunks of ``idat_bytes`` (None: one)."""
+    import struct
+    import zlib
+
+    height, width = levels.shape
+    raw = levels.astype(">u2").view(np.uint8).reshape(height, 2 * width).astype(np.int64)
+    left = np.zeros_like(raw)
+    left[:, 2:] = raw[:, :-2]
+    up = np.zeros_like(raw)
+    up[1:] = raw[:-1]
+    up_left = np.zeros_like(raw)
+    up_left[:, 2:] = up[:, :-2]
+    estimate = left + up - up_left
+    near_left, near_up, near_up_left = (np.abs(estimate - side) for side in (left, up, up_left))
+    paeth = np.where((near_left <= near_up) & (near_left <= near_up_left), left,
+                     np.where(near_up <= near_up_left, up, up_left))
+    predictions = [np.zeros_like(raw), left, up, (left + up) // 2, paeth]
+    filtered = np.empty((height, 2 * width + 1), dtype=np.uint8)
+    filtered[:, 0] = filters
+    for row, kind in enumerate(filters):
+        filtered[row, 1:] = (raw[row] - predictions[kind][row]) % 256
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    deflated = zlib.compress(filtered.tobytes())
+    step = idat_bytes or len(deflated)
+    image_data = [chunk(b"IDAT", deflated[at : at + step]) for at in range(0, len(deflated), step)]
+    trailing = [chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in (text_after or {}).items()]
+    return b"".join([b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)),
+                     *image_data, *trailing, chunk(b"IEND", b"")])
+
+
+def _pillows_levels(data: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    with Image.open(BytesIO(data)) as picture:
+        return np.asarray(picture).astype(np.uint16)
+
+
+def _writers_png(writer: str, levels: np.ndarray) -> bytes:
+    from io import BytesIO
+
+    import cv2
+
+    from lib_depth3d.files import grey16_png_bytes
+
+    if writer == "ours":
+        return grey16_png_bytes(levels)
+    if writer == "opencv":
+        return cv2.imencode(".png", levels)[1].tobytes()
+    buffer = BytesIO()
+    Image.fromarray(levels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("deflate", DEFLATERS)
+@pytest.mark.parametrize("writer", ["ours", "pillow", "opencv"])
+def test_every_level_of_a_16_bit_png_reads_back_from_every_writer(tmp_path, writer, deflate):
+    from lib_depth3d import files
+
+    levels = np.random.default_rng(15).permutation(65536).astype(np.uint16).reshape(128, 512)
+    levels[:, :256] = np.arange(65536 // 2, dtype=np.uint16).reshape(128, 256)  # smooth rows, as depth has
+    data = _writers_png(writer, levels)
+    with mock.patch.object(files, "FAST_DEFLATE", deflater(deflate)):
+        read = files.open_depth_picture(data)
+    assert isinstance(read, files.GreyLevels) and read.levels.dtype.kind == "u" and read.levels.dtype.itemsize == 2
+    np.testing.assert_array_equal(read.levels, levels)
+    (tmp_path / "d.png").write_bytes(data)
+    np.testing.assert_array_equal(load_depth(tmp_path / "d.png").values,
+                                  (levels.astype(np.float64) / 65535).astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 40), st.integers(1, 30)))
+def test_any_mix_of_row_filters_reads_as_pillow_reads_it(data, shape):
+    """None and Sub rows are restored here; a file with any other filter, even in its last row
+    only, is Pillow's to unfilter. The rows are inflated a part at a time, of any size."""
+    from lib_depth3d import files
+
+    levels = data.draw(arrays(np.uint16, shape))
+    # The first rows None or Sub (all of them, or up to where the others begin: before, at or after
+    # the rows that choose the path), the rest any filter.
+    none_or_sub = data.draw(st.integers(0, shape[0]))
+    filters = np.concatenate([data.draw(arrays(np.uint8, none_or_sub, elements=st.sampled_from([0, 1]))),
+                              data.draw(arrays(np.uint8, shape[0] - none_or_sub, elements=st.integers(0, 4)))])
+    png = _png_filtered(levels, filters, idat_bytes=data.draw(st.sampled_from([None, 1, 7, 100])))
+    np.testing.assert_array_equal(_pillows_levels(png), levels)  # the test's own writer is right
+    with mock.patch.object(files, "INFLATED_PART", data.draw(st.integers(1, 300))):
+        np.testing.assert_array_equal(files.open_depth_picture(png).levels, levels)
+
+
+def test_text_chunks_after_the_pixels_still_give_the_camera_and_the_sky(tmp_path):
+    levels = np.arange(1, 21 * 17 + 1, dtype=np.uint16).reshape(17, 21) * 150
+    levels[:4] = 0
+    fields = {"depth3d.kind": "disparity", "depth3d.focalLengthPx": "30.5 31.25",
+              "depth3d.principalPointPx": "10.5 8.5", "depth3d.noSurfaceLevel": "0"}
+    (tmp_path / "d.png").write_bytes(_png_filtered(levels, np.ones(17, np.uint8), fields))
+    read = load_depth_file(tmp_path / "d.png")
+    assert read.camera.focal_length_px == (30.5, 31.25) and read.camera.principal_point_px == (10.5, 8.5)
+    assert not read.depth.surface[:4].any() and read.depth.surface[4:].all()
+    np.testing.assert_array_equal(read.depth.values[4:], (levels[4:] - 1) / np.float32(65534))
+
+
+def test_the_sky_of_our_png_is_read_from_its_levels(tmp_path):
+    from lib_depth3d.files import GreyLevels, open_depth_picture
+    from tests.scene.test_sky import ground_and_sky
+
+    depth = ground_and_sky(30)
+    save_depth(depth, tmp_path / "d.png")
+    opened = open_depth_picture(tmp_path / "d.png")
+    assert isinstance(opened, GreyLevels) and opened.info["depth3d.noSurfaceLevel"] == "0"
+    assert (opened.levels[~depth.surface] == 0).all() and (opened.levels[depth.surface] >= 1).all()
+    np.testing.assert_array_equal(load_depth(tmp_path / "d.png").surface, depth.surface)
+
+
+@pytest.mark.parametrize("writer", ["ours", "pillow"])
+@pytest.mark.parametrize("damage", ["cut in the pixels", "bytes overwritten in the pixels"])
+def test_a_damaged_16_bit_png_is_refused_in_one_sentence(tmp_path, writer, damage):
+    from lib_depth3d.files import open_image
+
+    levels = (np.random.default_rng(4).random((64, 80)) * 65535).astype(np.uint16)
+    data = bytearray(_writers_png(writer, levels))
+    image_data = data.index(b"IDAT") + 4
+    if damage == "cut in the pixels":
+        data = data[: image_data + 200]
+    else:
+        data[image_data + 30 : image_data + 90] = bytes(range(60))
+    (tmp_path / "d.png").write_bytes(bytes(data))
+    with pytest.raises(InputError) as refused:
+        load_depth(tmp_path / "d.png")
+    message = str(refused.value)
+    assert re.fullmatch(r"\S*d\.png is not a readable picture \([^()]+\)\. Use a PNG, JPEG or WebP file\.", message)
+    with pytest.raises(InputError):
+        open_image(tmp_path / "d.png")  # what read it before refuses it too
+
+
+def test_a_16_bit_png_turned_by_its_exif_reads_upright_as_before(tmp_path):
+    from io import BytesIO
+
+    from lib_depth3d.files import open_image
+
+    levels = np.arange(6 * 4, dtype=np.uint16).reshape(4, 6) * 2000
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned: displayed 90° clockwise
+    buffer = BytesIO()
+    Image.fromarray(levels).save(buffer, format="PNG", exif=exif)
+    (tmp_path / "d.png").write_bytes(buffer.getvalue())
+    upright = np.rot90(levels, -1)
+    np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "d.png")).astype(np.uint16), upright)
+    np.testing.assert_array_equal(load_depth(tmp_path / "d.png").values,
+                                  (upright.astype(np.float64) / 65535).astype(np.float32))
