@@ -175,6 +175,9 @@ class Job:
     :class:`PictureDepth`.
     The position, not the image object, identifies a picture: for inpainting A1111 saves and
     shows a new image, the picture pasted back into the original."""
+    pasted_depths: dict = field(default_factory=dict)
+    """Position → the :class:`PictureDepth` of the picture inpainting "Only masked" pasted
+    together (None where its depth failed): estimated on that picture, once."""
     written: set = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     failure: str | None = None
@@ -199,6 +202,26 @@ def _fitted(depth: DepthMap, picture: Image.Image) -> DepthMap:
     """The depth at the size of the picture A1111 shows and saves (inpainting pastes the result
     back into the full-size original)."""
     return depth if (depth.width, depth.height) == picture.size else depth.resized(*picture.size)
+
+
+def _depth_of(job: Job, position: int, p, picture: Image.Image) -> PictureDepth | None:
+    """The camera and depth of the picture A1111 shows and saves at ``position``.
+
+    Inpainting "Only masked" generates a crop and pastes it back into the init image: the saved
+    picture is another picture, so its depth is estimated on it (once) instead of the crop's
+    depth being stretched over it."""
+    found = job.depths.get(position)
+    if found is None or getattr(p, "paste_to", None) is None:
+        return found
+    if position not in job.pasted_depths:
+        try:
+            job.pasted_depths[position] = PictureDepth(*pipeline.choose_camera_and_estimate(
+                picture, job.settings.camera, job.settings.depth, progress=_show_progress))
+        except Depth3DError as error:
+            job.pasted_depths[position] = None
+            job.warnings.append(f"the depth of inpainted picture {position + 1} failed, so it has no depth files. "
+                                f"{error}")
+    return job.pasted_depths[position]
 
 
 def _show_progress(message: str, fraction) -> None:
@@ -286,7 +309,7 @@ class Script(scripts.Script):
         first = processed.index_of_first_image
         pictures = list(zip(processed.images[first:], processed.infotexts[first:]))
         for position, (picture, infotext) in enumerate(pictures):
-            found = job.depths.get(position)
+            found = _depth_of(job, position, p, picture)
             if found is None:
                 continue
             depth = _fitted(found.estimated.depth, picture)
@@ -309,10 +332,12 @@ def on_image_saved(params) -> None:
     if job is None or Path(params.filename).name.startswith("grid-"):
         return
     position = p.iteration * p.batch_size + p.batch_index
-    found = job.depths.get(position)
-    if found is None or position in job.written:
+    if position in job.written:
         return
     job.written.add(position)
+    found = _depth_of(job, position, p, params.image)
+    if found is None:
+        return
     depth = _fitted(found.estimated.depth, params.image)
     picture_path = Path(params.filename)
     folder, base = picture_path.parent, picture_path.stem
@@ -320,9 +345,8 @@ def on_image_saved(params) -> None:
     shared.state.textinfo = f"Depth 3D: writing files for {picture_path.name}"
     if OUTPUT_SCENE in settings.outputs:
         camera = found.camera
-        if getattr(p, "paste_to", None) is not None or camera.camera.image_size_px != params.image.size:
-            # Inpainting "Only masked" saves the init image with the generated region pasted in:
-            # another picture than the one the camera was chosen for, which gets its own camera.
+        if camera.camera.image_size_px != params.image.size:
+            # Another script resized the picture: the same view, whose camera is chosen again.
             camera = pipeline.choose_camera(params.image, settings.camera,
                                             estimate=lambda known_camera: found.estimated)
         build = pipeline.build_scene_files(params.image, depth=depth, camera=camera, glb_path=folder / f"{base}.glb")

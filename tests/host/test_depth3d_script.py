@@ -210,6 +210,26 @@ def test_only_masked_inpainting_gives_the_pasted_picture_its_own_camera(a1111, m
     assert math.degrees(camera["horizontalFieldOfView"]) == pytest.approx(70.0, abs=0.5)
 
 
+def test_only_masked_inpainting_estimates_the_depth_of_the_pasted_picture(a1111, models_dir):
+    """The saved and shown picture is the init image with the crop pasted in: its depth is the
+    network's on that picture, not the crop's stretched over it."""
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    mask = Image.new("L", (160, 120), 0)
+    mask.paste(255, (100, 70, 130, 100))
+    module, runner, script = load(a1111, models_dir, is_img2img=True)
+    values, script_args = arguments(runner, script, outputs=("Depth image in the gallery",))
+    p, processed = a1111.img2img(runner, script_args, init_images=[picture], image_mask=mask,
+                                 inpaint_full_res=True, width=96, height=96, denoising_strength=0.5, seed=9)
+    pasted = processed.images[0]
+    assert p.paste_to is not None and pasted.size == (160, 120)
+    depth = estimate_depth(pasted, MODEL, input_size=NET_SIZE, models_folder=models_dir)
+    gallery_depth = np.asarray(processed.images[1], dtype=np.float64) / 255.0
+    assert np.abs(gallery_depth - depth.nearness()).max() <= 0.5 / 255 + 1e-6
+    with Image.open(a1111.root / "outputs" / "img2img-images" / "00000-9_depth.png") as depth_png:
+        stored = np.asarray(depth_png, dtype=np.float64) / 65535.0
+    assert np.abs(stored - depth.nearness()).max() <= 0.5 / 65535 + 1e-6
+
+
 def test_interrupt_stops_between_pictures_without_partial_files(a1111, models_dir):
     module, runner, script = load(a1111, models_dir)
     values, script_args = arguments(runner, script)
