@@ -42,6 +42,7 @@ import numpy as np
 
 from lib_depth3d.arrays import set_cells
 from lib_depth3d.camera import Camera
+from lib_depth3d.scene.triangulate import texture_shift_px
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,10 @@ def sliding_cell_triangles(
     show a neighbour's texel at a pixel centre."""
     top, left, single = triangle_cells(faces, len(grid_x_px))
     w = inverse_depth.reshape(-1)[faces[single]]
-    root_far, root_near = np.sqrt(w.min(axis=1)), np.sqrt(w.max(axis=1))
     width_px = np.maximum(grid_x_px[left[single] + 1] - grid_x_px[left[single]],
                           grid_y_px[top[single] + 1] - grid_y_px[top[single]])
     sliding = np.zeros(len(faces), dtype=bool)
-    sliding[single] = width_px * (root_near - root_far) / (root_near + root_far) > max_texture_shift_px
+    sliding[single] = texture_shift_px(width_px, w.min(axis=1), w.max(axis=1)) > max_texture_shift_px
     return sliding
 
 
@@ -283,8 +283,7 @@ def _texture_within_tolerance(boxes: np.ndarray, corners: np.ndarray, max_textur
     the inverse depths w at its corners. Inverse depth affine in the pixel is not enough: a long
     rectangle on a receding wall shows its far end's texel half a pixel away."""
     length_px = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) + 1
-    root_far, root_near = np.sqrt(corners.min(axis=1)), np.sqrt(corners.max(axis=1))
-    return length_px * (root_near - root_far) / (root_near + root_far) <= max_texture_shift_px
+    return texture_shift_px(length_px, corners.min(axis=1), corners.max(axis=1)) <= max_texture_shift_px
 
 
 def _halved(boxes: np.ndarray) -> np.ndarray:

@@ -396,10 +396,15 @@ def _texture_within_tolerance(
 ) -> np.ndarray:
     """Whether the texture slides by at most ``max_texture_shift_px`` over each height × width
     block at (top, left) whose inverse depths span [lowest, highest] (see the module docstring)."""
-    root_far, root_near = np.sqrt(lowest), np.sqrt(highest)
     width_px = np.maximum(grid_x_px[left + width] - grid_x_px[left], grid_y_px[top + height] - grid_y_px[top])
-    shift_px = width_px * (root_near - root_far) / (root_near + root_far)
-    return shift_px <= options.max_texture_shift_px
+    return texture_shift_px(width_px, lowest, highest) <= options.max_texture_shift_px
+
+
+def texture_shift_px(length_px: np.ndarray, lowest: np.ndarray, highest: np.ndarray) -> np.ndarray:
+    """The most glTF's perspective-correct UVs slide the texture (pixels) over a triangle
+    ``length_px`` wide whose inverse depths span [lowest, highest]: L·(√w_near − √w_far)/(√w_near + √w_far)."""
+    root_far, root_near = np.sqrt(lowest), np.sqrt(highest)
+    return length_px * (root_near - root_far) / (root_near + root_far)
 
 
 def _room_from_children(
