@@ -17,7 +17,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -208,24 +208,15 @@ def _open_unchecked(data: bytes) -> Image.Image:
     raise UnidentifiedImageError("cannot identify image file")
 
 
-def _png_metadata_after_image_data(data: bytes) -> dict:
+def _png_metadata_after_image_data(data: bytes, after_image_data: int | None) -> dict:
     """The info (eXIf, text) of the chunks that follow a PNG's first run of IDAT chunks, undecoded.
 
-    Walks the chunk headers to the end of the image data, then reads what Pillow's ``load_end``
-    reads there, with Pillow's own chunk readers; stops at IEND, the next APNG frame, or damage.
+    ``after_image_data``: where that run ends (:attr:`PngImageData.end`). Reads what Pillow's
+    ``load_end`` reads there, with Pillow's own chunk readers; stops at IEND, the next APNG frame,
+    or damage.
     """
     from PIL import PngImagePlugin
 
-    offset, after_image_data = len(PNG_SIGNATURE), None
-    in_image_data = False
-    while offset + PNG_CHUNK_HEADER.size <= len(data):
-        length, kind = PNG_CHUNK_HEADER.unpack_from(data, offset)
-        if kind == b"IDAT":
-            in_image_data = True
-        elif in_image_data:
-            after_image_data = offset
-            break
-        offset += PNG_CHUNK_HEADER.size + length + 4
     if after_image_data is None:
         return {}
     stream = PngImagePlugin.PngStream(io.BytesIO(memoryview(data)[after_image_data:]))
@@ -297,8 +288,19 @@ def _inflated_as_stored_zlib(image_data: list, size: int) -> bytearray | None:
     return stored
 
 
-def _png_image_data(data: bytes) -> tuple[list, int | None, int | None]:
-    """A PNG's first run of IDAT chunks (their payloads, in order), its bit depth and colour type."""
+class PngImageData(NamedTuple):
+    """A PNG's first run of IDAT chunks, found by walking its chunk headers."""
+
+    payloads: list
+    """The run's chunk payloads, in order."""
+    end: int | None
+    """The offset of the chunk after the run (None when nothing follows it)."""
+    bit_depth: int | None
+    colour_type: int | None
+
+
+def _png_image_data(data: bytes) -> PngImageData:
+    """A PNG's first run of IDAT chunks, where it ends, its bit depth and colour type."""
     image_data, offset, in_image_data = [], len(PNG_SIGNATURE), False
     bit_depth = colour_type = None
     while offset + PNG_CHUNK_HEADER.size <= len(data):
@@ -310,9 +312,9 @@ def _png_image_data(data: bytes) -> tuple[list, int | None, int | None]:
             image_data.append(payload)
             in_image_data = True
         elif in_image_data:
-            break
+            return PngImageData(image_data, offset, bit_depth, colour_type)
         offset += PNG_CHUNK_HEADER.size + length + 4
-    return image_data, bit_depth, colour_type
+    return PngImageData(image_data, None, bit_depth, colour_type)
 
 
 def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
@@ -335,7 +337,7 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
     decoder, extents, _, rawmode = opened.tile[0]
     if decoder != "zip" or tuple(extents) != (0, 0, *opened.size):
         return None
-    image_data, bit_depth, colour_type = _png_image_data(data)
+    image_data, after_image_data, bit_depth, colour_type = _png_image_data(data)
     if colour_type not in PNG_CHANNELS or bit_depth > 8:
         return None
     width, height = opened.size
@@ -345,7 +347,7 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
         return None
     picture = Image.new(opened.mode, opened.size, None)  # not Image.frombytes's: it fills the picture first
     picture.frombytes(stored, "zip", rawmode)
-    picture.info = {**opened.info, **_png_metadata_after_image_data(data)}
+    picture.info = {**opened.info, **_png_metadata_after_image_data(data, after_image_data)}
     return picture
 
 
@@ -428,10 +430,10 @@ def _grey16_png_levels(opened: Image.Image, data: bytes) -> GreyLevels | None:
 
     if opened.info.get("interlace") or getattr(opened, "n_frames", 1) != 1 or len(opened.tile) != 1:
         return None
-    image_data, bit_depth, colour_type = _png_image_data(data)
+    image_data, after_image_data, bit_depth, colour_type = _png_image_data(data)
     if (bit_depth, colour_type) != (16, 0):
         return None
-    info = {**opened.info, **_png_metadata_after_image_data(data)}
+    info = {**opened.info, **_png_metadata_after_image_data(data, after_image_data)}
     if "exif" in info:  # it may turn the picture: open_image's path honours that
         return None
     width, height = opened.size
@@ -522,7 +524,7 @@ def read_picture_header(data: bytes, name: str) -> PictureHeader:
     try:
         with _open_unchecked(data) as opened:
             if opened.format == "PNG":
-                opened.info.update(_png_metadata_after_image_data(data))
+                opened.info.update(_png_metadata_after_image_data(data, _png_image_data(data).end))
                 # PngImageFile.getexif decodes the pixels to reach trailing chunks; they are read above.
                 exif = Image.Image.getexif(opened)
             else:
