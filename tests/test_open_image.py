@@ -16,19 +16,10 @@ from lib_depth3d import files
 from lib_depth3d.errors import InputError
 from lib_depth3d.files import open_image
 from tests.support.deflaters import DEFLATERS, deflater
+from tests.support.png import png_chunks
 
 pytest.importorskip("isal")
 from isal import isal_zlib  # noqa: E402
-
-
-def chunks_of(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(kind, whole chunk) of a PNG, in file order."""
-    found, offset = [], 8
-    while offset < len(data):
-        length, kind = struct.unpack_from(">I4s", data, offset)
-        found.append((kind, data[offset : offset + 12 + length]))
-        offset += 12 + length
-    return found
 
 
 def png_of(pixels: np.ndarray, mode: str, orientation: int, exif_after: bool, text_after: bool) -> bytes:
@@ -45,7 +36,7 @@ def png_of(pixels: np.ndarray, mode: str, orientation: int, exif_after: bool, te
     picture.save(buffer, "PNG", pnginfo=info, exif=exif.tobytes())
     data = buffer.getvalue()
     moved = ([b"eXIf"] if exif_after else []) + ([b"tEXt"] if text_after else [])
-    chunks = chunks_of(data)
+    chunks = png_chunks(data)
     kept = [chunk for kind, chunk in chunks if kind not in moved]
     after = [chunk for kind, chunk in chunks if kind in moved]
     return data[:8] + b"".join(kept[:-1] + after + kept[-1:])
@@ -83,7 +74,7 @@ def test_a_large_picture_in_many_image_data_chunks_is_inflated_by_isal():
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     data = buffer.getvalue()
-    assert [kind for kind, _ in chunks_of(data)].count(b"IDAT") > 1
+    assert [kind for kind, _ in png_chunks(data)].count(b"IDAT") > 1
     with mock.patch.object(files, "FAST_DEFLATE", isal_zlib), pillow_never_loads():
         np.testing.assert_array_equal(np.asarray(open_image(data)), pixels)
 

@@ -1,7 +1,6 @@
 """A picture's displayed size comes from its header alone, and agrees with the decoded, upright picture."""
 
 import io
-import struct
 from unittest import mock
 
 from hypothesis import given, settings
@@ -10,18 +9,9 @@ from PIL import Image, ImageFile, ImageOps, PngImagePlugin
 
 from lib_depth3d.camera import parse_lines_json, read_fspy
 from lib_depth3d.camera.fspy import fspy_project_bytes, image_size_px
+from tests.support.png import png_chunks
 
 XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="{}"/></x:xmpmeta>'
-
-
-def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(kind, whole chunk bytes) of a PNG, in file order."""
-    chunks, offset = [], 8
-    while offset < len(data):
-        length, kind = struct.unpack_from(">I4s", data, offset)
-        chunks.append((kind, data[offset : offset + 12 + length]))
-        offset += 12 + length
-    return chunks
 
 
 def move_after_image_data(data: bytes, kind: bytes) -> bytes:
