@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from lib_depth3d.camera.inputs import CalibrationInput, VanishingPointLines, lines_json
 from lib_depth3d.camera.model import pixels_to_image_plane
@@ -272,16 +273,14 @@ def pieces_of_curves(segments_px: np.ndarray, long_side_px: float) -> np.ndarray
     along = vectors / np.maximum(lengths, 1e-12)[:, None]
     outward = np.stack([-along, along], axis=1).reshape(-1, 2)  # per end: the way out of its segment
     ends = segments_px.reshape(-1, 2)
-    owner = np.arange(2 * count) // 2
-    gaps = np.hypot(ends[:, None, 0] - ends[None, :, 0], ends[:, None, 1] - ends[None, :, 1])
+    end_a, end_b = cKDTree(ends).query_pairs(CURVE_JOIN * long_side_px, output_type="ndarray").T.reshape(2, -1)
     # The next segment goes on along the way out of this end: against the way out of its own.
-    cosine = -outward @ outward.T
-    turn = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
-    continues = (gaps <= CURVE_JOIN * long_side_px) & (owner[:, None] != owner[None, :])
-    continues &= (turn >= CURVE_TURN_DEG[0]) & (turn <= CURVE_TURN_DEG[1])
+    cosine = -np.einsum("ij,ij->i", outward[end_a], outward[end_b])
+    turning = (cosine <= math.cos(math.radians(CURVE_TURN_DEG[0]))) & (cosine >= math.cos(math.radians(CURVE_TURN_DEG[1])))
+    continues = turning & (end_a // 2 != end_b // 2)
+    joined = csr_matrix((np.ones(int(continues.sum())), (end_a[continues] // 2, end_b[continues] // 2)), shape=(count, count))
     short = lengths < CURVE_PIECE_MAX_LENGTH * long_side_px
-    joined = continues.reshape(count, 2, count, 2).any(axis=(1, 3))
-    chains, chain_of = connected_components(csr_matrix(joined), directed=False)
+    chains, chain_of = connected_components(joined, directed=False)
     return short & (np.bincount(chain_of, minlength=chains)[chain_of] >= CURVE_MIN_PIECES)
 
 
