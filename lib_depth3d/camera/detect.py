@@ -29,9 +29,6 @@ from itertools import combinations
 
 import numpy as np
 from PIL import Image
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from lib_depth3d.camera.inputs import CalibrationInput, VanishingPointLines, lines_json
 from lib_depth3d.camera.model import pixels_to_image_plane
@@ -267,6 +264,10 @@ def pieces_of_curves(segments_px: np.ndarray, long_side_px: float) -> np.ndarray
     :data:`CURVE_PIECE_MAX_LENGTH` of the longer side are pieces (LSD checks a long one straight
     along its whole length).
     """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
     count = len(segments_px)
     vectors = segments_px[:, 1] - segments_px[:, 0]
     lengths = np.hypot(vectors[:, 0], vectors[:, 1])
