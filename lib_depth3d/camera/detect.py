@@ -1,7 +1,8 @@
 """Vanishing lines found automatically: line segments, grouped into orthogonal directions, solved.
 
 The picture's edges come from OpenCV's line segment detector (LSD) on a grey copy whose longer
-side is at most :data:`WORKING_LONG_SIDE_PX`. Segments are grouped by vanishing point with a
+side is at most :data:`WORKING_LONG_SIDE_PX`; chains of short segments that turn a little at
+each join are pieces of curves and dropped (:func:`pieces_of_curves`). Segments are grouped by vanishing point with a
 multi-RANSAC weighted by squared segment length on fSpy's **image plane** (y up, the longer
 side spans [-1, 1]): vanishing-point hypotheses from random pairs of segments, the
 best-supported one refined by least squares on its inliers and its segments removed, up to
@@ -43,6 +44,10 @@ from lib_depth3d.files import to_rgb
 WORKING_LONG_SIDE_PX = 1600
 MIN_SEGMENT_LENGTH = 0.025  # of the working picture's longer side
 MAX_SEGMENTS = 400  # the longest ones; shorter edges add little and cost time
+CURVE_JOIN = 0.006  # of the longer side: how near two segments' ends must be to continue one another
+CURVE_TURN_DEG = (2.0, 35.0)  # a turn between continuing segments that makes them pieces of one curve
+CURVE_MIN_PIECES = 3  # segments continuing one another: two may be edges meeting at a corner
+CURVE_PIECE_MAX_LENGTH = 0.1  # of the longer side: longer segments are taken as straight whatever joins them
 HYPOTHESES = 600
 INLIER_DISTANCE_PX = 1.5  # working pixels an endpoint may lie off the line from its midpoint to the VP
 MAX_DIRECTIONS = 6
@@ -219,7 +224,8 @@ def detect_segments_px(grey: np.ndarray) -> tuple[np.ndarray, float]:
     """LSD segments of an H×W grey picture: (N×2×2 pixel endpoints, longest first; working scale).
 
     The working scale is picture pixels per working pixel (≥ 1). Segments shorter than
-    :data:`MIN_SEGMENT_LENGTH` of the working picture's longer side are dropped.
+    :data:`MIN_SEGMENT_LENGTH` of the working picture's longer side are dropped, and so are the
+    pieces of curves among the :data:`MAX_SEGMENTS` longest.
     """
     import cv2
 
@@ -237,7 +243,46 @@ def detect_segments_px(grey: np.ndarray) -> tuple[np.ndarray, float]:
     lengths = np.linalg.norm(working_px[:, 1] - working_px[:, 0], axis=1)
     keep = np.argsort(-lengths)
     keep = keep[lengths[keep] >= MIN_SEGMENT_LENGTH * max(working.shape)][:MAX_SEGMENTS]
+    keep = keep[~pieces_of_curves(working_px[keep], max(working.shape))]
     return working_px[keep] * np.array([width / working.shape[1], height / working.shape[0]]), scale
+
+
+def pieces_of_curves(segments_px: np.ndarray, long_side_px: float) -> np.ndarray:
+    """N booleans: which of N×2×2 pixel segments are pieces of a curve, not straight edges.
+
+    LSD follows a curved edge (an arch, a floor pattern's bands, a barrel-distorted column) as a
+    chain of short segments, each turned a few degrees from the one it continues. Such a piece
+    points at no vanishing point, yet a set of them drifts through one often enough to outvote a
+    few true edges: on fSpy's ``quad-problem`` photo seventeen pieces of the floor pattern's
+    curves made the lateral direction, and the camera 90° wide instead of 59°.
+
+    A segment continues another when one of its ends lies within :data:`CURVE_JOIN` of the
+    longer side of the other's end and it goes on beyond it, turned by :data:`CURVE_TURN_DEG`
+    (less is one edge that LSD split; more, or folding back, a corner). Two edges meeting at a
+    corner seen nearly edge-on continue one another too, so only chains of at least
+    :data:`CURVE_MIN_PIECES` count, and only their segments shorter than
+    :data:`CURVE_PIECE_MAX_LENGTH` of the longer side are pieces (LSD checks a long one straight
+    along its whole length).
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    count = len(segments_px)
+    vectors = segments_px[:, 1] - segments_px[:, 0]
+    lengths = np.hypot(vectors[:, 0], vectors[:, 1])
+    along = vectors / np.maximum(lengths, 1e-12)[:, None]
+    outward = np.stack([-along, along], axis=1).reshape(-1, 2)  # per end: the way out of its segment
+    ends = segments_px.reshape(-1, 2)
+    end_a, end_b = cKDTree(ends).query_pairs(CURVE_JOIN * long_side_px, output_type="ndarray").T.reshape(2, -1)
+    # The next segment goes on along the way out of this end: against the way out of its own.
+    cosine = -np.einsum("ij,ij->i", outward[end_a], outward[end_b])
+    turning = (cosine <= math.cos(math.radians(CURVE_TURN_DEG[0]))) & (cosine >= math.cos(math.radians(CURVE_TURN_DEG[1])))
+    continues = turning & (end_a // 2 != end_b // 2)
+    joined = csr_matrix((np.ones(int(continues.sum())), (end_a[continues] // 2, end_b[continues] // 2)), shape=(count, count))
+    short = lengths < CURVE_PIECE_MAX_LENGTH * long_side_px
+    chains, chain_of = connected_components(joined, directed=False)
+    return short & (np.bincount(chain_of, minlength=chains)[chain_of] >= CURVE_MIN_PIECES)
 
 
 # --- grouping --------------------------------------------------------------------------------
