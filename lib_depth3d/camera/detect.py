@@ -732,6 +732,21 @@ def _rotation(vector: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * cross @ cross
 
 
+def true_horizontal_fov_interval_deg(fov_range_rad: tuple[float, float], half_width: float,
+                                     principal_x: float) -> tuple[float, float]:
+    """(low, high) true horizontal fields of view (degrees) of the cameras whose field of view
+    across the longer side lies in ``fov_range_rad``, for a picture ``half_width`` wide on each
+    side of its centre (image plane) and a principal point at ``principal_x`` (image plane).
+
+    With the principal point beyond the picture's edge the true field of view first rises, then
+    falls as the focal length shrinks, so the range's ends alone would not bound it (nor keep
+    low ≤ high): it is taken over the whole range."""
+    fovs = np.linspace(fov_range_rad[0], fov_range_rad[1], 257)
+    focals = 1.0 / np.tan(fovs / 2.0)
+    true = np.degrees(np.arctan((half_width - principal_x) / focals) + np.arctan((half_width + principal_x) / focals))
+    return float(true.min()), float(true.max())
+
+
 @dataclass(frozen=True)
 class SegmentFit:
     """The calibration's chosen segments of every direction against one camera model.
@@ -786,15 +801,11 @@ class SegmentFit:
             rotation = rotation @ _rotation(np.linalg.lstsq(jacobian, -misfits, rcond=None)[0])
         return rotation, float(np.sum(self.misfits(rotation, focal, self.principal) ** 2))
 
-    def true_horizontal_fov_deg(self, focal: float) -> float:
-        return math.degrees(math.atan((self.half_width - self.principal[0]) / focal)
-                            + math.atan((self.half_width + self.principal[0]) / focal))
-
     def fov_interval_deg(self) -> tuple[float, float]:
         """The true horizontal fields of view (degrees) that the segments allow: those of
         :meth:`misfit_fov_range_rad` and of :meth:`perpendicular_fov_range_rad`, and all between."""
         ranges = self.misfit_fov_range_rad() + self.perpendicular_fov_range_rad()
-        return tuple(self.true_horizontal_fov_deg(1.0 / math.tan(fov / 2.0)) for fov in (max(ranges), min(ranges)))[::-1]
+        return true_horizontal_fov_interval_deg((min(ranges), max(ranges)), self.half_width, float(self.principal[0]))
 
     def perpendicular_fov_range_rad(self) -> tuple[float, float]:
         """Fields of view across the longer side (radians, low and high) at which the two solved

@@ -20,6 +20,7 @@ from lib_depth3d.camera.detect import (
     TEXTURELESS,
     detect_calibration,
     pieces_of_curves,
+    true_horizontal_fov_interval_deg,
 )
 from lib_depth3d.cli import main
 from lib_depth3d.errors import CalibrationError
@@ -139,6 +140,19 @@ def test_segments_that_barely_fix_the_focal_length_give_a_wide_interval():
     loose = SegmentFit.of(calibrate(replace(inp, vanishing_points=noisy)), 0.2 * 2 / 640).fov_interval_deg()
     firm = SegmentFit.of(detection.calibration, 0.2 * 2 / 640).fov_interval_deg()
     assert loose[1] - loose[0] > 3 * (firm[1] - firm[0])
+
+
+@given(st.floats(5.0, 170.0), st.floats(0.1, 40.0), st.floats(0.3, 1.0), st.floats(-3.0, 3.0), st.floats(0.0, 1.0))
+def test_the_true_field_of_view_interval_bounds_every_camera_of_the_range(low_deg, width_deg, half_width, principal_x, at):
+    # A principal point placed by a third direction may lie beyond the picture's edge; then the
+    # true field of view is not monotonic in the focal length, and the range's ends do not bound it.
+    high_deg = min(low_deg + width_deg, 175.0)
+    low, high = true_horizontal_fov_interval_deg((math.radians(low_deg), math.radians(high_deg)), half_width, principal_x)
+    assert low <= high
+    fov = math.radians(low_deg + at * (high_deg - low_deg))
+    focal = 1.0 / math.tan(fov / 2.0)
+    true = math.degrees(math.atan((half_width - principal_x) / focal) + math.atan((half_width + principal_x) / focal))
+    assert low - 0.05 <= true <= high + 0.05
 
 
 @pytest.mark.parametrize("pitch, checked", [(0, False), (-20, True)])
