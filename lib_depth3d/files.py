@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from lib_depth3d.errors import InputError
 from lib_depth3d.output_sets import check_targets, settle_folder, stage, write_error, write_file_set
@@ -583,6 +583,8 @@ def _open_picture(source: str | os.PathLike | bytes, grey16_as_levels: bool) -> 
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
                 picture = picture.convert("I;16")
             if picture.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS:
+                from PIL import ImageOps  # with its palette modules, 1.5 ms to import for the few turned pictures
+
                 return ImageOps.exif_transpose(picture)
             # exif_transpose would copy an upright picture (48 MB at 4096²); leaving the block
             # closes only the file, the decoded picture stays.
