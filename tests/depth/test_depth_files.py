@@ -657,3 +657,22 @@ def test_a_16_bit_png_turned_by_its_exif_reads_upright_as_before(tmp_path):
     np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "d.png")).astype(np.uint16), upright)
     np.testing.assert_array_equal(load_depth(tmp_path / "d.png").values,
                                   (upright.astype(np.float64) / 65535).astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=arrays(st.sampled_from([np.float32, np.float64]), (5, 7), elements=st.floats(-1e4, 1e4, width=32)),
+       kind=st.sampled_from(["disparity", "depth"]))
+def test_a_files_values_keep_the_extremes_and_checks_of_a_depth_map_made_from_them(values, kind, tmp_path_factory):
+    """The reader hands the extremes it found to the map; they are those the map would find itself,
+    and the map refuses what it refuses."""
+    path = tmp_path_factory.mktemp("npy") / "d.npy"
+    np.save(path, values)
+    try:
+        expected = DepthMap(values.astype(np.float32), kind)
+    except InputError:
+        with pytest.raises(InputError):
+            load_depth(path, kind)
+        return
+    loaded = load_depth(path, kind)
+    assert loaded.extremes == expected.extremes == (float(expected.values.min()), float(expected.values.max()))
+    assert loaded.kind == expected.kind and np.array_equal(loaded.values, expected.values)
