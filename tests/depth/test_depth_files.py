@@ -597,25 +597,31 @@ def test_any_mix_of_row_filters_reads_as_pillow_reads_it(data, shape):
         np.testing.assert_array_equal(files.open_depth_picture(png).levels, levels)
 
 
-def test_paeth_rows_read_the_same_where_pillow_copies_an_image_laid_over_an_array(monkeypatch):
-    """Pillow decodes into the image laid over the returned array; a Pillow that copies such an
-    image before writing into it (as ``_ensure_mutable`` does) leaves the array unwritten, and the
-    levels come from its copy instead."""
+@pytest.mark.parametrize("deflate", DEFLATERS)
+@pytest.mark.parametrize("pillow", ["as 9.5", "frombuffer copies", "frombytes copies first"])
+def test_paeth_rows_read_the_same_whether_or_not_pillow_decodes_into_the_array(monkeypatch, deflate, pillow):
+    """Pillow decodes into the image laid over the returned array; a Pillow that does not lay it
+    over the array, or copies such an image before writing into it (as ``_ensure_mutable`` does),
+    leaves the array unwritten, and the levels come from its image instead."""
     from lib_depth3d import files
 
     levels = np.arange(12 * 9, dtype=np.uint16).reshape(12, 9) * 601
-    png = _png_filtered(levels, np.full(12, 4, dtype=np.uint8))
+    png = _png_filtered(levels, np.full(12, 4, dtype=np.uint8), idat_bytes=50)
+    if pillow == "frombuffer copies":
+        monkeypatch.setattr(Image, "frombuffer", lambda mode, size, data, *args: Image.frombytes(
+            mode, size, bytes(data), *args))
+    if pillow == "frombytes copies first":
+        decode = Image.Image.frombytes
+
+        def copying_first(picture, *args):
+            picture._copy()
+            return decode(picture, *args)
+
+        monkeypatch.setattr(Image.Image, "frombytes", copying_first)
+    monkeypatch.setattr(files, "FAST_DEFLATE", deflater(deflate))
     read = files.open_depth_picture(png).levels
     np.testing.assert_array_equal(read, levels)
     assert not read.flags.writeable
-    decode = Image.Image.frombytes
-
-    def copying_first(picture, *args):
-        picture._copy()
-        return decode(picture, *args)
-
-    monkeypatch.setattr(Image.Image, "frombytes", copying_first)
-    np.testing.assert_array_equal(files.open_depth_picture(png).levels, levels)
 
 
 def test_text_chunks_after_the_pixels_still_give_the_camera_and_the_sky(tmp_path):
