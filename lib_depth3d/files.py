@@ -17,7 +17,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -120,12 +120,20 @@ def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
     faster than level 6 or Pillow's adaptive filters, and smaller than Pillow's level 1); any
     PNG reader reads it.
     """
+    height, width = values.shape
+    return grey16_png_bytes_of_rows(lambda top, bottom: values[top:bottom], width, height, text)
+
+
+def grey16_png_bytes_of_rows(levels_of_rows: "Callable[[int, int], np.ndarray]", width: int, height: int,
+                             text: dict[str, str] | None = None) -> bytes:
+    """:func:`grey16_png_bytes` of the levels (uint16 of either byte order) that
+    ``levels_of_rows(top, bottom)`` gives for the rows from ``top`` to ``bottom``, asked for
+    :data:`PNG_ROWS_PER_BLOCK` rows at a time: levels computed from a map (a depth PNG's) are
+    filtered and deflated while they are in the processor's cache and never held whole."""
     import numpy as np
 
-    height, width = values.shape
-
     def sub_filtered(top: int, bottom: int):
-        big_endian = np.ascontiguousarray(values[top:bottom], dtype=">u2").view(np.uint8)
+        big_endian = np.ascontiguousarray(levels_of_rows(top, bottom), dtype=">u2").view(np.uint8)
         rows = np.empty((bottom - top, 2 * width + 1), dtype=np.uint8)
         rows[:, 0] = 1  # the Sub filter
         rows[:, 1:3] = big_endian[:, :2]

@@ -44,7 +44,7 @@ from lib_depth3d.errors import InputError
 from lib_depth3d.files import (
     MAX_IMAGE_PIXELS,
     GreyLevels,
-    grey16_png_bytes,
+    grey16_png_bytes_of_rows,
     open_depth_picture,
     write_bytes_atomic,
 )
@@ -228,17 +228,26 @@ def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> byt
     :func:`depth_header` in text chunks. With pixels without a surface, those are level 0
     (:data:`NO_SURFACE_LEVEL_KEY` says so) and the nearness fills levels 1–65535."""
     header = depth_header(depth, camera)
-    first = 1 if depth.has_sky else 0
+    sky = depth.has_sky
+    first = 1 if sky else 0
     top = np.float32(65535.0 - first)
     nearness = depth._nearness_of_block()
-    if nearness is None:
-        levels = np.full(depth.values.shape, first, dtype=np.uint16)
-    else:  # one pass from the values to the levels: at 4096² the float32 nearness map was 64 MB
-        levels = map_in_blocks(lambda block: np.round(nearness(block) * top) + first, depth.values, np.uint16)
-    if depth.has_sky:
-        levels[~depth.surface] = NO_SURFACE_LEVEL
+    if sky:
         header[NO_SURFACE_LEVEL_KEY] = str(NO_SURFACE_LEVEL)
-    return grey16_png_bytes(levels, header)
+
+    def levels_of_rows(top_row: int, bottom_row: int) -> np.ndarray:
+        # From the values to the levels a block of rows at a time, as the PNG is written: at 4096²
+        # the float32 nearness map was 64 MB, and the whole map of levels 32 MB more.
+        rows = depth.values[top_row:bottom_row]
+        if nearness is None:
+            levels = np.full(rows.shape, first, dtype=">u2")
+        else:
+            levels = (np.round(nearness(rows) * top) + first).astype(">u2")
+        if sky:
+            levels[~depth.surface[top_row:bottom_row]] = NO_SURFACE_LEVEL
+        return levels
+
+    return grey16_png_bytes_of_rows(levels_of_rows, depth.width, depth.height, header)
 
 
 def stored_values(depth: DepthMap) -> np.ndarray:
