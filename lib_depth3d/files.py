@@ -566,7 +566,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
 def open_depth_picture(source: str | os.PathLike | bytes) -> Image.Image | GreyLevels:
     """:func:`open_image` for a depth picture: a 16-bit greyscale PNG comes back as its
     :class:`GreyLevels` (the same levels; at 4096² in 0.52–0.56 of the CPU time Pillow's image and
-    its conversion took for our writer's files, 0.82–0.87 for Pillow's: docs/scene.md), any other
+    its conversion took for our writer's files, 0.51 for Pillow's: docs/scene.md), any other
     picture as :func:`open_image` gives it, with the same errors."""
     return _open_picture(source, grey16_as_levels=True)
 
