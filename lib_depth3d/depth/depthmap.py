@@ -242,7 +242,12 @@ def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> byt
         if nearness is None:
             levels = np.full(rows.shape, first, dtype=">u2")
         else:
-            levels = (np.round(nearness(rows) * top) + first).astype(">u2")
+            scaled = nearness(rows)
+            scaled *= top
+            np.round(scaled, out=scaled)
+            if first:
+                scaled += first
+            levels = scaled.astype(">u2")
         if sky:
             levels[~depth.surface[top_row:bottom_row]] = NO_SURFACE_LEVEL
         return levels
