@@ -20,7 +20,8 @@ alternating order, and reports medians and the median of the per-round ratios.
   commit, ``git archive COMMIT | tar -x -C DIR``) in the same rounds.
 - ``imports``: what the scene command's imports cost beyond numpy and PIL: a process importing
   ``lib_depth3d.cli``, ``lib_depth3d.pipeline`` and ``lib_depth3d.commands.scene`` (and one that
-  also builds the scene command's parser, whose help quotes other modules) against one importing
+  also builds the scene command's parser as ``depth3d scene`` does, ``main(["scene"])`` stopping at
+  the missing arguments) against one importing
   ``numpy`` and ``PIL.Image``, with the scene part's environment; with ``--before``, the same
   processes from that checkout in the same rounds and the CPU time each saves, paired by round.
 - ``fullres``: ``bench/scene.py``'s full-resolution scene (``--resolution full``; best time of
@@ -137,10 +138,13 @@ def timing_environment(folder: Path) -> dict:
 
 def imports_part(repeat: int, before: Path | None) -> None:
     print(f"\nTHE SCENE COMMAND'S IMPORTS against `{IMPORTS_FLOOR}`: `imports` = `{IMPORTS}`; `parser` = those "
-          "and the scene command's parser built, as `depth3d scene` does before it runs")
+          "and the scene command's parser built as `depth3d scene` builds it (`main(['scene'])`, which then stops "
+          "at the missing arguments)")
     print(f"{repeat} interleaved rounds, medians of CPU seconds; 'own' = the median of the rounds' ours − floor; "
           "with --before, 'saved' = the median of the rounds' before − now (milliseconds) and their ratio")
-    statements = {"imports": IMPORTS, "parser": f"{IMPORTS}; lib_depth3d.cli.build_parser(with_options=['scene'])"}
+    statements = {"imports": IMPORTS, "parser": f"{IMPORTS}\nimport contextlib, io\n"
+                  "with contextlib.suppress(SystemExit), contextlib.redirect_stderr(io.StringIO()):\n"
+                  "    lib_depth3d.cli.main(['scene'])"}
     commands = {"floor": ([sys.executable, "-c", IMPORTS_FLOOR], ROOT)}
     for name, statement in statements.items():
         commands[name] = ([sys.executable, "-c", statement], ROOT)
@@ -215,6 +219,12 @@ def scene_part(sizes: list[int], repeat: int, before: Path | None, summary: dict
                     summary[f"scene {size} {side.split()[0]}"] = (*now[:1], f"{now[1]}; before {ratio:.2f}×", *now[2:])
             floor_cell = f"{medians['floor'][-1]:6.3f} ({statistics.median(walls['floor']):6.3f})"
             print(f"{size:>5}² {floor_cell:>15} " + " ".join(cells), flush=True)
+            if before:
+                saved = [f"{kind} {statistics.median(1000 * (earlier - now) for now, earlier in zip(cpus[kind], cpus[f'{kind} before'])):.0f} ms "
+                         f"({statistics.median(now / earlier for now, earlier in zip(cpus[kind], cpus[f'{kind} before'])):.3f}×)"
+                         for kind in kinds]
+                print(f"{'':>6} CPU saved against --before, medians of the rounds' before − now (now/before): "
+                      + ", ".join(saved), flush=True)
     for name, seconds in medians.items():
         print(f"growth exponent (CPU) {name:>10}: {growth_exponents(sizes, seconds)}")
 

@@ -39,19 +39,20 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
-def build_parser(prog: str = "depth3d", with_options: Iterable[str] = tuple(COMMANDS)) -> argparse.ArgumentParser:
-    """The parser of every subcommand; only those named in ``with_options`` get their options,
-    the others their names and help lines. Adding options imports what their defaults come
-    from, so ``depth3d scene …`` loads only the scene command's modules and ``depth3d --help``
-    none of them."""
+def build_parser(prog: str = "depth3d", with_options: Iterable[str] = tuple(COMMANDS),
+                 listed: Iterable[str] = tuple(COMMANDS)) -> argparse.ArgumentParser:
+    """The parser of the subcommands ``listed``; only those named in ``with_options`` get their
+    options, the others their names and help lines. Adding options imports what their defaults
+    come from, so ``depth3d scene …`` loads only the scene command's modules and ``depth3d
+    --help`` none of them."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Depth3D: depthmaps, camera calibration from vanishing lines, "
         "camera-matched .glb scenes and depth masks.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
+    for name in listed:
+        module = importlib.import_module(COMMANDS[name])
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         if name in with_options:
             module.add_arguments(subparser)
@@ -74,7 +75,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "depth3d") -> int:
         # took about 12 % less CPU time. Torch's threads are its own; a user's setting wins.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = _chosen_command(argv)
-    args = build_parser(prog, () if command is None else (command,)).parse_args(argv)
+    # A named command is parsed by its own parser alone: the others' modules (5 ms to import) are
+    # needed only to list them, in the help and in the message for an unknown command.
+    chosen = () if command is None else (command,)
+    args = build_parser(prog, chosen, chosen or tuple(COMMANDS)).parse_args(argv)
     previous_handler = signal.signal(signal.SIGTERM, _exit_when_terminated)
     try:
         code = int(args.run(args) or 0)

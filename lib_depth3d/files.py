@@ -17,9 +17,9 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from lib_depth3d.errors import InputError
 from lib_depth3d.output_sets import check_targets, settle_folder, stage, write_error, write_file_set
@@ -120,12 +120,20 @@ def grey16_png_bytes(values, text: dict[str, str] | None = None) -> bytes:
     faster than level 6 or Pillow's adaptive filters, and smaller than Pillow's level 1); any
     PNG reader reads it.
     """
+    height, width = values.shape
+    return grey16_png_bytes_of_rows(lambda top, bottom: values[top:bottom], width, height, text)
+
+
+def grey16_png_bytes_of_rows(levels_of_rows: "Callable[[int, int], np.ndarray]", width: int, height: int,
+                             text: dict[str, str] | None = None) -> bytes:
+    """:func:`grey16_png_bytes` of the levels (uint16 of either byte order) that
+    ``levels_of_rows(top, bottom)`` gives for the rows from ``top`` to ``bottom``, asked for
+    :data:`PNG_ROWS_PER_BLOCK` rows at a time: levels computed from a map (a depth PNG's) are
+    filtered and deflated while they are in the processor's cache and never held whole."""
     import numpy as np
 
-    height, width = values.shape
-
     def sub_filtered(top: int, bottom: int):
-        big_endian = np.ascontiguousarray(values[top:bottom], dtype=">u2").view(np.uint8)
+        big_endian = np.ascontiguousarray(levels_of_rows(top, bottom), dtype=">u2").view(np.uint8)
         rows = np.empty((bottom - top, 2 * width + 1), dtype=np.uint8)
         rows[:, 0] = 1  # the Sub filter
         rows[:, 1:3] = big_endian[:, :2]
@@ -246,46 +254,42 @@ DEFLATE_STORED_BLOCK = 0xFFFF
 """The most bytes a stored (uncompressed) deflate block holds."""
 STORED_BLOCK_HEADER = struct.Struct("<BHH")
 """A stored block's header: final flag and type (0: stored), length, its one's complement."""
+ZLIB_HEADER = b"\x78\x01"
+"""A zlib stream's header: deflate, 32 KiB window, no dictionary."""
 
 
-def _inflated_as_stored_zlib(image_data: list, size: int) -> bytearray | None:
-    """The zlib streams ``image_data`` (its pieces, in order) inflated by :data:`FAST_DEFLATE` and
-    held as a zlib stream of stored deflate blocks, which an inflater only copies; None unless the
-    data inflate to exactly ``size`` bytes.
+def _decoded_from_stored_blocks(picture: Image.Image, rawmode: str, image_data: list, size: int) -> bool:
+    """Decode the PNG rows of the zlib streams ``image_data`` (its pieces, in order) into ``picture``
+    by Pillow's PNG decoder, each part :data:`FAST_DEFLATE` inflates handed to it as a stored
+    deflate block, which it only copies; False (``picture`` is then partly written) unless they
+    inflate to exactly ``size`` bytes and Pillow decodes every row.
 
-    The blocks are filled as the pieces inflate, so nothing but the result is the inflated size.
+    A part is decoded while it is still in the processor's cache, and no copy of the whole
+    inflated size is made (at 4096², 25–35 ms less than filling one with stored blocks first).
+    Pillow stops at the last row and never reads a checksum; the inflater checks the file's own.
     """
-    blocks = -(-size // DEFLATE_STORED_BLOCK)
-    stride = STORED_BLOCK_HEADER.size + DEFLATE_STORED_BLOCK
-    stored = bytearray(2 + blocks * STORED_BLOCK_HEADER.size + size + 4)
-    stored[:2] = b"\x78\x01"  # deflate, 32 KiB window, no dictionary
-    for block in range(blocks):
-        length = min(DEFLATE_STORED_BLOCK, size - block * DEFLATE_STORED_BLOCK)
-        STORED_BLOCK_HEADER.pack_into(stored, 2 + block * stride, block == blocks - 1, length, length ^ 0xFFFF)
-    inflater, done, checksum = FAST_DEFLATE.decompressobj(), 0, 1
+    decoder = Image._getdecoder(picture.mode, "zip", (rawmode,))
+    decoder.setimage(picture.im)
+    inflater, done = FAST_DEFLATE.decompressobj(), 0
     try:
+        decoder.decode(ZLIB_HEADER)
         for piece in image_data:
-            while piece:
-                # At most one byte past the size: a stream that inflates to more is not this picture's.
-                inflated = memoryview(inflater.decompress(piece, size - done + 1))
+            while True:
+                inflated = inflater.decompress(piece, DEFLATE_STORED_BLOCK)
                 piece = inflater.unconsumed_tail
-                if done + len(inflated) > size:
-                    return None
                 if not inflated:  # nothing more from this piece (or the stream has ended)
                     break
-                checksum = FAST_DEFLATE.adler32(inflated, checksum)
-                while inflated:
-                    block, within = divmod(done, DEFLATE_STORED_BLOCK)
-                    taken = min(len(inflated), DEFLATE_STORED_BLOCK - within)
-                    at = 2 + block * stride + STORED_BLOCK_HEADER.size + within
-                    stored[at : at + taken] = inflated[:taken]
-                    inflated, done = inflated[taken:], done + taken
+                done += len(inflated)
+                if done > size:  # a stream that inflates to more is not this picture's
+                    return False
+                header = STORED_BLOCK_HEADER.pack(done == size, len(inflated), len(inflated) ^ 0xFFFF)
+                if decoder.decode(header)[1] < 0 or decoder.decode(inflated)[1] < 0:
+                    return False
     except FAST_DEFLATE.error:
-        return None
-    if done != size:
-        return None
-    stored[-4:] = struct.pack(">I", checksum)
-    return stored
+        return False
+    finally:
+        decoder.cleanup()
+    return done == size
 
 
 class PngImageData(NamedTuple):
@@ -324,9 +328,9 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
     inflate to the picture's rows), for Pillow to decode.
 
     Pillow spends most of a PNG's decoding in zlib's inflate (at 4096² a noisy RGB picture took
-    0.38–0.42 s, about 0.3 of it inflating): ISA-L inflates it in 0.14 s, and Pillow's own PNG
-    decoder then reads the rows from stored blocks, unfiltering and unpacking as it always does
-    (0.08 s); 0.25 s in all, the same pixels, and 50 MB more held while it runs. A 16-bit depth
+    0.38–0.42 s, about 0.3 of it inflating): ISA-L inflates it in 0.11–0.14 s, and Pillow's own
+    PNG decoder reads each inflated part as a stored block, unfiltering and unpacking as it always
+    does (:func:`_decoded_from_stored_blocks`); 0.21 s in all, the same pixels. A 16-bit depth
     map gains nothing (0.24–0.29 s either way at 4096²): Pillow's unfiltering and unpacking to
     32 bits cost it more than the inflate.
     """
@@ -342,11 +346,9 @@ def _png_inflated_fast(opened: Image.Image, data: bytes) -> Image.Image | None:
         return None
     width, height = opened.size
     row_bytes = 1 + (width * PNG_CHANNELS[colour_type] * bit_depth + 7) // 8  # the filter byte, then the samples
-    stored = _inflated_as_stored_zlib(image_data, height * row_bytes)
-    if stored is None:
-        return None
     picture = Image.new(opened.mode, opened.size, None)  # not Image.frombytes's: it fills the picture first
-    picture.frombytes(stored, "zip", rawmode)
+    if not _decoded_from_stored_blocks(picture, rawmode, image_data, height * row_bytes):
+        return None
     picture.info = {**opened.info, **_png_metadata_after_image_data(data, after_image_data)}
     return picture
 
@@ -476,19 +478,28 @@ def _sub_unfiltered_levels(rows: "np.ndarray") -> "np.ndarray":
 
 def _pillow_grey16_levels(size: tuple[int, int], image_data: list) -> "np.ndarray":
     """The samples (big-endian uint16, read-only) of a 16-bit greyscale PNG of ``size`` from its
-    IDAT payloads, by Pillow.
+    IDAT payloads, by Pillow's PNG decoder.
 
     Into a 16-bit image: Pillow 9.5 has no unpacker from I;16B to I;16, and its 32-bit "I" took a
-    second pass to convert. Pillow inflates with zlib here: inflating the rows with
-    :data:`FAST_DEFLATE` first and handing it stored blocks was slower at 4096² (copies of 33 MB).
+    second pass to convert. The image is laid over the array that is returned, so the decoder
+    writes the samples where they are read (its ``tobytes`` copy took 25–50 ms at 4096²), and
+    :data:`FAST_DEFLATE` inflates the rows for it where it is installed
+    (:func:`_decoded_from_stored_blocks`; image data it cannot decode go to Pillow's own inflate,
+    and its messages): at 4096² 0.14–0.18 s where Pillow's load and copy took 0.19–0.23.
     """
     import numpy as np
 
-    picture = Image.new("I;16B", size, None)
-    picture.frombytes(b"".join(image_data), "zip", "I;16B")
+    width, height = size
+    levels = np.empty((height, width), dtype=">u2")
+    picture = Image.frombuffer("I;16B", size, levels, "raw", "I;16B", 0, 1)
+    if FAST_DEFLATE is None or not _decoded_from_stored_blocks(picture, "I;16B", image_data, height * (1 + 2 * width)):
+        picture.frombytes(b"".join(image_data), "zip", "I;16B")
+    if not picture.readonly:  # a Pillow that copies a laid-over image before decoding into it
+        levels = np.frombuffer(picture.tobytes(), dtype=">u2").reshape(height, width)
     # Left big-endian: a conversion to the native order would be one more pass over 32 MB at 4096²,
     # and whoever reads the levels converts them anyway.
-    return np.frombuffer(picture.tobytes(), dtype=">u2").reshape(size[::-1])
+    levels.flags.writeable = False
+    return levels
 
 
 @dataclass(frozen=True)
@@ -555,7 +566,7 @@ def open_image(source: str | os.PathLike | bytes) -> Image.Image:
 def open_depth_picture(source: str | os.PathLike | bytes) -> Image.Image | GreyLevels:
     """:func:`open_image` for a depth picture: a 16-bit greyscale PNG comes back as its
     :class:`GreyLevels` (the same levels; at 4096² in 0.52–0.56 of the CPU time Pillow's image and
-    its conversion took for our writer's files, 0.82–0.87 for Pillow's: docs/scene.md), any other
+    its conversion took for our writer's files, 0.51 for Pillow's: docs/scene.md), any other
     picture as :func:`open_image` gives it, with the same errors."""
     return _open_picture(source, grey16_as_levels=True)
 
@@ -583,6 +594,8 @@ def _open_picture(source: str | os.PathLike | bytes, grey16_as_levels: bool) -> 
                 # Pillow < 10 opens 16-bit greyscale PNGs as 32-bit "I"; I;16 keeps their full scale known.
                 picture = picture.convert("I;16")
             if picture.getexif().get(EXIF_ORIENTATION, 1) in TURNED_ORIENTATIONS:
+                from PIL import ImageOps  # with its palette modules, 1.5 ms to import for the few turned pictures
+
                 return ImageOps.exif_transpose(picture)
             # exif_transpose would copy an upright picture (48 MB at 4096²); leaving the block
             # closes only the file, the decoded picture stays.

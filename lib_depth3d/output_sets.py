@@ -39,9 +39,14 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from lib_depth3d.errors import OutputError
+
+FileContents = Union[bytes, Sequence[bytes]]
+"""A file's bytes, or the pieces whose concatenation they are, written one after the other: a
+scene's ``.glb`` is its header and its buffers, the largest of them the picture's own file, which
+joining would copy once more."""
 
 PART_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{12}\.part$")
 JOURNAL_PATTERN = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{12}\.journal$")
@@ -77,9 +82,9 @@ def check_targets(paths: Iterable[str | os.PathLike]) -> tuple[Path, ...]:
 
 
 def write_file_set(
-    files: Sequence[tuple[str | os.PathLike, bytes]], *, optional: Iterable[str | os.PathLike] = ()
+    files: Sequence[tuple[str | os.PathLike, FileContents]], *, optional: Iterable[str | os.PathLike] = ()
 ) -> tuple[Path, ...]:
-    """Write ``files`` (path, bytes) as one set; the first is its main file, replaced last.
+    """Write ``files`` (path, contents) as one set; the first is its main file, replaced last.
 
     ``optional``: the files a set of this kind may lack (a scene's ``.fspy``), written now or
     not; one that the previous set wrote and this one lacks is removed with the commit (see the
@@ -110,7 +115,7 @@ def write_file_set(
     return targets
 
 
-def stage(target: Path, data: bytes) -> Path:
+def stage(target: Path, data: FileContents) -> Path:
     """Write ``data`` in full to a new partial file beside ``target`` and return its path."""
     part = _spare_name(target)
     try:
@@ -119,7 +124,7 @@ def stage(target: Path, data: bytes) -> Path:
         raise write_error(target, error) from error
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+            handle.writelines(_pieces(data))
     except BaseException as error:
         part.unlink(missing_ok=True)
         if isinstance(error, OSError):
@@ -226,9 +231,13 @@ def _complete(folder: Path, journal: Path) -> None:
     journal.unlink(missing_ok=True)
 
 
+def _pieces(data: FileContents) -> Sequence[bytes]:
+    return (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+
+
 def _with_record(
-    record_path: Path, contents: dict[Path, bytes], optional: list[Path]
-) -> tuple[dict[Path, bytes], dict[Path, str]]:
+    record_path: Path, contents: dict[Path, FileContents], optional: list[Path]
+) -> tuple[dict[Path, FileContents], dict[Path, str]]:
     """``contents`` with the set's new record, and the files to remove (path → SHA-256).
 
     The record names the optional files this set writes; none, and it is removed. The previous
@@ -245,7 +254,10 @@ def _with_record(
     for target in optional:
         if target not in contents:
             continue
-        digest = hashlib.sha256(contents[target]).hexdigest()
+        hashed = hashlib.sha256()
+        for piece in _pieces(contents[target]):
+            hashed.update(piece)
+        digest = hashed.hexdigest()
         foreign = target.name not in previous and target.is_file() and _sha256(target) == digest
         if not foreign:
             members[target.name] = digest

@@ -81,6 +81,9 @@ def test_a_scene_from_a_depth_file_and_the_help_import_only_what_they_use(tmp_pa
                            "--depth-kind", "depth", "--fov", "55", "-o", str(tmp_path / "scene.glb"))
     assert (tmp_path / "scene.glb").stat().st_size > 0
     assert scene.isdisjoint(HEAVY_MODULES), scene & set(HEAVY_MODULES)
+    commands = {name for name in scene if name.startswith("lib_depth3d.commands.")}
+    assert commands == {"lib_depth3d.commands.scene", "lib_depth3d.commands.model_options"}, commands
+    assert "PIL.ImageOps" not in scene  # only a turned picture needs it
     helped = _modules_after("--help")
     assert not {name for name in helped if name.startswith(("lib_depth3d.scene", "lib_depth3d.depth", "numpy"))}
 

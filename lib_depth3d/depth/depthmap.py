@@ -31,7 +31,7 @@ import io
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Callable, Literal, Mapping
 
@@ -44,7 +44,7 @@ from lib_depth3d.errors import InputError
 from lib_depth3d.files import (
     MAX_IMAGE_PIXELS,
     GreyLevels,
-    grey16_png_bytes,
+    grey16_png_bytes_of_rows,
     open_depth_picture,
     write_bytes_atomic,
 )
@@ -78,13 +78,16 @@ class DepthMap:
         surface: bool array of the same shape, False where there is no surface (the sky a network
             found: its values there are only a stand-in, and a scene leaves it empty); None: a
             surface everywhere. Depth files keep it (see the module's docstring).
+        known_extremes: (lowest, highest) of float32 ``values`` when the caller has just found
+            them, which saves two passes over the map (not a field: equality is the values').
     """
 
     values: np.ndarray
     kind: DepthKind
     surface: np.ndarray | None = None
+    known_extremes: InitVar[tuple[float, float] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, known_extremes: tuple[float, float] | None) -> None:
         if self.kind not in DEPTH_KINDS:
             raise InputError(f"Unknown depth kind {self.kind!r}; use one of {', '.join(DEPTH_KINDS)}.")
         values = np.asarray(self.values)
@@ -92,9 +95,12 @@ class DepthMap:
             values = values[..., 0]
         if values.ndim != 2 or values.size == 0:
             raise InputError(f"A depth map must be a 2-D array, got shape {values.shape}.")
-        values = values.astype(np.float32, copy=False)
-        # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
-        low, high = values.min(), values.max()
+        if known_extremes is not None and values.dtype == np.float32:
+            low, high = map(np.float32, known_extremes)
+        else:
+            values = values.astype(np.float32, copy=False)
+            # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
+            low, high = values.min(), values.max()
         if not (np.isfinite(low) and np.isfinite(high)):
             bad = int(np.count_nonzero(~np.isfinite(values)))
             raise InputError(f"The depth map has {bad} NaN or infinite values; every value must be finite.")
@@ -222,17 +228,31 @@ def depth_png_bytes(depth: DepthMap, camera: NetworkCamera | None = None) -> byt
     :func:`depth_header` in text chunks. With pixels without a surface, those are level 0
     (:data:`NO_SURFACE_LEVEL_KEY` says so) and the nearness fills levels 1–65535."""
     header = depth_header(depth, camera)
-    first = 1 if depth.has_sky else 0
+    sky = depth.has_sky
+    first = 1 if sky else 0
     top = np.float32(65535.0 - first)
     nearness = depth._nearness_of_block()
-    if nearness is None:
-        levels = np.full(depth.values.shape, first, dtype=np.uint16)
-    else:  # one pass from the values to the levels: at 4096² the float32 nearness map was 64 MB
-        levels = map_in_blocks(lambda block: np.round(nearness(block) * top) + first, depth.values, np.uint16)
-    if depth.has_sky:
-        levels[~depth.surface] = NO_SURFACE_LEVEL
+    if sky:
         header[NO_SURFACE_LEVEL_KEY] = str(NO_SURFACE_LEVEL)
-    return grey16_png_bytes(levels, header)
+
+    def levels_of_rows(top_row: int, bottom_row: int) -> np.ndarray:
+        # From the values to the levels a block of rows at a time, as the PNG is written: at 4096²
+        # the float32 nearness map was 64 MB, and the whole map of levels 32 MB more.
+        rows = depth.values[top_row:bottom_row]
+        if nearness is None:
+            levels = np.full(rows.shape, first, dtype=">u2")
+        else:
+            scaled = nearness(rows)
+            scaled *= top
+            np.round(scaled, out=scaled)
+            if first:
+                scaled += first
+            levels = scaled.astype(">u2")
+        if sky:
+            levels[~depth.surface[top_row:bottom_row]] = NO_SURFACE_LEVEL
+        return levels
+
+    return grey16_png_bytes_of_rows(levels_of_rows, depth.width, depth.height, header)
 
 
 def stored_values(depth: DepthMap) -> np.ndarray:
@@ -390,9 +410,12 @@ def stored_depth(values: np.ndarray, kind: DepthKind, name: str) -> DepthMap:
     without a surface: such pixels take the farthest surface value as their stand-in (the
     extremes stay the surface's). A file with no surface at all is refused."""
     values = np.asarray(values)
-    # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
-    if values.size == 0 or (np.isfinite(np.min(values)) and np.isfinite(np.max(values))):
+    if values.size == 0:
         return DepthMap(values, kind)
+    # The extremes are NaN or infinite when any value is: two reductions, no full-size mask.
+    low, high = np.min(values), np.max(values)
+    if np.isfinite(low) and np.isfinite(high):
+        return DepthMap(values, kind, known_extremes=(low, high))
     if values.ndim == 3 and values.shape[-1] == 1:
         values = values[..., 0]
     surface = np.isfinite(values)

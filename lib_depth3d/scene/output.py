@@ -3,7 +3,8 @@ and the shareable page ``.html``.
 
 Each file comes from one writer in :data:`SCENE_WRITERS`, keyed by the suffix it adds to the
 scene's base name (``OUT.glb`` → ``OUT_depth.png``). A writer reads a :class:`SceneOutput` and
-returns the file's bytes, or None when the scene has no such file. Every byte is produced before
+returns the file's contents (its bytes, or the pieces they are made of: :data:`FileContents`), or
+None when the scene has no such file. Every byte is produced before
 anything is written; the files are then committed together by
 :func:`lib_depth3d.output_sets.write_file_set`, so a reader sees the previous set or this one.
 """
@@ -25,10 +26,10 @@ from lib_depth3d.camera.inputs import FSPY_AXIS_NAMES
 from lib_depth3d.camera.sources import CameraChoice
 from lib_depth3d.depth.depthmap import depth_png_bytes
 from lib_depth3d.errors import SceneError
-from lib_depth3d.output_sets import check_targets, write_file_set
+from lib_depth3d.output_sets import FileContents, check_targets, write_file_set
 from lib_depth3d.scene.build import Scene
 from lib_depth3d.scene.frames import Z_UP_TO_Y_UP, world_to_gltf
-from lib_depth3d.scene.gltf import glb_bytes
+from lib_depth3d.scene.gltf import glb_pieces
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,15 @@ class SceneOutput:
     camera_source: dict | None = None
 
     @cached_property
+    def glb_pieces(self) -> tuple[bytes, ...]:
+        """The scene's ``.glb`` as the pieces it is written from, encoded once for every writer
+        that needs it (:func:`~lib_depth3d.scene.gltf.glb_pieces`)."""
+        return glb_pieces(self.scene)
+
+    @cached_property
     def glb(self) -> bytes:
-        """The scene's ``.glb``, encoded once for every writer that needs it."""
-        return glb_bytes(self.scene)
+        """The scene's ``.glb`` in one piece, for a writer that embeds it."""
+        return b"".join(self.glb_pieces)
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,12 @@ class SceneWriter:
     """One file of a scene: ``write`` encodes it; an ``optional`` one may have nothing to write
     (None), and then the file an earlier set left under its name is removed."""
 
-    write: Callable[[SceneOutput], "bytes | None"]
+    write: Callable[[SceneOutput], "FileContents | None"]
     optional: bool = False
 
 
-def _glb(output: SceneOutput) -> bytes:
-    return output.glb
+def _glb(output: SceneOutput) -> FileContents:
+    return output.glb_pieces
 
 
 def _depth_png(output: SceneOutput) -> bytes:

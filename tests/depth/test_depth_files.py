@@ -597,6 +597,33 @@ def test_any_mix_of_row_filters_reads_as_pillow_reads_it(data, shape):
         np.testing.assert_array_equal(files.open_depth_picture(png).levels, levels)
 
 
+@pytest.mark.parametrize("deflate", DEFLATERS)
+@pytest.mark.parametrize("pillow", ["as 9.5", "frombuffer copies", "frombytes copies first"])
+def test_paeth_rows_read_the_same_whether_or_not_pillow_decodes_into_the_array(monkeypatch, deflate, pillow):
+    """Pillow decodes into the image laid over the returned array; a Pillow that does not lay it
+    over the array, or copies such an image before writing into it (as ``_ensure_mutable`` does),
+    leaves the array unwritten, and the levels come from its image instead."""
+    from lib_depth3d import files
+
+    levels = np.arange(12 * 9, dtype=np.uint16).reshape(12, 9) * 601
+    png = _png_filtered(levels, np.full(12, 4, dtype=np.uint8), idat_bytes=50)
+    if pillow == "frombuffer copies":
+        monkeypatch.setattr(Image, "frombuffer", lambda mode, size, data, *args: Image.frombytes(
+            mode, size, bytes(data), *args))
+    if pillow == "frombytes copies first":
+        decode = Image.Image.frombytes
+
+        def copying_first(picture, *args):
+            picture._copy()
+            return decode(picture, *args)
+
+        monkeypatch.setattr(Image.Image, "frombytes", copying_first)
+    monkeypatch.setattr(files, "FAST_DEFLATE", deflater(deflate))
+    read = files.open_depth_picture(png).levels
+    np.testing.assert_array_equal(read, levels)
+    assert not read.flags.writeable
+
+
 def test_text_chunks_after_the_pixels_still_give_the_camera_and_the_sky(tmp_path):
     levels = np.arange(1, 21 * 17 + 1, dtype=np.uint16).reshape(17, 21) * 150
     levels[:4] = 0
@@ -657,3 +684,22 @@ def test_a_16_bit_png_turned_by_its_exif_reads_upright_as_before(tmp_path):
     np.testing.assert_array_equal(np.asarray(open_image(tmp_path / "d.png")).astype(np.uint16), upright)
     np.testing.assert_array_equal(load_depth(tmp_path / "d.png").values,
                                   (upright.astype(np.float64) / 65535).astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=arrays(st.sampled_from([np.float32, np.float64]), (5, 7), elements=st.floats(-1e4, 1e4, width=32)),
+       kind=st.sampled_from(["disparity", "depth"]))
+def test_a_files_values_keep_the_extremes_and_checks_of_a_depth_map_made_from_them(values, kind, tmp_path_factory):
+    """The reader hands the extremes it found to the map; they are those the map would find itself,
+    and the map refuses what it refuses."""
+    path = tmp_path_factory.mktemp("npy") / "d.npy"
+    np.save(path, values)
+    try:
+        expected = DepthMap(values.astype(np.float32), kind)
+    except InputError:
+        with pytest.raises(InputError):
+            load_depth(path, kind)
+        return
+    loaded = load_depth(path, kind)
+    assert loaded.extremes == expected.extremes == (float(expected.values.min()), float(expected.values.max()))
+    assert loaded.kind == expected.kind and np.array_equal(loaded.values, expected.values)

@@ -16,7 +16,7 @@ from lib_depth3d.depth.depthmap import DEPTH_WRITERS, DepthMap, save_depth
 from lib_depth3d.errors import InputError, OutputError
 from lib_depth3d.files import write_bytes_atomic
 from lib_depth3d.output_sets import RECORD_SUFFIX, settle_folder, write_file_set
-from lib_depth3d.scene import SCENE_WRITERS, SceneOptions, build_scene, scene_summary, write_scene
+from lib_depth3d.scene import SCENE_WRITERS, SceneOptions, build_scene, glb_bytes, scene_summary, write_scene
 from lib_depth3d.scene.output import SceneWriter
 from tests.support.paths import EXAMPLES_DIR, REPO_ROOT
 from tests.support.scene_inputs import smooth_picture, wavy_zdepth
@@ -166,6 +166,19 @@ def test_a_new_format_is_one_registry_line(tmp_path, monkeypatch):
     monkeypatch.setitem(DEPTH_WRITERS, ".txt", lambda depth, camera: b"%d" % depth.width)
     save_depth(depth, tmp_path / "d.txt")
     assert (tmp_path / "d.txt").read_bytes() == b"8"
+
+
+def test_a_file_given_in_pieces_is_written_as_their_concatenation_and_recorded_by_it(tmp_path):
+    pieces = [b"head", b"", bytearray(b"middle"), memoryview(b"tail")]
+    write_file_set([(tmp_path / "s.glb", b"main"), (tmp_path / "s.fspy", pieces)], optional=[tmp_path / "s.fspy"])
+    assert (tmp_path / "s.fspy").read_bytes() == b"headmiddletail"
+    write_file_set([(tmp_path / "s.glb", b"main")], optional=[tmp_path / "s.fspy"])
+    assert not (tmp_path / "s.fspy").exists()  # its record's digest was the whole file's
+
+
+def test_the_written_glb_is_glb_bytes(tmp_path):
+    scene = _tiny_scene()
+    assert write_scene(scene, tmp_path / "s.glb").glb.read_bytes() == glb_bytes(scene)
 
 
 def _room_arguments(output, *camera):
