@@ -1020,18 +1020,16 @@ def _fan_triangles(
     centre = (top_rows + height // 2) * columns + left_columns + width // 2
     fans = []
     for side_rows, side_columns in sides:
-        used = corner_used[side_rows, side_columns]
         ids = side_rows * columns + side_columns
-        steps = np.arange(used.shape[1])
-        position = np.where(used, steps, len(steps))
-        next_used = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1]
-        following = next_used[:, 1:]
-        starts = used[:, :-1]
-        block_index, start = np.nonzero(starts)
-        end = following[block_index, start]
-        fans.append(
-            np.stack([centre[block_index], ids[block_index, start], ids[block_index, end]], axis=-1)
-        )
+        # Each used sample but a side's last starts a triangle that ends at the next used one;
+        # the side's ends are the block's own corners, always used, so row-major the next used
+        # sample is on the same side.
+        used = np.flatnonzero(corner_used.reshape(-1)[ids])
+        starts = np.flatnonzero(used[:-1] % ids.shape[1] != ids.shape[1] - 1)
+        flat_ids = ids.reshape(-1)
+        fans.append(np.stack(
+            [centre[used[starts] // ids.shape[1]], flat_ids[used[starts]], flat_ids[used[starts + 1]]], axis=-1
+        ))
     return np.concatenate(fans)
 
 
