@@ -316,23 +316,24 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     px = np.broadcast_to(x_px[None, :], (len(y_px), len(x_px))).ravel()
     py = np.broadcast_to(y_px[:, None], (len(y_px), len(x_px))).ravel()
     cx, cy = x_px[(len(x_px) - 1) // 2], y_px[(len(y_px) - 1) // 2]
+    # The four triangles at once, one row each: triangle i runs from corner i to corner i + 1.
+    ax = np.array([[x_px[column]] for _, column in FAN_CORNERS])
+    ay = np.array([[y_px[row]] for row, _ in FAN_CORNERS])
+    bx, by = np.roll(ax, -1, axis=0), np.roll(ay, -1, axis=0)
+    determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
+    weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
+    weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
+    weight_a = 1.0 - weight_b - weight_c
+    # Each sample takes the triangle whose least weight is largest (the first of equals): the
+    # one it lies in, or the nearest for a sample rounded just outside. The centre is strictly
+    # inside the block, so no triangle is degenerate and no weight is NaN.
+    smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
+    chosen = np.argmax(smallest, axis=0)
+    samples = np.arange(len(px))
     weights = np.zeros((len(px), 5))
-    best = np.full(len(px), -np.inf)
-    for index, (row_a, column_a) in enumerate(FAN_CORNERS):
-        row_b, column_b = FAN_CORNERS[(index + 1) % 4]
-        ax, ay = x_px[column_a], y_px[row_a]
-        bx, by = x_px[column_b], y_px[row_b]
-        determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
-        weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
-        weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
-        weight_a = 1.0 - weight_b - weight_c
-        smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
-        inside = smallest > best
-        weights[inside] = 0.0
-        weights[inside, index] = weight_a[inside]
-        weights[inside, (index + 1) % 4] = weight_b[inside]
-        weights[inside, 4] = weight_c[inside]
-        best = np.maximum(best, smallest)
+    weights[samples, chosen] = weight_a[chosen, samples]
+    weights[samples, (chosen + 1) % 4] = weight_b[chosen, samples]
+    weights[samples, 4] = weight_c[chosen, samples]
     return weights
 
 
