@@ -434,11 +434,13 @@ def _room_from_children(
     fan + D + E. The bound is the least over children of (room − D) − E, less the rounding
     margin, so a block whose bound keeps the margin passes the exact test too.
     """
-    row_centres = row_splits[:-1] + np.diff(row_splits) // 2
-    column_centres = column_splits[:-1] + np.diff(column_splits) // 2
+    # A handful of splits: plain integers cost less than arrays of them.
+    row_splits, column_splits = row_splits.tolist(), column_splits.tolist()
+    row_centres = [start + (end - start) // 2 for start, end in zip(row_splits, row_splits[1:])]
+    column_centres = [start + (end - start) // 2 for start, end in zip(column_splits, column_splits[1:])]
     # The plane at the few rows and columns it is read on, one term per row and one per column.
-    downs = np.unique(np.concatenate([row_splits, row_centres, [height // 2]]))
-    acrosses = np.unique(np.concatenate([column_splits, column_centres, [width // 2]]))
+    downs = sorted({*row_splits, *row_centres, height // 2})
+    acrosses = sorted({*column_splits, *column_centres, width // 2})
     flat_depth = inverse_depth.reshape(-1)
     base = top * inverse_depth.shape[1] + left
     corner = flat_depth[base]
@@ -560,7 +562,9 @@ def _blocks_within_tolerance(
     # The fan passes through its five anchors exactly (their weights are 1 and 0), so only the
     # other samples are tested against it; all take part in the texture test. Samples by rows
     # (the anchors first), blocks by columns: every pass below runs along a long axis.
-    order = np.concatenate([corners_and_centre, np.delete(np.arange((height + 1) * stride), corners_and_centre)])
+    others = np.ones((height + 1) * stride, dtype=bool)
+    others[corners_and_centre] = False
+    order = np.concatenate([corners_and_centre, np.flatnonzero(others)])
     offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)[order]
     anchor_count = len(corners_and_centre)
     flat_depth = inverse_depth.reshape(-1)
@@ -611,8 +615,10 @@ def _blocks_within_tolerance(
     # margin far above the rounding of the fan (a few ε of the inverse depths), so a block that
     # the full test would pass is never dropped.
     tested_order = order[anchor_count:]
-    on_lattice = ((tested_order // stride) % PROBE_STRIDE == 0) & ((tested_order % stride) % PROBE_STRIDE == 0)
-    probe = np.flatnonzero(on_lattice) if children is not None and len(order) >= PROBE_MIN_SAMPLES else None
+    probe = None
+    if children is not None and len(order) >= PROBE_MIN_SAMPLES:
+        tested_rows, tested_columns = np.divmod(tested_order, stride)
+        probe = np.flatnonzero((tested_rows % PROBE_STRIDE == 0) & (tested_columns % PROBE_STRIDE == 0))
     step = max(1, TILE_CELLS // len(offsets))
     for start in range(0, len(pending), step):
         indices = pending[start : start + step]
