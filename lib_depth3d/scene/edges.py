@@ -85,9 +85,20 @@ def triangle_cells(faces: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndar
     """(row, column) of the top-left corner of each triangle of ``faces`` (ids into a row-major
     grid of ``columns`` samples), and whether its corners span a single cell."""
     rows_of, columns_of = np.divmod(faces.astype(np.int64), columns)
-    top, left = rows_of.min(axis=1), columns_of.min(axis=1)
-    single = (rows_of.max(axis=1) - top == 1) & (columns_of.max(axis=1) - left == 1)
+    top, left = _least_of_three(rows_of), _least_of_three(columns_of)
+    single = (_most_of_three(rows_of) - top == 1) & (_most_of_three(columns_of) - left == 1)
     return top, left, single
+
+
+# Along a row of three, two elementwise passes: a reduction along so short an axis took 4× longer.
+def _least_of_three(values: np.ndarray) -> np.ndarray:
+    """(n,) the least of each row of an (n, 3) array."""
+    return np.minimum(np.minimum(values[:, 0], values[:, 1]), values[:, 2])
+
+
+def _most_of_three(values: np.ndarray) -> np.ndarray:
+    """(n,) the largest of each row of an (n, 3) array."""
+    return np.maximum(np.maximum(values[:, 0], values[:, 1]), values[:, 2])
 
 
 def sliding_cell_triangles(
@@ -104,7 +115,7 @@ def sliding_cell_triangles(
     width_px = np.maximum(grid_x_px[left[single] + 1] - grid_x_px[left[single]],
                           grid_y_px[top[single] + 1] - grid_y_px[top[single]])
     sliding = np.zeros(len(faces), dtype=bool)
-    sliding[single] = texture_shift_px(width_px, w.min(axis=1), w.max(axis=1)) > max_texture_shift_px
+    sliding[single] = texture_shift_px(width_px, _least_of_three(w), _most_of_three(w)) > max_texture_shift_px
     return sliding
 
 
