@@ -438,35 +438,39 @@ def _room_from_children(
     row_splits, column_splits = row_splits.tolist(), column_splits.tolist()
     row_centres = [start + (end - start) // 2 for start, end in zip(row_splits, row_splits[1:])]
     column_centres = [start + (end - start) // 2 for start, end in zip(column_splits, column_splits[1:])]
-    # The plane at the few rows and columns it is read on, one term per row and one per column.
+    # The plane at the few rows and columns it is read on, one term per row and one per column,
+    # and every block's miss of it at each of those rows and columns in one pass.
     downs = sorted({*row_splits, *row_centres, height // 2})
     acrosses = sorted({*column_splits, *column_centres, width // 2})
+    grid_columns = inverse_depth.shape[1]
     flat_depth = inverse_depth.reshape(-1)
-    base = top * inverse_depth.shape[1] + left
+    base = top * grid_columns + left
     corner = flat_depth[base]
     x_left, y_top = grid_x_px[left], grid_y_px[top]
     slope_x = (flat_depth[base + width] - corner) / (grid_x_px[left + width] - x_left)
-    slope_y = (flat_depth[base + height * inverse_depth.shape[1]] - corner) / (grid_y_px[top + height] - y_top)
-    along_x = {across: corner + slope_x * (grid_x_px[left + across] - x_left) for across in acrosses}
-    along_y = {down: slope_y * (grid_y_px[top + down] - y_top) for down in downs}
+    slope_y = (flat_depth[base + height * grid_columns] - corner) / (grid_y_px[top + height] - y_top)
+    down_at, across_at = np.array(downs), np.array(acrosses)
+    along_x = corner[:, None] + slope_x[:, None] * (grid_x_px[left[:, None] + across_at] - x_left[:, None])
+    along_y = slope_y[:, None] * (grid_y_px[top[:, None] + down_at] - y_top[:, None])
+    plane = along_x[:, None, :] + along_y[:, :, None]
+    sample = flat_depth[base[:, None, None] + (down_at[:, None] * grid_columns + across_at)]
+    miss = np.abs(np.subtract(sample, plane, out=plane), out=plane)  # (n, downs, acrosses)
+    row_of = {down: index for index, down in enumerate(downs)}
+    column_of = {across: index for index, across in enumerate(acrosses)}
 
-    def off_plane(down: int, across: int) -> np.ndarray:
-        plane = along_x[across] + along_y[down]
-        sample = flat_depth[base + (down * inverse_depth.shape[1] + across)]
-        return np.abs(np.subtract(sample, plane, out=plane), out=plane)
+    def miss_at(down_list: list[int], across_list: list[int]) -> np.ndarray:
+        return miss[:, [row_of[down] for down in down_list]][:, :, [column_of[across] for across in across_list]]
 
-    block_miss = off_plane(height, width)
-    for down, across in ((0, width), (height, 0), (height // 2, width // 2)):
-        np.maximum(block_miss, off_plane(down, across), out=block_miss)
-    lattice = [[off_plane(down, across) for across in column_splits] for down in row_splits]
-    bound = np.full(len(top), np.inf)
-    for child_row, down in enumerate(row_centres):
-        for child_column, across in enumerate(column_centres):
-            child_miss = off_plane(down, across)
-            for corner_row, corner_column in ((0, 0), (0, 1), (1, 0), (1, 1)):
-                np.maximum(child_miss, lattice[child_row + corner_row][child_column + corner_column], out=child_miss)
-            np.subtract(children_room[:, child_row, child_column], child_miss, out=child_miss)
-            np.minimum(bound, child_miss, out=bound)
+    block_anchors = ((height, width), (0, width), (height, 0), (height // 2, width // 2))
+    block_miss = np.max(
+        miss[:, [row_of[down] for down, _ in block_anchors], [column_of[across] for _, across in block_anchors]],
+        axis=1,
+    )
+    lattice = miss_at(row_splits, column_splits)
+    child_miss = miss_at(row_centres, column_centres)
+    for corners in (lattice[:, :-1, :-1], lattice[:, :-1, 1:], lattice[:, 1:, :-1], lattice[:, 1:, 1:]):
+        np.maximum(child_miss, corners, out=child_miss)
+    bound = np.min(np.subtract(children_room, child_miss, out=child_miss), axis=(1, 2), initial=np.inf)
     bound -= block_miss
     bound -= ROUNDING_MARGIN * highest
     return bound
