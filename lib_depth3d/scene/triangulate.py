@@ -313,13 +313,13 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
     Interpolation is in pixels, where inverse depth is affine over a 3D triangle; blocks on the
     picture border have uneven spacing, so nothing assumes a regular grid.
     """
-    px = np.broadcast_to(x_px[None, :], (len(y_px), len(x_px))).ravel()
-    py = np.broadcast_to(y_px[:, None], (len(y_px), len(x_px))).ravel()
+    px, py = np.tile(x_px, len(y_px)), np.repeat(y_px, len(x_px))
     cx, cy = x_px[(len(x_px) - 1) // 2], y_px[(len(y_px) - 1) // 2]
     # The four triangles at once, one row each: triangle i runs from corner i to corner i + 1.
-    ax = np.array([[x_px[column]] for _, column in FAN_CORNERS])
-    ay = np.array([[y_px[row]] for row, _ in FAN_CORNERS])
-    bx, by = np.roll(ax, -1, axis=0), np.roll(ay, -1, axis=0)
+    corner_x = [x_px[column] for _, column in FAN_CORNERS]
+    corner_y = [y_px[row] for row, _ in FAN_CORNERS]
+    ax, ay = np.array(corner_x)[:, None], np.array(corner_y)[:, None]
+    bx, by = np.array(corner_x[1:] + corner_x[:1])[:, None], np.array(corner_y[1:] + corner_y[:1])[:, None]
     determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
     weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
     weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
