@@ -1017,31 +1017,29 @@ def _fan_triangles(
     """Fans from each height × width block's centre to the used samples on its border,
     counter-clockwise on screen."""
     columns = corner_used.shape[1]
-    down, across = np.arange(height + 1), np.arange(width + 1)
-    top, left = top_rows[:, None], left_columns[:, None]
-    count = len(top_rows)
+    top, left = top_rows[:, None] * columns, left_columns[:, None]
+    down, across = np.arange(height + 1) * columns, np.arange(width + 1)
     # Border walked counter-clockwise on screen: down the left side, right along the bottom,
-    # up the right side, left along the top.
-    sides = [
-        (top + down, np.broadcast_to(left, (count, height + 1))),
-        (np.broadcast_to(top + height, (count, width + 1)), left + across),
-        (top + height - down, np.broadcast_to(left + width, (count, height + 1))),
-        (np.broadcast_to(top, (count, width + 1)), left + width - across),
+    # up the right side, left along the top; every block's side after side, one flat list.
+    side_ids = [
+        top + down + left,
+        (top + height * columns) + (left + across),
+        (top + height * columns - down) + (left + width),
+        top + (left + width - across),
     ]
+    lengths = np.array([height + 1, width + 1, height + 1, width + 1])
+    side_starts = np.cumsum([0] + [ids.size for ids in side_ids[:-1]])
+    ids = np.concatenate([ids.reshape(-1) for ids in side_ids])
     centre = (top_rows + height // 2) * columns + left_columns + width // 2
-    fans = []
-    for side_rows, side_columns in sides:
-        ids = side_rows * columns + side_columns
-        # Each used sample but a side's last starts a triangle that ends at the next used one;
-        # the side's ends are the block's own corners, always used, so row-major the next used
-        # sample is on the same side.
-        used = np.flatnonzero(corner_used.reshape(-1)[ids])
-        starts = np.flatnonzero(used[:-1] % ids.shape[1] != ids.shape[1] - 1)
-        flat_ids = ids.reshape(-1)
-        fans.append(np.stack(
-            [centre[used[starts] // ids.shape[1]], flat_ids[used[starts]], flat_ids[used[starts + 1]]], axis=-1
-        ))
-    return np.concatenate(fans)
+    # Each used sample but a side's last starts a triangle that ends at the next used one; a
+    # side's ends are the block's own corners, always used, so the next used one in the flat
+    # list is on the same side.
+    used = np.flatnonzero(corner_used.reshape(-1)[ids])
+    side = np.searchsorted(side_starts, used, side="right") - 1
+    along = used - side_starts[side]
+    length = lengths[side]
+    starts = np.flatnonzero(along[:-1] % length[:-1] != length[:-1] - 1)
+    return np.stack([centre[along[starts] // length[starts]], ids[used[starts]], ids[used[starts + 1]]], axis=-1)
 
 
 def triangulate_grid(
