@@ -137,6 +137,7 @@ def _grow(
     filled_at = np.full(len(filled), -1, dtype=np.int32)
     filled_at[filled] = 0
     offsets = np.array([-1, 1, -stride, stride])
+    each_neighbour = np.ones((len(offsets), 1))
     # The first frontier: known samples beside an open one (the others have nothing to fill).
     beside = np.zeros_like(filled)
     for offset in offsets:
@@ -159,11 +160,12 @@ def _grow(
         candidates = candidates[latest[candidates] == positions]
         neighbours = candidates[:, None] + offsets
         # Weights as float64: einsum adds in the same order (the same means bit for bit, one channel
-        # or three), 4× faster than when it casts the booleans itself; their sum is the count of
-        # filled neighbours, exactly (count_nonzero along an axis took a fifth of the growth).
+        # or three), 4× faster than when it casts the booleans itself; their product with ones is
+        # the count of filled neighbours, exactly (count_nonzero or a sum along an axis of four
+        # took a fifth of the growth, a product a sixth of that).
         weights = filled[neighbours].astype(np.float64)
         mean = np.einsum("kn,knc->kc", weights, np.take(flat, neighbours, axis=0))
-        mean /= weights.sum(axis=1, keepdims=True)
+        mean /= weights @ each_neighbour
         if margin is not None:
             nearer = flat[candidates, 0] > mean[:, 0] * (1.0 + margin)
             candidates, mean = candidates[nearer], mean[nearer]
@@ -210,7 +212,8 @@ def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.nda
     # At full resolution every pixel of the box is a sample's, in order: the box itself.
     if np.array_equal(rows - top, np.arange(len(rows))) and np.array_equal(columns - left, np.arange(len(columns))):
         return pixels
-    return pixels[(rows - top)[:, None], (columns - left)[None, :]]
+    # Rows, then columns: two gathers along an axis took a sixth of one over both axes at once.
+    return pixels.take(rows - top, axis=0).take(columns - left, axis=1)
 
 
 def background_band(
