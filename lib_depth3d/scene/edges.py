@@ -258,13 +258,12 @@ def _corner_inverse_depth(
 def _corners(zdepth: np.ndarray, boxes: np.ndarray, jump: float) -> np.ndarray:
     """(n, 4) inverse depth at the rectangles' corners: top-left, bottom-left, bottom-right, top-right."""
     top, bottom, left, right = boxes.T
-    values = []
-    for pixel_y, pixel_x, corner_y, corner_x in (
-        (top, left, top, left), (bottom, left, bottom + 1, left),
-        (bottom, right, bottom + 1, right + 1), (top, right, top, right + 1),
-    ):
-        values.append(_corner_inverse_depth(zdepth, corner_y, corner_x, _inverse(zdepth, pixel_y, pixel_x), jump))
-    return np.stack(values, axis=-1)
+    # The four corners of every rectangle in one pass: four gathers of neighbours, not sixteen.
+    pixel_y, pixel_x = np.concatenate([top, bottom, bottom, top]), np.concatenate([left, left, right, right])
+    corner_y = np.concatenate([top, bottom + 1, bottom + 1, top])
+    corner_x = np.concatenate([left, left, right + 1, right + 1])
+    values = _corner_inverse_depth(zdepth, corner_y, corner_x, _inverse(zdepth, pixel_y, pixel_x), jump)
+    return np.ascontiguousarray(values.reshape(4, len(boxes)).T)
 
 
 def _within_tolerance(zdepth: np.ndarray, boxes: np.ndarray, corners: np.ndarray, tolerance: float) -> np.ndarray:
