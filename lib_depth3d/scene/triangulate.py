@@ -305,15 +305,20 @@ def _facing_enough(
 FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a block: tl, tr, br, bl
 
 
-def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
+def _fan_weights(x_px: np.ndarray, y_px: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
     """Barycentric weights of a block's samples in the fan of four triangles from its centre.
 
-    ``x_px`` (width+1,), ``y_px`` (height+1,): the block's sample positions. Returns
-    ((height+1)·(width+1), 5) weights of the corners (tl, tr, br, bl) and the centre sample.
-    Interpolation is in pixels, where inverse depth is affine over a 3D triangle; blocks on the
-    picture border have uneven spacing, so nothing assumes a regular grid.
+    ``x_px`` (width+1,), ``y_px`` (height+1,): the block's sample positions; ``samples``: the
+    row-major indices of the samples wanted (None: all). Returns (samples, 5) weights of the
+    corners (tl, tr, br, bl) and the centre sample, each sample's the same whichever others are
+    asked for. Interpolation is in pixels, where inverse depth is affine over a 3D triangle;
+    blocks on the picture border have uneven spacing, so nothing assumes a regular grid.
     """
-    px, py = np.tile(x_px, len(y_px)), np.repeat(y_px, len(x_px))
+    if samples is None:
+        px, py = np.tile(x_px, len(y_px)), np.repeat(y_px, len(x_px))
+    else:
+        sample_rows, sample_columns = np.divmod(samples, len(x_px))
+        px, py = x_px[sample_columns], y_px[sample_rows]
     cx, cy = x_px[(len(x_px) - 1) // 2], y_px[(len(y_px) - 1) // 2]
     # The four triangles at once, one row each: triangle i runs from corner i to corner i + 1.
     corner_x = [x_px[column] for _, column in FAN_CORNERS]
@@ -574,7 +579,11 @@ def _blocks_within_tolerance(
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
     half_error = 0.5 * options.max_depth_error
+    # Per layout kind: the example block's sample positions, and its fan weights of the tested
+    # samples and of the probed ones.
+    example_positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     weights: dict[int, np.ndarray] = {}
+    probe_weights: dict[int, np.ndarray] = {}
     mergeable = np.zeros(len(block_rows), dtype=bool)
     room = np.full(len(block_rows), np.nan)
     if children is None:
@@ -636,23 +645,30 @@ def _blocks_within_tolerance(
             | (left == 0).view(np.uint8) << 2
             | (left + width == grid_columns - 1).view(np.uint8) << 3
         )
-        for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-            if kind not in weights:
+        kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        for kind in kinds:
+            if kind not in example_positions:  # the first block of its kind is the example
                 example = np.argmax(layout == kind)
-                fan = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
-                weights[kind] = fan[tested_order]
+                example_positions[kind] = (grid_x_px[left[example] + across], grid_y_px[top[example] + down])
         base = top * grid_columns + left
         if probe is not None:
+            # Only the lattice's weights: the whole table only for kinds of which a block passes.
+            for kind in kinds:
+                if kind not in probe_weights:
+                    probe_weights[kind] = _fan_weights(*example_positions[kind], tested_order[probe])
             probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
             probe_ids = probe_offsets + base
             within = _fan_room(
                 flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
-                {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
-                ROUNDING_MARGIN,
+                probe_weights, layout, anchor_count, options, ROUNDING_MARGIN,
             ) >= 0
             indices, top, left, layout, base = indices[within], top[within], left[within], layout[within], base[within]
             if not indices.size:
                 continue
+            kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        for kind in kinds:
+            if kind not in weights:
+                weights[kind] = _fan_weights(*example_positions[kind], tested_order)
         sample_ids = offsets + base
         block = flat_depth[sample_ids]
         block_room = _fan_room(
