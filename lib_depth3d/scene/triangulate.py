@@ -512,24 +512,30 @@ def _room_from_quadrants(
         interpolated = start + fraction * (end - start)
         return np.abs(np.subtract(sample, interpolated, out=interpolated), out=interpolated)
 
+    # Each position read once: the lookups are gathers where the blocks are a list.
+    x = {across: x_at(across) for across in (0, quarter, half, half + quarter, size)}
+    y = {down: y_at(down) for down in (0, half, size)}
     corners = {(0, 0): at(0, 0), (0, 1): at(0, size), (1, 0): at(size, 0), (1, 1): at(size, size)}
     centre = at(half, half)
-    across_fraction = (x_at(half) - x_at(0)) / (x_at(size) - x_at(0))
-    down_fraction = (y_at(half) - y_at(0)) / (y_at(size) - y_at(0))
+    across_fraction = (x[half] - x[0]) / (x[size] - x[0])
+    down_fraction = (y[half] - y[0]) / (y[size] - y[0])
     side_miss = {  # the middles of the top, bottom, left and right sides
         (0, None): miss(at(0, half), corners[0, 0], corners[0, 1], across_fraction),
         (1, None): miss(at(size, half), corners[1, 0], corners[1, 1], across_fraction),
         (None, 0): miss(at(half, 0), corners[0, 0], corners[1, 0], down_fraction),
         (None, 1): miss(at(half, size), corners[0, 1], corners[1, 1], down_fraction),
     }
+    # Along the diagonal from the block's corner to its centre, where the child's centre lies.
+    child_fraction = [
+        (x[quarter + child_column * half] - x[child_column * size]) / (x[half] - x[child_column * size])
+        for child_column in (0, 1)
+    ]
     bound = np.inf
     for child_row in (0, 1):
         for child_column in (0, 1):
-            corner_across = child_column * size
-            child_across = quarter + child_column * half
-            fraction = (x_at(child_across) - x_at(corner_across)) / (x_at(half) - x_at(corner_across))
             child_miss = miss(
-                at(quarter + child_row * half, child_across), corners[child_row, child_column], centre, fraction
+                at(quarter + child_row * half, quarter + child_column * half), corners[child_row, child_column],
+                centre, child_fraction[child_column],
             )
             child_miss = np.maximum(child_miss, side_miss[child_row, None])
             np.maximum(child_miss, side_miss[None, child_column], out=child_miss)
@@ -598,7 +604,7 @@ def _blocks_within_tolerance(
             _texture_within_tolerance(grid_x_px, grid_y_px, row_bounds[block_rows], column_bounds[block_columns],
                                       height, width, lowest, highest, options)
         )
-    if children is not None and len(order) >= BOUND_MIN_SAMPLES:
+    if children is not None and len(order) >= BOUND_MIN_SAMPLES and pending.size:
         # Parent j's children start at child 2j along each axis.
         child_rows = 2 * block_rows[pending, None, None] + np.arange(len(row_splits) - 1)[None, :, None]
         child_columns = 2 * block_columns[pending, None, None] + np.arange(len(column_splits) - 1)[None, None, :]
@@ -608,9 +614,9 @@ def _blocks_within_tolerance(
             inverse_depth, grid_x_px, grid_y_px, top, left, height, width, row_splits, column_splits,
             rooms, highest[pending],
         )
+        evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
         if height == width and height % 4 == 0 and np.array_equal(row_splits, [0, height // 2, height]) \
-                and np.array_equal(column_splits, row_splits):
-            evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
+                and np.array_equal(column_splits, row_splits) and evenly.any():
             even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
             tighter = _room_from_quadrants(
                 lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
