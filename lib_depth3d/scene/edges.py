@@ -181,16 +181,18 @@ def farthest_inverse_depth_near(
     first_x = np.ceil(x_px - reach_px - 0.5).astype(np.int64)
     first_y = np.ceil(y_px - reach_px - 0.5).astype(np.int64)
     # A row of the window at a time for every point (at 4096² the 512 grid's window is 17 × 17
-    # pixels: 17 passes instead of 289, 36 → 8 ms), a pixel at a time along it.
-    columns = first_x[:, None] + np.arange(span)
-    column_near = np.abs(columns + 0.5 - x_px[:, None]) <= reach_px
+    # pixels: 17 passes instead of 289, 36 → 8 ms). The window's columns run along the first
+    # axis and the points along the second, so each least value is taken across long rows (along
+    # a short last axis, with ``where``, it took five to ten times longer).
+    columns = first_x + np.arange(span)[:, None]
+    column_near = np.abs(columns + 0.5 - x_px) <= reach_px
     columns = np.clip(columns, 0, width - 1)
     farthest = np.full(len(x_px), np.inf)
     for dy in range(span):
         row = first_y + dy
-        near_enough = column_near & (np.abs(row + 0.5 - y_px) <= reach_px)[:, None]
-        value = _inverse(zdepth, np.clip(row, 0, height - 1)[:, None], columns)
-        farthest = np.minimum(farthest, np.min(value, axis=1, initial=np.inf, where=near_enough))
+        near_enough = column_near & (np.abs(row + 0.5 - y_px) <= reach_px)
+        value = _inverse(zdepth, np.clip(row, 0, height - 1), columns)
+        farthest = np.minimum(farthest, np.where(near_enough, value, np.inf).min(axis=0))
     return farthest
 
 
