@@ -334,11 +334,11 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray, samples: np.ndarray | None 
     # inside the block, so no triangle is degenerate and no weight is NaN.
     smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
     chosen = np.argmax(smallest, axis=0)
-    samples = np.arange(len(px))
+    each = np.arange(len(px))
     weights = np.zeros((len(px), 5))
-    weights[samples, chosen] = weight_a[chosen, samples]
-    weights[samples, (chosen + 1) % 4] = weight_b[chosen, samples]
-    weights[samples, 4] = weight_c[chosen, samples]
+    weights[each, chosen] = weight_a[chosen, each]
+    weights[each, (chosen + 1) % 4] = weight_b[chosen, each]
+    weights[each, 4] = weight_c[chosen, each]
     return weights
 
 
@@ -614,17 +614,18 @@ def _blocks_within_tolerance(
             inverse_depth, grid_x_px, grid_y_px, top, left, height, width, row_splits, column_splits,
             rooms, highest[pending],
         )
-        evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
         if height == width and height % 4 == 0 and np.array_equal(row_splits, [0, height // 2, height]) \
-                and np.array_equal(column_splits, row_splits) and evenly.any():
-            even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
-            tighter = _room_from_quadrants(
-                lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
-                lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
-                height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
-                highest[pending[evenly]],
-            )
-            bound[evenly] = np.maximum(bound[evenly], tighter)
+                and np.array_equal(column_splits, row_splits):
+            evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
+            if evenly.any():
+                even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
+                tighter = _room_from_quadrants(
+                    lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
+                    lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
+                    height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
+                    highest[pending[evenly]],
+                )
+                bound[evenly] = np.maximum(bound[evenly], tighter)
         surely = bound >= ROUNDING_MARGIN * highest[pending]
         mergeable[pending[surely]] = True
         room[pending[surely]] = bound[surely]
