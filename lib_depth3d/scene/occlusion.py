@@ -137,6 +137,10 @@ def _grow(
     filled_at = np.full(len(filled), -1, dtype=np.int32)
     filled_at[filled] = 0
     offsets = np.array([-1, 1, -stride, stride])
+    # Offsets down a column: adding them to a long row of samples runs along that row (an
+    # (n, 4) sum took 3.5× longer). A step's candidates are then listed offset by offset; the
+    # order changes no value, as every mean is taken from the state the step started with.
+    offset_column = offsets[:, None]
     each_neighbour = np.ones((len(offsets), 1))
     # The first frontier: known samples beside an open one (the others have nothing to fill).
     beside = np.zeros_like(filled)
@@ -153,12 +157,12 @@ def _grow(
     step = 0
     while frontier.size and (steps is None or step < steps):
         step += 1
-        candidates = (frontier[:, None] + offsets).ravel()
+        candidates = (frontier + offset_column).ravel()
         candidates = candidates[open_now[candidates]]
         positions = np.arange(len(candidates), dtype=np.int32)
         latest[candidates] = positions
         candidates = candidates[latest[candidates] == positions]
-        neighbours = candidates[:, None] + offsets
+        neighbours = np.ascontiguousarray((candidates + offset_column).T)  # (k, 4), as einsum reads them
         # Weights as float64: einsum adds in the same order (the same means bit for bit, one channel
         # or three), 4× faster than when it casts the booleans itself; their product with ones is
         # the count of filled neighbours, exactly (count_nonzero or a sum along an axis of four
