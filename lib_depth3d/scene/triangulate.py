@@ -1058,9 +1058,10 @@ def _fan_triangles(
     # side's ends are the block's own corners, always used, so the next used one in the flat
     # list is on the same side.
     used = np.flatnonzero(corner_used.reshape(-1)[ids])
-    side = np.searchsorted(side_starts, used, side="right") - 1
-    along = used - side_starts[side]
-    length = lengths[side]
+    # Sorted, so each side's used samples are one run of the list.
+    per_side = np.diff(np.searchsorted(used, side_starts), append=len(used))
+    along = used - np.repeat(side_starts, per_side)
+    length = np.repeat(lengths, per_side)
     starts = np.flatnonzero(along[:-1] % length[:-1] != length[:-1] - 1)
     return np.stack([centre[along[starts] // length[starts]], ids[used[starts]], ids[used[starts + 1]]], axis=-1)
 
