@@ -325,9 +325,13 @@ def _fan_weights(x_px: np.ndarray, y_px: np.ndarray, samples: np.ndarray | None 
     corner_y = [y_px[row] for row, _ in FAN_CORNERS]
     ax, ay = np.array(corner_x)[:, None], np.array(corner_y)[:, None]
     bx, by = np.array(corner_x[1:] + corner_x[:1])[:, None], np.array(corner_y[1:] + corner_y[:1])[:, None]
-    determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
-    weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
-    weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
+    # Every position relative to corner a, each difference taken once.
+    sample_x, sample_y = px - ax, py - ay
+    centre_x, centre_y = cx - ax, cy - ay
+    next_x, next_y = bx - ax, by - ay
+    determinant = next_x * centre_y - centre_x * next_y
+    weight_b = (sample_x * centre_y - centre_x * sample_y) / determinant
+    weight_c = (next_x * sample_y - sample_x * next_y) / determinant
     weight_a = 1.0 - weight_b - weight_c
     # Each sample takes the triangle whose least weight is largest (the first of equals): the
     # one it lies in, or the nearest for a sample rounded just outside. The centre is strictly
