@@ -739,11 +739,15 @@ def _first_level_blocks(
     left = first_column + 2 * np.arange(block_columns)
 
     def side_room(middle, start, end, fraction, allowance):
+        # start + fraction·(end − start), and the room it leaves, in place: one temporary each.
         tolerance = half_error * middle
         if allowance is not None:
             tolerance += allowance
-        interpolated = start + fraction * (end - start)
-        return tolerance - np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+        interpolated = np.subtract(end, start)
+        interpolated *= fraction
+        interpolated += start
+        miss = np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+        return np.subtract(tolerance, miss, out=tolerance)
 
     for tile in _row_tiles(block_rows, 4 * block_columns):
         rows = slice(first_row + 2 * tile.start, first_row + 2 * tile.stop + 1)
@@ -763,8 +767,10 @@ def _first_level_blocks(
         np.minimum(tile_room, left_sides[:, 1:], out=tile_room)
         low, high = lowest[tile], highest[tile]
         for extreme, out in ((np.minimum, low), (np.maximum, high)):
-            along = extreme(extreme(w[:, :-1:2], w[:, 1::2]), w[:, 2::2])
-            extreme(extreme(along[:-1:2], along[1::2]), along[2::2], out=out)
+            along = extreme(w[:, :-1:2], w[:, 1::2])
+            extreme(along, w[:, 2::2], out=along)
+            extreme(along[:-1:2], along[1::2], out=out)
+            extreme(out, along[2::2], out=out)
         tested = candidates[tile] & _texture_within_tolerance(
             grid_x_px, grid_y_px, top[tile, None], left[None, :], 2, 2, low, high, options
         )
