@@ -513,7 +513,9 @@ def _room_from_quadrants(
     half, quarter = size // 2, size // 4
 
     def miss(sample: np.ndarray, start: np.ndarray, end: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-        interpolated = start + fraction * (end - start)
+        interpolated = np.subtract(end, start)  # start + fraction·(end − start), in place
+        interpolated *= fraction
+        interpolated += start
         return np.abs(np.subtract(sample, interpolated, out=interpolated), out=interpolated)
 
     # Each position read once: the lookups are gathers where the blocks are a list.
@@ -541,9 +543,9 @@ def _room_from_quadrants(
                 at(quarter + child_row * half, quarter + child_column * half), corners[child_row, child_column],
                 centre, child_fraction[child_column],
             )
-            child_miss = np.maximum(child_miss, side_miss[child_row, None])
+            np.maximum(child_miss, side_miss[child_row, None], out=child_miss)
             np.maximum(child_miss, side_miss[None, child_column], out=child_miss)
-            bound = np.minimum(bound, children_room(child_row, child_column) - child_miss)
+            bound = np.minimum(bound, np.subtract(children_room(child_row, child_column), child_miss, out=child_miss))
     return bound - ROUNDING_MARGIN * highest
 
 
