@@ -137,6 +137,11 @@ def _grow(
     filled_at = np.full(len(filled), -1, dtype=np.int32)
     filled_at[filled] = 0
     offsets = np.array([-1, 1, -stride, stride])
+    # Offsets down a column: adding them to a long row of samples runs along that row (an
+    # (n, 4) sum took 3.5× longer). A step's candidates are then listed offset by offset; the
+    # order changes no value, as every mean is taken from the state the step started with.
+    offset_column = offsets[:, None]
+    each_neighbour = np.ones((len(offsets), 1))
     # The first frontier: known samples beside an open one (the others have nothing to fill).
     beside = np.zeros_like(filled)
     for offset in offsets:
@@ -152,17 +157,19 @@ def _grow(
     step = 0
     while frontier.size and (steps is None or step < steps):
         step += 1
-        candidates = (frontier[:, None] + offsets).ravel()
+        candidates = (frontier + offset_column).ravel()
         candidates = candidates[open_now[candidates]]
         positions = np.arange(len(candidates), dtype=np.int32)
         latest[candidates] = positions
         candidates = candidates[latest[candidates] == positions]
-        neighbours = candidates[:, None] + offsets
-        weights = filled[neighbours]
+        neighbours = np.ascontiguousarray((candidates + offset_column).T)  # (k, 4), as einsum reads them
         # Weights as float64: einsum adds in the same order (the same means bit for bit, one channel
-        # or three), 4× faster than when it casts the booleans itself.
-        mean = np.einsum("kn,knc->kc", weights.astype(np.float64), np.take(flat, neighbours, axis=0))
-        mean /= np.count_nonzero(weights, axis=1)[:, None]
+        # or three), 4× faster than when it casts the booleans itself; their product with ones is
+        # the count of filled neighbours, exactly (count_nonzero or a sum along an axis of four
+        # took a fifth of the growth, a product a sixth of that).
+        weights = filled[neighbours].astype(np.float64)
+        mean = np.einsum("kn,knc->kc", weights, np.take(flat, neighbours, axis=0))
+        mean /= weights @ each_neighbour
         if margin is not None:
             nearer = flat[candidates, 0] > mean[:, 0] * (1.0 + margin)
             candidates, mean = candidates[nearer], mean[nearer]
@@ -209,7 +216,8 @@ def _grid_colours(picture: Image.Image, grid_x_px: np.ndarray, grid_y_px: np.nda
     # At full resolution every pixel of the box is a sample's, in order: the box itself.
     if np.array_equal(rows - top, np.arange(len(rows))) and np.array_equal(columns - left, np.arange(len(columns))):
         return pixels
-    return pixels[(rows - top)[:, None], (columns - left)[None, :]]
+    # Rows, then columns: two gathers along an axis took a sixth of one over both axes at once.
+    return pixels.take(rows - top, axis=0).take(columns - left, axis=1)
 
 
 def background_band(

@@ -305,34 +305,44 @@ def _facing_enough(
 FAN_CORNERS = ((0, 0), (0, -1), (-1, -1), (-1, 0))  # (row, column) around a block: tl, tr, br, bl
 
 
-def _fan_weights(x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
+def _fan_weights(x_px: np.ndarray, y_px: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
     """Barycentric weights of a block's samples in the fan of four triangles from its centre.
 
-    ``x_px`` (width+1,), ``y_px`` (height+1,): the block's sample positions. Returns
-    ((height+1)·(width+1), 5) weights of the corners (tl, tr, br, bl) and the centre sample.
-    Interpolation is in pixels, where inverse depth is affine over a 3D triangle; blocks on the
-    picture border have uneven spacing, so nothing assumes a regular grid.
+    ``x_px`` (width+1,), ``y_px`` (height+1,): the block's sample positions; ``samples``: the
+    row-major indices of the samples wanted (None: all). Returns (samples, 5) weights of the
+    corners (tl, tr, br, bl) and the centre sample, each sample's the same whichever others are
+    asked for. Interpolation is in pixels, where inverse depth is affine over a 3D triangle;
+    blocks on the picture border have uneven spacing, so nothing assumes a regular grid.
     """
-    px = np.broadcast_to(x_px[None, :], (len(y_px), len(x_px))).ravel()
-    py = np.broadcast_to(y_px[:, None], (len(y_px), len(x_px))).ravel()
+    if samples is None:
+        px, py = np.tile(x_px, len(y_px)), np.repeat(y_px, len(x_px))
+    else:
+        sample_rows, sample_columns = np.divmod(samples, len(x_px))
+        px, py = x_px[sample_columns], y_px[sample_rows]
     cx, cy = x_px[(len(x_px) - 1) // 2], y_px[(len(y_px) - 1) // 2]
+    # The four triangles at once, one row each: triangle i runs from corner i to corner i + 1.
+    corner_x = [x_px[column] for _, column in FAN_CORNERS]
+    corner_y = [y_px[row] for row, _ in FAN_CORNERS]
+    ax, ay = np.array(corner_x)[:, None], np.array(corner_y)[:, None]
+    bx, by = np.array(corner_x[1:] + corner_x[:1])[:, None], np.array(corner_y[1:] + corner_y[:1])[:, None]
+    # Every position relative to corner a, each difference taken once.
+    sample_x, sample_y = px - ax, py - ay
+    centre_x, centre_y = cx - ax, cy - ay
+    next_x, next_y = bx - ax, by - ay
+    determinant = next_x * centre_y - centre_x * next_y
+    weight_b = (sample_x * centre_y - centre_x * sample_y) / determinant
+    weight_c = (next_x * sample_y - sample_x * next_y) / determinant
+    weight_a = 1.0 - weight_b - weight_c
+    # Each sample takes the triangle whose least weight is largest (the first of equals): the
+    # one it lies in, or the nearest for a sample rounded just outside. The centre is strictly
+    # inside the block, so no triangle is degenerate and no weight is NaN.
+    smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
+    chosen = np.argmax(smallest, axis=0)
+    each = np.arange(len(px))
     weights = np.zeros((len(px), 5))
-    best = np.full(len(px), -np.inf)
-    for index, (row_a, column_a) in enumerate(FAN_CORNERS):
-        row_b, column_b = FAN_CORNERS[(index + 1) % 4]
-        ax, ay = x_px[column_a], y_px[row_a]
-        bx, by = x_px[column_b], y_px[row_b]
-        determinant = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
-        weight_b = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) / determinant
-        weight_c = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) / determinant
-        weight_a = 1.0 - weight_b - weight_c
-        smallest = np.minimum(np.minimum(weight_a, weight_b), weight_c)
-        inside = smallest > best
-        weights[inside] = 0.0
-        weights[inside, index] = weight_a[inside]
-        weights[inside, (index + 1) % 4] = weight_b[inside]
-        weights[inside, 4] = weight_c[inside]
-        best = np.maximum(best, smallest)
+    weights[each, chosen] = weight_a[chosen, each]
+    weights[each, (chosen + 1) % 4] = weight_b[chosen, each]
+    weights[each, 4] = weight_c[chosen, each]
     return weights
 
 
@@ -433,37 +443,43 @@ def _room_from_children(
     fan + D + E. The bound is the least over children of (room − D) − E, less the rounding
     margin, so a block whose bound keeps the margin passes the exact test too.
     """
-    row_centres = row_splits[:-1] + np.diff(row_splits) // 2
-    column_centres = column_splits[:-1] + np.diff(column_splits) // 2
-    # The plane at the few rows and columns it is read on, one term per row and one per column.
-    downs = np.unique(np.concatenate([row_splits, row_centres, [height // 2]]))
-    acrosses = np.unique(np.concatenate([column_splits, column_centres, [width // 2]]))
+    # A handful of splits: plain integers cost less than arrays of them.
+    row_splits, column_splits = row_splits.tolist(), column_splits.tolist()
+    row_centres = [start + (end - start) // 2 for start, end in zip(row_splits, row_splits[1:])]
+    column_centres = [start + (end - start) // 2 for start, end in zip(column_splits, column_splits[1:])]
+    # The plane at the few rows and columns it is read on, one term per row and one per column,
+    # and every block's miss of it at each of those rows and columns in one pass.
+    downs = sorted({*row_splits, *row_centres, height // 2})
+    acrosses = sorted({*column_splits, *column_centres, width // 2})
+    grid_columns = inverse_depth.shape[1]
     flat_depth = inverse_depth.reshape(-1)
-    base = top * inverse_depth.shape[1] + left
+    base = top * grid_columns + left
     corner = flat_depth[base]
     x_left, y_top = grid_x_px[left], grid_y_px[top]
     slope_x = (flat_depth[base + width] - corner) / (grid_x_px[left + width] - x_left)
-    slope_y = (flat_depth[base + height * inverse_depth.shape[1]] - corner) / (grid_y_px[top + height] - y_top)
-    along_x = {across: corner + slope_x * (grid_x_px[left + across] - x_left) for across in acrosses}
-    along_y = {down: slope_y * (grid_y_px[top + down] - y_top) for down in downs}
+    slope_y = (flat_depth[base + height * grid_columns] - corner) / (grid_y_px[top + height] - y_top)
+    down_at, across_at = np.array(downs), np.array(acrosses)
+    along_x = corner[:, None] + slope_x[:, None] * (grid_x_px[left[:, None] + across_at] - x_left[:, None])
+    along_y = slope_y[:, None] * (grid_y_px[top[:, None] + down_at] - y_top[:, None])
+    plane = along_x[:, None, :] + along_y[:, :, None]
+    sample = flat_depth[base[:, None, None] + (down_at[:, None] * grid_columns + across_at)]
+    miss = np.abs(np.subtract(sample, plane, out=plane), out=plane)  # (n, downs, acrosses)
+    row_of = {down: index for index, down in enumerate(downs)}
+    column_of = {across: index for index, across in enumerate(acrosses)}
 
-    def off_plane(down: int, across: int) -> np.ndarray:
-        plane = along_x[across] + along_y[down]
-        sample = flat_depth[base + (down * inverse_depth.shape[1] + across)]
-        return np.abs(np.subtract(sample, plane, out=plane), out=plane)
+    def miss_at(down_list: list[int], across_list: list[int]) -> np.ndarray:
+        return miss[:, [row_of[down] for down in down_list]][:, :, [column_of[across] for across in across_list]]
 
-    block_miss = off_plane(height, width)
-    for down, across in ((0, width), (height, 0), (height // 2, width // 2)):
-        np.maximum(block_miss, off_plane(down, across), out=block_miss)
-    lattice = [[off_plane(down, across) for across in column_splits] for down in row_splits]
-    bound = np.full(len(top), np.inf)
-    for child_row, down in enumerate(row_centres):
-        for child_column, across in enumerate(column_centres):
-            child_miss = off_plane(down, across)
-            for corner_row, corner_column in ((0, 0), (0, 1), (1, 0), (1, 1)):
-                np.maximum(child_miss, lattice[child_row + corner_row][child_column + corner_column], out=child_miss)
-            np.subtract(children_room[:, child_row, child_column], child_miss, out=child_miss)
-            np.minimum(bound, child_miss, out=bound)
+    block_anchors = ((height, width), (0, width), (height, 0), (height // 2, width // 2))
+    block_miss = np.max(
+        miss[:, [row_of[down] for down, _ in block_anchors], [column_of[across] for _, across in block_anchors]],
+        axis=1,
+    )
+    lattice = miss_at(row_splits, column_splits)
+    child_miss = miss_at(row_centres, column_centres)
+    for corners in (lattice[:, :-1, :-1], lattice[:, :-1, 1:], lattice[:, 1:, :-1], lattice[:, 1:, 1:]):
+        np.maximum(child_miss, corners, out=child_miss)
+    bound = np.min(np.subtract(children_room, child_miss, out=child_miss), axis=(1, 2), initial=np.inf)
     bound -= block_miss
     bound -= ROUNDING_MARGIN * highest
     return bound
@@ -497,31 +513,39 @@ def _room_from_quadrants(
     half, quarter = size // 2, size // 4
 
     def miss(sample: np.ndarray, start: np.ndarray, end: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-        interpolated = start + fraction * (end - start)
+        interpolated = np.subtract(end, start)  # start + fraction·(end − start), in place
+        interpolated *= fraction
+        interpolated += start
         return np.abs(np.subtract(sample, interpolated, out=interpolated), out=interpolated)
 
+    # Each position read once: the lookups are gathers where the blocks are a list.
+    x = {across: x_at(across) for across in (0, quarter, half, half + quarter, size)}
+    y = {down: y_at(down) for down in (0, half, size)}
     corners = {(0, 0): at(0, 0), (0, 1): at(0, size), (1, 0): at(size, 0), (1, 1): at(size, size)}
     centre = at(half, half)
-    across_fraction = (x_at(half) - x_at(0)) / (x_at(size) - x_at(0))
-    down_fraction = (y_at(half) - y_at(0)) / (y_at(size) - y_at(0))
+    across_fraction = (x[half] - x[0]) / (x[size] - x[0])
+    down_fraction = (y[half] - y[0]) / (y[size] - y[0])
     side_miss = {  # the middles of the top, bottom, left and right sides
         (0, None): miss(at(0, half), corners[0, 0], corners[0, 1], across_fraction),
         (1, None): miss(at(size, half), corners[1, 0], corners[1, 1], across_fraction),
         (None, 0): miss(at(half, 0), corners[0, 0], corners[1, 0], down_fraction),
         (None, 1): miss(at(half, size), corners[0, 1], corners[1, 1], down_fraction),
     }
+    # Along the diagonal from the block's corner to its centre, where the child's centre lies.
+    child_fraction = [
+        (x[quarter + child_column * half] - x[child_column * size]) / (x[half] - x[child_column * size])
+        for child_column in (0, 1)
+    ]
     bound = np.inf
     for child_row in (0, 1):
         for child_column in (0, 1):
-            corner_across = child_column * size
-            child_across = quarter + child_column * half
-            fraction = (x_at(child_across) - x_at(corner_across)) / (x_at(half) - x_at(corner_across))
             child_miss = miss(
-                at(quarter + child_row * half, child_across), corners[child_row, child_column], centre, fraction
+                at(quarter + child_row * half, quarter + child_column * half), corners[child_row, child_column],
+                centre, child_fraction[child_column],
             )
-            child_miss = np.maximum(child_miss, side_miss[child_row, None])
+            np.maximum(child_miss, side_miss[child_row, None], out=child_miss)
             np.maximum(child_miss, side_miss[None, child_column], out=child_miss)
-            bound = np.minimum(bound, children_room(child_row, child_column) - child_miss)
+            bound = np.minimum(bound, np.subtract(children_room(child_row, child_column), child_miss, out=child_miss))
     return bound - ROUNDING_MARGIN * highest
 
 
@@ -559,13 +583,19 @@ def _blocks_within_tolerance(
     # The fan passes through its five anchors exactly (their weights are 1 and 0), so only the
     # other samples are tested against it; all take part in the texture test. Samples by rows
     # (the anchors first), blocks by columns: every pass below runs along a long axis.
-    order = np.concatenate([corners_and_centre, np.delete(np.arange((height + 1) * stride), corners_and_centre)])
+    others = np.ones((height + 1) * stride, dtype=bool)
+    others[corners_and_centre] = False
+    order = np.concatenate([corners_and_centre, np.flatnonzero(others)])
     offsets = (down[:, None] * grid_columns + across[None, :]).reshape(-1, 1)[order]
     anchor_count = len(corners_and_centre)
     flat_depth = inverse_depth.reshape(-1)
     flat_allowance = None if depth_allowance is None else depth_allowance.reshape(-1)
     half_error = 0.5 * options.max_depth_error
+    # Per layout kind: the example block's sample positions, and its fan weights of the tested
+    # samples and of the probed ones.
+    example_positions: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     weights: dict[int, np.ndarray] = {}
+    probe_weights: dict[int, np.ndarray] = {}
     mergeable = np.zeros(len(block_rows), dtype=bool)
     room = np.full(len(block_rows), np.nan)
     if children is None:
@@ -580,7 +610,7 @@ def _blocks_within_tolerance(
             _texture_within_tolerance(grid_x_px, grid_y_px, row_bounds[block_rows], column_bounds[block_columns],
                                       height, width, lowest, highest, options)
         )
-    if children is not None and len(order) >= BOUND_MIN_SAMPLES:
+    if children is not None and len(order) >= BOUND_MIN_SAMPLES and pending.size:
         # Parent j's children start at child 2j along each axis.
         child_rows = 2 * block_rows[pending, None, None] + np.arange(len(row_splits) - 1)[None, :, None]
         child_columns = 2 * block_columns[pending, None, None] + np.arange(len(column_splits) - 1)[None, None, :]
@@ -593,14 +623,15 @@ def _blocks_within_tolerance(
         if height == width and height % 4 == 0 and np.array_equal(row_splits, [0, height // 2, height]) \
                 and np.array_equal(column_splits, row_splits):
             evenly = (top > 0) & (left > 0) & (top + height < grid_rows - 1) & (left + width < grid_columns - 1)
-            even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
-            tighter = _room_from_quadrants(
-                lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
-                lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
-                height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
-                highest[pending[evenly]],
-            )
-            bound[evenly] = np.maximum(bound[evenly], tighter)
+            if evenly.any():
+                even_top, even_left, even_rooms = top[evenly], left[evenly], rooms[evenly]
+                tighter = _room_from_quadrants(
+                    lambda down, across: flat_depth[(even_top + down) * grid_columns + even_left + across],
+                    lambda across: grid_x_px[even_left + across], lambda down: grid_y_px[even_top + down],
+                    height, lambda child_row, child_column: even_rooms[:, child_row, child_column],
+                    highest[pending[evenly]],
+                )
+                bound[evenly] = np.maximum(bound[evenly], tighter)
         surely = bound >= ROUNDING_MARGIN * highest[pending]
         mergeable[pending[surely]] = True
         room[pending[surely]] = bound[surely]
@@ -610,8 +641,10 @@ def _blocks_within_tolerance(
     # margin far above the rounding of the fan (a few ε of the inverse depths), so a block that
     # the full test would pass is never dropped.
     tested_order = order[anchor_count:]
-    on_lattice = ((tested_order // stride) % PROBE_STRIDE == 0) & ((tested_order % stride) % PROBE_STRIDE == 0)
-    probe = np.flatnonzero(on_lattice) if children is not None and len(order) >= PROBE_MIN_SAMPLES else None
+    probe = None
+    if children is not None and len(order) >= PROBE_MIN_SAMPLES:
+        tested_rows, tested_columns = np.divmod(tested_order, stride)
+        probe = np.flatnonzero((tested_rows % PROBE_STRIDE == 0) & (tested_columns % PROBE_STRIDE == 0))
     step = max(1, TILE_CELLS // len(offsets))
     for start in range(0, len(pending), step):
         indices = pending[start : start + step]
@@ -625,23 +658,30 @@ def _blocks_within_tolerance(
             | (left == 0).view(np.uint8) << 2
             | (left + width == grid_columns - 1).view(np.uint8) << 3
         )
-        for kind in np.flatnonzero(np.bincount(layout, minlength=16)):
-            if kind not in weights:
+        kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        for kind in kinds:
+            if kind not in example_positions:  # the first block of its kind is the example
                 example = np.argmax(layout == kind)
-                fan = _fan_weights(grid_x_px[left[example] + across], grid_y_px[top[example] + down])
-                weights[kind] = fan[tested_order]
+                example_positions[kind] = (grid_x_px[left[example] + across], grid_y_px[top[example] + down])
         base = top * grid_columns + left
         if probe is not None:
+            # Only the lattice's weights: the whole table only for kinds of which a block passes.
+            for kind in kinds:
+                if kind not in probe_weights:
+                    probe_weights[kind] = _fan_weights(*example_positions[kind], tested_order[probe])
             probe_offsets = np.concatenate([offsets[:anchor_count], offsets[anchor_count:][probe]])
             probe_ids = probe_offsets + base
             within = _fan_room(
                 flat_depth[probe_ids], None if flat_allowance is None else flat_allowance[probe_ids[anchor_count:]],
-                {kind: table[probe] for kind, table in weights.items()}, layout, anchor_count, options,
-                ROUNDING_MARGIN,
+                probe_weights, layout, anchor_count, options, ROUNDING_MARGIN,
             ) >= 0
             indices, top, left, layout, base = indices[within], top[within], left[within], layout[within], base[within]
             if not indices.size:
                 continue
+            kinds = np.flatnonzero(np.bincount(layout, minlength=16))
+        for kind in kinds:
+            if kind not in weights:
+                weights[kind] = _fan_weights(*example_positions[kind], tested_order)
         sample_ids = offsets + base
         block = flat_depth[sample_ids]
         block_room = _fan_room(
@@ -701,11 +741,15 @@ def _first_level_blocks(
     left = first_column + 2 * np.arange(block_columns)
 
     def side_room(middle, start, end, fraction, allowance):
+        # start + fraction·(end − start), and the room it leaves, in place: one temporary each.
         tolerance = half_error * middle
         if allowance is not None:
             tolerance += allowance
-        interpolated = start + fraction * (end - start)
-        return tolerance - np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+        interpolated = np.subtract(end, start)
+        interpolated *= fraction
+        interpolated += start
+        miss = np.abs(np.subtract(interpolated, middle, out=interpolated), out=interpolated)
+        return np.subtract(tolerance, miss, out=tolerance)
 
     for tile in _row_tiles(block_rows, 4 * block_columns):
         rows = slice(first_row + 2 * tile.start, first_row + 2 * tile.stop + 1)
@@ -725,8 +769,10 @@ def _first_level_blocks(
         np.minimum(tile_room, left_sides[:, 1:], out=tile_room)
         low, high = lowest[tile], highest[tile]
         for extreme, out in ((np.minimum, low), (np.maximum, high)):
-            along = extreme(extreme(w[:, :-1:2], w[:, 1::2]), w[:, 2::2])
-            extreme(extreme(along[:-1:2], along[1::2]), along[2::2], out=out)
+            along = extreme(w[:, :-1:2], w[:, 1::2])
+            extreme(along, w[:, 2::2], out=along)
+            extreme(along[:-1:2], along[1::2], out=out)
+            extreme(out, along[2::2], out=out)
         tested = candidates[tile] & _texture_within_tolerance(
             grid_x_px, grid_y_px, top[tile, None], left[None, :], 2, 2, low, high, options
         )
@@ -1006,33 +1052,30 @@ def _fan_triangles(
     """Fans from each height × width block's centre to the used samples on its border,
     counter-clockwise on screen."""
     columns = corner_used.shape[1]
-    down, across = np.arange(height + 1), np.arange(width + 1)
-    top, left = top_rows[:, None], left_columns[:, None]
-    count = len(top_rows)
+    top, left = top_rows[:, None] * columns, left_columns[:, None]
+    down, across = np.arange(height + 1) * columns, np.arange(width + 1)
     # Border walked counter-clockwise on screen: down the left side, right along the bottom,
-    # up the right side, left along the top.
-    sides = [
-        (top + down, np.broadcast_to(left, (count, height + 1))),
-        (np.broadcast_to(top + height, (count, width + 1)), left + across),
-        (top + height - down, np.broadcast_to(left + width, (count, height + 1))),
-        (np.broadcast_to(top, (count, width + 1)), left + width - across),
+    # up the right side, left along the top; every block's side after side, one flat list.
+    side_ids = [
+        top + down + left,
+        (top + height * columns) + (left + across),
+        (top + height * columns - down) + (left + width),
+        top + (left + width - across),
     ]
+    lengths = np.array([height + 1, width + 1, height + 1, width + 1])
+    side_starts = np.cumsum([0] + [ids.size for ids in side_ids[:-1]])
+    ids = np.concatenate([ids.reshape(-1) for ids in side_ids])
     centre = (top_rows + height // 2) * columns + left_columns + width // 2
-    fans = []
-    for side_rows, side_columns in sides:
-        used = corner_used[side_rows, side_columns]
-        ids = side_rows * columns + side_columns
-        steps = np.arange(used.shape[1])
-        position = np.where(used, steps, len(steps))
-        next_used = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1]
-        following = next_used[:, 1:]
-        starts = used[:, :-1]
-        block_index, start = np.nonzero(starts)
-        end = following[block_index, start]
-        fans.append(
-            np.stack([centre[block_index], ids[block_index, start], ids[block_index, end]], axis=-1)
-        )
-    return np.concatenate(fans)
+    # Each used sample but a side's last starts a triangle that ends at the next used one; a
+    # side's ends are the block's own corners, always used, so the next used one in the flat
+    # list is on the same side.
+    used = np.flatnonzero(corner_used.reshape(-1)[ids])
+    # Sorted, so each side's used samples are one run of the list.
+    per_side = np.diff(np.searchsorted(used, side_starts), append=len(used))
+    along = used - np.repeat(side_starts, per_side)
+    length = np.repeat(lengths, per_side)
+    starts = np.flatnonzero(along[:-1] % length[:-1] != length[:-1] - 1)
+    return np.stack([centre[along[starts] // length[starts]], ids[used[starts]], ids[used[starts + 1]]], axis=-1)
 
 
 def triangulate_grid(

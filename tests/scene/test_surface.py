@@ -362,3 +362,14 @@ def test_grid_samples_equal_plain_bilinear_interpolation_of_the_whole_map_bit_fo
     inverse = (1.0 / zdepth).astype(np.float64)
     expected = _bilinear_along(_bilinear_along(inverse, grid.x_px, 1), grid.y_px, 0)
     np.testing.assert_array_equal(sample_inverse_depth(zdepth, grid), expected)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 8])
+@pytest.mark.parametrize("columns, rows", [(16, 16), (24, 10)])
+def test_grids_a_whole_factor_coarser_sample_the_plain_bilinear_values_bit_for_bit(factor, columns, rows):
+    # The default grid of a 1024² or 4096² picture: both neighbours read as strided views.
+    zdepth = np.random.default_rng(factor).uniform(0.5, 20.0, (rows * factor, columns * factor)).astype(np.float32)
+    grid = sample_grid(columns * factor, rows * factor, rows, columns)
+    inverse = (1.0 / zdepth).astype(np.float64)
+    expected = _bilinear_along(_bilinear_along(inverse, grid.x_px, 1), grid.y_px, 0)
+    np.testing.assert_array_equal(sample_inverse_depth(zdepth, grid), expected)

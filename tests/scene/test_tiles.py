@@ -232,3 +232,16 @@ def test_quadrants_spare_full_tests_the_plane_does_not():
     without_quadrants, reference = large_blocks_tested(_never_sure)
     assert with_quadrants < without_quadrants
     np.testing.assert_array_equal(faces, reference)
+
+
+@settings(max_examples=30, deadline=None)
+@given(height=st.integers(2, 40), width=st.integers(2, 40), on_border=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_a_probe_gets_the_fan_weights_of_the_whole_table(height, width, on_border, seed):
+    # Probes compute only their lattice's weights: each sample's must be its row of the full table.
+    grid = sample_grid(97, 61, 45, 45)
+    top, left = (0, 0) if on_border else (45 - 1 - height, 45 - 1 - width)
+    x_px, y_px = grid.x_px[left : left + width + 1], grid.y_px[top : top + height + 1]
+    table = triangulate._fan_weights(x_px, y_px)
+    samples = np.random.default_rng(seed).permutation(len(table))[: max(1, len(table) // 3)]
+    np.testing.assert_array_equal(triangulate._fan_weights(x_px, y_px, samples), table[samples])
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-9)
